@@ -1,0 +1,292 @@
+/* migphase-migrate: the reference orchestrator. Runs the five steps in
+ * order, hands each step's cookie to the next, and decides --cancelled for
+ * Finish and Confirm from the outcome before them. */
+#include "config.h"
+
+#include "cookie.h"
+#include "error.h"
+#include "log.h"
+#include "options.h"
+#include "proc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+static const char usage[] =
+    "Usage: migphase-migrate --qmp SOCKET --dest-qmp SOCKET (--local | --transport CMD)\n"
+    "                        [migration options] [prepare options] [--progress MODE]\n"
+    "\n"
+    "Moves a VM with the five step helpers: Begin and Perform and Confirm here,\n"
+    "Prepare and Finish on the destination (this host with --local, or through\n"
+    "the command prefix CMD, e.g. 'ssh HOST' or 'ip netns exec NS', with the\n"
+    "helpers installed at the same paths there). Prints a summary at the end.";
+
+/* Cookies of a run are small; a bound keeps a broken helper from eating memory. */
+#define STEP_TIMEOUT_MS (24ULL * 3600 * 1000)
+
+struct step_result {
+    int exit_status; /* the helper's, or 1 if it could not run */
+    char *cookie;    /* what it wrote on stdout, NULL if nothing */
+};
+
+static void
+step_result_clear(struct step_result *r)
+{
+    free(r->cookie);
+    r->cookie = NULL;
+}
+
+static char **
+add(char **argv, const char *a, const char *b)
+{
+    argv = mp_strv_append(argv, a);
+    return b ? mp_strv_append(argv, b) : argv;
+}
+
+static char **
+add_u64(char **argv, const char *option, uint64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+    return add(argv, option, buf);
+}
+
+/* The helper's argv, behind the transport for the destination's steps. */
+static char **
+helper_argv(const struct mp_options *o, const char *helper, bool remote)
+{
+    char **argv = NULL;
+    if (remote && o->transport) {
+        _cleanup_strv_ char **prefix = mp_proc_split_command(o->transport);
+        for (size_t i = 0; prefix[i]; i++)
+            argv = mp_strv_append(argv, prefix[i]);
+    }
+    _cleanup_free_ char *path = mp_helper_path(helper);
+    argv = add(argv, path, NULL);
+    argv = add(argv, "--state-dir", o->state_dir);
+    argv = add(argv, "--driver", o->driver);
+    argv = add_u64(argv, "--qmp-timeout-ms", o->qmp_timeout_ms);
+    if (o->log_level != MP_LOG_WARNING)
+        argv = add(argv, "--log-level", o->log_level == MP_LOG_DEBUG ? "debug" : "info");
+    if (o->config_path)
+        argv = add(argv, "--config", o->config_path);
+    return argv;
+}
+
+static char **
+begin_argv(const struct mp_options *o)
+{
+    char **argv = helper_argv(o, "migphase-begin", false);
+    argv = add(argv, "--qmp", o->qmp_socket);
+    if (o->domain)
+        argv = add(argv, "--domain", o->domain);
+    argv = add(argv, o->params.live ? "--live" : "--offline", NULL);
+    argv = add_u64(argv, "--bandwidth", o->params.bandwidth_mib);
+    argv = add_u64(argv, "--downtime-ms", o->params.downtime_ms);
+    argv = add_u64(argv, "--timeout", o->params.timeout_s);
+    if (o->params.paused)
+        argv = add(argv, "--paused", NULL);
+    return argv;
+}
+
+static char **
+prepare_argv(const struct mp_options *o)
+{
+    char **argv = helper_argv(o, "migphase-prepare", true);
+    argv = add(argv, "--qmp", o->dest_qmp_socket);
+    argv = add(argv, "--listen", o->listen_addr);
+    char range[32];
+    snprintf(range, sizeof(range), "%u-%u", o->port_lo, o->port_hi);
+    argv = add(argv, "--port-range", range);
+    for (size_t i = 0; o->rewrites && o->rewrites[i]; i++)
+        argv = add(argv, "--rewrite", o->rewrites[i]);
+    if (o->launcher)
+        argv = add(argv, "--launcher", o->launcher);
+    return argv;
+}
+
+static char **
+perform_argv(const struct mp_options *o)
+{
+    static const char *const modes[] = { "auto", "bar", "json", "none" };
+    char **argv = helper_argv(o, "migphase-perform", false);
+    return add(argv, "--progress", modes[o->progress]);
+}
+
+static char **
+finish_argv(const struct mp_options *o, bool cancelled)
+{
+    char **argv = helper_argv(o, "migphase-finish", true);
+    argv = add_u64(argv, "--incoming-timeout-ms", o->incoming_timeout_ms);
+    return cancelled ? add(argv, "--cancelled", NULL) : argv;
+}
+
+static char **
+confirm_argv(const struct mp_options *o, bool cancelled)
+{
+    char **argv = helper_argv(o, "migphase-confirm", false);
+    return cancelled ? add(argv, "--cancelled", NULL) : argv;
+}
+
+/* Run one step with the cookie on stdin; its stderr (progress, errors) goes
+ * straight to ours. argv is consumed. */
+static struct step_result
+run_step(char **argv, const char *cookie)
+{
+    struct step_result res = { .exit_status = 1 };
+    _cleanup_strv_ char **owned = argv;
+    int status = 0;
+    struct mp_error *err = NULL;
+    mp_debug("running %s", argv[0]);
+    int r = mp_proc_run(argv, environ, cookie, cookie ? strlen(cookie) : 0, MP_COOKIE_MAX_SIZE,
+                        STEP_TIMEOUT_MS, &res.cookie, NULL, &status, &err);
+    if (r < 0) {
+        mp_log(MP_LOG_ERROR, "%s: %s", argv[0], err->message);
+        mp_error_free(err);
+        return res;
+    }
+    res.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    if (res.cookie && !*res.cookie)
+        step_result_clear(&res);
+    return res;
+}
+
+static enum mp_outcome
+cookie_outcome(const char *xml, struct mp_cookie **parsed)
+{
+    struct mp_cookie *c = NULL;
+    if (!xml || mp_cookie_parse(xml, strlen(xml), NULL, &c, NULL) < 0)
+        return MP_OUTCOME_FAILED;
+    enum mp_outcome outcome = c->outcome;
+    if (parsed)
+        *parsed = c;
+    else
+        mp_cookie_free(c);
+    return outcome;
+}
+
+static void
+print_summary(const char *perform_cookie, uint64_t wall_ms)
+{
+    struct mp_cookie *c = NULL;
+    cookie_outcome(perform_cookie, &c);
+    if (!c || !c->stats.present) {
+        fprintf(stderr, "migration completed in %.2f s\n", (double)wall_ms / 1000.0);
+        mp_cookie_free(c);
+        return;
+    }
+    fprintf(stderr,
+            "migration of %s completed: %.2f s in all, stream %.2f s, downtime %llu ms, "
+            "%.1f MiB sent of %.1f MiB RAM, %llu passes\n",
+            c->domain_name, (double)wall_ms / 1000.0, (double)c->stats.total_ms / 1000.0,
+            (unsigned long long)c->stats.downtime_ms,
+            (double)c->stats.transferred_bytes / (1 << 20),
+            (double)c->stats.total_bytes / (1 << 20), (unsigned long long)c->stats.iterations);
+    mp_cookie_free(c);
+}
+
+/* The destination went wrong after the source's stream: tell the operator. */
+static int
+left_state(const char *step, int exit_status)
+{
+    mp_log(MP_LOG_ERROR, "%s exited with status %d and left state behind: run migphase-status "
+                         "on both hosts",
+           step, exit_status);
+    return MP_EXIT_STATE;
+}
+
+/* Undo after Prepare succeeded and Perform did not complete the stream. */
+static int
+cancel_after_perform(const struct mp_options *o, const char *cookie)
+{
+    struct step_result fin = run_step(finish_argv(o, true), cookie);
+    if (fin.exit_status == MP_EXIT_STATE) {
+        step_result_clear(&fin);
+        return left_state("migphase-finish --cancelled", fin.exit_status);
+    }
+    struct step_result conf = run_step(confirm_argv(o, true), fin.cookie ? fin.cookie : cookie);
+    step_result_clear(&fin);
+    if (conf.exit_status != 0)
+        return left_state("migphase-confirm --cancelled", conf.exit_status);
+    return MP_EXIT_FAILED;
+}
+
+static int
+migrate(const struct mp_options *o)
+{
+    uint64_t started = mp_now_ms();
+    struct step_result begin = run_step(begin_argv(o), NULL);
+    if (begin.exit_status != 0)
+        return begin.exit_status;
+    struct step_result prep = run_step(prepare_argv(o), begin.cookie);
+    if (prep.exit_status != 0) {
+        /* Nothing moved: close the source's side of the migration. */
+        struct step_result conf = run_step(confirm_argv(o, true), prep.cookie ? prep.cookie : begin.cookie);
+        int status = conf.exit_status == 0 ? prep.exit_status : left_state("migphase-confirm", conf.exit_status);
+        step_result_clear(&conf), step_result_clear(&prep), step_result_clear(&begin);
+        return status;
+    }
+    step_result_clear(&begin);
+    struct step_result perf = run_step(perform_argv(o), prep.cookie);
+    if (perf.exit_status != 0 || cookie_outcome(perf.cookie, NULL) != MP_OUTCOME_SUCCESS) {
+        int status = perf.exit_status == MP_EXIT_STATE
+                         ? left_state("migphase-perform", perf.exit_status)
+                         : cancel_after_perform(o, perf.cookie ? perf.cookie : prep.cookie);
+        step_result_clear(&perf), step_result_clear(&prep);
+        return status;
+    }
+    step_result_clear(&prep);
+    struct step_result fin = run_step(finish_argv(o, false), perf.cookie);
+    if (fin.exit_status == MP_EXIT_STATE || !fin.cookie) {
+        step_result_clear(&fin), step_result_clear(&perf);
+        return left_state("migphase-finish", fin.exit_status);
+    }
+    bool completed = cookie_outcome(fin.cookie, NULL) == MP_OUTCOME_SUCCESS;
+    struct step_result conf = run_step(confirm_argv(o, !completed), fin.cookie);
+    step_result_clear(&fin);
+    if (conf.exit_status != 0) {
+        step_result_clear(&perf);
+        return left_state("migphase-confirm", conf.exit_status);
+    }
+    if (completed)
+        print_summary(perf.cookie, mp_now_ms() - started);
+    else
+        mp_log(MP_LOG_ERROR, "the destination could not finish; the VM runs on the source again");
+    step_result_clear(&perf);
+    return completed ? MP_EXIT_OK : MP_EXIT_FAILED;
+}
+
+static int
+check_options(const struct mp_options *o, struct mp_error **err)
+{
+    if (!o->qmp_socket || !o->dest_qmp_socket)
+        return mp_error_input(err, EINVAL, "give --qmp SOCKET and --dest-qmp SOCKET");
+    if (o->local == (o->transport != NULL))
+        return mp_error_input(err, EINVAL, "give exactly one of --local and --transport CMD");
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    mp_log_init(argv[0]);
+    struct mp_options opts;
+    _cleanup_error_ struct mp_error *err = NULL;
+    int r = mp_options_parse(&opts, MP_PROG_MIGRATE, usage, argc, argv, &err);
+    if (r > 0 && check_options(&opts, &err) < 0)
+        r = -EINVAL;
+    int status = r < 0 ? mp_exit_status(r, err) : MP_EXIT_OK;
+    if (r < 0) {
+        mp_log(MP_LOG_ERROR, "%s", err->message);
+    } else if (r > 0) {
+        /* SIGINT reaches the steps too; Perform cancels and we undo the rest. */
+        mp_proc_catch_interrupts();
+        status = migrate(&opts);
+    }
+    mp_options_free(&opts);
+    return status;
+}

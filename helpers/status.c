@@ -1,0 +1,220 @@
+/* migphase-status: what every unfinished migration on this host needs. */
+#include "config.h"
+
+#include "driver.h"
+#include "journal.h"
+#include "log.h"
+#include "options.h"
+#include "proc.h"
+#include "recovery.h"
+#include "support.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static const char usage[] =
+    "Usage: migphase-status [--json] [--recover] [--state-dir DIR] [DOMAIN]\n"
+    "       migphase-status --drivers\n"
+    "\n"
+    "Reads this host's journal and lists every unfinished migration (as source\n"
+    "and as destination): the step reached, whether its side effects are done,\n"
+    "what the VM is doing now, and the command that resolves it. --recover runs\n"
+    "the unambiguous ones (a destination that never resumed is killed, a source\n"
+    "whose stream never completed is resumed) and reports the rest.\n"
+    "Exit status: 0 nothing pending, 1 something pending, 2 usage error.";
+
+struct pending {
+    const struct mp_journal_entry *entry;
+    enum mp_vm_state state;
+    const struct mp_recovery_rule *rule;
+    char **command;
+};
+
+static enum mp_vm_state
+probe_vm(const struct mp_journal_record *record, const struct mp_options *opts)
+{
+    const struct mp_driver *driver;
+    enum mp_vm_state state = MP_VM_UNKNOWN;
+    if (mp_driver_lookup(record->driver ? record->driver : "", &driver, NULL) < 0 || !driver->probe)
+        return MP_VM_UNKNOWN;
+    struct mp_error *err = NULL;
+    if (driver->probe(record, opts, &state, &err) < 0) {
+        mp_debug("probing %s: %s", record->domain, err->message);
+        mp_error_free(err);
+        return MP_VM_UNKNOWN;
+    }
+    return state;
+}
+
+static char *
+join_command(char *const *argv)
+{
+    char *s = xstrdup("");
+    for (size_t i = 0; argv && argv[i]; i++) {
+        char *next = xasprintf("%s%s%s", s, i ? " " : "", argv[i]);
+        free(s);
+        s = next;
+    }
+    return s;
+}
+
+static void
+print_text(const struct pending *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct mp_journal_entry *e = p[i].entry;
+        if (e->error) {
+            printf("%s (%s): journal unreadable: %s\n  action: a human checks this host\n",
+                   e->domain, mp_role_name(e->role), e->error->message);
+            continue;
+        }
+        const struct mp_journal_record *r = e->record;
+        _cleanup_free_ char *cmd = join_command(p[i].command);
+        printf("%s (%s) migration %s: step %s %s, VM %s\n  %s\n", r->domain,
+               mp_role_name(r->role), r->migration_id, mp_step_name(r->step),
+               mp_journal_phase_name(r->phase), mp_vm_state_name(p[i].state), p[i].rule->why);
+        if (p[i].command)
+            printf("  run %s: %s\n", mp_recovery_where(p[i].rule), cmd);
+        else
+            printf("  action: check both hosts%s\n",
+                   p[i].rule->action == MP_ACTION_RERUN_FINISH
+                       ? "; on the source, run migphase-status for the Finish command"
+                       : "");
+        if (r->message)
+            printf("  last error: %s\n", r->message);
+    }
+}
+
+static void
+print_json(const struct pending *p, size_t n)
+{
+    json_object *list = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct mp_journal_entry *e = p[i].entry;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "domain", json_object_new_string(e->domain));
+        json_object_object_add(o, "role", json_object_new_string(mp_role_name(e->role)));
+        if (e->error) {
+            json_object_object_add(o, "error", json_object_new_string(e->error->message));
+        } else {
+            const struct mp_journal_record *r = e->record;
+            json_object_object_add(o, "migration_id", json_object_new_string(r->migration_id));
+            json_object_object_add(o, "step", json_object_new_string(mp_step_name(r->step)));
+            json_object_object_add(o, "phase",
+                                   json_object_new_string(mp_journal_phase_name(r->phase)));
+            json_object_object_add(o, "vm_state",
+                                   json_object_new_string(mp_vm_state_name(p[i].state)));
+            json_object_object_add(o, "why", json_object_new_string(p[i].rule->why));
+            json_object_object_add(o, "where",
+                                   json_object_new_string(mp_recovery_where(p[i].rule)));
+            json_object_object_add(o, "automatic", json_object_new_boolean(p[i].rule->automatic));
+            json_object *cmd = json_object_new_array();
+            for (size_t k = 0; p[i].command && p[i].command[k]; k++)
+                json_object_array_add(cmd, json_object_new_string(p[i].command[k]));
+            json_object_object_add(o, "command", cmd);
+            if (r->message)
+                json_object_object_add(o, "last_error", json_object_new_string(r->message));
+        }
+        json_object_array_add(list, o);
+    }
+    printf("%s\n", json_object_to_json_string_ext(list, JSON_C_TO_STRING_PRETTY));
+    json_object_put(list);
+}
+
+/* Run one recovery command: the helpers sit beside this program or in the
+ * package's libexec directory. */
+static int
+apply(const struct pending *p)
+{
+    _cleanup_free_ char *helper = mp_helper_path(p->command[0]);
+    _cleanup_strv_ char **argv = mp_strv_copy(p->command);
+    free(argv[0]);
+    argv[0] = xstrdup(helper);
+    _cleanup_free_ char *out = NULL, *errout = NULL;
+    struct mp_error *err = NULL;
+    int status = 0;
+    int r = mp_proc_run(argv, NULL, NULL, 0, 1024 * 1024, 120000, &out, &errout, &status, &err);
+    _cleanup_free_ char *cmd = join_command(p->command);
+    if (r < 0) {
+        fprintf(stderr, "%s: %s: %s\n", mp_log_progname(), cmd, err->message);
+        mp_error_free(err);
+        return -1;
+    }
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    printf("%s: %s%s%s", ok ? "recovered" : "recovery failed", cmd, ok ? "" : ": ",
+           ok ? "\n" : (errout && *errout ? errout : "\n"));
+    return ok ? 0 : -1;
+}
+
+static bool
+wanted(const struct mp_journal_entry *e, const struct mp_options *opts)
+{
+    if (opts->args && strcmp(e->domain, opts->args[0]) != 0)
+        return false;
+    return e->error || !e->record->closed;
+}
+
+static int
+run(struct mp_options *opts, int argc, char **argv, struct mp_error **err)
+{
+    int r = mp_options_parse(opts, MP_PROG_STATUS, usage, argc, argv, err);
+    if (r <= 0)
+        return r;
+    if (opts->list_drivers) {
+        mp_support_print(stdout);
+        return 0;
+    }
+    if (mp_strv_length(opts->args) > 1)
+        return mp_error_input(err, EINVAL, "give at most one DOMAIN");
+    struct mp_journal_entry *entries = NULL;
+    size_t n = 0;
+    r = mp_journal_list(opts->state_dir, &entries, &n, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ struct pending *pending = xreallocarray(NULL, n + 1, sizeof(*pending));
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!wanted(&entries[i], opts))
+            continue;
+        struct pending *p = &pending[count++];
+        *p = (struct pending){ .entry = &entries[i], .state = MP_VM_UNKNOWN };
+        if (entries[i].record) {
+            p->state = probe_vm(entries[i].record, opts);
+            p->rule = mp_recovery_rule_for(entries[i].record, p->state);
+            p->command = mp_recovery_command(p->rule, entries[i].record, opts->state_dir);
+        }
+    }
+    if (opts->json)
+        print_json(pending, count);
+    else if (count == 0)
+        printf("no unfinished migration on this host\n");
+    else
+        print_text(pending, count);
+    size_t left = count;
+    for (size_t i = 0; opts->recover && i < count; i++)
+        if (pending[i].rule && pending[i].rule->automatic && pending[i].command &&
+            apply(&pending[i]) == 0)
+            left--;
+    for (size_t i = 0; i < count; i++)
+        mp_strv_free(pending[i].command);
+    mp_journal_entries_free(entries, n);
+    return left > 0 ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    mp_log_init(argv[0]);
+    struct mp_options opts;
+    _cleanup_error_ struct mp_error *err = NULL;
+    int r = run(&opts, argc, argv, &err);
+    mp_options_free(&opts);
+    if (r < 0) {
+        mp_log(MP_LOG_ERROR, "%s", err ? err->message : strerror(-r));
+        return mp_exit_status(r, err);
+    }
+    return r;
+}

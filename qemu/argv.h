@@ -1,0 +1,26 @@
+/* QEMU command lines: turning the source VM's argv into the destination's. */
+#pragma once
+
+#include "error.h"
+
+/* What the destination's command line gets in place of the source's
+ * monitor, pid file and incoming options. */
+struct qemu_argv_target {
+    const char *qmp_socket; /* QMP of the destination VM */
+    const char *pidfile;
+    char *const *rewrites;  /* FROM=TO literal substitutions, NULL-terminated */
+};
+
+/* Build the destination argv from the source's: drop -incoming, -daemonize,
+ * -pidfile, -S, every monitor (-qmp, -qmp-pretty, -monitor, -mon and the
+ * -chardev it names), apply the rewrites to every remaining argument, then
+ * add -S, -incoming defer, the new QMP socket and pid file. An argv that
+ * cannot be made safe (no binary, -readconfig, a control character, a
+ * socket path that already exists on this host) fails with MP_ERR_INPUT. */
+int qemu_argv_for_destination(char *const *source, const struct qemu_argv_target *target,
+                              char ***out, struct mp_error **err);
+
+/* Whether a QEMU option (with one leading dash) takes a value. */
+bool qemu_option_takes_value(const char *option);
+/* Replace every occurrence of from by to in s (a new string). */
+char *qemu_replace_all(const char *s, const char *from, const char *to);

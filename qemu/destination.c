@@ -1,0 +1,269 @@
+/* The QEMU driver's destination side: Prepare and Finish. */
+#include "config.h"
+
+#include "argv.h"
+#include "log.h"
+#include "monitor.h"
+#include "proc.h"
+#include "qemu-internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define START_POLL_MS 20
+#define INCOMING_POLL_MS 200
+
+/* The last line QEMU wrote before dying says why. */
+static char *
+last_log_line(const char *log_path)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    if (mp_read_file(log_path, 1024 * 1024, &text, &len, NULL) < 0)
+        return xstrdup("no message");
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        text[--len] = '\0';
+    char *nl = strrchr(text, '\n');
+    return xstrdup(len == 0 ? "no message" : nl ? nl + 1 : text);
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+    struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ms * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* Wait for the new QEMU's monitor, giving up early if the process dies. */
+static int
+connect_new_vm(const char *socket, pid_t pid, const char *log_path, const struct mp_options *opts,
+               struct qemu_qmp **qmp, struct mp_error **err)
+{
+    uint64_t deadline = mp_now_ms() + opts->qmp_timeout_ms;
+    for (;;) {
+        if (qemu_monitor_open(socket, opts, qmp, NULL) == 0)
+            return 0;
+        if (!mp_proc_alive(pid)) {
+            _cleanup_free_ char *why = last_log_line(log_path);
+            return mp_error_set(err, ECHILD, "the destination QEMU exited at start: %s", why);
+        }
+        if (mp_interrupted)
+            return mp_error_set(err, EINTR, "interrupted by signal %d", (int)mp_interrupted);
+        if (mp_now_ms() >= deadline)
+            return mp_error_set(err, ETIMEDOUT, "the destination QEMU did not open %s within %llu ms",
+                                socket, (unsigned long long)opts->qmp_timeout_ms);
+        sleep_ms(START_POLL_MS);
+    }
+}
+
+static int
+launch_vm(struct mp_step_ctx *ctx, char *const *argv, const char *log_path, pid_t *pid,
+          struct mp_error **err)
+{
+    _cleanup_strv_ char **launcher =
+        ctx->opts->launcher ? mp_proc_split_command(ctx->opts->launcher) : NULL;
+    int r = mp_proc_launch_detached(launcher, argv, log_path, pid, err);
+    if (r < 0)
+        return mp_error_prefix(err, "starting the destination VM");
+    return 0;
+}
+
+/* The host part of the URI the source connects to. */
+static const char *
+advertised_host(const char *listen, const struct mp_cookie *out)
+{
+    if (strcmp(listen, "0.0.0.0") == 0 || strcmp(listen, "::") == 0)
+        return out->destination.hostname;
+    return listen;
+}
+
+/* Ask QEMU to listen on each port of the range until one is free. */
+static int
+listen_on_free_port(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+{
+    const struct mp_options *opts = ctx->opts;
+    bool v6 = strchr(opts->listen_addr, ':') != NULL;
+    for (unsigned port = opts->port_lo; port <= opts->port_hi; port++) {
+        _cleanup_free_ char *uri = xasprintf(v6 ? "tcp:[%s]:%u" : "tcp:%s:%u", opts->listen_addr, port);
+        json_object *args = json_object_new_object();
+        json_object_object_add(args, "uri", json_object_new_string(uri));
+        struct mp_error *e = NULL;
+        int r = qemu_qmp_execute(qmp, "migrate-incoming", args, NULL, &e);
+        if (r == 0) {
+            const char *host = advertised_host(opts->listen_addr, ctx->out);
+            ctx->out->uri = xasprintf(strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", host, port);
+            mp_journal_record_set_fact(ctx->record, "uri", uri);
+            return 0;
+        }
+        bool in_use = r == -EREMOTEIO && strstr(e->message, "in use");
+        if (!in_use) {
+            *err = e;
+            return mp_error_prefix(err, "listening for the stream on %s", uri);
+        }
+        mp_debug("port %u is taken: %s", port, e->message);
+        mp_error_free(e);
+    }
+    return mp_error_set(err, EADDRINUSE, "no free port in %u-%u on %s", opts->port_lo,
+                        opts->port_hi, opts->listen_addr);
+}
+
+/* A destination VM from an interrupted Prepare never received anything
+ * (its cookie was not handed out): it goes before a new one starts. */
+static int
+remove_stale_vm(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    pid_t old = qemu_recorded_pid(ctx->record);
+    if (old <= 0 || !mp_proc_alive(old))
+        return 0;
+    mp_info("stopping the destination VM (pid %ld) of an interrupted Prepare", (long)old);
+    return mp_proc_terminate(old, ctx->opts->exit_timeout_ms, err);
+}
+
+static int
+setup_vm(struct mp_step_ctx *ctx, pid_t pid, const char *log_path, struct mp_error **err)
+{
+    _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
+    int r = connect_new_vm(ctx->opts->qmp_socket, pid, log_path, ctx->opts, &qmp, err);
+    if (r < 0)
+        return r;
+    r = qemu_monitor_setup_migration(qmp, &ctx->in->params, err);
+    if (r < 0)
+        return r;
+    return listen_on_free_port(ctx, qmp, err);
+}
+
+int
+qemu_prepare(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    const struct mp_options *opts = ctx->opts;
+    if (!opts->qmp_socket)
+        return mp_error_input(err, EINVAL, "no QMP socket for the destination VM: give --qmp SOCKET");
+    if (!mp_streq0(ctx->in->description_format, "qemu-argv"))
+        return mp_error_input(err, EINVAL, "the cookie does not describe a QEMU VM");
+    int r = remove_stale_vm(ctx, err);
+    if (r < 0)
+        return mp_error_left_state(err);
+    _cleanup_free_ char *pidfile = mp_journal_path(ctx->journal, "qemu.pid");
+    _cleanup_free_ char *log_path = mp_journal_path(ctx->journal, "qemu.log");
+    struct qemu_argv_target target = { opts->qmp_socket, pidfile, opts->rewrites };
+    _cleanup_strv_ char **argv = NULL;
+    r = qemu_argv_for_destination(ctx->in->description_args, &target, &argv, err);
+    if (r < 0)
+        return r;
+    (void)unlink(pidfile);
+    (void)unlink(log_path);
+
+    pid_t pid;
+    r = launch_vm(ctx, argv, log_path, &pid, err);
+    if (r < 0)
+        return r;
+    qemu_record_process(ctx->record, opts->qmp_socket, pid);
+    r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
+    if (r == 0)
+        r = setup_vm(ctx, pid, log_path, err);
+    if (r == 0)
+        return 0;
+    /* On any failure the destination VM must be gone. */
+    struct mp_error *kill_err = NULL;
+    if (mp_proc_terminate(pid, opts->exit_timeout_ms, &kill_err) < 0) {
+        mp_error_prefix(err, "%s; and the VM could not be stopped", kill_err->message);
+        mp_error_free(kill_err);
+        return mp_error_left_state(err);
+    }
+    return r;
+}
+
+/* Wait for the incoming stream to end. -ECONNRESET: QEMU exited, which is
+ * what a failed incoming migration does. */
+static int
+wait_incoming(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+{
+    uint64_t deadline = mp_now_ms() + ctx->opts->incoming_timeout_ms;
+    for (;;) {
+        struct qemu_migration_info info;
+        int r = qemu_monitor_query_migrate(qmp, &info, err);
+        if (r < 0)
+            return r;
+        if (strcmp(info.status, "completed") == 0)
+            return 0;
+        if (strcmp(info.status, "failed") == 0 || strcmp(info.status, "cancelled") == 0)
+            return mp_error_set(err, EIO, "the incoming stream %s%s%s", info.status,
+                                *info.error_desc ? ": " : "", info.error_desc);
+        if (mp_now_ms() >= deadline)
+            return mp_error_set(err, ETIMEDOUT, "the incoming stream did not complete within %llu ms",
+                                (unsigned long long)ctx->opts->incoming_timeout_ms);
+        json_object *event = NULL;
+        r = qemu_qmp_wait_event(qmp, "MIGRATION", INCOMING_POLL_MS, &event, NULL);
+        json_object_put(event);
+        if (r == -EINTR || mp_interrupted)
+            return mp_error_set(err, EINTR, "interrupted by signal %d", (int)mp_interrupted);
+    }
+}
+
+/* Kill the incoming VM, unless it already runs the guest: after that point
+ * the destination is the only copy that may run. */
+static int
+discard_vm(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, pid_t pid, struct mp_error **err)
+{
+    _cleanup_free_ char *status = NULL;
+    if (qmp && qemu_monitor_status(qmp, &status, NULL) == 0 && strcmp(status, "running") == 0) {
+        mp_error_set(err, EPERM,
+                     "the destination VM already runs: the migration completed; run "
+                     "migphase-confirm without --cancelled on the source");
+        return mp_error_left_state(err);
+    }
+    int r = qmp ? qemu_monitor_quit(qmp, pid, ctx->opts, err)
+                : mp_proc_terminate(pid, ctx->opts->exit_timeout_ms, err);
+    if (r < 0) {
+        mp_error_prefix(err, "stopping the destination VM");
+        return mp_error_left_state(err);
+    }
+    return 0;
+}
+
+static int
+fail_incoming(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, pid_t pid, struct mp_error **err)
+{
+    struct mp_error *discard_err = NULL;
+    if (discard_vm(ctx, qmp, pid, &discard_err) < 0) {
+        mp_error_prefix(err, "%s; and then", discard_err->message);
+        mp_error_free(discard_err);
+        return mp_error_left_state(err);
+    }
+    return -(*err)->errnum;
+}
+
+int
+qemu_finish(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    const char *socket = mp_journal_record_get_fact(ctx->record, "qmp");
+    pid_t pid = qemu_recorded_pid(ctx->record);
+    _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
+    if (!socket || qemu_monitor_open(socket, ctx->opts, &qmp, NULL) < 0)
+        qmp = NULL;
+    if (ctx->cancel) {
+        int r = discard_vm(ctx, qmp, pid, err);
+        if (r == 0)
+            ctx->out->outcome = MP_OUTCOME_CANCELLED;
+        return r;
+    }
+    if (!qmp) {
+        mp_error_set(err, ENOENT, "the destination VM is gone: the incoming stream failed");
+        return fail_incoming(ctx, NULL, pid, err);
+    }
+    int r = wait_incoming(ctx, qmp, err);
+    if (r == -ECONNRESET || r == -EPIPE) {
+        qemu_qmp_close(steal_ptr(&qmp));
+        return fail_incoming(ctx, NULL, pid, err);
+    }
+    if (r < 0)
+        return fail_incoming(ctx, qmp, pid, err);
+    if (ctx->in->params.paused)
+        return 0;
+    r = qemu_qmp_execute(qmp, "cont", NULL, NULL, err);
+    if (r < 0)
+        return fail_incoming(ctx, qmp, pid, err);
+    return 0;
+}

@@ -1,0 +1,29 @@
+/* The QEMU driver's table. The version comments are parsed by
+ * docs/hvsupport.pl into the support matrix: keep one on every entry. */
+#include "config.h"
+
+#include "qemu-internal.h"
+
+static const struct mp_driver_features qemu_features = {
+    .live = true,               /* 0.1.0 */
+    .offline = true,            /* 0.1.0 */
+    .bandwidth_limit = true,    /* 0.1.0 */
+    .downtime_limit = true,     /* 0.1.0 */
+    .paused_destination = true, /* 0.1.0 */
+    .progress = true,           /* 0.1.0 */
+    .cancel = true,             /* 0.1.0 */
+};
+
+const struct mp_driver mp_qemu_driver = {
+    .name = "qemu",
+    .features = &qemu_features,
+    /* QMP sockets, /proc/PID/cmdline of our own uid and fork/exec: no
+     * capability is needed. */
+    .capabilities = 0,
+    .begin = qemu_begin,     /* 0.1.0 */
+    .prepare = qemu_prepare, /* 0.1.0 */
+    .perform = qemu_perform, /* 0.1.0 */
+    .finish = qemu_finish,   /* 0.1.0 */
+    .confirm = qemu_confirm, /* 0.1.0 */
+    .probe = qemu_probe,     /* 0.1.0 */
+};

@@ -1,0 +1,10 @@
+# The QEMU driver: QMP client, command-line capture and rewrite, the steps.
+noinst_LIBRARIES += qemu/libqemu.a
+qemu_libqemu_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/qemu
+qemu_libqemu_a_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(LIBXML_CFLAGS)
+qemu_libqemu_a_SOURCES = \
+	qemu/qmp.c qemu/qmp.h \
+	qemu/argv.c qemu/argv.h \
+	qemu/monitor.c qemu/monitor.h \
+	qemu/source.c qemu/destination.c qemu/probe.c qemu/qemu-internal.h \
+	qemu/driver.c

@@ -1,0 +1,207 @@
+#include "config.h"
+
+#include "monitor.h"
+
+#include "log.h"
+#include "proc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int
+qemu_monitor_open(const char *socket, const struct mp_options *opts, struct qemu_qmp **out,
+                  struct mp_error **err)
+{
+    if (!socket)
+        return mp_error_input(err, EINVAL, "no QMP socket: give --qmp SOCKET");
+    int r = qemu_qmp_connect(socket, opts->qmp_timeout_ms, out, err);
+    if (r < 0)
+        return r;
+    qemu_qmp_set_interrupt(*out, &mp_interrupted);
+    return 0;
+}
+
+int
+qemu_monitor_status(struct qemu_qmp *qmp, char **status, struct mp_error **err)
+{
+    json_object *ret = NULL;
+    int r = qemu_qmp_execute(qmp, "query-status", NULL, &ret, err);
+    if (r < 0)
+        return r;
+    json_object *st = NULL;
+    if (!json_object_object_get_ex(ret, "status", &st) || !json_object_is_type(st, json_type_string)) {
+        json_object_put(ret);
+        return mp_error_set(err, EPROTO, "query-status answered without a status");
+    }
+    *status = xstrdup(json_object_get_string(st));
+    json_object_put(ret);
+    return 0;
+}
+
+static json_object *
+capability(const char *name, bool state)
+{
+    json_object *c = json_object_new_object();
+    json_object_object_add(c, "capability", json_object_new_string(name));
+    json_object_object_add(c, "state", json_object_new_boolean(state));
+    return c;
+}
+
+/* Off unless a feature asks for it: each persists in the QEMU process. */
+static const char *const capabilities_off[] = {
+    "xbzrle", "auto-converge", "compress", "postcopy-ram", "release-ram", "return-path",
+    "pause-before-switchover", "multifd", "late-block-activate", "x-ignore-shared",
+    "validate-uuid",
+};
+
+int
+qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
+                             struct mp_error **err)
+{
+    json_object *caps = json_object_new_array();
+    json_object_array_add(caps, capability("events", true));
+    for (size_t i = 0; i < ARRAY_SIZE(capabilities_off); i++)
+        json_object_array_add(caps, capability(capabilities_off[i], false));
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "capabilities", caps);
+    int r = qemu_qmp_execute(qmp, "migrate-set-capabilities", args, NULL, err);
+    if (r < 0)
+        return mp_error_prefix(err, "setting migration capabilities");
+
+    /* QEMU's default limit (128 MiB/s) never converges for a guest that
+     * dirties memory quickly: no limit unless the user asked for one. */
+    int64_t bandwidth = params->bandwidth_mib ? (int64_t)(params->bandwidth_mib << 20) : INT64_MAX;
+    int64_t downtime = params->downtime_ms ? (int64_t)params->downtime_ms : 300;
+    args = json_object_new_object();
+    json_object_object_add(args, "max-bandwidth", json_object_new_int64(bandwidth));
+    json_object_object_add(args, "downtime-limit", json_object_new_int64(downtime));
+    json_object_object_add(args, "tls-creds", json_object_new_string(""));
+    json_object_object_add(args, "tls-hostname", json_object_new_string(""));
+    r = qemu_qmp_execute(qmp, "migrate-set-parameters", args, NULL, err);
+    if (r < 0)
+        return mp_error_prefix(err, "setting migration parameters");
+    return 0;
+}
+
+static uint64_t
+get_u64(json_object *obj, const char *key)
+{
+    json_object *v = NULL;
+    if (!obj || !json_object_object_get_ex(obj, key, &v))
+        return 0;
+    int64_t n = json_object_get_int64(v);
+    return n > 0 ? (uint64_t)n : 0;
+}
+
+static void
+copy_string(char *dst, size_t size, json_object *obj, const char *key)
+{
+    json_object *v = NULL;
+    if (obj && json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string))
+        snprintf(dst, size, "%s", json_object_get_string(v));
+}
+
+static void
+collect_blockers(struct qemu_migration_info *info, json_object *ret)
+{
+    json_object *blocked = NULL, *reasons = NULL;
+    if (!json_object_object_get_ex(ret, "blocked", &blocked) || !json_object_get_boolean(blocked))
+        return;
+    info->blocked = true;
+    if (!json_object_object_get_ex(ret, "blocked-reasons", &reasons) ||
+        !json_object_is_type(reasons, json_type_array))
+        return;
+    size_t used = 0;
+    for (size_t i = 0; i < json_object_array_length(reasons); i++) {
+        const char *reason = json_object_get_string(json_object_array_get_idx(reasons, i));
+        int n = snprintf(info->blocked_reasons + used, sizeof(info->blocked_reasons) - used,
+                         "%s%s", i ? "; " : "", reason ? reason : "?");
+        if (n < 0 || (size_t)n >= sizeof(info->blocked_reasons) - used)
+            break;
+        used += (size_t)n;
+    }
+}
+
+int
+qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *info,
+                           struct mp_error **err)
+{
+    json_object *ret = NULL;
+    int r = qemu_qmp_execute(qmp, "query-migrate", NULL, &ret, err);
+    if (r < 0)
+        return r;
+    memset(info, 0, sizeof(*info));
+    snprintf(info->status, sizeof(info->status), "none");
+    copy_string(info->status, sizeof(info->status), ret, "status");
+    copy_string(info->error_desc, sizeof(info->error_desc), ret, "error-desc");
+    info->total_ms = get_u64(ret, "total-time");
+    info->downtime_ms = get_u64(ret, "downtime");
+    info->setup_ms = get_u64(ret, "setup-time");
+    /* There is no "ram" member during setup. */
+    json_object *ram = NULL;
+    if (json_object_object_get_ex(ret, "ram", &ram)) {
+        info->transferred_bytes = get_u64(ram, "transferred");
+        info->remaining_bytes = get_u64(ram, "remaining");
+        info->total_bytes = get_u64(ram, "total");
+        info->iterations = get_u64(ram, "dirty-sync-count");
+        info->dirty_pages_rate = get_u64(ram, "dirty-pages-rate");
+        json_object *mbps = NULL;
+        if (json_object_object_get_ex(ram, "mbps", &mbps))
+            info->mbps = (uint64_t)json_object_get_double(mbps);
+    }
+    collect_blockers(info, ret);
+    json_object_put(ret);
+    return 0;
+}
+
+int
+qemu_monitor_quit(struct qemu_qmp *qmp, pid_t pid, const struct mp_options *opts,
+                  struct mp_error **err)
+{
+    struct mp_error *quit_err = NULL;
+    /* QEMU may close the socket before its reply arrives: that is success. */
+    int r = qemu_qmp_execute(qmp, "quit", NULL, NULL, &quit_err);
+    if (r < 0 && r != -ECONNRESET)
+        mp_debug("quit: %s", quit_err->message);
+    mp_error_free(quit_err);
+    if (pid <= 0)
+        return 0;
+    if (mp_proc_wait_gone(pid, opts->exit_timeout_ms, NULL) == 0)
+        return 0;
+    mp_info("QEMU (pid %ld) did not quit, terminating it", (long)pid);
+    return mp_proc_terminate(pid, opts->exit_timeout_ms, err);
+}
+
+bool
+qemu_migration_active(const char *status)
+{
+    static const char *const active[] = {
+        "setup", "active", "device", "pre-switchover", "postcopy-active",
+        "postcopy-paused", "postcopy-recover", "cancelling", "wait-unplug",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(active); i++)
+        if (strcmp(status, active[i]) == 0)
+            return true;
+    return false;
+}
+
+enum mp_vm_state
+qemu_monitor_vm_state(const char *run_state, const char *migration_status)
+{
+    if (strcmp(run_state, "inmigrate") == 0)
+        return MP_VM_INCOMING;
+    if (strcmp(run_state, "postmigrate") == 0)
+        return MP_VM_MIGRATED;
+    if (migration_status && qemu_migration_active(migration_status))
+        return MP_VM_MIGRATING;
+    if (strcmp(run_state, "running") == 0)
+        return MP_VM_RUNNING;
+    if (strcmp(run_state, "finish-migrate") == 0)
+        return MP_VM_MIGRATING;
+    if (strcmp(run_state, "paused") == 0 || strcmp(run_state, "prelaunch") == 0)
+        return MP_VM_PAUSED;
+    if (strcmp(run_state, "internal-error") == 0 || strcmp(run_state, "shutdown") == 0)
+        return MP_VM_FAILED;
+    return MP_VM_UNKNOWN;
+}

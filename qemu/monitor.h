@@ -1,0 +1,47 @@
+/* The QMP conversations both sides of a QEMU migration have: run state,
+ * migration capabilities and parameters, migration status, quitting. */
+#pragma once
+
+#include "driver.h"
+#include "qmp.h"
+
+#include <stdint.h>
+
+/* What query-migrate says, flattened. status is QEMU's word ("none",
+ * "setup", "active", "completed", "failed", "cancelled"...). */
+struct qemu_migration_info {
+    char status[32];
+    uint64_t total_ms;
+    uint64_t downtime_ms;
+    uint64_t setup_ms;
+    uint64_t transferred_bytes;
+    uint64_t remaining_bytes;
+    uint64_t total_bytes;
+    uint64_t iterations;
+    uint64_t dirty_pages_rate;
+    uint64_t mbps;
+    char error_desc[256];
+    bool blocked; /* QEMU reports a migration blocker */
+    char blocked_reasons[256];
+};
+
+/* Connect to a VM's monitor with the configured bound on replies. */
+int qemu_monitor_open(const char *socket, const struct mp_options *opts, struct qemu_qmp **out,
+                      struct mp_error **err);
+/* The VM's run state ("running", "paused", "postmigrate", "inmigrate"...). */
+int qemu_monitor_status(struct qemu_qmp *qmp, char **status, struct mp_error **err);
+/* Set every migration capability and parameter we rely on, explicitly: QEMU
+ * keeps them for the life of the process, including values it received as a
+ * destination of an earlier migration. */
+int qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
+                                 struct mp_error **err);
+int qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *info,
+                               struct mp_error **err);
+/* Ask QEMU to quit and make sure its process (pid, if known) is gone,
+ * killing it if it does not go within the exit timeout. */
+int qemu_monitor_quit(struct qemu_qmp *qmp, pid_t pid, const struct mp_options *opts,
+                      struct mp_error **err);
+/* Map QEMU's run state and migration status onto ours. */
+enum mp_vm_state qemu_monitor_vm_state(const char *run_state, const char *migration_status);
+/* Whether a migration status means a stream is under way. */
+bool qemu_migration_active(const char *status);

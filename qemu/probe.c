@@ -1,0 +1,62 @@
+/* What the QEMU VM of a journal record is doing now, for migphase-status. */
+#include "config.h"
+
+#include "monitor.h"
+#include "proc.h"
+#include "qemu-internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+pid_t
+qemu_recorded_pid(const struct mp_journal_record *record)
+{
+    const char *pid_s = mp_journal_record_get_fact(record, "pid");
+    const char *start_s = mp_journal_record_get_fact(record, "pid-start");
+    uint64_t pid = 0, start = 0, now = 0;
+    if (!pid_s || mp_parse_u64(pid_s, &pid) < 0 || pid == 0 || pid > INT32_MAX)
+        return 0;
+    /* A pid outlives its process: trust it only while the start time matches. */
+    if (start_s && mp_parse_u64(start_s, &start) == 0 &&
+        (mp_proc_start_time((pid_t)pid, &now) < 0 || now != start))
+        return 0;
+    return (pid_t)pid;
+}
+
+void
+qemu_record_process(struct mp_journal_record *record, const char *qmp_socket, pid_t pid)
+{
+    char buf[32];
+    mp_journal_record_set_fact(record, "qmp", qmp_socket);
+    snprintf(buf, sizeof(buf), "%ld", (long)pid);
+    mp_journal_record_set_fact(record, "pid", buf);
+    uint64_t start;
+    if (mp_proc_start_time(pid, &start) == 0) {
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)start);
+        mp_journal_record_set_fact(record, "pid-start", buf);
+    }
+}
+
+int
+qemu_probe(const struct mp_journal_record *record, const struct mp_options *opts,
+           enum mp_vm_state *state, struct mp_error **err)
+{
+    const char *socket = mp_journal_record_get_fact(record, "qmp");
+    pid_t pid = qemu_recorded_pid(record);
+    _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
+    if (!socket || qemu_qmp_connect(socket, opts->qmp_timeout_ms, &qmp, NULL) < 0) {
+        /* No monitor: the process is gone, or alive but not answering. */
+        *state = pid > 0 && mp_proc_alive(pid) ? MP_VM_UNKNOWN : MP_VM_ABSENT;
+        return 0;
+    }
+    _cleanup_free_ char *status = NULL;
+    int r = qemu_monitor_status(qmp, &status, err);
+    if (r < 0)
+        return r;
+    struct qemu_migration_info info;
+    r = qemu_monitor_query_migrate(qmp, &info, err);
+    if (r < 0)
+        return r;
+    *state = qemu_monitor_vm_state(status, info.status);
+    return 0;
+}

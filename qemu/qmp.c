@@ -1,0 +1,990 @@
+/* The QMP client: a byte stream parsed incrementally into JSON messages, one
+ * synchronous command at a time matched to its reply by id, events queued,
+ * and every wait bounded by a deadline on the monotonic clock. */
+#include "config.h"
+
+#include "qmp.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+/* Bytes read from the socket at a time. */
+#define QMP_READ_CHUNK (64 * 1024)
+/* QEMU nests replies as deep as its data (a backing chain in query-block);
+ * its own JSON parser accepts 1024 levels, so do we. */
+#define QMP_MAX_DEPTH 1024
+/* Events nobody collects must not grow without bound: past these, the oldest
+ * queued event is dropped. */
+#define QMP_MAX_QUEUED_EVENTS 1024
+#define QMP_MAX_QUEUED_BYTES (16 * 1024 * 1024)
+/* Replies still owed for commands whose wait timed out or was interrupted. */
+#define QMP_MAX_ABANDONED 16
+/* With an interrupt flag, poll in slices this long: a signal delivered just
+ * before poll(), or to another thread, does not interrupt poll() itself. */
+#define QMP_INTERRUPT_SLICE_MS 50
+#define QMP_CONNECT_RETRY_MS 10
+/* How much of an unexpected message goes into an error message. */
+#define QMP_SNIPPET 200
+
+static void
+json_putp(struct json_object **obj)
+{
+    json_object_put(*obj);
+}
+#define _cleanup_json_ _cleanup_(json_putp)
+
+/* json-c returns NULL when malloc fails; like the x-wrappers, give up. */
+static struct json_object *
+json_checked(struct json_object *obj)
+{
+    if (!obj)
+        abort();
+    return obj;
+}
+
+static void
+json_add(struct json_object *obj, const char *key, struct json_object *val)
+{
+    if (json_object_object_add(obj, key, json_checked(val)) < 0)
+        abort();
+}
+
+static const char *
+json_text(struct json_object *obj)
+{
+    const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
+    if (!s)
+        abort();
+    return s;
+}
+
+static void
+qmp_log_message(const char *what, struct json_object *msg)
+{
+    /* A reply can be a megabyte: serialize it only when it will be printed. */
+    if (mp_log_get_level() >= MP_LOG_DEBUG)
+        mp_debug("QMP %s: %s", what, json_text(msg));
+}
+
+/* The incremental parser: bytes in, whole JSON objects out. */
+struct qmp_reader {
+    struct json_tokener *tok;
+    size_t pending; /* bytes given to tok since the last message ended */
+};
+
+static void
+qmp_reader_init(struct qmp_reader *rd)
+{
+    rd->tok = json_tokener_new_ex(QMP_MAX_DEPTH);
+    if (!rd->tok)
+        abort();
+    /* QEMU writes strict JSON, ASCII only (it escapes the rest), and one
+     * message after the other: anything laxer is not QEMU talking. */
+    json_tokener_set_flags(rd->tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+                                        JSON_TOKENER_VALIDATE_UTF8);
+    rd->pending = 0;
+}
+
+static void
+qmp_reader_done(struct qmp_reader *rd)
+{
+    if (rd->tok)
+        json_tokener_free(rd->tok);
+    rd->tok = NULL;
+}
+
+/* Give up to len bytes to the parser. Returns 1 with *msg when a message
+ * ended (*used says how far into buf), 0 when all of buf was taken without
+ * ending one, <0 when the stream is not QMP. The parser never holds more than
+ * QEMU_QMP_MAX_MESSAGE + 1 bytes of one message. */
+static int
+qmp_reader_feed(struct qmp_reader *rd, const char *buf, size_t len, size_t *used, size_t *msg_size,
+                struct json_object **msg, struct mp_error **err)
+{
+    *used = 0;
+    *msg = NULL;
+    size_t room = (size_t)QEMU_QMP_MAX_MESSAGE + 1 - rd->pending;
+    size_t n = len < room ? len : room;
+    if (n == 0)
+        return 0;
+
+    struct json_object *obj = json_tokener_parse_ex(rd->tok, buf, (int)n);
+    enum json_tokener_error jerr = json_tokener_get_error(rd->tok);
+    if (jerr == json_tokener_continue) {
+        rd->pending += n;
+        *used = n;
+        if (rd->pending > QEMU_QMP_MAX_MESSAGE)
+            return mp_error_set(err, EMSGSIZE, "QMP message larger than %d bytes",
+                                QEMU_QMP_MAX_MESSAGE);
+        return 0;
+    }
+    if (jerr != json_tokener_success)
+        return mp_error_set(err, EPROTO, "invalid JSON from QEMU: %s",
+                            json_tokener_error_desc(jerr));
+
+    size_t end = json_tokener_get_parse_end(rd->tok);
+    size_t size = rd->pending + end;
+    json_tokener_reset(rd->tok);
+    rd->pending = 0;
+    *used = end;
+    if (size > QEMU_QMP_MAX_MESSAGE) {
+        json_object_put(obj);
+        return mp_error_set(err, EMSGSIZE, "QMP message larger than %d bytes",
+                            QEMU_QMP_MAX_MESSAGE);
+    }
+    /* A bare "null" parses successfully into NULL. */
+    if (!obj || !json_object_is_type(obj, json_type_object)) {
+        int r = mp_error_set(err, EPROTO, "QMP message is not a JSON object: %.*s", QMP_SNIPPET,
+                             obj ? json_text(obj) : "null");
+        json_object_put(obj);
+        return r;
+    }
+    *msg = obj;
+    *msg_size = size;
+    return 1;
+}
+
+enum qmp_kind {
+    QMP_GREETING,
+    QMP_REPLY,
+    QMP_EVENT,
+};
+
+/* Tell the three kinds of server messages apart and check what the rest of
+ * this file relies on: a reply has exactly one of "return" and "error", and
+ * an error has a class and a description. */
+static int
+qmp_classify(struct json_object *msg, enum qmp_kind *kind, struct mp_error **err)
+{
+    struct json_object *val;
+    if (json_object_object_get_ex(msg, "QMP", &val)) {
+        if (!json_object_is_type(val, json_type_object))
+            return mp_error_set(err, EPROTO, "malformed QMP greeting: %.*s", QMP_SNIPPET,
+                                json_text(msg));
+        *kind = QMP_GREETING;
+        return 0;
+    }
+    if (json_object_object_get_ex(msg, "event", &val)) {
+        if (!json_object_is_type(val, json_type_string))
+            return mp_error_set(err, EPROTO, "malformed QMP event: %.*s", QMP_SNIPPET,
+                                json_text(msg));
+        *kind = QMP_EVENT;
+        return 0;
+    }
+    bool has_return = json_object_object_get_ex(msg, "return", NULL);
+    struct json_object *error = NULL;
+    bool has_error = json_object_object_get_ex(msg, "error", &error);
+    if (has_return == has_error)
+        return mp_error_set(err, EPROTO, "unrecognized QMP message: %.*s", QMP_SNIPPET,
+                            json_text(msg));
+    if (has_error) {
+        struct json_object *class, *desc;
+        if (!json_object_is_type(error, json_type_object) ||
+            !json_object_object_get_ex(error, "class", &class) ||
+            !json_object_is_type(class, json_type_string) ||
+            !json_object_object_get_ex(error, "desc", &desc) ||
+            !json_object_is_type(desc, json_type_string))
+            return mp_error_set(err, EPROTO, "malformed QMP error reply: %.*s", QMP_SNIPPET,
+                                json_text(msg));
+    }
+    *kind = QMP_REPLY;
+    return 0;
+}
+
+static const char *
+qmp_event_name(struct json_object *event)
+{
+    struct json_object *name;
+    json_object_object_get_ex(event, "event", &name);
+    return json_object_get_string(name);
+}
+
+/* The "id" of a reply when it is one of our string ids, else NULL. */
+static const char *
+qmp_reply_id(struct json_object *reply)
+{
+    struct json_object *id;
+    if (!json_object_object_get_ex(reply, "id", &id) || !json_object_is_type(id, json_type_string))
+        return NULL;
+    return json_object_get_string(id);
+}
+
+struct qmp_event {
+    struct qmp_event *next;
+    struct json_object *obj;
+    size_t size;
+};
+
+struct qemu_qmp {
+    int fd;
+    uint64_t timeout_ms;
+    volatile sig_atomic_t *interrupt;
+    char *version;
+    uint64_t last_id;
+
+    struct qmp_reader reader;
+    size_t in_start, in_end;
+    /* A message parsed ahead by qmp_drain_buffered, for the next reader. */
+    struct json_object *held;
+    size_t held_size;
+
+    struct qmp_event *events, *events_tail;
+    size_t n_events, events_bytes;
+
+    /* A ring of the ids whose replies we no longer wait for. */
+    char *abandoned[QMP_MAX_ABANDONED];
+    size_t next_abandoned;
+
+    /* Once the byte stream cannot be trusted (a protocol error, a message cut
+     * short), every later call fails with this positive errno and message. */
+    int broken;
+    char *broken_msg;
+
+    char in[QMP_READ_CHUNK];
+};
+
+static void
+qmp_mark_broken(struct qemu_qmp *qmp, int r, struct mp_error **err)
+{
+    if (qmp->broken)
+        return;
+    qmp->broken = -r;
+    qmp->broken_msg = xstrdup(err && *err ? (*err)->message : strerror(-r));
+}
+
+/* Whether an error leaves the stream in a state we cannot resume from. A
+ * timeout or an interruption between messages does not; a refusal from QEMU
+ * does not; and a bad argument never touched the stream. */
+static bool
+qmp_error_is_fatal(int r)
+{
+    return r != -ETIMEDOUT && r != -EINTR && r != -EREMOTEIO && r != -EINVAL;
+}
+
+static int
+qmp_check_usable(struct qemu_qmp *qmp, struct mp_error **err)
+{
+    if (!qmp->broken)
+        return 0;
+    return mp_error_set(err, qmp->broken, "QMP connection unusable after an earlier error: %s",
+                        qmp->broken_msg);
+}
+
+static void
+qmp_queue_event(struct qemu_qmp *qmp, struct json_object *obj, size_t size)
+{
+    while (qmp->events && (qmp->n_events >= QMP_MAX_QUEUED_EVENTS ||
+                           qmp->events_bytes + size > QMP_MAX_QUEUED_BYTES)) {
+        struct json_object *old = qemu_qmp_next_event(qmp);
+        mp_debug("QMP event queue full, dropping the oldest event (%s)", qmp_event_name(old));
+        json_object_put(old);
+    }
+    struct qmp_event *e = xzalloc(sizeof(*e));
+    e->obj = obj;
+    e->size = size;
+    if (qmp->events_tail)
+        qmp->events_tail->next = e;
+    else
+        qmp->events = e;
+    qmp->events_tail = e;
+    qmp->n_events++;
+    qmp->events_bytes += size;
+}
+
+/* Take the first queued event called name (any when NULL), or NULL. */
+static struct json_object *
+qmp_take_event(struct qemu_qmp *qmp, const char *name)
+{
+    struct qmp_event **pp = &qmp->events, *prev = NULL;
+    for (; *pp; prev = *pp, pp = &(*pp)->next) {
+        if (name && strcmp(qmp_event_name((*pp)->obj), name) != 0)
+            continue;
+        struct qmp_event *e = *pp;
+        *pp = e->next;
+        if (qmp->events_tail == e)
+            qmp->events_tail = prev;
+        qmp->n_events--;
+        qmp->events_bytes -= e->size;
+        struct json_object *obj = e->obj;
+        free(e);
+        return obj;
+    }
+    return NULL;
+}
+
+static void
+qmp_abandon(struct qemu_qmp *qmp, const char *id)
+{
+    char **slot = &qmp->abandoned[qmp->next_abandoned];
+    free(*slot);
+    *slot = xstrdup(id);
+    qmp->next_abandoned = (qmp->next_abandoned + 1) % QMP_MAX_ABANDONED;
+}
+
+/* Whether reply answers a command we stopped waiting for; forget it if so. */
+static bool
+qmp_claim_abandoned(struct qemu_qmp *qmp, struct json_object *reply)
+{
+    const char *id = qmp_reply_id(reply);
+    if (!id)
+        return false;
+    for (size_t i = 0; i < QMP_MAX_ABANDONED; i++) {
+        if (mp_streq0(qmp->abandoned[i], id)) {
+            free(qmp->abandoned[i]);
+            qmp->abandoned[i] = NULL;
+            mp_debug("QMP: discarding the late reply to %s", id);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* poll() one descriptor until deadline (monotonic ms). 0 when ready,
+ * -ETIMEDOUT, -EINTR when *interrupt became set, or another -errno. */
+static int
+qmp_poll(int fd, short events, uint64_t deadline, volatile sig_atomic_t *interrupt)
+{
+    for (;;) {
+        if (interrupt && *interrupt)
+            return -EINTR;
+        uint64_t now = mp_now_ms();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        uint64_t left = deadline - now;
+        int slice = left > INT_MAX ? INT_MAX : (int)left;
+        if (interrupt && slice > QMP_INTERRUPT_SLICE_MS)
+            slice = QMP_INTERRUPT_SLICE_MS;
+        struct pollfd p = { .fd = fd, .events = events };
+        int r = poll(&p, 1, slice);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue; /* the loop checks the flag, then waits what is left */
+            return -errno;
+        }
+        if (r > 0)
+            return (p.revents & POLLNVAL) ? -EBADF : 0;
+    }
+}
+
+static uint64_t
+qmp_deadline(uint64_t timeout_ms)
+{
+    uint64_t now = mp_now_ms();
+    return timeout_ms > UINT64_MAX - now ? UINT64_MAX : now + timeout_ms;
+}
+
+static int
+qmp_wait_fd(struct qemu_qmp *qmp, short events, uint64_t deadline, uint64_t timeout_ms,
+            const char *what, struct mp_error **err)
+{
+    int r = qmp_poll(qmp->fd, events, deadline, qmp->interrupt);
+    if (r == -EINTR)
+        return mp_error_set(err, EINTR, "interrupted");
+    if (r == -ETIMEDOUT)
+        return mp_error_set(err, ETIMEDOUT, "timed out after %" PRIu64 " ms waiting for %s",
+                            timeout_ms, what);
+    if (r < 0)
+        return mp_error_set_errno(err, -r, "cannot wait on the QMP socket");
+    return 0;
+}
+
+/* Read what the socket has into the empty input buffer. Returns the number of
+ * bytes, -EAGAIN when there is nothing yet, or an error. */
+static int
+qmp_fill(struct qemu_qmp *qmp, const char *what, struct mp_error **err)
+{
+    qmp->in_start = qmp->in_end = 0;
+    for (;;) {
+        ssize_t n = recv(qmp->fd, qmp->in, sizeof(qmp->in), MSG_DONTWAIT);
+        if (n > 0) {
+            qmp->in_end = (size_t)n;
+            return (int)n;
+        }
+        if (n == 0 || errno == ECONNRESET)
+            return mp_error_set(err, ECONNRESET, "QEMU closed the QMP connection%s%s",
+                                what ? " while we waited for " : "", what ? what : "");
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -EAGAIN;
+        if (errno != EINTR)
+            return mp_error_set_errno(err, errno, "cannot read from the QMP socket");
+    }
+}
+
+/* The next message already received: 1 with *msg, 0 when the input buffer
+ * ran out first. */
+static int
+qmp_next_buffered(struct qemu_qmp *qmp, struct json_object **msg, size_t *size,
+                  struct mp_error **err)
+{
+    if (qmp->held) {
+        *msg = steal_ptr(&qmp->held);
+        *size = qmp->held_size;
+        return 1;
+    }
+    while (qmp->in_start < qmp->in_end) {
+        size_t used;
+        int r = qmp_reader_feed(&qmp->reader, qmp->in + qmp->in_start, qmp->in_end - qmp->in_start,
+                                &used, size, msg, err);
+        qmp->in_start += used;
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Wait until deadline for the next message of any kind. */
+static int
+qmp_read_message(struct qemu_qmp *qmp, uint64_t deadline, uint64_t timeout_ms, const char *what,
+                 struct json_object **msg, size_t *size, struct mp_error **err)
+{
+    for (;;) {
+        int r = qmp_next_buffered(qmp, msg, size, err);
+        if (r != 0)
+            return r;
+        r = qmp_fill(qmp, what, err);
+        if (r > 0)
+            continue;
+        if (r != -EAGAIN)
+            return r;
+        r = qmp_wait_fd(qmp, POLLIN, deadline, timeout_ms, what, err);
+        if (r < 0)
+            return r;
+    }
+}
+
+/* A message that nobody is waiting for: queue an event, drop the late reply
+ * to an abandoned command, refuse anything else. */
+static int
+qmp_dispatch_unsolicited(struct qemu_qmp *qmp, struct json_object *msg, size_t size,
+                         struct mp_error **err)
+{
+    enum qmp_kind kind;
+    int r = qmp_classify(msg, &kind, err);
+    if (r < 0) {
+        json_object_put(msg);
+        return r;
+    }
+    if (kind == QMP_EVENT) {
+        qmp_log_message("event", msg);
+        qmp_queue_event(qmp, msg, size);
+        return 0;
+    }
+    if (kind == QMP_REPLY && qmp_claim_abandoned(qmp, msg)) {
+        json_object_put(msg);
+        return 0;
+    }
+    r = mp_error_set(err, EPROTO, "unexpected QMP message: %.*s", QMP_SNIPPET, json_text(msg));
+    json_object_put(msg);
+    return r;
+}
+
+/* Queue the events that arrived in the same read as the message we waited
+ * for, so that a caller who poll()s qemu_qmp_fd() next does not sleep with
+ * events already in our buffer. Any other message is held for the next call,
+ * which judges it in context; a stream error surfaces on the next call too. */
+static void
+qmp_drain_buffered(struct qemu_qmp *qmp)
+{
+    _cleanup_error_ struct mp_error *e = NULL;
+    while (!qmp->held) {
+        struct json_object *msg;
+        size_t size;
+        int r = qmp_next_buffered(qmp, &msg, &size, &e);
+        if (r == 0)
+            return;
+        if (r < 0) {
+            qmp_mark_broken(qmp, r, &e);
+            return;
+        }
+        enum qmp_kind kind;
+        if (qmp_classify(msg, &kind, NULL) == 0 && kind == QMP_EVENT) {
+            qmp_log_message("event", msg);
+            qmp_queue_event(qmp, msg, size);
+        } else {
+            qmp->held = msg;
+            qmp->held_size = size;
+        }
+    }
+}
+
+/* Send all of buf before deadline. *sent says how much went out, so that the
+ * caller knows whether the stream now holds half a command. */
+static int
+qmp_send(struct qemu_qmp *qmp, const char *buf, size_t len, uint64_t deadline, uint64_t timeout_ms,
+         const char *what, size_t *sent, struct mp_error **err)
+{
+    *sent = 0;
+    while (*sent < len) {
+        /* MSG_NOSIGNAL: a QEMU that died must not kill us with SIGPIPE. */
+        ssize_t n = send(qmp->fd, buf + *sent, len - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) {
+            *sent += (size_t)n;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EPIPE || errno == ECONNRESET)
+            return mp_error_set(err, ECONNRESET, "QEMU closed the QMP connection");
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return mp_error_set_errno(err, errno, "cannot write to the QMP socket");
+        int r = qmp_wait_fd(qmp, POLLOUT, deadline, timeout_ms, what, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Wait for the reply to the command with this id, queueing the events that
+ * come first. */
+static int
+qmp_await_reply(struct qemu_qmp *qmp, const char *command, const char *id, uint64_t deadline,
+                uint64_t timeout_ms, struct json_object **out, struct mp_error **err)
+{
+    _cleanup_free_ char *what = xasprintf("the reply to %s", command);
+    for (;;) {
+        _cleanup_json_ struct json_object *msg = NULL;
+        size_t size;
+        int r = qmp_read_message(qmp, deadline, timeout_ms, what, &msg, &size, err);
+        if (r < 0)
+            return r;
+        enum qmp_kind kind;
+        r = qmp_classify(msg, &kind, err);
+        if (r < 0)
+            return r;
+        if (kind == QMP_GREETING)
+            return mp_error_set(err, EPROTO, "unexpected QMP greeting in reply to %s", command);
+        if (kind == QMP_EVENT) {
+            qmp_log_message("event", msg);
+            qmp_queue_event(qmp, steal_ptr(&msg), size);
+            continue;
+        }
+        if (qmp_claim_abandoned(qmp, msg))
+            continue;
+        qmp_log_message("reply", msg);
+        struct json_object *reply_id = NULL;
+        if (json_object_object_get_ex(msg, "id", &reply_id)) {
+            if (!mp_streq0(qmp_reply_id(msg), id))
+                return mp_error_set(err, EPROTO, "QMP reply to %s (id %s) with id %s", command, id,
+                                    json_text(reply_id));
+        } else if (!json_object_object_get_ex(msg, "error", NULL)) {
+            return mp_error_set(err, EPROTO, "QMP reply to %s without an id", command);
+        }
+        /* QEMU leaves "id" out only of the error for a command it could not
+         * parse at all; that error still answers the one command in flight. */
+        *out = steal_ptr(&msg);
+        return 0;
+    }
+}
+
+static int
+qmp_execute_until(struct qemu_qmp *qmp, const char *command, struct json_object *args,
+                  struct json_object **ret, uint64_t deadline, uint64_t timeout_ms,
+                  struct mp_error **err)
+{
+    _cleanup_json_ struct json_object *owned_args = args;
+    if (ret)
+        *ret = NULL;
+    if (args && !json_object_is_type(args, json_type_object))
+        return mp_error_set(err, EINVAL, "arguments of QMP command %s are not an object", command);
+    int r = qmp_check_usable(qmp, err);
+    if (r < 0)
+        return r;
+
+    /* QEMU echoes "id" in the reply: it ties a reply to its command even when
+     * an earlier command timed out and its reply comes late. */
+    _cleanup_free_ char *id = xasprintf("migphase-%" PRIu64, ++qmp->last_id);
+    _cleanup_json_ struct json_object *cmd = json_checked(json_object_new_object());
+    json_add(cmd, "execute", json_object_new_string(command));
+    if (owned_args)
+        json_add(cmd, "arguments", steal_ptr(&owned_args));
+    json_add(cmd, "id", json_object_new_string(id));
+    mp_debug("QMP command: %s", json_text(cmd));
+    _cleanup_free_ char *line = xasprintf("%s\r\n", json_text(cmd));
+
+    size_t sent;
+    _cleanup_free_ char *what = xasprintf("QEMU to read %s", command);
+    r = qmp_send(qmp, line, strlen(line), deadline, timeout_ms, what, &sent, err);
+    if (r < 0) {
+        /* Half a command would corrupt the stream for the next one. */
+        if (sent > 0 || qmp_error_is_fatal(r))
+            qmp_mark_broken(qmp, r, err);
+        return r;
+    }
+
+    _cleanup_json_ struct json_object *reply = NULL;
+    r = qmp_await_reply(qmp, command, id, deadline, timeout_ms, &reply, err);
+    if (r == -ETIMEDOUT || r == -EINTR) {
+        qmp_abandon(qmp, id);
+        return r;
+    }
+    if (r < 0) {
+        qmp_mark_broken(qmp, r, err);
+        return r;
+    }
+    qmp_drain_buffered(qmp);
+
+    struct json_object *val;
+    if (json_object_object_get_ex(reply, "error", &val)) {
+        struct json_object *class, *desc;
+        json_object_object_get_ex(val, "class", &class);
+        json_object_object_get_ex(val, "desc", &desc);
+        return mp_error_set(err, EREMOTEIO, "QMP command %s failed: %s (%s)", command,
+                            json_object_get_string(desc), json_object_get_string(class));
+    }
+    if (ret) {
+        json_object_object_get_ex(reply, "return", &val);
+        *ret = json_object_get(val);
+    }
+    return 0;
+}
+
+int
+qemu_qmp_execute(struct qemu_qmp *qmp, const char *command, struct json_object *args,
+                 struct json_object **ret, struct mp_error **err)
+{
+    return qmp_execute_until(qmp, command, args, ret, qmp_deadline(qmp->timeout_ms),
+                             qmp->timeout_ms, err);
+}
+
+static int
+qmp_greeting_version(struct json_object *greeting, char **version, struct mp_error **err)
+{
+    struct json_object *qmp_obj, *ver, *qemu, *major, *minor, *micro;
+    if (!json_object_object_get_ex(greeting, "QMP", &qmp_obj) ||
+        !json_object_object_get_ex(qmp_obj, "version", &ver) ||
+        !json_object_object_get_ex(ver, "qemu", &qemu) ||
+        !json_object_object_get_ex(qemu, "major", &major) ||
+        !json_object_object_get_ex(qemu, "minor", &minor) ||
+        !json_object_object_get_ex(qemu, "micro", &micro) ||
+        !json_object_is_type(major, json_type_int) || !json_object_is_type(minor, json_type_int) ||
+        !json_object_is_type(micro, json_type_int))
+        return mp_error_set(err, EPROTO, "QMP greeting without a QEMU version: %.*s", QMP_SNIPPET,
+                            json_text(greeting));
+    *version = xasprintf("%" PRId64 ".%" PRId64 ".%" PRId64, json_object_get_int64(major),
+                         json_object_get_int64(minor), json_object_get_int64(micro));
+    return 0;
+}
+
+static int
+qmp_handshake(struct qemu_qmp *qmp, uint64_t deadline, uint64_t timeout_ms, struct mp_error **err)
+{
+    _cleanup_json_ struct json_object *greeting = NULL;
+    size_t size;
+    int r = qmp_read_message(qmp, deadline, timeout_ms, "the QMP greeting", &greeting, &size, err);
+    if (r < 0)
+        return r;
+    qmp_log_message("greeting", greeting);
+    enum qmp_kind kind;
+    r = qmp_classify(greeting, &kind, err);
+    if (r < 0)
+        return r;
+    if (kind != QMP_GREETING)
+        return mp_error_set(err, EPROTO, "not a QMP greeting: %.*s", QMP_SNIPPET,
+                            json_text(greeting));
+    r = qmp_greeting_version(greeting, &qmp->version, err);
+    if (r < 0)
+        return r;
+    /* Until qmp_capabilities QEMU accepts no other command. We ask for no
+     * capability: out-of-band execution is of no use to one command at a time. */
+    return qmp_execute_until(qmp, "qmp_capabilities", NULL, NULL, deadline, timeout_ms, err);
+}
+
+static int
+qmp_open(int fd, uint64_t deadline, uint64_t timeout_ms, struct qemu_qmp **out,
+         struct mp_error **err)
+{
+    struct qemu_qmp *qmp = xzalloc(sizeof(*qmp));
+    qmp->fd = fd;
+    qmp->timeout_ms = timeout_ms;
+    qmp_reader_init(&qmp->reader);
+
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        int r = mp_error_set_errno(err, errno, "cannot set up the QMP socket");
+        qemu_qmp_close(qmp);
+        return r;
+    }
+    int r = qmp_handshake(qmp, deadline, timeout_ms, err);
+    if (r < 0) {
+        qemu_qmp_close(qmp);
+        return r;
+    }
+    mp_debug("QMP: connected to QEMU %s", qmp->version);
+    *out = qmp;
+    return 0;
+}
+
+int
+qemu_qmp_connect_fd(int fd, uint64_t timeout_ms, struct qemu_qmp **out, struct mp_error **err)
+{
+    *out = NULL;
+    if (fd < 0)
+        return mp_error_set(err, EBADF, "no QMP socket");
+    return qmp_open(fd, qmp_deadline(timeout_ms), timeout_ms, out, err);
+}
+
+/* One non-blocking connect. AF_UNIX stream sockets connect at once or fail;
+ * a full listen backlog gives EAGAIN rather than EINPROGRESS. */
+static int
+qmp_socket_connect(const char *path, int *out)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return -ENAMETOOLONG;
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+        return -errno;
+    *out = fd;
+    fd = -1;
+    return 0;
+}
+
+static void
+qmp_sleep_until(uint64_t deadline, uint64_t ms)
+{
+    uint64_t now = mp_now_ms();
+    if (now >= deadline)
+        return;
+    if (ms > deadline - now)
+        ms = deadline - now;
+    struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
+    /* Woken early by a signal, the caller's loop simply tries again. */
+    nanosleep(&ts, NULL);
+}
+
+/* Connect to path, retrying the errors in retry (a 0-terminated list) every
+ * few milliseconds until deadline. */
+static int
+qmp_connect_path(const char *path, uint64_t timeout_ms, const int *retry, struct qemu_qmp **out,
+                 struct mp_error **err)
+{
+    *out = NULL;
+    uint64_t deadline = qmp_deadline(timeout_ms);
+    int fd = -1;
+    for (;;) {
+        int r = qmp_socket_connect(path, &fd);
+        if (r == 0)
+            break;
+        bool again = false;
+        for (const int *e = retry; *e; e++)
+            again = again || r == -*e;
+        if (!again)
+            return mp_error_set_errno(err, -r, "cannot connect to QMP socket %s", path);
+        if (mp_now_ms() >= deadline)
+            return mp_error_set(err, ETIMEDOUT,
+                                "cannot connect to QMP socket %s within %" PRIu64 " ms: %s", path,
+                                timeout_ms, strerror(-r));
+        qmp_sleep_until(deadline, QMP_CONNECT_RETRY_MS);
+    }
+    int r = qmp_open(fd, deadline, timeout_ms, out, err);
+    if (r < 0)
+        return mp_error_prefix(err, "QMP socket %s", path);
+    return 0;
+}
+
+int
+qemu_qmp_connect(const char *socket_path, uint64_t timeout_ms, struct qemu_qmp **out,
+                 struct mp_error **err)
+{
+    /* A QEMU that is busy accepting may have a full backlog for a moment. */
+    static const int retry[] = { EAGAIN, 0 };
+    return qmp_connect_path(socket_path, timeout_ms, retry, out, err);
+}
+
+int
+qemu_qmp_connect_wait(const char *socket_path, uint64_t timeout_ms, struct qemu_qmp **out,
+                      struct mp_error **err)
+{
+    /* A starting QEMU has not created its socket yet (ENOENT), or has bound
+     * it but not yet listened (ECONNREFUSED). */
+    static const int retry[] = { ENOENT, ECONNREFUSED, EAGAIN, 0 };
+    return qmp_connect_path(socket_path, timeout_ms, retry, out, err);
+}
+
+void
+qemu_qmp_close(struct qemu_qmp *qmp)
+{
+    if (!qmp)
+        return;
+    if (qmp->fd >= 0)
+        close(qmp->fd);
+    qmp_reader_done(&qmp->reader);
+    json_object_put(qmp->held);
+    struct json_object *e;
+    while ((e = qemu_qmp_next_event(qmp)))
+        json_object_put(e);
+    for (size_t i = 0; i < QMP_MAX_ABANDONED; i++)
+        free(qmp->abandoned[i]);
+    free(qmp->version);
+    free(qmp->broken_msg);
+    free(qmp);
+}
+
+const char *
+qemu_qmp_version(const struct qemu_qmp *qmp)
+{
+    return qmp->version;
+}
+
+int
+qemu_qmp_peer_pid(const struct qemu_qmp *qmp, pid_t *pid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(qmp->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return -errno;
+    *pid = cred.pid;
+    return 0;
+}
+
+void
+qemu_qmp_set_timeout(struct qemu_qmp *qmp, uint64_t timeout_ms)
+{
+    qmp->timeout_ms = timeout_ms;
+}
+
+void
+qemu_qmp_set_interrupt(struct qemu_qmp *qmp, volatile sig_atomic_t *flag)
+{
+    qmp->interrupt = flag;
+}
+
+int
+qemu_qmp_fd(const struct qemu_qmp *qmp)
+{
+    return qmp->fd;
+}
+
+struct json_object *
+qemu_qmp_next_event(struct qemu_qmp *qmp)
+{
+    return qmp_take_event(qmp, NULL);
+}
+
+int
+qemu_qmp_wait_event(struct qemu_qmp *qmp, const char *name, uint64_t timeout_ms,
+                    struct json_object **event, struct mp_error **err)
+{
+    *event = qmp_take_event(qmp, name);
+    if (*event)
+        return 0;
+    int r = qmp_check_usable(qmp, err);
+    if (r < 0)
+        return r;
+
+    uint64_t deadline = qmp_deadline(timeout_ms);
+    _cleanup_free_ char *what = name ? xasprintf("QMP event %s", name) : xstrdup("a QMP event");
+    for (;;) {
+        struct json_object *msg;
+        size_t size;
+        r = qmp_read_message(qmp, deadline, timeout_ms, what, &msg, &size, err);
+        if (r < 0)
+            break;
+        r = qmp_dispatch_unsolicited(qmp, msg, size, err);
+        if (r < 0)
+            break;
+        /* The message just queued is the tail: take it if it is the one. */
+        *event = qmp_take_event(qmp, name);
+        if (*event) {
+            qmp_drain_buffered(qmp);
+            return 0;
+        }
+    }
+    if (qmp_error_is_fatal(r))
+        qmp_mark_broken(qmp, r, err);
+    return r;
+}
+
+int
+qemu_qmp_poll_events(struct qemu_qmp *qmp, struct mp_error **err)
+{
+    int r = qmp_check_usable(qmp, err);
+    if (r < 0)
+        return r;
+    /* Bounded, so that a flood of events cannot keep us here. */
+    size_t budget = QEMU_QMP_MAX_MESSAGE;
+    for (;;) {
+        struct json_object *msg;
+        size_t size;
+        r = qmp_next_buffered(qmp, &msg, &size, err);
+        if (r > 0) {
+            r = qmp_dispatch_unsolicited(qmp, msg, size, err);
+            if (r < 0)
+                break;
+            continue;
+        }
+        if (r < 0 || budget == 0)
+            break;
+        r = qmp_fill(qmp, NULL, err);
+        if (r == -EAGAIN)
+            return 0;
+        if (r < 0)
+            break;
+        budget -= (size_t)r < budget ? (size_t)r : budget;
+    }
+    if (r < 0)
+        qmp_mark_broken(qmp, r, err);
+    return r < 0 ? r : 0;
+}
+
+void
+qemu_qmp_free_messages(struct json_object **messages, size_t n)
+{
+    if (!messages)
+        return;
+    for (size_t i = 0; i < n; i++)
+        json_object_put(messages[i]);
+    free(messages);
+}
+
+int
+qemu_qmp_parse_messages(const char *buf, size_t len, struct json_object ***messages, size_t *n,
+                        struct mp_error **err)
+{
+    *messages = NULL;
+    *n = 0;
+    struct qmp_reader rd;
+    qmp_reader_init(&rd);
+    struct json_object **list = NULL;
+    size_t count = 0;
+    int r = 0;
+    while (len > 0) {
+        size_t used, size;
+        struct json_object *msg;
+        r = qmp_reader_feed(&rd, buf, len, &used, &size, &msg, err);
+        buf += used;
+        len -= used;
+        if (r < 0)
+            break;
+        if (r == 0)
+            continue;
+        enum qmp_kind kind;
+        list = xreallocarray(list, count + 1, sizeof(*list));
+        list[count++] = msg;
+        r = qmp_classify(msg, &kind, err);
+        if (r < 0)
+            break;
+    }
+    qmp_reader_done(&rd);
+    if (r < 0) {
+        qemu_qmp_free_messages(list, count);
+        return r;
+    }
+    *messages = list;
+    *n = count;
+    return 0;
+}

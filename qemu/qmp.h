@@ -1,0 +1,79 @@
+/* A QMP client: one connection to a QEMU monitor socket, synchronous commands
+ * with a bound on every wait, and events queued while waiting for replies. */
+#pragma once
+
+#include "error.h"
+
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A reply or event larger than this is refused (-EMSGSIZE): QEMU's answers to
+ * the commands we send are a few KiB. */
+#define QEMU_QMP_MAX_MESSAGE (1024 * 1024)
+
+struct qemu_qmp;
+
+/* Connect to a unix socket, read the greeting and negotiate capabilities
+ * (qmp_capabilities). Every wait is bounded by timeout_ms. */
+int qemu_qmp_connect(const char *socket_path, uint64_t timeout_ms, struct qemu_qmp **out,
+                     struct mp_error **err);
+/* Same on an already connected stream socket (takes ownership of fd). */
+int qemu_qmp_connect_fd(int fd, uint64_t timeout_ms, struct qemu_qmp **out,
+                        struct mp_error **err);
+/* Like qemu_qmp_connect, for a QEMU that is still starting: while the socket
+ * is missing or refuses connections, retry every 10 ms. timeout_ms bounds the
+ * whole of it, handshake included; -ETIMEDOUT when the socket never answered. */
+int qemu_qmp_connect_wait(const char *socket_path, uint64_t timeout_ms, struct qemu_qmp **out,
+                          struct mp_error **err);
+void qemu_qmp_close(struct qemu_qmp *qmp);
+static inline void
+qemu_qmp_closep(struct qemu_qmp **q)
+{
+    qemu_qmp_close(*q);
+}
+#define _cleanup_qmp_ _cleanup_(qemu_qmp_closep)
+
+/* QEMU's version from the greeting ("7.2.0"); valid while connected. */
+const char *qemu_qmp_version(const struct qemu_qmp *qmp);
+/* Pid of the process at the other end (SO_PEERCRED), or -ENOTSOCK etc. */
+int qemu_qmp_peer_pid(const struct qemu_qmp *qmp, pid_t *pid);
+/* Change the bound on waits for replies. */
+void qemu_qmp_set_timeout(struct qemu_qmp *qmp, uint64_t timeout_ms);
+/* Let a signal handler cancel waits: once *flag is non-zero, a wait returns
+ * -EINTR ("interrupted"). The connection stays usable and the late reply of an
+ * interrupted command is discarded, but clear the flag (or set NULL) before
+ * sending more commands such as migrate_cancel. flag may be NULL. */
+void qemu_qmp_set_interrupt(struct qemu_qmp *qmp, volatile sig_atomic_t *flag);
+
+/* Execute a command. args (may be NULL) is consumed. On success *ret (if not
+ * NULL) receives the "return" member, owned by the caller. Errors:
+ *   -EREMOTEIO  QEMU answered with an error (message has its class and desc)
+ *   -ETIMEDOUT  no reply within the timeout
+ *   -ECONNRESET the connection closed
+ *   -EMSGSIZE   an oversized message
+ *   -EPROTO     a reply that is not valid QMP */
+int qemu_qmp_execute(struct qemu_qmp *qmp, const char *command, struct json_object *args,
+                     struct json_object **ret, struct mp_error **err);
+
+/* Wait for an event named name (any event when NULL), taking queued events
+ * first; events of other names stay queued. *event receives the whole event
+ * object. -ETIMEDOUT after timeout_ms. */
+int qemu_qmp_wait_event(struct qemu_qmp *qmp, const char *name, uint64_t timeout_ms,
+                        struct json_object **event, struct mp_error **err);
+/* Take the next queued event without waiting; NULL when none. */
+struct json_object *qemu_qmp_next_event(struct qemu_qmp *qmp);
+/* Read whatever is available without blocking and queue the events. */
+int qemu_qmp_poll_events(struct qemu_qmp *qmp, struct mp_error **err);
+/* The socket, for poll() together with other descriptors. */
+int qemu_qmp_fd(const struct qemu_qmp *qmp);
+
+/* Feed raw bytes as if read from the socket and return the messages parsed:
+ * the entry point of the QMP fuzz target. *messages (an array of *n objects)
+ * belongs to the caller: free it with qemu_qmp_free_messages. An incomplete
+ * last message is left out, as the socket would wait for more. -EPROTO and
+ * -EMSGSIZE as for qemu_qmp_execute; on error nothing is returned. */
+int qemu_qmp_parse_messages(const char *buf, size_t len, struct json_object ***messages,
+                            size_t *n, struct mp_error **err);
+void qemu_qmp_free_messages(struct json_object **messages, size_t n);

@@ -1,0 +1,324 @@
+/* The QEMU driver's source side: Begin, Perform, Confirm. */
+#include "config.h"
+
+#include "argv.h"
+#include "log.h"
+#include "monitor.h"
+#include "proc.h"
+#include "progress.h"
+#include "qemu-internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define POLL_INTERVAL_MS 100
+
+/* The domain's name: --domain, else QEMU's -name, else the socket's file
+ * name without its extension. */
+static char *
+domain_name(struct qemu_qmp *qmp, const struct mp_options *opts)
+{
+    if (opts->domain)
+        return xstrdup(opts->domain);
+    json_object *ret = NULL, *name = NULL;
+    if (qemu_qmp_execute(qmp, "query-name", NULL, &ret, NULL) == 0 &&
+        json_object_object_get_ex(ret, "name", &name)) {
+        char *s = xstrdup(json_object_get_string(name));
+        json_object_put(ret);
+        return s;
+    }
+    json_object_put(ret);
+    const char *base = strrchr(opts->qmp_socket, '/');
+    char *s = xstrdup(base ? base + 1 : opts->qmp_socket);
+    s[strcspn(s, ".")] = '\0';
+    return s;
+}
+
+static char *
+domain_uuid(struct qemu_qmp *qmp)
+{
+    json_object *ret = NULL, *uuid = NULL;
+    char *s = NULL;
+    if (qemu_qmp_execute(qmp, "query-uuid", NULL, &ret, NULL) == 0 &&
+        json_object_object_get_ex(ret, "UUID", &uuid))
+        s = xstrdup(json_object_get_string(uuid));
+    json_object_put(ret);
+    return s;
+}
+
+/* Refuse what cannot move: a VM neither running nor paused, a migration
+ * blocker, a migration already under way. */
+static int
+check_movable(struct qemu_qmp *qmp, const char *status, struct mp_error **err)
+{
+    if (strcmp(status, "running") != 0 && strcmp(status, "paused") != 0)
+        return mp_error_set(err, EINVAL, "the VM is %s; only a running or paused VM can move",
+                            status);
+    struct qemu_migration_info info;
+    int r = qemu_monitor_query_migrate(qmp, &info, err);
+    if (r < 0)
+        return r;
+    if (qemu_migration_active(info.status))
+        return mp_error_set(err, EBUSY, "a migration of this VM is already under way (%s)",
+                            info.status);
+    if (info.blocked)
+        return mp_error_set(err, EPERM, "QEMU blocks migration of this VM: %s",
+                            *info.blocked_reasons ? info.blocked_reasons : "no reason given");
+    return 0;
+}
+
+int
+qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    const struct mp_options *opts = ctx->opts;
+    _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
+    int r = qemu_monitor_open(opts->qmp_socket, opts, &qmp, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *status = NULL;
+    r = qemu_monitor_status(qmp, &status, err);
+    if (r < 0)
+        return r;
+    r = check_movable(qmp, status, err);
+    if (r < 0)
+        return r;
+    pid_t pid;
+    r = qemu_qmp_peer_pid(qmp, &pid);
+    if (r < 0)
+        return mp_error_set_errno(err, -r, "cannot tell which process serves %s", opts->qmp_socket);
+    _cleanup_strv_ char **argv = NULL;
+    r = mp_proc_cmdline(pid, &argv, err);
+    if (r < 0)
+        return mp_error_prefix(err, "capturing the VM's command line");
+
+    struct mp_cookie *out = ctx->out;
+    out->domain_name = domain_name(qmp, opts);
+    out->domain_uuid = domain_uuid(qmp);
+    out->description_format = xstrdup("qemu-argv");
+    out->description_args = steal_ptr(&argv);
+    mp_cookie_set_data(out, "qemu-version", qemu_qmp_version(qmp));
+    mp_cookie_set_data(out, "source-state", status);
+    qemu_record_process(ctx->record, opts->qmp_socket, pid);
+    return 0;
+}
+
+/* The journal remembers which VM this host's role is about. */
+static int
+open_recorded_vm(struct mp_step_ctx *ctx, struct qemu_qmp **qmp, pid_t *pid,
+                 struct mp_error **err)
+{
+    const char *socket = mp_journal_record_get_fact(ctx->record, "qmp");
+    *pid = qemu_recorded_pid(ctx->record);
+    if (!socket)
+        return mp_error_set(err, ENOENT, "the journal does not say where the VM's monitor is");
+    return qemu_monitor_open(socket, ctx->opts, qmp, err);
+}
+
+static void
+fill_sample(struct mp_progress_sample *s, const struct qemu_migration_info *info,
+            uint64_t started_ms)
+{
+    *s = (struct mp_progress_sample){
+        .status = info->status,
+        .elapsed_ms = mp_now_ms() - started_ms,
+        .total_bytes = info->total_bytes,
+        .transferred_bytes = info->transferred_bytes,
+        .remaining_bytes = info->remaining_bytes,
+        .iterations = info->iterations,
+        .dirty_pages_rate = info->dirty_pages_rate,
+        .mbps = info->mbps,
+    };
+}
+
+static void
+record_stats(struct mp_cookie *out, const struct qemu_migration_info *info)
+{
+    out->stats = (struct mp_stats){
+        .present = true,
+        .total_ms = info->total_ms,
+        .downtime_ms = info->downtime_ms,
+        .setup_ms = info->setup_ms,
+        .transferred_bytes = info->transferred_bytes,
+        .total_bytes = info->total_bytes,
+        .iterations = info->iterations,
+        .mbps_x1000 = info->mbps * 1000,
+    };
+}
+
+/* Follow the stream until QEMU says it ended, drawing progress. Events wake
+ * us early; query-migrate is the truth. */
+static int
+follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migration_info *info,
+              struct mp_error **err)
+{
+    uint64_t started = mp_now_ms();
+    uint64_t timeout_ms = ctx->out->params.timeout_s * 1000;
+    for (;;) {
+        int r = qemu_monitor_query_migrate(qmp, info, err);
+        if (r < 0)
+            return r;
+        struct mp_progress_sample sample;
+        fill_sample(&sample, info, started);
+        if (strcmp(info->status, "completed") == 0) {
+            /* QEMU announces completion a moment before it fills in the
+             * totals: ask again briefly until they are there. */
+            for (int i = 0; i < 20 && info->total_ms == 0; i++) {
+                qemu_qmp_wait_event(qmp, NULL, 5, NULL, NULL);
+                r = qemu_monitor_query_migrate(qmp, info, err);
+                if (r < 0)
+                    return r;
+            }
+            fill_sample(&sample, info, started);
+            mp_progress_finish(ctx->progress, &sample);
+            return 0;
+        }
+        if (!qemu_migration_active(info->status)) {
+            mp_progress_finish(ctx->progress, &sample);
+            return mp_error_set(err, EIO, "the migration stream %s%s%s", info->status,
+                                *info->error_desc ? ": " : "", info->error_desc);
+        }
+        mp_progress_update(ctx->progress, &sample);
+        if (timeout_ms && mp_now_ms() - started > timeout_ms)
+            return mp_error_set(err, ETIMEDOUT, "the stream did not complete within %llu s",
+                                (unsigned long long)ctx->out->params.timeout_s);
+        json_object *event = NULL;
+        r = qemu_qmp_wait_event(qmp, "MIGRATION", POLL_INTERVAL_MS, &event, NULL);
+        json_object_put(event);
+        if (r == -EINTR || mp_interrupted)
+            return mp_error_set(err, EINTR, "interrupted by signal %d", (int)mp_interrupted);
+        if (r < 0 && r != -ETIMEDOUT)
+            return mp_error_set(err, -r, "lost the source's monitor during the stream");
+    }
+}
+
+/* Undo a stream that did not complete: cancel it, wait for QEMU to agree,
+ * resume the VM if it ran before. A resume that fails leaves state behind. */
+static int
+roll_back_stream(struct qemu_qmp *qmp, bool was_running, struct mp_error **err)
+{
+    struct mp_error *e = NULL;
+    int r = qemu_qmp_execute(qmp, "migrate_cancel", NULL, NULL, &e);
+    mp_error_free(steal_ptr(&e));
+    uint64_t deadline = mp_now_ms() + 10000;
+    struct qemu_migration_info info;
+    while (r == 0 && qemu_monitor_query_migrate(qmp, &info, NULL) == 0 &&
+           qemu_migration_active(info.status) && mp_now_ms() < deadline)
+        qemu_qmp_wait_event(qmp, "MIGRATION", POLL_INTERVAL_MS, NULL, NULL);
+    _cleanup_free_ char *status = NULL;
+    if (qemu_monitor_status(qmp, &status, &e) < 0) {
+        mp_error_prefix(&e, "after cancelling the stream");
+        *err = e;
+        return mp_error_left_state(err);
+    }
+    if (!was_running || strcmp(status, "running") == 0)
+        return 0;
+    if (qemu_qmp_execute(qmp, "cont", NULL, NULL, &e) < 0) {
+        mp_error_prefix(&e, "resuming the source after a failed stream");
+        *err = e;
+        return mp_error_left_state(err);
+    }
+    return 0;
+}
+
+static int
+start_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+{
+    int r = qemu_monitor_setup_migration(qmp, &ctx->in->params, err);
+    if (r < 0)
+        return r;
+    if (!ctx->in->params.live) {
+        r = qemu_qmp_execute(qmp, "stop", NULL, NULL, err);
+        if (r < 0)
+            return mp_error_prefix(err, "pausing the VM for an offline migration");
+    }
+    if (!ctx->in->uri)
+        return mp_error_input(err, EINVAL, "Prepare's cookie names no destination URI");
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string(ctx->in->uri));
+    r = qemu_qmp_execute(qmp, "migrate", args, NULL, err);
+    if (r < 0)
+        return mp_error_prefix(err, "starting the stream to %s", ctx->in->uri);
+    return 0;
+}
+
+int
+qemu_perform(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
+    pid_t pid;
+    int r = open_recorded_vm(ctx, &qmp, &pid, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *status = NULL;
+    r = qemu_monitor_status(qmp, &status, err);
+    if (r < 0)
+        return r;
+    bool was_running = strcmp(status, "running") == 0;
+    mp_journal_record_set_fact(ctx->record, "was-running", was_running ? "yes" : "no");
+    r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
+    if (r < 0)
+        return r;
+
+    struct qemu_migration_info info;
+    r = start_stream(ctx, qmp, err);
+    if (r == 0)
+        r = follow_stream(ctx, qmp, &info, err);
+    if (r == 0) {
+        record_stats(ctx->out, &info);
+        return 0;
+    }
+    struct mp_error *rollback_err = NULL;
+    if (roll_back_stream(qmp, was_running, &rollback_err) < 0) {
+        mp_error_prefix(err, "%s; and then", rollback_err->message);
+        mp_error_free(rollback_err);
+        return mp_error_left_state(err);
+    }
+    return r;
+}
+
+/* The migration was undone: the source runs again, unless it was paused
+ * before the migration began. */
+static int
+resume_source(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+{
+    _cleanup_free_ char *status = NULL;
+    int r = qemu_monitor_status(qmp, &status, err);
+    if (r < 0)
+        return r;
+    struct qemu_migration_info info;
+    r = qemu_monitor_query_migrate(qmp, &info, err);
+    if (r < 0)
+        return r;
+    const char *was_running = mp_journal_record_get_fact(ctx->record, "was-running");
+    bool resume = !mp_streq0(was_running, "no");
+    /* A stream left running by an interrupted Perform: the destination has
+     * not resumed (Finish needs Perform's cookie), so cancel it here. */
+    if (qemu_migration_active(info.status) || strcmp(status, "running") != 0)
+        return roll_back_stream(qmp, resume, err);
+    return 0;
+}
+
+int
+qemu_confirm(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
+    pid_t pid;
+    int r = open_recorded_vm(ctx, &qmp, &pid, err);
+    if (r < 0) {
+        /* Nothing to resume or quit if the source is already gone. */
+        if (!ctx->cancel && pid > 0 && !mp_proc_alive(pid)) {
+            mp_error_free(steal_ptr(err));
+            return 0;
+        }
+        return mp_error_left_state(err);
+    }
+    if (ctx->cancel)
+        return resume_source(ctx, qmp, err);
+    r = qemu_monitor_quit(qmp, pid, ctx->opts, err);
+    if (r < 0) {
+        mp_error_prefix(err, "stopping the source VM");
+        return mp_error_left_state(err);
+    }
+    return 0;
+}

@@ -1,0 +1,132 @@
+/* Migration cookies: the small XML documents the steps hand to each other.
+ * One vocabulary for every step, validated against shared/cookie.rng. */
+#pragma once
+
+#include "error.h"
+#include "protocol.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MP_COOKIE_FORMAT_VERSION 1
+#define MP_COOKIE_MAX_SIZE (1024 * 1024)
+
+struct mp_host {
+    char *hostname;
+    char *host_id; /* /etc/machine-id or the hostname */
+};
+
+/* Migration parameters: set by Begin, honoured by every later step. */
+struct mp_params {
+    bool live;             /* false: --offline (pause first, then send) */
+    uint64_t bandwidth_mib; /* MiB/s; 0 means unlimited */
+    uint64_t downtime_ms;   /* 0 means the hypervisor's default */
+    bool paused;            /* keep the destination paused after Finish */
+    uint64_t timeout_s;     /* bound on the stream; 0 means none */
+};
+
+/* Figures about the stream, written by Perform. */
+struct mp_stats {
+    bool present;
+    uint64_t total_ms;
+    uint64_t downtime_ms;
+    uint64_t setup_ms;
+    uint64_t transferred_bytes;
+    uint64_t total_bytes;   /* guest RAM size */
+    uint64_t iterations;    /* dirty-sync passes */
+    uint64_t mbps_x1000;    /* throughput in Mbit/s times 1000 */
+};
+
+/* Named driver data that is not worth a field of its own (qemu version,
+ * stream version, ...). Kept in insertion order. */
+struct mp_kv {
+    char *key;
+    char *value;
+};
+
+/* A feature the writer relies on. A reader that does not know a mandatory
+ * feature refuses the cookie. */
+struct mp_feature {
+    char *name;
+    bool mandatory;
+};
+
+/* Data a site hook added (lease tokens, network setup). content is the XML
+ * of the element's children, kept as written. */
+struct mp_extension {
+    char *name;
+    char *hook; /* the hook that wrote it, may be NULL */
+    char *content;
+};
+
+struct mp_cookie {
+    int version;         /* MP_COOKIE_FORMAT_VERSION */
+    enum mp_step step;   /* the step that wrote it */
+    char *migration_id;
+    char *driver;        /* "qemu", "xen" */
+    char *domain_name;
+    char *domain_uuid;
+    struct mp_host source;
+    struct mp_host destination;
+    struct mp_params params;
+
+    /* The driver's description of the VM: "qemu-argv" uses args (a
+     * NULL-terminated argv), "xl-json" uses text. */
+    char *description_format;
+    char **description_args;
+    char *description_text;
+
+    struct mp_kv *driver_data;
+    size_t n_driver_data;
+
+    char *uri; /* where Perform sends the stream */
+    struct mp_stats stats;
+    enum mp_outcome outcome;
+    char *outcome_message;
+
+    struct mp_feature *features;
+    size_t n_features;
+    struct mp_extension *extensions;
+    size_t n_extensions;
+
+    /* Unknown optional elements, serialized as found, written back verbatim. */
+    char **unknown;
+};
+
+/* A new empty cookie for a step, with default parameters (live). */
+struct mp_cookie *mp_cookie_new(enum mp_step step);
+void mp_cookie_free(struct mp_cookie *cookie);
+static inline void
+mp_cookie_freep(struct mp_cookie **c)
+{
+    mp_cookie_free(*c);
+}
+#define _cleanup_cookie_ _cleanup_(mp_cookie_freep)
+
+/* Copy everything a cookie carries forward (identity, hosts, parameters,
+ * description, driver data, features, extensions, unknown elements) into a
+ * new cookie written by `step`; uri, statistics and outcome are copied too. */
+struct mp_cookie *mp_cookie_derive(const struct mp_cookie *in, enum mp_step step);
+
+/* Parse and validate a cookie. The buffer is untrusted: more than
+ * MP_COOKIE_MAX_SIZE bytes, malformed XML, a schema violation, a format
+ * version other than ours, or a mandatory feature not in known_features
+ * (NULL-terminated; NULL means mp_cookie_known_features) fail with an
+ * MP_ERR_INPUT error. No network or external entity is ever loaded. */
+int mp_cookie_parse(const char *buf, size_t len, const char *const *known_features,
+                    struct mp_cookie **out, struct mp_error **err);
+/* Serialize a cookie. *out is NUL-terminated and owned by the caller. Strings
+ * that XML cannot carry (control characters) fail with -EINVAL. */
+int mp_cookie_format(const struct mp_cookie *cookie, char **out, size_t *len,
+                     struct mp_error **err);
+
+/* The features this build understands without any site hook. */
+extern const char *const mp_cookie_known_features[];
+
+/* Driver data accessors. set replaces an existing key. */
+const char *mp_cookie_get_data(const struct mp_cookie *cookie, const char *key);
+void mp_cookie_set_data(struct mp_cookie *cookie, const char *key, const char *value);
+/* Add a feature / an extension (copies its arguments). */
+void mp_cookie_add_feature(struct mp_cookie *cookie, const char *name, bool mandatory);
+void mp_cookie_add_extension(struct mp_cookie *cookie, const char *name, const char *hook,
+                             const char *content);

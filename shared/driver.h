@@ -1,0 +1,99 @@
+/* Hypervisor drivers: one table of operations per driver, annotated with the
+ * version that first implemented each entry (docs/hvsupport.pl reads these
+ * annotations and generates the support matrix; a missing one fails the build).
+ *
+ *   const struct mp_driver mp_qemu_driver = {
+ *       .name = "qemu",
+ *       .begin = qemu_begin, /+ 0.1.0 +/
+ *       .confirm = NULL,     /+ 0.1.0 - 0.3.0 +/   (removed again)
+ *   };
+ *
+ * Fields that are function pointers are operations and need a version; the
+ * fields of struct mp_driver_features are features and need one too. */
+#pragma once
+
+#include "cookie.h"
+#include "error.h"
+#include "journal.h"
+#include "options.h"
+#include "protocol.h"
+
+#include <stdint.h>
+
+struct mp_progress;
+
+/* Everything a step's driver operation works with. */
+struct mp_step_ctx {
+    enum mp_step step;
+    const struct mp_options *opts;
+    const struct mp_cookie *in;        /* cookie read; NULL for Begin */
+    struct mp_cookie *out;             /* cookie to write; NULL for Confirm */
+    struct mp_journal *journal;        /* locked journal of this domain and role */
+    struct mp_journal_record *record;  /* current record: set facts, then checkpoint */
+    struct mp_progress *progress;      /* Perform only; may be NULL */
+    bool cancel;                       /* Finish, Confirm: undo instead of complete */
+};
+
+/* Commit ctx->record with the given phase before or after a side effect. */
+int mp_step_checkpoint(struct mp_step_ctx *ctx, enum mp_journal_phase phase,
+                       struct mp_error **err);
+
+/* What a VM is doing, as the driver sees it now (for migphase-status). */
+enum mp_vm_state {
+    MP_VM_UNKNOWN,    /* could not be asked */
+    MP_VM_ABSENT,     /* no such VM (process gone) */
+    MP_VM_RUNNING,
+    MP_VM_PAUSED,     /* paused, not by migration */
+    MP_VM_INCOMING,   /* destination waiting for or receiving the stream */
+    MP_VM_MIGRATING,  /* source sending the stream */
+    MP_VM_MIGRATED,   /* source paused after a completed stream */
+    MP_VM_FAILED,     /* incoming stream failed; VM unusable */
+    MP_VM_COUNT,
+};
+const char *mp_vm_state_name(enum mp_vm_state state);
+
+/* Migration features a driver offers (a field set true needs a version). */
+struct mp_driver_features {
+    bool live;
+    bool offline;
+    bool postcopy;
+    bool parallel_streams;
+    bool compression;
+    bool tls;
+    bool storage_copy;
+    bool bandwidth_limit;
+    bool downtime_limit;
+    bool paused_destination;
+    bool progress;
+    bool cancel;
+};
+
+typedef int (*mp_step_op)(struct mp_step_ctx *ctx, struct mp_error **err);
+
+struct mp_driver {
+    const char *name;
+    const struct mp_driver_features *features;
+    /* Capabilities (bit CAP_x) the driver's steps need after privileges are
+     * dropped; every other one is cleared. */
+    uint64_t capabilities;
+
+    int (*begin)(struct mp_step_ctx *ctx, struct mp_error **err);
+    int (*prepare)(struct mp_step_ctx *ctx, struct mp_error **err);
+    int (*perform)(struct mp_step_ctx *ctx, struct mp_error **err);
+    int (*finish)(struct mp_step_ctx *ctx, struct mp_error **err);
+    int (*confirm)(struct mp_step_ctx *ctx, struct mp_error **err);
+    /* Ask the hypervisor what the VM of a journal record is doing now. */
+    int (*probe)(const struct mp_journal_record *record, const struct mp_options *opts,
+                 enum mp_vm_state *state, struct mp_error **err);
+};
+
+/* The drivers compiled in, NULL-terminated. */
+extern const struct mp_driver *const mp_drivers[];
+
+/* Find a driver by name; unknown names fail with an MP_ERR_INPUT error. */
+int mp_driver_lookup(const char *name, const struct mp_driver **out, struct mp_error **err);
+/* The operation of a step, or NULL. */
+mp_step_op mp_driver_step_op(const struct mp_driver *driver, enum mp_step step);
+/* Run a step's operation; a NULL entry fails with "driver X does not support Y". */
+int mp_driver_run_step(const struct mp_driver *driver, struct mp_step_ctx *ctx,
+                       struct mp_error **err);

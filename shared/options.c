@@ -1,0 +1,400 @@
+#include "config.h"
+
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "journal.h"
+#include "support.h"
+
+#define STEPS (MP_PROG_BEGIN | MP_PROG_PREPARE | MP_PROG_PERFORM | MP_PROG_FINISH | MP_PROG_CONFIRM)
+#define ALL (STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE)
+
+struct option_def;
+typedef int (*option_setter)(struct mp_options *o, const struct option_def *d, const char *value,
+                             struct mp_error **err);
+
+struct option_def {
+    const char *name;
+    const char *arg; /* NULL: a flag without value */
+    unsigned programs;
+    bool in_config; /* may also be set as `name = value` in the config file */
+    option_setter set;
+    size_t offset; /* of the field that set_string/set_u64/set_flag fill */
+    const char *help;
+};
+
+#define FIELD(f) offsetof(struct mp_options, f)
+
+static int
+set_string(struct mp_options *o, const struct option_def *d, const char *value,
+           struct mp_error **err)
+{
+    char **field = (char **)((char *)o + d->offset);
+    free(*field);
+    *field = xstrdup(value);
+    return 0;
+}
+
+static int
+set_flag(struct mp_options *o, const struct option_def *d, const char *value,
+         struct mp_error **err)
+{
+    bool *field = (bool *)((char *)o + d->offset);
+    if (!value || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+        strcmp(value, "1") == 0)
+        *field = true;
+    else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+        *field = false;
+    else
+        return mp_error_input(err, EINVAL, "--%s takes yes or no, not '%s'", d->name, value);
+    return 0;
+}
+
+static int
+set_u64(struct mp_options *o, const struct option_def *d, const char *value,
+        struct mp_error **err)
+{
+    uint64_t *field = (uint64_t *)((char *)o + d->offset);
+    if (mp_parse_u64(value, field) < 0)
+        return mp_error_input(err, EINVAL, "--%s needs a whole number, not '%s'", d->name, value);
+    return 0;
+}
+
+static int
+set_offline(struct mp_options *o, const struct option_def *d, const char *value,
+            struct mp_error **err)
+{
+    o->params.live = strcmp(d->name, "live") == 0;
+    return 0;
+}
+
+static int
+set_log_level(struct mp_options *o, const struct option_def *d, const char *value,
+              struct mp_error **err)
+{
+    if (mp_log_level_parse(value, &o->log_level) < 0)
+        return mp_error_input(err, EINVAL, "--log-level takes error, warning, info or debug, not '%s'",
+                              value);
+    return 0;
+}
+
+static int
+set_port_range(struct mp_options *o, const struct option_def *d, const char *value,
+               struct mp_error **err)
+{
+    unsigned lo, hi;
+    char tail;
+    if (sscanf(value, "%u-%u%c", &lo, &hi, &tail) != 2 || lo == 0 || lo > hi || hi > 65535)
+        return mp_error_input(err, EINVAL, "--port-range needs LO-HI with 0 < LO <= HI < 65536, not '%s'",
+                              value);
+    o->port_lo = (uint16_t)lo;
+    o->port_hi = (uint16_t)hi;
+    return 0;
+}
+
+static int
+set_rewrite(struct mp_options *o, const struct option_def *d, const char *value,
+            struct mp_error **err)
+{
+    const char *eq = strchr(value, '=');
+    if (!eq || eq == value)
+        return mp_error_input(err, EINVAL, "--rewrite needs FROM=TO with a non-empty FROM, not '%s'",
+                              value);
+    o->rewrites = mp_strv_append(o->rewrites, value);
+    return 0;
+}
+
+static int
+set_progress(struct mp_options *o, const struct option_def *d, const char *value,
+             struct mp_error **err)
+{
+    static const char *const modes[] = {
+        [MP_PROGRESS_AUTO] = "auto",
+        [MP_PROGRESS_BAR] = "bar",
+        [MP_PROGRESS_JSON] = "json",
+        [MP_PROGRESS_NONE] = "none",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+        if (strcmp(value, modes[i]) == 0) {
+            o->progress = (enum mp_progress_mode)i;
+            return 0;
+        }
+    }
+    return mp_error_input(err, EINVAL, "--progress takes auto, bar, json or none, not '%s'", value);
+}
+
+static const struct option_def option_defs[] = {
+    { "in", "FILE", STEPS & ~MP_PROG_BEGIN, false, set_string, FIELD(in_path),
+      "read the previous step's cookie from FILE (- for standard input, the default)" },
+    { "out", "FILE", STEPS & ~MP_PROG_CONFIRM, false, set_string, FIELD(out_path),
+      "write this step's cookie to FILE (- for standard output, the default)" },
+    { "state-dir", "DIR", ALL, true, set_string, FIELD(state_dir),
+      "journal directory (default $MIGPHASE_STATE_DIR or " MP_JOURNAL_DEFAULT_STATE_DIR ")" },
+    { "driver", "NAME", ALL & ~MP_PROG_STATUS, true, set_string, FIELD(driver),
+      "hypervisor driver (default qemu)" },
+    { "config", "FILE", ALL, false, set_string, FIELD(config_path),
+      "configuration file (default " MP_DEFAULT_CONFIG ", if it exists)" },
+    { "log-level", "LEVEL", ALL, true, set_log_level, 0,
+      "error, warning (default), info or debug" },
+    { "user", "USER", STEPS, true, set_string, FIELD(user),
+      "run the step as USER after dropping capabilities" },
+    { "hooks-dir", "DIR", STEPS | MP_PROG_MIGRATE, true, set_string, FIELD(hooks_dir),
+      "site hooks directory (default " MP_DEFAULT_HOOKS_DIR ")" },
+    { "qmp", "SOCKET", MP_PROG_BEGIN | MP_PROG_PREPARE | MP_PROG_MIGRATE, false, set_string, FIELD(qmp_socket),
+      "QMP socket of the VM (prepare: of the destination VM to start)" },
+    { "domain", "NAME", MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_string, FIELD(domain),
+      "domain name (default: QEMU's -name, else the socket's basename)" },
+    { "live", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_offline, 0, "migrate while the VM runs (default)" },
+    { "offline", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_offline, 0,
+      "pause the VM first, then send its state" },
+    { "bandwidth", "MIB_PER_S", MP_PROG_BEGIN | MP_PROG_MIGRATE, true, set_u64, FIELD(params.bandwidth_mib),
+      "limit the stream (default 0: unlimited)" },
+    { "downtime-ms", "N", MP_PROG_BEGIN | MP_PROG_MIGRATE, true, set_u64, FIELD(params.downtime_ms),
+      "longest pause allowed at switch-over (default: the hypervisor's)" },
+    { "paused", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_flag, FIELD(params.paused),
+      "leave the destination VM paused after Finish" },
+    { "timeout", "S", MP_PROG_BEGIN | MP_PROG_MIGRATE, true, set_u64, FIELD(params.timeout_s),
+      "cancel a stream that has not completed after S seconds (default 0: none)" },
+    { "listen", "ADDR", MP_PROG_PREPARE | MP_PROG_MIGRATE, true, set_string, FIELD(listen_addr),
+      "address to receive the stream on (default 0.0.0.0)" },
+    { "port-range", "LO-HI", MP_PROG_PREPARE | MP_PROG_MIGRATE, true, set_port_range, 0,
+      "ports to try for the stream (default 49152-49215)" },
+    { "rewrite", "FROM=TO", MP_PROG_PREPARE | MP_PROG_MIGRATE, false, set_rewrite, 0,
+      "replace FROM by TO in every argument of the VM's command line (repeatable)" },
+    { "launcher", "CMD", MP_PROG_PREPARE | MP_PROG_MIGRATE, true, set_string, FIELD(launcher),
+      "start the destination VM through this command prefix (default: daemonize)" },
+    { "progress", "MODE", MP_PROG_PERFORM | MP_PROG_MIGRATE, true, set_progress, 0,
+      "auto (a bar on a terminal), bar, json (lines on stderr) or none" },
+    { "cancelled", NULL, MP_PROG_FINISH | MP_PROG_CONFIRM, false, set_flag, FIELD(cancelled),
+      "undo the migration on this host instead of completing it" },
+    { "force", NULL, MP_PROG_CONFIRM, false, set_flag, FIELD(force),
+      "with --cancelled: resume the source although no cookie proves the destination gave up" },
+    { "qmp-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, true, set_u64, FIELD(qmp_timeout_ms),
+      "bound on every QMP reply (default 10000)" },
+    { "incoming-timeout-ms", "N", MP_PROG_FINISH | MP_PROG_MIGRATE, true, set_u64, FIELD(incoming_timeout_ms),
+      "bound on waiting for the incoming stream (default 600000)" },
+    { "exit-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, true, set_u64, FIELD(exit_timeout_ms),
+      "bound on waiting for a VM process to exit (default 10000)" },
+    { "dest-qmp", "SOCKET", MP_PROG_MIGRATE, false, set_string, FIELD(dest_qmp_socket),
+      "QMP socket for the destination VM that Prepare starts" },
+    { "local", NULL, MP_PROG_MIGRATE, false, set_flag, FIELD(local),
+      "run the destination's steps on this host" },
+    { "transport", "CMD", MP_PROG_MIGRATE, true, set_string, FIELD(transport),
+      "run the destination's steps through this command prefix (ssh HOST, ip netns exec NS)" },
+    { "json", NULL, MP_PROG_STATUS, false, set_flag, FIELD(json), "machine-readable output" },
+    { "recover", NULL, MP_PROG_STATUS, false, set_flag, FIELD(recover),
+      "apply the unambiguous recovery actions" },
+    { "drivers", NULL, MP_PROG_STATUS, false, set_flag, FIELD(list_drivers),
+      "print the drivers compiled in and what they support" },
+    { "verbose", NULL, ALL, false, set_flag, FIELD(verbose), "with --version: the support matrix" },
+};
+
+static const struct option_def *
+find_option(const char *name, enum mp_program program)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(option_defs); i++)
+        if ((option_defs[i].programs & program) && strcmp(option_defs[i].name, name) == 0)
+            return &option_defs[i];
+    return NULL;
+}
+
+static void
+set_defaults(struct mp_options *o, enum mp_program program)
+{
+    memset(o, 0, sizeof(*o));
+    o->program = program;
+    o->in_path = xstrdup("-");
+    o->out_path = xstrdup("-");
+    const char *env_state = getenv("MIGPHASE_STATE_DIR");
+    o->state_dir = xstrdup(env_state && *env_state ? env_state : MP_JOURNAL_DEFAULT_STATE_DIR);
+    o->driver = xstrdup("qemu");
+    o->hooks_dir = xstrdup(MP_DEFAULT_HOOKS_DIR);
+    o->log_level = MP_LOG_WARNING;
+    o->params.live = true;
+    o->listen_addr = xstrdup("0.0.0.0");
+    o->port_lo = 49152;
+    o->port_hi = 49215;
+    o->progress = MP_PROGRESS_AUTO;
+    o->qmp_timeout_ms = 10000;
+    o->incoming_timeout_ms = 600000;
+    o->exit_timeout_ms = 10000;
+}
+
+static char *
+trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* key = value lines, '#' comments. Keys a program does not use are ignored so
+ * that one file serves every helper; keys no helper knows are errors. */
+static int
+parse_config(struct mp_options *o, const char *path, bool must_exist, struct mp_error **err)
+{
+    _cleanup_free_ char *text = NULL;
+    if (access(path, F_OK) < 0 && !must_exist)
+        return 0;
+    int r = mp_read_file(path, 1024 * 1024, &text, NULL, err);
+    if (r < 0)
+        return r;
+    unsigned lineno = 0;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        line = trim(line);
+        if (!*line || *line == '#')
+            continue;
+        char *eq = strchr(line, '=');
+        if (!eq)
+            return mp_error_input(err, EINVAL, "%s:%u: expected 'key = value'", path, lineno);
+        *eq = '\0';
+        char *key = trim(line), *value = trim(eq + 1);
+        const struct option_def *d = find_option(key, ALL);
+        if (!d || !d->in_config)
+            return mp_error_input(err, EINVAL, "%s:%u: unknown setting '%s'", path, lineno, key);
+        if (!(d->programs & o->program))
+            continue;
+        r = d->set(o, d, value, err);
+        if (r < 0)
+            return mp_error_prefix(err, "%s:%u", path, lineno);
+    }
+    return 0;
+}
+
+static void
+print_help(enum mp_program program, const char *usage)
+{
+    printf("%s\nOptions:\n", usage);
+    for (size_t i = 0; i < ARRAY_SIZE(option_defs); i++) {
+        const struct option_def *d = &option_defs[i];
+        if (!(d->programs & program))
+            continue;
+        _cleanup_free_ char *left = xasprintf("--%s%s%s", d->name, d->arg ? " " : "",
+                                              d->arg ? d->arg : "");
+        printf("  %-24s %s\n", left, d->help);
+    }
+    printf("  %-24s %s\n  %-24s %s\n", "--help", "show this help", "--version",
+           "show the version");
+    printf("\nExit status: 0 done; 1 failed, nothing to recover; 2 usage or input error,\n"
+           "nothing touched; 3 failed and left state behind: run migphase-status.\n");
+}
+
+/* The config file is read first so that the command line overrides it; find
+ * --config before the full parse. */
+static const char *
+find_config_arg(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            return argv[i + 1];
+        if (mp_str_has_prefix(argv[i], "--config="))
+            return argv[i] + strlen("--config=");
+    }
+    return NULL;
+}
+
+int
+mp_options_parse(struct mp_options *o, enum mp_program program, const char *usage, int argc,
+                 char **argv, struct mp_error **err)
+{
+    set_defaults(o, program);
+    const char *config = find_config_arg(argc, argv);
+    int r = parse_config(o, config ? config : MP_DEFAULT_CONFIG, config != NULL, err);
+    if (r < 0)
+        return r;
+
+    struct option longopts[ARRAY_SIZE(option_defs) + 3];
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(option_defs); i++) {
+        if (!(option_defs[i].programs & program))
+            continue;
+        longopts[n++] = (struct option){ option_defs[i].name,
+                                         option_defs[i].arg ? required_argument : no_argument,
+                                         NULL, (int)(256 + i) };
+    }
+    longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+    longopts[n++] = (struct option){ "version", no_argument, NULL, 'V' };
+    longopts[n] = (struct option){ 0 };
+
+    bool help = false, version = false;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "+:hV", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            help = true;
+        } else if (c == 'V') {
+            version = true;
+        } else if (c == '?') {
+            return mp_error_input(err, EINVAL, "unknown option '%s' (see --help)",
+                                  argv[optind - 1]);
+        } else if (c == ':') {
+            return mp_error_input(err, EINVAL, "option '%s' needs a value", argv[optind - 1]);
+        } else {
+            const struct option_def *d = &option_defs[c - 256];
+            r = d->set(o, d, optarg, err);
+            if (r < 0)
+                return r;
+        }
+    }
+    for (int i = optind; i < argc; i++)
+        o->args = mp_strv_append(o->args, argv[i]);
+    if (o->state_dir[0] != '/') {
+        /* VM pid and log files live in the journal: they need a path that
+         * means the same thing to the processes we start. */
+        _cleanup_free_ char *cwd = getcwd(NULL, 0);
+        if (!cwd)
+            return mp_error_set_errno(err, errno, "cannot resolve --state-dir %s", o->state_dir);
+        char *abs = xasprintf("%s/%s", cwd, o->state_dir);
+        free(o->state_dir);
+        o->state_dir = abs;
+    }
+    if (o->args && program != MP_PROG_STATUS)
+        return mp_error_input(err, EINVAL, "unexpected argument '%s' (see --help)", o->args[0]);
+    mp_log_set_level(o->log_level);
+
+    if (help) {
+        print_help(program, usage);
+        return 0;
+    }
+    if (version) {
+        printf("%s %s\n", mp_log_progname(), PACKAGE_VERSION);
+        if (o->verbose)
+            mp_support_print(stdout);
+        return 0;
+    }
+    return 1;
+}
+
+void
+mp_options_free(struct mp_options *o)
+{
+    free(o->in_path);
+    free(o->out_path);
+    free(o->state_dir);
+    free(o->driver);
+    free(o->config_path);
+    free(o->user);
+    free(o->hooks_dir);
+    free(o->qmp_socket);
+    free(o->domain);
+    free(o->listen_addr);
+    mp_strv_free(o->rewrites);
+    free(o->launcher);
+    free(o->transport);
+    free(o->dest_qmp_socket);
+    mp_strv_free(o->args);
+    memset(o, 0, sizeof(*o));
+}

@@ -1,0 +1,79 @@
+/* Command-line options and the configuration file (key = value), parsed by one
+ * table so that every option means the same thing in both places. */
+#pragma once
+
+#include "cookie.h"
+#include "error.h"
+#include "log.h"
+
+#include <stdint.h>
+
+#define MP_DEFAULT_CONFIG "/etc/migphase/migphase.conf"
+#define MP_DEFAULT_HOOKS_DIR "/etc/migphase/hooks"
+
+/* Programs, as a mask, for the options each accepts. */
+enum mp_program {
+    MP_PROG_BEGIN = 1 << 0,
+    MP_PROG_PREPARE = 1 << 1,
+    MP_PROG_PERFORM = 1 << 2,
+    MP_PROG_FINISH = 1 << 3,
+    MP_PROG_CONFIRM = 1 << 4,
+    MP_PROG_STATUS = 1 << 5,
+    MP_PROG_MIGRATE = 1 << 6,
+};
+
+enum mp_progress_mode {
+    MP_PROGRESS_AUTO, /* a bar on a terminal, nothing otherwise */
+    MP_PROGRESS_BAR,
+    MP_PROGRESS_JSON,
+    MP_PROGRESS_NONE,
+};
+
+struct mp_options {
+    enum mp_program program;
+    /* common */
+    char *in_path;  /* "-": standard input */
+    char *out_path; /* "-": standard output */
+    char *state_dir;
+    char *driver;
+    char *config_path;
+    char *user;
+    char *hooks_dir;
+    enum mp_log_level log_level;
+    bool verbose;
+    /* begin */
+    char *qmp_socket; /* begin: the source's; prepare: the new destination's */
+    char *domain;
+    struct mp_params params;
+    /* prepare */
+    char *listen_addr;
+    uint16_t port_lo, port_hi;
+    char **rewrites; /* FROM=TO, NULL-terminated */
+    char *launcher;  /* command prefix, split on spaces; NULL: daemonize */
+    /* perform */
+    enum mp_progress_mode progress;
+    /* finish, confirm */
+    bool cancelled;
+    bool force;
+    /* bounds on every wait (milliseconds) */
+    uint64_t qmp_timeout_ms;
+    uint64_t incoming_timeout_ms;
+    uint64_t exit_timeout_ms;
+    /* status */
+    bool json;
+    bool recover;
+    bool list_drivers;
+    /* migrate */
+    bool local;
+    char *transport; /* command prefix for the destination's steps */
+    char *dest_qmp_socket;
+    /* positional arguments left after the options */
+    char **args;
+};
+
+/* Parse the configuration file (if any) and then argv into opts. Returns <0
+ * on error (MP_ERR_INPUT), 0 when it already answered (--help, --version),
+ * >0 to go on. usage is the program's synopsis and contract for --help. */
+int mp_options_parse(struct mp_options *opts, enum mp_program program, const char *usage,
+                     int argc, char **argv, struct mp_error **err);
+void mp_options_free(struct mp_options *opts);

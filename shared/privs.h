@@ -1,0 +1,15 @@
+/* Dropping privileges before a helper reads untrusted input. */
+#pragma once
+
+#include "error.h"
+
+#include <stdint.h>
+
+/* Clear every capability not in keep (bit CAP_x set = keep CAP_x) from all
+ * sets and the bounding set, change to user (name, may be NULL) keeping those,
+ * set no_new_privs, then verify that the process has exactly what it asked
+ * for. An unknown user is an MP_ERR_INPUT error. */
+int mp_privs_drop(uint64_t keep, const char *user, struct mp_error **err);
+
+/* The effective capabilities of this process, as a CAP_x bit mask. */
+uint64_t mp_privs_effective(void);

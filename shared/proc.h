@@ -1,0 +1,51 @@
+/* Processes: starting them from an argv (never a shell string), waiting with
+ * a bound, and looking at other processes through /proc. */
+#pragma once
+
+#include "error.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Set by the helpers' SIGINT/SIGTERM handler; long waits check it. */
+extern volatile sig_atomic_t mp_interrupted;
+/* Install the handler that sets mp_interrupted (no SA_RESTART, so blocking
+ * calls return EINTR). */
+void mp_proc_catch_interrupts(void);
+
+/* Start argv (prefixed by launcher, which may be NULL) as a process that is
+ * not our child and outlives us: double fork, new session, stdin from
+ * /dev/null, stdout and stderr appended to log_path (or /dev/null). An exec
+ * failure is reported here, not lost. *pid is the started process's pid. */
+int mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *log_path,
+                            pid_t *pid, struct mp_error **err);
+
+/* Run argv (a path, not searched in PATH) as a child with stdin fed from
+ * input (may be NULL) and stdout captured (at most max_output bytes; more
+ * fails the run); stderr captured likewise when errout is not NULL, else
+ * inherited. Kills it with SIGKILL after timeout_ms. envp NULL means a
+ * cleared environment (just PATH). *status as waitpid's. */
+int mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t input_len,
+                size_t max_output, uint64_t timeout_ms, char **out, char **errout, int *status,
+                struct mp_error **err);
+
+/* Whether a process exists (and is not a zombie). */
+bool mp_proc_alive(pid_t pid);
+/* Wait until a process (not necessarily our child) is gone; -ETIMEDOUT. */
+int mp_proc_wait_gone(pid_t pid, uint64_t timeout_ms, struct mp_error **err);
+/* Send SIGTERM, wait up to timeout_ms, then SIGKILL and wait again. */
+int mp_proc_terminate(pid_t pid, uint64_t timeout_ms, struct mp_error **err);
+/* The command line of a process, from /proc/PID/cmdline. */
+int mp_proc_cmdline(pid_t pid, char ***argv, struct mp_error **err);
+/* Read a pid file (a decimal pid and a newline). */
+int mp_proc_read_pidfile(const char *path, pid_t *pid, struct mp_error **err);
+/* The start time of a process in clock ticks (field 22 of /proc/PID/stat):
+ * with the pid, it names a process even after the pid is reused. */
+int mp_proc_start_time(pid_t pid, uint64_t *ticks);
+/* Split a command prefix ("systemd-run --scope") on blanks into an argv. */
+char **mp_proc_split_command(const char *command);
+/* Where a helper program is: $MIGPHASE_HELPER_DIR, else beside the running
+ * program (a build tree, or bindir next to libexec), else the package's
+ * libexec directory. Newly allocated. */
+char *mp_helper_path(const char *name);

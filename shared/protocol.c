@@ -1,0 +1,100 @@
+#include "config.h"
+
+#include "protocol.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const char *const step_names[] = {
+    [MP_STEP_BEGIN] = "begin",     [MP_STEP_PREPARE] = "prepare", [MP_STEP_PERFORM] = "perform",
+    [MP_STEP_FINISH] = "finish",   [MP_STEP_CONFIRM] = "confirm",
+};
+
+static const char *const role_names[] = {
+    [MP_ROLE_SOURCE] = "source",
+    [MP_ROLE_DESTINATION] = "destination",
+};
+
+static const char *const outcome_names[] = {
+    [MP_OUTCOME_NONE] = "none",
+    [MP_OUTCOME_SUCCESS] = "success",
+    [MP_OUTCOME_FAILED] = "failed",
+    [MP_OUTCOME_CANCELLED] = "cancelled",
+};
+
+static const char *
+name_of(const char *const *names, size_t n, int value)
+{
+    if (value < 0 || (size_t)value >= n)
+        return NULL;
+    return names[value];
+}
+
+static int
+parse_name(const char *const *names, size_t n, const char *s, int *out)
+{
+    for (size_t i = 0; s && i < n; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *
+mp_step_name(enum mp_step step)
+{
+    return name_of(step_names, ARRAY_SIZE(step_names), step);
+}
+
+const char *
+mp_role_name(enum mp_role role)
+{
+    return name_of(role_names, ARRAY_SIZE(role_names), role);
+}
+
+const char *
+mp_outcome_name(enum mp_outcome outcome)
+{
+    return name_of(outcome_names, ARRAY_SIZE(outcome_names), outcome);
+}
+
+int
+mp_step_parse(const char *s, enum mp_step *out)
+{
+    int v;
+    int r = parse_name(step_names, ARRAY_SIZE(step_names), s, &v);
+    if (r == 0)
+        *out = (enum mp_step)v;
+    return r;
+}
+
+int
+mp_role_parse(const char *s, enum mp_role *out)
+{
+    int v;
+    int r = parse_name(role_names, ARRAY_SIZE(role_names), s, &v);
+    if (r == 0)
+        *out = (enum mp_role)v;
+    return r;
+}
+
+int
+mp_outcome_parse(const char *s, enum mp_outcome *out)
+{
+    int v;
+    int r = parse_name(outcome_names, ARRAY_SIZE(outcome_names), s, &v);
+    if (r == 0)
+        *out = (enum mp_outcome)v;
+    return r;
+}
+
+enum mp_role
+mp_step_role(enum mp_step step)
+{
+    return step == MP_STEP_PREPARE || step == MP_STEP_FINISH ? MP_ROLE_DESTINATION
+                                                              : MP_ROLE_SOURCE;
+}

@@ -1,0 +1,38 @@
+/* The vocabulary of the five-step migration protocol: steps, roles, outcomes. */
+#pragma once
+
+#include <stdbool.h>
+
+enum mp_step {
+    MP_STEP_BEGIN,
+    MP_STEP_PREPARE,
+    MP_STEP_PERFORM,
+    MP_STEP_FINISH,
+    MP_STEP_CONFIRM,
+    MP_STEP_COUNT,
+};
+
+enum mp_role {
+    MP_ROLE_SOURCE,
+    MP_ROLE_DESTINATION,
+};
+
+/* What the step that wrote a cookie (or journal record) ended with. */
+enum mp_outcome {
+    MP_OUTCOME_NONE,      /* no outcome yet: the step has not concluded */
+    MP_OUTCOME_SUCCESS,   /* the step did what it was asked */
+    MP_OUTCOME_FAILED,    /* the step failed; the migration must be cancelled */
+    MP_OUTCOME_CANCELLED, /* the step was asked to cancel and did */
+    MP_OUTCOME_COUNT,
+};
+
+/* Lower-case names ("begin", "destination", "success"); NULL when out of range. */
+const char *mp_step_name(enum mp_step step);
+const char *mp_role_name(enum mp_role role);
+const char *mp_outcome_name(enum mp_outcome outcome);
+/* Parse those names. Return 0, or -EINVAL for anything else. */
+int mp_step_parse(const char *s, enum mp_step *out);
+int mp_role_parse(const char *s, enum mp_role *out);
+int mp_outcome_parse(const char *s, enum mp_outcome *out);
+/* The host each step runs on. */
+enum mp_role mp_step_role(enum mp_step step);

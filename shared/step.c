@@ -1,0 +1,367 @@
+#include "config.h"
+
+#include "step.h"
+
+#include "cookie.h"
+#include "driver.h"
+#include "journal.h"
+#include "log.h"
+#include "privs.h"
+#include "proc.h"
+#include "progress.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* The step whose cookie each step reads when the migration goes forward. */
+static const enum mp_step expected_input[MP_STEP_COUNT] = {
+    [MP_STEP_PREPARE] = MP_STEP_BEGIN,
+    [MP_STEP_PERFORM] = MP_STEP_PREPARE,
+    [MP_STEP_FINISH] = MP_STEP_PERFORM,
+    [MP_STEP_CONFIRM] = MP_STEP_FINISH,
+};
+
+static int
+read_cookie(const struct mp_step_spec *spec, const struct mp_options *opts,
+            struct mp_cookie **out, char **xml, size_t *len, struct mp_error **err)
+{
+    int r = mp_read_file(opts->in_path, MP_COOKIE_MAX_SIZE, xml, len, err);
+    if (r == -EFBIG)
+        return mp_error_prefix(err, "reading the cookie: cookie is larger than %d bytes",
+                               MP_COOKIE_MAX_SIZE);
+    if (r < 0)
+        return mp_error_prefix(err, "reading the cookie");
+    r = mp_cookie_parse(*xml, *len, NULL, out, err);
+    if (r < 0)
+        return r;
+    const struct mp_cookie *c = *out;
+    if (!mp_streq0(c->driver, opts->driver))
+        return mp_error_input(err, EINVAL, "the cookie is for driver %s, this helper runs driver %s",
+                              c->driver ? c->driver : "(none)", opts->driver);
+    /* Going back is allowed only to cancel: Finish and Confirm may undo a
+     * migration from any earlier cookie, never a later one. */
+    enum mp_step want = expected_input[spec->step];
+    bool undoing = spec->step >= MP_STEP_FINISH && c->step < want;
+    if (c->step != want && !undoing)
+        return mp_error_input(err, EINVAL, "expected a cookie written by %s, got one written by %s",
+                              mp_step_name(want), mp_step_name(c->step));
+    if (spec->step == MP_STEP_PERFORM && c->outcome != MP_OUTCOME_SUCCESS)
+        return mp_error_input(err, EINVAL, "Prepare did not succeed (%s): nothing to send",
+                              c->outcome_message ? c->outcome_message : mp_outcome_name(c->outcome));
+    return 0;
+}
+
+/* Whether this Finish or Confirm undoes the migration. Confirm may resume
+ * the source only if nothing says the destination runs the VM. */
+static int
+decide_cancel(enum mp_step step, const struct mp_options *opts, const struct mp_cookie *in,
+              bool *cancel, struct mp_error **err)
+{
+    bool failed = in->outcome != MP_OUTCOME_SUCCESS || in->step != expected_input[step];
+    *cancel = opts->cancelled || failed;
+    if (step == MP_STEP_CONFIRM && opts->cancelled && !failed && !opts->force) {
+        mp_error_set(err, EPERM,
+                     "refusing to resume the source: the Finish cookie says the destination "
+                     "resumed the VM; run migphase-confirm without --cancelled, or check the "
+                     "destination and use --force");
+        return mp_error_left_state(err);
+    }
+    return 0;
+}
+
+/* Once the stream completed, the destination may hold the only running copy:
+ * the source resumes only on a Finish cookie that says the destination gave
+ * up, or on --force after a human checked. */
+static int
+guard_source_resume(const struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    const struct mp_cookie *in = ctx->in;
+    if (ctx->step != MP_STEP_CONFIRM || !ctx->cancel || ctx->opts->force)
+        return 0;
+    if (!mp_streq0(mp_journal_record_get_fact(ctx->record, "stream"), "completed"))
+        return 0;
+    if (in->step == MP_STEP_FINISH && in->outcome != MP_OUTCOME_SUCCESS)
+        return 0;
+    mp_error_set(err, EPERM,
+                 "refusing to resume the source: its stream completed and no Finish cookie says "
+                 "the destination gave up; run migphase-finish on the destination and confirm "
+                 "with its cookie, or check that the destination VM is gone and use --force");
+    return mp_error_left_state(err);
+}
+
+static bool
+step_closes_migration(enum mp_step step, int rc, const struct mp_error *err)
+{
+    if (rc < 0 && err && err->kind == MP_ERR_STATE)
+        return false;
+    if (step == MP_STEP_FINISH || step == MP_STEP_CONFIRM)
+        return true;
+    /* A failed Prepare removed its VM: the destination has nothing pending. */
+    return step == MP_STEP_PREPARE && rc < 0;
+}
+
+/* A new migration on this host: its record names the cookie's migration and
+ * keeps what the driver already noted (Begin's VM facts). */
+static void
+adopt_identity(struct mp_step_ctx *ctx, const struct mp_cookie *c, enum mp_role role)
+{
+    if (!ctx->record)
+        ctx->record = mp_journal_record_new();
+    struct mp_journal_record *rec = ctx->record;
+    free(rec->migration_id);
+    free(rec->domain);
+    free(rec->uuid);
+    free(rec->driver);
+    rec->migration_id = xstrdup(c->migration_id);
+    rec->domain = xstrdup(c->domain_name);
+    rec->uuid = xstrdup(c->domain_uuid);
+    rec->driver = xstrdup(c->driver);
+    rec->role = role;
+}
+
+/* Open and lock the journal, refusing a second migration of the domain. A
+ * record of the same migration that already concluded this step sets
+ * *done_before so the step is answered from the journal. */
+static int
+open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_before,
+             struct mp_error **err)
+{
+    enum mp_role role = mp_step_role(ctx->step);
+    int r = mp_journal_open(ctx->opts->state_dir, c->domain_name, role, &ctx->journal, err);
+    if (r < 0)
+        return r;
+    _cleanup_record_ struct mp_journal_record *old = NULL;
+    _cleanup_error_ struct mp_error *load_err = NULL;
+    r = mp_journal_load(ctx->journal, &old, &load_err);
+    if (r < 0 && r != -ENOENT) {
+        *err = steal_ptr(&load_err);
+        return mp_error_prefix(err, "refusing to touch domain %s", c->domain_name);
+    }
+    bool same = old && mp_streq0(old->migration_id, c->migration_id);
+    /* A Begin has no side effects, so a newer Begin may replace it. */
+    bool busy = old && !same && !old->closed && old->step != MP_STEP_BEGIN;
+    if (busy)
+        return mp_error_set(err, EBUSY,
+                            "domain %s has an unfinished migration %s on this host (%s, step %s "
+                            "%s); resolve it first: migphase-status %s",
+                            c->domain_name, old->migration_id, mp_role_name(role),
+                            mp_step_name(old->step), mp_journal_phase_name(old->phase),
+                            c->domain_name);
+    if (same && old->step > ctx->step)
+        return mp_error_input(err, EALREADY, "migration %s already reached step %s on this host",
+                              c->migration_id, mp_step_name(old->step));
+    *done_before = same && old->step == ctx->step && old->phase != MP_PHASE_STARTED;
+    if (same) {
+        mp_journal_record_free(ctx->record);
+        ctx->record = steal_ptr(&old);
+    } else {
+        adopt_identity(ctx, c, role);
+    }
+    return 0;
+}
+
+static int
+write_cookie(const struct mp_step_ctx *ctx, const char *xml, size_t len, struct mp_error **err)
+{
+    if (!ctx->out)
+        return 0;
+    int r = mp_write_file(ctx->opts->out_path, xml, len, err);
+    if (r < 0)
+        return mp_error_prefix(err, "writing the cookie");
+    return 0;
+}
+
+/* The step already concluded: hand back the cookie it wrote, and its result. */
+static int
+answer_from_journal(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    mp_info("step %s of migration %s already concluded (%s)", mp_step_name(ctx->step),
+            ctx->record->migration_id, mp_outcome_name(ctx->record->outcome));
+    if (ctx->out) {
+        _cleanup_free_ char *xml = NULL;
+        size_t len = 0;
+        int r = mp_journal_load_cookie(ctx->journal, ctx->step, true, &xml, &len, err);
+        if (r < 0)
+            return r;
+        r = write_cookie(ctx, xml, len, err);
+        if (r < 0)
+            return r;
+    }
+    if (ctx->record->phase == MP_PHASE_FAILED)
+        return mp_error_set(err, EIO, "step %s already failed: %s", mp_step_name(ctx->step),
+                            ctx->record->message ? ctx->record->message : "see the journal");
+    return 0;
+}
+
+/* Record how the driver's work ended, then write the cookie out. */
+static int
+conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
+{
+    struct mp_journal_record *rec = ctx->record;
+    enum mp_outcome outcome = rc < 0 ? MP_OUTCOME_FAILED : MP_OUTCOME_SUCCESS;
+    if (ctx->out) {
+        if (ctx->out->outcome == MP_OUTCOME_NONE || rc < 0)
+            ctx->out->outcome = outcome;
+        outcome = ctx->out->outcome;
+        if (rc < 0 && *err) {
+            free(ctx->out->outcome_message);
+            ctx->out->outcome_message = xstrdup((*err)->message);
+        }
+    }
+    rec->outcome = outcome;
+    rec->closed = step_closes_migration(ctx->step, rc, *err);
+    if (ctx->step == MP_STEP_PERFORM && rc == 0)
+        mp_journal_record_set_fact(rec, "stream", "completed");
+    if (ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM)
+        mp_journal_record_set_fact(rec, "undo", ctx->cancel ? "yes" : "no");
+    free(rec->message);
+    rec->message = rc < 0 && *err ? xstrdup((*err)->message) : NULL;
+
+    _cleanup_free_ char *xml = NULL;
+    size_t len = 0;
+    struct mp_error *werr = NULL;
+    int r = 0;
+    if (ctx->out) {
+        r = mp_cookie_format(ctx->out, &xml, &len, &werr);
+        if (r == 0)
+            r = mp_journal_save_cookie(ctx->journal, ctx->step, true, xml, len, &werr);
+    }
+    if (r == 0)
+        r = mp_step_checkpoint(ctx, rc < 0 ? MP_PHASE_FAILED : MP_PHASE_DONE, &werr);
+    if (r == 0)
+        r = write_cookie(ctx, xml, len, &werr);
+    if (r < 0 && rc >= 0) {
+        /* The side effects happened but could not be recorded or reported. */
+        *err = werr;
+        return mp_error_left_state(err);
+    }
+    mp_error_free(werr);
+    return rc;
+}
+
+static int
+run_driver(const struct mp_driver *driver, struct mp_step_ctx *ctx, const char *in_xml,
+           size_t in_len, struct mp_error **err)
+{
+    int r;
+    if (in_xml) {
+        r = mp_journal_save_cookie(ctx->journal, ctx->step, false, in_xml, in_len, err);
+        if (r < 0)
+            return mp_error_prefix(err, "saving the cookie in the journal");
+    }
+    r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
+    if (r < 0)
+        return r;
+    if (ctx->step == MP_STEP_PERFORM)
+        ctx->progress = mp_progress_new(ctx->opts->progress, STDERR_FILENO);
+    r = mp_driver_run_step(driver, ctx, err);
+    mp_progress_free(steal_ptr(&ctx->progress));
+    return conclude(ctx, r, err);
+}
+
+static void
+fill_begin_cookie(struct mp_cookie *out, const struct mp_options *opts)
+{
+    out->migration_id = mp_uuid_new();
+    out->driver = xstrdup(opts->driver);
+    out->source.hostname = mp_host_name();
+    out->source.host_id = mp_host_id();
+    out->params = opts->params;
+}
+
+/* Begin describes the VM before anything is locked: it has no side effects,
+ * and the domain's name, which names the journal, comes from the VM. */
+static int
+run_begin(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    fill_begin_cookie(ctx->out, ctx->opts);
+    ctx->record = mp_journal_record_new();
+    int r = mp_driver_run_step(driver, ctx, err);
+    if (r < 0)
+        return r;
+    bool done_before = false;
+    r = open_journal(ctx, ctx->out, &done_before, err);
+    if (r < 0)
+        return r;
+    return conclude(ctx, 0, err);
+}
+
+static int
+run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct mp_driver *driver,
+         struct mp_error **err)
+{
+    if (spec->step == MP_STEP_BEGIN)
+        return run_begin(driver, ctx, err);
+
+    _cleanup_cookie_ struct mp_cookie *in = NULL;
+    _cleanup_free_ char *in_xml = NULL;
+    size_t in_len = 0;
+    int r = read_cookie(spec, ctx->opts, &in, &in_xml, &in_len, err);
+    if (r < 0)
+        return r;
+    ctx->in = in;
+    if (spec->step == MP_STEP_FINISH || spec->step == MP_STEP_CONFIRM) {
+        r = decide_cancel(spec->step, ctx->opts, in, &ctx->cancel, err);
+        if (r < 0)
+            return r;
+    }
+    if (spec->step != MP_STEP_CONFIRM) {
+        ctx->out = mp_cookie_derive(in, spec->step);
+        ctx->out->outcome = MP_OUTCOME_NONE;
+        free(ctx->out->outcome_message);
+        ctx->out->outcome_message = NULL;
+        if (spec->step == MP_STEP_PREPARE) {
+            ctx->out->destination.hostname = mp_host_name();
+            ctx->out->destination.host_id = mp_host_id();
+        }
+    }
+    bool done_before = false;
+    r = open_journal(ctx, in, &done_before, err);
+    if (r < 0)
+        return r;
+    if (done_before)
+        return answer_from_journal(ctx, err);
+    r = guard_source_resume(ctx, err);
+    if (r < 0)
+        return r;
+    return run_driver(driver, ctx, in_xml, in_len, err);
+}
+
+static int
+run(const struct mp_step_spec *spec, struct mp_options *opts, int argc, char **argv,
+    struct mp_error **err)
+{
+    int r = mp_options_parse(opts, spec->program, spec->usage, argc, argv, err);
+    if (r <= 0)
+        return r;
+    const struct mp_driver *driver;
+    r = mp_driver_lookup(opts->driver, &driver, err);
+    if (r < 0)
+        return r;
+    r = mp_privs_drop(driver->capabilities, opts->user, err);
+    if (r < 0)
+        return r;
+    mp_proc_catch_interrupts();
+
+    struct mp_step_ctx ctx = { .step = spec->step, .opts = opts };
+    if (spec->step == MP_STEP_BEGIN)
+        ctx.out = mp_cookie_new(MP_STEP_BEGIN);
+    r = run_step(spec, &ctx, driver, err);
+    mp_cookie_free(ctx.out);
+    mp_journal_record_free(ctx.record);
+    mp_journal_close(ctx.journal);
+    return r;
+}
+
+int
+mp_step_main(const struct mp_step_spec *spec, int argc, char **argv)
+{
+    mp_log_init(argv[0]);
+    struct mp_options opts;
+    _cleanup_error_ struct mp_error *err = NULL;
+    int r = run(spec, &opts, argc, argv, &err);
+    if (r < 0)
+        mp_log(MP_LOG_ERROR, "%s", err ? err->message : strerror(-r));
+    mp_options_free(&opts);
+    return mp_exit_status(r, err);
+}

@@ -1,0 +1,97 @@
+/* Small memory, file and string utilities shared by every module. */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _noreturn_ __attribute__((noreturn))
+#define _unused_ __attribute__((unused))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Take ownership out of a cleanup variable: returns *pp and clears it. */
+#define steal_ptr(pp)                                                                              \
+    ({                                                                                             \
+        __typeof__(*(pp)) _p = *(pp);                                                              \
+        *(pp) = NULL;                                                                              \
+        _p;                                                                                        \
+    })
+
+static inline void
+freep(void *p)
+{
+    free(*(void **)p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void
+closep(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Out of memory is not an error we can recover from: these abort. */
+void *xmalloc(size_t size);
+void *xzalloc(size_t size);
+void *xrealloc(void *p, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) _printf_(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) _printf_(1, 0);
+
+/* Free a NULL-terminated array of strings and the array itself. */
+void mp_strv_free(char **strv);
+static inline void
+mp_strv_freep(char ***p)
+{
+    mp_strv_free(*p);
+}
+#define _cleanup_strv_ _cleanup_(mp_strv_freep)
+size_t mp_strv_length(char *const *strv);
+/* Append a copy of s to a NULL-terminated array (which may be NULL). */
+char **mp_strv_append(char **strv, const char *s);
+char **mp_strv_copy(char *const *strv);
+
+bool mp_streq0(const char *a, const char *b);
+bool mp_str_has_prefix(const char *s, const char *prefix);
+
+struct mp_error;
+
+/* Read the whole of fd into a NUL-terminated buffer. More than max bytes
+ * fails with -EFBIG (the caller decides what "too big" means). */
+int mp_read_fd(int fd, size_t max, char **out, size_t *len, struct mp_error **err);
+/* Same for a path, or standard input when path is "-". */
+int mp_read_file(const char *path, size_t max, char **out, size_t *len, struct mp_error **err);
+/* Write all of buf to fd, retrying on short writes and EINTR. */
+int mp_write_all(int fd, const void *buf, size_t len);
+/* Write buf to path (or standard output for "-"). A regular file is replaced
+ * atomically: written to a temporary file, fsynced, renamed, directory fsynced. */
+int mp_write_file(const char *path, const void *buf, size_t len, struct mp_error **err);
+/* Same as mp_write_file for a file named relative to an open directory. */
+int mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                     struct mp_error **err);
+/* Create a directory and its parents (mode for the ones created). */
+int mp_mkdir_p(const char *path, mode_t mode);
+
+/* Parse an unsigned decimal integer that must use the whole string. */
+int mp_parse_u64(const char *s, uint64_t *out);
+
+/* Monotonic clock in milliseconds. */
+uint64_t mp_now_ms(void);
+/* Wall clock in microseconds since the epoch. */
+uint64_t mp_realtime_us(void);
+
+/* This host's name and a stable identity (/etc/machine-id, else hostname). */
+char *mp_host_name(void);
+char *mp_host_id(void);
+/* A fresh random UUID string (36 characters). */
+char *mp_uuid_new(void);

@@ -1,0 +1,459 @@
+/* migphase-guest-check: verifies a dump of the test guest's region, taken while the guest
+ * was paused (QMP stop, then pmemsave), and prints one verdict line. The format and the
+ * rules are in layout.h and README.md. It only needs libc, so that it builds even where
+ * the rest of the tree does not, and it reads the dump with explicit little-endian loads
+ * because the dump is guest memory, whatever the host. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "layout.h"
+
+#define PROGRAM "migphase-guest-check"
+
+/* Exit statuses: the memory is good, the memory is bad, or we could not tell. */
+enum {
+    EXIT_CHECK_OK = 0,
+    EXIT_CHECK_FAILED = 1,
+    EXIT_CHECK_ERROR = 2,
+};
+
+#define VERBOSE_MAX 100 /* bad pages listed by --verbose */
+
+struct options {
+    const char *path;
+    uint64_t dump_base; /* guest-physical address of the dump's first byte */
+    bool json;
+    bool verbose;
+    bool have_boot_id;
+    uint32_t boot_id;
+    uint32_t min_pass;
+};
+
+/* The header's fields, once they have passed header_check(). */
+struct header {
+    uint32_t npages;
+    uint32_t rate;
+    uint32_t boot_id;
+    uint32_t pass;
+    uint32_t cursor;
+    uint32_t tick;
+    uint32_t faults;
+};
+
+struct verdict {
+    bool header_valid;
+    struct header hdr;
+    uint32_t bad_pages;
+    char error[256]; /* the first failure; empty when the memory checked out */
+};
+
+static uint32_t
+le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static bool __attribute__((format(printf, 3, 4)))
+fail(char *msg, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, len, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: " PROGRAM " [OPTION]... DUMPFILE\n"
+            "Check a dump of the migphase test guest's region, taken while the guest was\n"
+            "paused (QMP stop; pmemsave val=REGION-BASE size=REGION-SIZE).\n"
+            "\n"
+            "  --base ADDR      guest-physical address of the dump's first byte\n"
+            "                   (default 0x%08x, the region's own address)\n"
+            "  --boot-id ID     fail unless the guest's boot id is ID (from the banner)\n"
+            "  --min-pass N     fail if the guest is at a pass below N\n"
+            "  --json           print the verdict as a JSON object\n"
+            "  --verbose        list every bad page (up to %u) on stderr\n"
+            "  --help           print this help\n"
+            "\n"
+            "Exit status: 0 memory OK, 1 memory bad, 2 could not check.\n",
+            MPG_REGION_BASE, VERBOSE_MAX);
+}
+
+static bool
+parse_number(const char *text, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(text, &end, 0);
+    if (errno || end == text || *end || text[0] == '-' || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Returns <0 on a usage error (already reported), 0 if --help answered, >0 to go on. */
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+    enum { OPT_BASE = 256, OPT_BOOT_ID, OPT_MIN_PASS, OPT_JSON, OPT_VERBOSE, OPT_HELP };
+    static const struct option longopts[] = {
+        { "base", required_argument, NULL, OPT_BASE },
+        { "boot-id", required_argument, NULL, OPT_BOOT_ID },
+        { "min-pass", required_argument, NULL, OPT_MIN_PASS },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "verbose", no_argument, NULL, OPT_VERBOSE },
+        { "help", no_argument, NULL, OPT_HELP },
+        { NULL, 0, NULL, 0 },
+    };
+    uint64_t v;
+    int c;
+
+    *o = (struct options){ .dump_base = MPG_REGION_BASE };
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_BASE:
+            if (!parse_number(optarg, MPG_REGION_BASE, &o->dump_base)) {
+                fprintf(stderr, PROGRAM ": --base: '%s' is not an address at or below 0x%08x\n",
+                        optarg, MPG_REGION_BASE);
+                return -1;
+            }
+            break;
+        case OPT_BOOT_ID:
+            if (!parse_number(optarg, UINT32_MAX, &v)) {
+                fprintf(stderr, PROGRAM ": --boot-id: '%s' is not a 32-bit number\n", optarg);
+                return -1;
+            }
+            o->have_boot_id = true;
+            o->boot_id = (uint32_t)v;
+            break;
+        case OPT_MIN_PASS:
+            if (!parse_number(optarg, UINT32_MAX, &v)) {
+                fprintf(stderr, PROGRAM ": --min-pass: '%s' is not a 32-bit number\n", optarg);
+                return -1;
+            }
+            o->min_pass = (uint32_t)v;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_VERBOSE:
+            o->verbose = true;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return -1;
+    }
+    o->path = argv[optind];
+    return 1;
+}
+
+/* Maps the whole dump read-only. Returns 0, or a negative errno (the mapping is then
+ * unset); a dump too small to hold a header page is -ENODATA. */
+static int
+dump_map(const char *path, const uint8_t **data, size_t *size)
+{
+    struct stat st;
+    void *p;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0) {
+        int r = -errno;
+
+        close(fd);
+        return r;
+    }
+    if (st.st_size < (off_t)MPG_PAGE_SIZE) {
+        close(fd);
+        return -ENODATA;
+    }
+    p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return -errno;
+    *data = p;
+    *size = (size_t)st.st_size;
+    return 0;
+}
+
+/* Validates page 0 and decodes it into *h; avail is how many bytes of the region the dump
+ * holds. On failure, describes the problem in msg and returns false. */
+static bool
+header_check(const uint8_t *p, size_t avail, struct header *h, char *msg, size_t len)
+{
+    uint32_t magic = le32(p + MPG_HDR_MAGIC);
+    uint32_t version = le32(p + MPG_HDR_VERSION);
+    uint32_t base = le32(p + MPG_HDR_BASE);
+    uint32_t tick_check;
+
+    if (magic != MPG_HEADER_MAGIC)
+        return fail(msg, len,
+                    "header: no migphase-guest header (magic 0x%08x): guest not ready yet, "
+                    "or wrong --base",
+                    magic);
+    if (version != MPG_VERSION)
+        return fail(msg, len, "header: format version %" PRIu32 ", this checker reads %u",
+                    version, MPG_VERSION);
+    h->npages = le32(p + MPG_HDR_NPAGES);
+    h->rate = le32(p + MPG_HDR_RATE);
+    h->boot_id = le32(p + MPG_HDR_BOOT_ID);
+    if (le32(p + MPG_HDR_CHECK) != mpg_header_check(h->npages, base, h->rate, h->boot_id))
+        return fail(msg, len, "header: corrupt (check word)");
+    if (base != MPG_REGION_BASE)
+        return fail(msg, len, "header: region at 0x%08" PRIx32 ", this checker expects 0x%08x",
+                    base, MPG_REGION_BASE);
+    for (size_t off = MPG_HDR_SIZE; off < MPG_PAGE_SIZE; off++) {
+        if (p[off])
+            return fail(msg, len, "header: corrupt (nonzero byte at offset 0x%zx)", off);
+    }
+    if (h->npages < 2)
+        return fail(msg, len, "header: corrupt (%" PRIu32 " pages)", h->npages);
+    if ((uint64_t)h->npages * MPG_PAGE_SIZE > avail)
+        return fail(msg, len,
+                    "dump holds %zu bytes of the region but the header says %" PRIu32
+                    " pages (%" PRIu64 " bytes)",
+                    avail, h->npages, (uint64_t)h->npages * MPG_PAGE_SIZE);
+
+    h->cursor = le32(p + MPG_HDR_POS);
+    h->pass = le32(p + MPG_HDR_POS + 4);
+    if (h->pass == 0 || h->cursor == 0 || h->cursor >= h->npages)
+        return fail(msg, len, "header: corrupt cursor (pass %" PRIu32 ", page %" PRIu32 ")",
+                    h->pass, h->cursor);
+    h->tick = le32(p + MPG_HDR_TICK);
+    tick_check = le32(p + MPG_HDR_TICK + 4);
+    if (tick_check != mpg_tick_check(h->tick))
+        return fail(msg, len, "header: corrupt tick counter (check word)");
+    h->faults = le32(p + MPG_HDR_FAULTS);
+    return true;
+}
+
+/* Validates the record at rec (the page's head or tail, named by which) and returns its
+ * pass in *pass. */
+static bool
+record_check(const uint8_t *rec, uint32_t index, const char *which, uint32_t *pass, char *msg,
+             size_t len)
+{
+    uint32_t magic = le32(rec + MPG_REC_MAGIC);
+    uint32_t found = le32(rec + MPG_REC_INDEX);
+
+    *pass = le32(rec + MPG_REC_PASS);
+    if (magic != MPG_RECORD_MAGIC)
+        return fail(msg, len, "page %" PRIu32 ": corrupt %s record (magic 0x%08" PRIx32 ")",
+                    index, which, magic);
+    if (found != index)
+        return fail(msg, len, "page %" PRIu32 ": misplaced (%s record is for page %" PRIu32 ")",
+                    index, which, found);
+    if (le32(rec + MPG_REC_CHECK) != mpg_record_check(*pass, index))
+        return fail(msg, len, "page %" PRIu32 ": corrupt %s record (check word)", index, which);
+    return true;
+}
+
+/* The pass rule. The guest moves the cursor to a page, then rewrites the page's head, then
+ * its tail, one instruction each, and a paused guest stops between instructions. So in a
+ * dump of a paused guest at (pass P, cursor C): pages before C are exactly at P, pages after
+ * C exactly at P-1, and page C is at P-1, half-way (head P, tail P-1), or done (both P). */
+static bool
+pass_check(uint32_t index, uint32_t head, uint32_t tail, const struct header *h, char *msg,
+           size_t len)
+{
+    uint32_t want = index < h->cursor ? h->pass : h->pass - 1;
+
+    if (index == h->cursor) {
+        if (head != h->pass && head != h->pass - 1)
+            return fail(msg, len,
+                        "page %" PRIu32 ": %s (pass %" PRIu32 ", expected %" PRIu32
+                        " or %" PRIu32 ")",
+                        index, head < h->pass ? "stale" : "ahead", head, h->pass, h->pass - 1);
+        if (tail != head && !(head == h->pass && tail == h->pass - 1))
+            return fail(msg, len,
+                        "page %" PRIu32 ": torn (head pass %" PRIu32 ", tail pass %" PRIu32
+                        ", but the head is written first)",
+                        index, head, tail);
+        return true;
+    }
+    if (head != tail)
+        return fail(msg, len,
+                    "page %" PRIu32 ": torn (head pass %" PRIu32 ", tail pass %" PRIu32
+                    ", expected %" PRIu32 ")",
+                    index, head, tail, want);
+    if (head != want)
+        return fail(msg, len, "page %" PRIu32 ": %s (pass %" PRIu32 ", expected %" PRIu32 ")",
+                    index, head < want ? "stale" : "ahead", head, want);
+    return true;
+}
+
+static bool
+page_check(const uint8_t *page, uint32_t index, const struct header *h, char *msg, size_t len)
+{
+    uint32_t head, tail;
+
+    if (!record_check(page + MPG_HEAD_OFFSET, index, "head", &head, msg, len))
+        return false;
+    if (!record_check(page + MPG_TAIL_OFFSET, index, "tail", &tail, msg, len))
+        return false;
+    for (uint32_t w = MPG_BODY_FIRST_WORD; w < MPG_BODY_END_WORD; w++) {
+        uint32_t found = le32(page + 4 * w);
+        uint32_t want = mpg_body_word(index, w);
+
+        if (found != want)
+            return fail(msg, len,
+                        "page %" PRIu32 ": corrupt body (word at offset 0x%" PRIx32
+                        " is 0x%08" PRIx32 ", expected 0x%08" PRIx32 ")",
+                        index, 4 * w, found, want);
+    }
+    return pass_check(index, head, tail, h, msg, len);
+}
+
+/* Checks the region that starts at data and fills *v. */
+static void
+region_check(const uint8_t *data, size_t avail, const struct options *o, struct verdict *v)
+{
+    char msg[sizeof(v->error)];
+
+    if (!header_check(data, avail, &v->hdr, v->error, sizeof(v->error)))
+        return;
+    v->header_valid = true;
+    if (o->have_boot_id && v->hdr.boot_id != o->boot_id) {
+        snprintf(v->error, sizeof(v->error),
+                 "boot id 0x%08" PRIx32 ", expected 0x%08" PRIx32 ": the guest was restarted",
+                 v->hdr.boot_id, o->boot_id);
+        return;
+    }
+    if (v->hdr.pass < o->min_pass) {
+        snprintf(v->error, sizeof(v->error),
+                 "pass %" PRIu32 " is below --min-pass %" PRIu32
+                 ": the guest was restarted or lost its progress",
+                 v->hdr.pass, o->min_pass);
+        return;
+    }
+    for (uint32_t i = 1; i < v->hdr.npages; i++) {
+        if (page_check(data + (size_t)i * MPG_PAGE_SIZE, i, &v->hdr, msg, sizeof(msg)))
+            continue;
+        if (v->bad_pages++ == 0)
+            memcpy(v->error, msg, sizeof(msg));
+        if (o->verbose && v->bad_pages <= VERBOSE_MAX)
+            fprintf(stderr, PROGRAM ": %s\n", msg);
+    }
+    /* Pages can look right again once the guest has rewritten them; the count it keeps of
+     * what it found wrong before rewriting does not forget. */
+    if (!v->bad_pages && v->hdr.faults)
+        snprintf(v->error, sizeof(v->error),
+                 "the guest's self-check failed %" PRIu32
+                 " times: its memory changed under it (its serial log says where)",
+                 v->hdr.faults);
+}
+
+static void
+json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", (unsigned int)(unsigned char)*s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+static void
+verdict_print(const struct verdict *v, bool json)
+{
+    bool ok = v->error[0] == '\0';
+
+    if (!json) {
+        if (ok)
+            printf("memory check: OK, %" PRIu32 " pages, pass %" PRIu32 ", cursor %" PRIu32 "\n",
+                   v->hdr.npages, v->hdr.pass, v->hdr.cursor);
+        else if (v->bad_pages > 1)
+            printf("memory check: FAILED: %s; %" PRIu32 " pages bad\n", v->error, v->bad_pages);
+        else
+            printf("memory check: FAILED: %s\n", v->error);
+        return;
+    }
+    printf("{\"ok\": %s, \"error\": ", ok ? "true" : "false");
+    if (ok)
+        printf("null");
+    else
+        json_string(v->error);
+    if (v->header_valid)
+        printf(", \"pages\": %" PRIu32 ", \"pass\": %" PRIu32 ", \"cursor\": %" PRIu32
+               ", \"tick\": %" PRIu32 ", \"rate\": %" PRIu32 ", \"boot_id\": \"0x%08" PRIx32
+               "\", \"base\": \"0x%08x\", \"faults\": %" PRIu32 ", \"bad_pages\": %" PRIu32,
+               v->hdr.npages, v->hdr.pass, v->hdr.cursor, v->hdr.tick, v->hdr.rate,
+               v->hdr.boot_id, MPG_REGION_BASE, v->hdr.faults, v->bad_pages);
+    printf("}\n");
+}
+
+static int
+run(int argc, char **argv)
+{
+    struct options o;
+    struct verdict v = { 0 };
+    const uint8_t *data = NULL;
+    size_t size = 0, offset;
+    int r;
+
+    r = parse_options(argc, argv, &o);
+    if (r <= 0)
+        return r < 0 ? EXIT_CHECK_ERROR : EXIT_CHECK_OK;
+
+    r = dump_map(o.path, &data, &size);
+    if (r == -ENODATA) {
+        fprintf(stderr, PROGRAM ": %s: too small to hold a region\n", o.path);
+        return EXIT_CHECK_ERROR;
+    }
+    if (r < 0) {
+        fprintf(stderr, PROGRAM ": %s: %s\n", o.path, strerror(-r));
+        return EXIT_CHECK_ERROR;
+    }
+    /* A dump that starts below the region (--base) holds it at this offset. */
+    offset = (size_t)(MPG_REGION_BASE - o.dump_base);
+    if (offset > size - MPG_PAGE_SIZE) {
+        fprintf(stderr, PROGRAM ": %s: dump from 0x%08" PRIx64 " ends before the region's header\n",
+                o.path, o.dump_base);
+        munmap((void *)data, size);
+        return EXIT_CHECK_ERROR;
+    }
+
+    region_check(data + offset, size - offset, &o, &v);
+    munmap((void *)data, size);
+    verdict_print(&v, o.json);
+    return v.error[0] ? EXIT_CHECK_FAILED : EXIT_CHECK_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+    return run(argc, argv);
+}

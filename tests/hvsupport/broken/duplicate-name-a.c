@@ -1,0 +1,5 @@
+/* With duplicate-name-b.c: two tables named "alpha". */
+const struct mp_driver mp_alpha_driver = {
+    .name = "alpha",
+    .begin = alpha_begin, /* 0.1.0 */
+};

@@ -1,0 +1,6 @@
+/* .perform has no version comment. */
+const struct mp_driver mp_alpha_driver = {
+    .name = "alpha",
+    .begin = alpha_begin,     /* 0.1.0 */
+    .perform = alpha_perform,
+};

@@ -1,0 +1,5 @@
+/* A header without the driver structs (the wrong --header). */
+#pragma once
+struct mp_other {
+    int x;
+};

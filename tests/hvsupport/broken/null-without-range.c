@@ -1,0 +1,6 @@
+/* NULL with a plain version: removed when? */
+const struct mp_driver mp_alpha_driver = {
+    .name = "alpha",
+    .begin = alpha_begin, /* 0.1.0 */
+    .confirm = NULL,      /* 0.1.0 */
+};

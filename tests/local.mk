@@ -1,0 +1,93 @@
+# Unit tests (Criterion, one suite per module), fuzz-corpus replays and
+# integration tests. `make check` runs them all; tests/summary.sh prints the
+# closing "N passed, N failed" line.
+
+TEST_EXTENSIONS = .sh
+SH_LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/test-driver
+EXTRA_DIST += tests/summary.sh
+
+TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/qemu -DTEST_DATADIR='"$(abs_top_srcdir)/tests/data"'
+TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBXML_CFLAGS) $(JSONC_CFLAGS)
+TEST_LIBS = shared/libmigphase.a qemu/libqemu.a $(LIBMIGPHASE_LIBS) $(CRITERION_LIBS)
+
+if HAVE_CRITERION
+UNIT_TESTS = \
+	tests/unit/test-error \
+	tests/unit/test-protocol \
+	tests/unit/test-cookie \
+	tests/unit/test-journal \
+	tests/unit/test-options \
+	tests/unit/test-qmp \
+	tests/unit/test-argv
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+endif
+
+tests_unit_test_error_SOURCES = tests/unit/test-error.c
+tests_unit_test_error_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_error_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_error_LDADD = $(TEST_LIBS)
+tests_unit_test_protocol_SOURCES = tests/unit/test-protocol.c
+tests_unit_test_protocol_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_protocol_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_protocol_LDADD = $(TEST_LIBS)
+tests_unit_test_cookie_SOURCES = tests/unit/test-cookie.c
+tests_unit_test_cookie_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_cookie_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_cookie_LDADD = $(TEST_LIBS)
+tests_unit_test_journal_SOURCES = tests/unit/test-journal.c
+tests_unit_test_journal_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_journal_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_journal_LDADD = $(TEST_LIBS)
+tests_unit_test_options_SOURCES = tests/unit/test-options.c
+tests_unit_test_options_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_options_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_options_LDADD = $(TEST_LIBS)
+tests_unit_test_qmp_SOURCES = tests/unit/test-qmp.c
+tests_unit_test_qmp_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_qmp_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_qmp_LDADD = qemu/libqemu.a $(TEST_LIBS)
+tests_unit_test_argv_SOURCES = tests/unit/test-argv.c
+tests_unit_test_argv_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_argv_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_argv_LDADD = qemu/libqemu.a $(TEST_LIBS)
+
+EXTRA_DIST += tests/data
+
+# Fuzz targets. The same LLVMFuzzerTestOneInput entry points are linked with
+# tests/fuzz/replay.c in the normal build, and replay the seed corpus.
+FUZZ_TARGETS = cookie journal qmp
+REPLAY_BINARIES = tests/fuzz/replay-cookie tests/fuzz/replay-journal tests/fuzz/replay-qmp
+check_PROGRAMS += $(REPLAY_BINARIES)
+tests_fuzz_replay_cookie_SOURCES = tests/fuzz/fuzz-cookie.c tests/fuzz/replay.c
+tests_fuzz_replay_cookie_LDADD = $(LIBMIGPHASE_LIBS)
+tests_fuzz_replay_journal_SOURCES = tests/fuzz/fuzz-journal.c tests/fuzz/replay.c
+tests_fuzz_replay_journal_LDADD = $(LIBMIGPHASE_LIBS)
+tests_fuzz_replay_qmp_SOURCES = tests/fuzz/fuzz-qmp.c tests/fuzz/replay.c
+tests_fuzz_replay_qmp_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/qemu
+tests_fuzz_replay_qmp_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tests_fuzz_replay_qmp_LDADD = qemu/libqemu.a $(LIBMIGPHASE_LIBS)
+TESTS += tests/fuzz/replay-corpus.sh
+EXTRA_DIST += tests/fuzz/replay-corpus.sh tests/fuzz/corpus
+
+if ENABLE_FUZZING
+# Built with clang -fsanitize=fuzzer; run by hand or by tests/fuzz/run.sh.
+noinst_PROGRAMS += tests/fuzz/fuzz-cookie tests/fuzz/fuzz-journal tests/fuzz/fuzz-qmp
+FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_cookie_SOURCES = tests/fuzz/fuzz-cookie.c
+tests_fuzz_fuzz_cookie_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
+tests_fuzz_fuzz_cookie_LDFLAGS = $(FUZZ_FLAGS)
+tests_fuzz_fuzz_cookie_LDADD = $(LIBMIGPHASE_LIBS)
+tests_fuzz_fuzz_journal_SOURCES = tests/fuzz/fuzz-journal.c
+tests_fuzz_fuzz_journal_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
+tests_fuzz_fuzz_journal_LDFLAGS = $(FUZZ_FLAGS)
+tests_fuzz_fuzz_journal_LDADD = $(LIBMIGPHASE_LIBS)
+tests_fuzz_fuzz_qmp_SOURCES = tests/fuzz/fuzz-qmp.c
+tests_fuzz_fuzz_qmp_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/qemu
+tests_fuzz_fuzz_qmp_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(FUZZ_FLAGS)
+tests_fuzz_fuzz_qmp_LDFLAGS = $(FUZZ_FLAGS)
+tests_fuzz_fuzz_qmp_LDADD = qemu/libqemu.a $(LIBMIGPHASE_LIBS)
+endif
+
+include tests/guest/local.mk
+include tests/integration/local.mk

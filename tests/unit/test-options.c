@@ -1,0 +1,175 @@
+#include "config.h"
+
+#include "options.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int
+parse(struct mp_options *o, enum mp_program program, struct mp_error **err, ...)
+{
+    char *argv[32] = { "migphase-test" };
+    int argc = 1;
+    va_list ap;
+    va_start(ap, err);
+    for (char *a; (a = va_arg(ap, char *));)
+        argv[argc++] = a;
+    va_end(ap);
+    return mp_options_parse(o, program, "usage", argc, argv, err);
+}
+
+static char *
+write_config(const char *text)
+{
+    char *path = strdup("/tmp/migphase-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+Test(options, defaults)
+{
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    unsetenv("MIGPHASE_STATE_DIR");
+    cr_assert_gt(parse(&o, MP_PROG_PREPARE, &err, "--config", "/dev/null", NULL), 0);
+    cr_assert_str_eq(o.in_path, "-");
+    cr_assert_str_eq(o.out_path, "-");
+    cr_assert_str_eq(o.state_dir, "/var/lib/migphase");
+    cr_assert_str_eq(o.driver, "qemu");
+    cr_assert_eq(o.port_lo, 49152);
+    cr_assert_eq(o.port_hi, 49215);
+    cr_assert(o.params.live);
+    mp_options_free(&o);
+}
+
+Test(options, state_dir_from_environment_and_command_line)
+{
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    setenv("MIGPHASE_STATE_DIR", "/tmp/from-env", 1);
+    cr_assert_gt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", NULL), 0);
+    cr_assert_str_eq(o.state_dir, "/tmp/from-env");
+    mp_options_free(&o);
+    cr_assert_gt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--state-dir", "/x", NULL), 0);
+    cr_assert_str_eq(o.state_dir, "/x");
+    mp_options_free(&o);
+    unsetenv("MIGPHASE_STATE_DIR");
+}
+
+Test(options, unknown_option_is_an_input_error)
+{
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    cr_assert_lt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--bogus", NULL), 0);
+    cr_assert_eq(err->kind, MP_ERR_INPUT);
+    cr_assert_str_eq(err->message, "unknown option '--bogus' (see --help)");
+    mp_error_free(err);
+    mp_options_free(&o);
+}
+
+Test(options, option_of_another_step_is_refused)
+{
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    /* --cancelled belongs to Finish and Confirm, not Begin. */
+    cr_assert_lt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--cancelled", NULL), 0);
+    cr_assert_eq(err->kind, MP_ERR_INPUT);
+    mp_error_free(err);
+    mp_options_free(&o);
+}
+
+Test(options, missing_value)
+{
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    cr_assert_lt(parse(&o, MP_PROG_PREPARE, &err, "--config", "/dev/null", "--qmp", NULL), 0);
+    cr_assert_str_eq(err->message, "option '--qmp' needs a value");
+    mp_error_free(err);
+    mp_options_free(&o);
+}
+
+Test(options, values_are_checked)
+{
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    cr_assert_lt(parse(&o, MP_PROG_PREPARE, &err, "--config", "/dev/null", "--port-range", "9-3", NULL), 0);
+    mp_error_free(err);
+    mp_options_free(&o);
+    err = NULL;
+    cr_assert_lt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--bandwidth", "10x", NULL), 0);
+    cr_assert_str_eq(err->message, "--bandwidth needs a whole number, not '10x'");
+    mp_error_free(err);
+    mp_options_free(&o);
+}
+
+Test(options, rewrites_accumulate)
+{
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    cr_assert_gt(parse(&o, MP_PROG_PREPARE, &err, "--config", "/dev/null", "--rewrite", "/a=/b",
+                       "--rewrite", "x=", NULL), 0);
+    cr_assert_str_eq(o.rewrites[0], "/a=/b");
+    cr_assert_str_eq(o.rewrites[1], "x=");
+    cr_assert_null(o.rewrites[2]);
+    mp_options_free(&o);
+    cr_assert_lt(parse(&o, MP_PROG_PREPARE, &err, "--config", "/dev/null", "--rewrite", "=x", NULL), 0);
+    mp_error_free(err);
+    mp_options_free(&o);
+}
+
+Test(options, config_file_then_command_line)
+{
+    char *path = write_config("# defaults for this host\n"
+                              "port-range = 50000-50010\n"
+                              "bandwidth = 100\n"
+                              "listen=10.0.0.2\n");
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    cr_assert_gt(parse(&o, MP_PROG_PREPARE, &err, "--config", path, "--listen", "127.0.0.1", NULL), 0);
+    cr_assert_eq(o.port_lo, 50000);
+    cr_assert_eq(o.port_hi, 50010);
+    cr_assert_str_eq(o.listen_addr, "127.0.0.1");
+    mp_options_free(&o);
+    unlink(path);
+    free(path);
+}
+
+Test(options, config_file_errors_name_the_line)
+{
+    char *path = write_config("state-dir = /tmp\nnonsense = 1\n");
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    cr_assert_lt(parse(&o, MP_PROG_BEGIN, &err, "--config", path, NULL), 0);
+    cr_assert(strstr(err->message, ":2: unknown setting 'nonsense'"), "%s", err->message);
+    mp_error_free(err);
+    mp_options_free(&o);
+    unlink(path);
+    free(path);
+}
+
+Test(options, missing_explicit_config_is_an_error)
+{
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    cr_assert_lt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/nonexistent/migphase.conf", NULL), 0);
+    cr_assert_eq(err->kind, MP_ERR_INPUT);
+    mp_error_free(err);
+    mp_options_free(&o);
+}
+
+Test(options, positional_arguments_only_for_status)
+{
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    cr_assert_gt(parse(&o, MP_PROG_STATUS, &err, "--config", "/dev/null", "guest", NULL), 0);
+    cr_assert_str_eq(o.args[0], "guest");
+    mp_options_free(&o);
+    cr_assert_lt(parse(&o, MP_PROG_FINISH, &err, "--config", "/dev/null", "guest", NULL), 0);
+    mp_error_free(err);
+    mp_options_free(&o);
+}

@@ -1,0 +1,1476 @@
+/* The QMP client against a scripted fake QEMU: a thread at the other end of a
+ * socketpair (or of a listening socket) plays a script of replies, events,
+ * tiny writes, disconnects and garbage, and checks the commands it receives. */
+#include "config.h"
+
+#include "error.h"
+#include "log.h"
+#include "qmp.h"
+#include "util.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+/* Long enough that the fake never gives up on a slow but correct client. */
+#define FAKE_TIMEOUT_MS 5000
+#define MAX_IDS 16
+
+enum fake_op {
+    OP_END,
+    OP_SEND,   /* text, with $N replaced by the id of the N-th command */
+    OP_EXPECT, /* read a command: "execute" must be text, "arguments" args */
+    OP_SLEEP,  /* ms */
+    OP_CLOSE,  /* hang up now */
+    OP_FLOOD,  /* text, then an endless string until the client hangs up */
+};
+
+struct fake_step {
+    enum fake_op op;
+    const char *text;
+    const char *args;
+    size_t chunk; /* OP_SEND: write in pieces of this many bytes */
+    int ms;
+};
+
+/* clang-format off */
+#define SEND(t) { .op = OP_SEND, .text = (t) }
+#define SEND_SPLIT(t, n) { .op = OP_SEND, .text = (t), .chunk = (n) }
+#define EXPECT(c) { .op = OP_EXPECT, .text = (c) }
+#define EXPECT_ARGS(c, a) { .op = OP_EXPECT, .text = (c), .args = (a) }
+#define SLEEP(n) { .op = OP_SLEEP, .ms = (n) }
+#define CLOSE() { .op = OP_CLOSE }
+#define FLOOD(t) { .op = OP_FLOOD, .text = (t) }
+#define END() { .op = OP_END }
+/* clang-format on */
+
+#define GREETING_TEXT                                                                              \
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "              \
+    "\"package\": \"Debian 1:7.2+dfsg-7\"}, \"capabilities\": [\"oob\"]}}\r\n"
+#define GREETING SEND(GREETING_TEXT)
+#define HANDSHAKE GREETING, EXPECT("qmp_capabilities"), SEND("{\"return\": {}, \"id\": $0}\r\n")
+
+struct fake {
+    const struct fake_step *script;
+    int fd;        /* the server's end */
+    int client_fd; /* the client's end, handed to qemu_qmp_connect_fd */
+    pthread_t thread;
+
+    /* Listening mode: bind path (now or after delay_ms) and accept. */
+    const char *listen_path;
+    int listen_fd;
+    int delay_ms;
+    bool bind_now;
+
+    struct json_tokener *tok;
+    char buf[4096];
+    size_t start, end;
+    char *ids[MAX_IDS];
+    size_t n_ids;
+
+    size_t flooded;
+    bool failed;
+    char failure[512];
+};
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static void _printf_(2, 3) fake_fail(struct fake *f, const char *fmt, ...)
+{
+    if (f->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->failure, sizeof(f->failure), fmt, ap);
+    va_end(ap);
+    f->failed = true;
+}
+
+static bool
+fake_wait(struct fake *f, int fd, short events)
+{
+    struct pollfd p = { .fd = fd, .events = events };
+    int r;
+    do
+        r = poll(&p, 1, FAKE_TIMEOUT_MS);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0) {
+        fake_fail(f, "fake QEMU: timed out waiting for the client");
+        return false;
+    }
+    return true;
+}
+
+/* Read one command from the client. */
+static struct json_object *
+fake_read(struct fake *f)
+{
+    for (;;) {
+        while (f->start < f->end) {
+            struct json_object *obj =
+                json_tokener_parse_ex(f->tok, f->buf + f->start, (int)(f->end - f->start));
+            enum json_tokener_error jerr = json_tokener_get_error(f->tok);
+            if (jerr == json_tokener_continue) {
+                f->start = f->end;
+                break;
+            }
+            if (jerr != json_tokener_success) {
+                fake_fail(f, "fake QEMU: client sent bad JSON: %s", json_tokener_error_desc(jerr));
+                return NULL;
+            }
+            f->start += json_tokener_get_parse_end(f->tok);
+            json_tokener_reset(f->tok);
+            return obj;
+        }
+        if (!fake_wait(f, f->fd, POLLIN))
+            return NULL;
+        ssize_t n = recv(f->fd, f->buf, sizeof(f->buf), 0);
+        if (n <= 0) {
+            fake_fail(f, "fake QEMU: client hung up before sending a command");
+            return NULL;
+        }
+        f->start = 0;
+        f->end = (size_t)n;
+    }
+}
+
+static bool
+fake_expect(struct fake *f, const struct fake_step *s)
+{
+    struct json_object *cmd = fake_read(f);
+    if (!cmd)
+        return false;
+    struct json_object *exec, *id, *args = NULL;
+    bool ok = true;
+    if (!json_object_object_get_ex(cmd, "execute", &exec) ||
+        strcmp(json_object_get_string(exec), s->text) != 0) {
+        fake_fail(f, "fake QEMU: expected %s, got %s", s->text, json_object_to_json_string(cmd));
+        ok = false;
+    } else if (!json_object_object_get_ex(cmd, "id", &id) ||
+               !json_object_is_type(id, json_type_string)) {
+        fake_fail(f, "fake QEMU: command without a string id: %s", json_object_to_json_string(cmd));
+        ok = false;
+    } else {
+        json_object_object_get_ex(cmd, "arguments", &args);
+        struct json_object *want = s->args ? json_tokener_parse(s->args) : NULL;
+        if (!json_object_equal(args, want)) {
+            fake_fail(f, "fake QEMU: %s with arguments %s, expected %s", s->text,
+                      json_object_to_json_string(args), s->args ? s->args : "none");
+            ok = false;
+        }
+        json_object_put(want);
+        if (f->n_ids < MAX_IDS)
+            f->ids[f->n_ids++] = xstrdup(json_object_to_json_string(id));
+    }
+    json_object_put(cmd);
+    return ok;
+}
+
+/* The script text with $N replaced by the N-th command's id. */
+static char *
+fake_expand(struct fake *f, const char *text)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    for (const char *p = text; *p; p++) {
+        if (p[0] == '$' && p[1] >= '0' && p[1] <= '9') {
+            size_t n = (size_t)(p[1] - '0');
+            fputs(n < f->n_ids ? f->ids[n] : "\"no-such-id\"", m);
+            p++;
+        } else {
+            fputc(*p, m);
+        }
+    }
+    fclose(m);
+    return out;
+}
+
+static bool
+fake_send(struct fake *f, const char *text, size_t chunk)
+{
+    _cleanup_free_ char *data = fake_expand(f, text);
+    size_t len = strlen(data);
+    if (chunk == 0)
+        chunk = len;
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        ssize_t w = send(f->fd, data + off, n, MSG_NOSIGNAL);
+        if (w < 0) {
+            /* The client may hang up once it has its message, before the
+             * line end that follows. */
+            if (strspn(data + off, "\r\n") == len - off)
+                return true;
+            fake_fail(f, "fake QEMU: send: %s", strerror(errno));
+            return false;
+        }
+        off += (size_t)w;
+        /* Give the client time to read each piece on its own. */
+        if (chunk < len)
+            usleep(100);
+    }
+    return true;
+}
+
+static void
+fake_flood(struct fake *f, const char *prefix)
+{
+    if (!fake_send(f, prefix, 0))
+        return;
+    static char junk[64 * 1024];
+    memset(junk, 'x', sizeof(junk));
+    f->flooded = strlen(prefix);
+    while (f->flooded < 64 * 1024 * 1024) {
+        ssize_t w = send(f->fd, junk, sizeof(junk), MSG_NOSIGNAL);
+        if (w < 0)
+            return; /* the client hung up: what we want */
+        f->flooded += (size_t)w;
+    }
+    fake_fail(f, "fake QEMU: the client swallowed 64 MiB of one message");
+}
+
+static void
+fake_accept(struct fake *f)
+{
+    if (f->delay_ms)
+        sleep_ms(f->delay_ms);
+    if (!f->bind_now) {
+        f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", f->listen_path);
+        if (bind(f->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+            fake_fail(f, "fake QEMU: bind: %s", strerror(errno));
+            return;
+        }
+    }
+    if (listen(f->listen_fd, 1) < 0 || !fake_wait(f, f->listen_fd, POLLIN)) {
+        fake_fail(f, "fake QEMU: listen: %s", strerror(errno));
+        return;
+    }
+    f->fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (f->fd < 0)
+        fake_fail(f, "fake QEMU: accept: %s", strerror(errno));
+}
+
+static void *
+fake_main(void *arg)
+{
+    struct fake *f = arg;
+    if (f->listen_path)
+        fake_accept(f);
+    if (f->fd < 0)
+        return NULL;
+    bool closed = false;
+    for (const struct fake_step *s = f->script; s->op != OP_END && !f->failed; s++) {
+        switch (s->op) {
+        case OP_SEND:
+            fake_send(f, s->text, s->chunk);
+            break;
+        case OP_EXPECT:
+            fake_expect(f, s);
+            break;
+        case OP_SLEEP:
+            sleep_ms(s->ms);
+            break;
+        case OP_CLOSE:
+            close(f->fd);
+            f->fd = -1;
+            closed = true;
+            break;
+        case OP_FLOOD:
+            fake_flood(f, s->text);
+            break;
+        case OP_END:
+            break;
+        }
+        if (closed)
+            break;
+    }
+    if (closed)
+        return NULL;
+    /* Stay connected until the client hangs up, as QEMU would. */
+    while (fake_wait(f, f->fd, POLLIN)) {
+        char buf[4096];
+        ssize_t n = recv(f->fd, buf, sizeof(buf), 0);
+        if (n <= 0)
+            break;
+    }
+    return NULL;
+}
+
+static struct fake *
+fake_new(const struct fake_step *script)
+{
+    struct fake *f = xzalloc(sizeof(*f));
+    f->script = script;
+    f->fd = f->client_fd = f->listen_fd = -1;
+    f->tok = json_tokener_new();
+    return f;
+}
+
+/* A fake QEMU at the other end of a socketpair; the client's end is
+ * f->client_fd. */
+static struct fake *
+fake_start(const struct fake_step *script)
+{
+    struct fake *f = fake_new(script);
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    f->client_fd = sv[0];
+    f->fd = sv[1];
+    cr_assert_eq(pthread_create(&f->thread, NULL, fake_main, f), 0);
+    return f;
+}
+
+/* A fake QEMU listening on path after delay_ms; with bind_now the socket is
+ * bound at once (connections are refused) and only listens later. */
+static struct fake *
+fake_start_listening(const char *path, const struct fake_step *script, int delay_ms, bool bind_now)
+{
+    struct fake *f = fake_new(script);
+    f->listen_path = path;
+    f->delay_ms = delay_ms;
+    f->bind_now = bind_now;
+    if (bind_now) {
+        f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+        cr_assert_eq(bind(f->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+        if (delay_ms == 0)
+            cr_assert_eq(listen(f->listen_fd, 1), 0);
+    }
+    cr_assert_eq(pthread_create(&f->thread, NULL, fake_main, f), 0);
+    return f;
+}
+
+/* Wait for the fake to finish (the client must have closed by now) and check
+ * that it saw what it expected. */
+static void
+fake_finish(struct fake *f)
+{
+    pthread_join(f->thread, NULL);
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->listen_fd >= 0)
+        close(f->listen_fd);
+    json_tokener_free(f->tok);
+    for (size_t i = 0; i < f->n_ids; i++)
+        free(f->ids[i]);
+    bool failed = f->failed;
+    char failure[sizeof(f->failure)];
+    memcpy(failure, f->failure, sizeof(failure));
+    free(f);
+    cr_assert(!failed, "%s", failure);
+}
+
+static struct qemu_qmp *
+connect_fake(struct fake *f, uint64_t timeout_ms)
+{
+    struct mp_error *err = NULL;
+    struct qemu_qmp *qmp = NULL;
+    int r = qemu_qmp_connect_fd(f->client_fd, timeout_ms, &qmp, &err);
+    cr_assert_eq(r, 0, "connect: %s", err ? err->message : "?");
+    return qmp;
+}
+
+static const char *
+event_name(struct json_object *event)
+{
+    struct json_object *name;
+    cr_assert(json_object_object_get_ex(event, "event", &name));
+    return json_object_get_string(name);
+}
+
+static void
+assert_next_event(struct qemu_qmp *qmp, const char *name)
+{
+    struct json_object *e = qemu_qmp_next_event(qmp);
+    cr_assert(e, "no queued event, expected %s", name);
+    cr_assert_str_eq(event_name(e), name);
+    json_object_put(e);
+}
+
+static char *
+temp_socket_path(void)
+{
+    char dir[] = "/tmp/test-qmp-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    return xasprintf("%s/qmp.sock", dir);
+}
+
+static void
+remove_socket_path(char *path)
+{
+    unlink(path);
+    *strrchr(path, '/') = '\0';
+    rmdir(path);
+    free(path);
+}
+
+#define EV(name)                                                                                   \
+    "{\"event\": \"" name "\", \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n"
+
+/* ---- handshake ---- */
+
+Test(qmp, handshake_version_and_peer, .timeout = 10)
+{
+    static const struct fake_step script[] = { HANDSHAKE, END() };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    cr_assert_str_eq(qemu_qmp_version(qmp), "7.2.0");
+    pid_t pid = 0;
+    cr_assert_eq(qemu_qmp_peer_pid(qmp, &pid), 0);
+    cr_assert_eq(pid, getpid());
+    cr_assert_geq(qemu_qmp_fd(qmp), 0);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+static void
+expect_connect_failure(const struct fake_step *script, uint64_t timeout_ms, int want,
+                       const char *fragment)
+{
+    struct fake *f = fake_start(script);
+    _cleanup_error_ struct mp_error *err = NULL;
+    struct qemu_qmp *qmp = NULL;
+    int r = qemu_qmp_connect_fd(f->client_fd, timeout_ms, &qmp, &err);
+    cr_assert_eq(r, want, "got %d (%s)", r, err ? err->message : "");
+    cr_assert_null(qmp);
+    cr_assert(err && strstr(err->message, fragment), "message: %s", err ? err->message : "");
+    fake_finish(f);
+}
+
+Test(qmp, greeting_without_qmp_is_refused, .timeout = 10)
+{
+    static const struct fake_step script[] = { SEND("{\"return\": {}}\r\n"), END() };
+    expect_connect_failure(script, 1000, -EPROTO, "not a QMP greeting");
+}
+
+Test(qmp, greeting_that_is_an_event_is_refused, .timeout = 10)
+{
+    static const struct fake_step script[] = { SEND(EV("STOP")), END() };
+    expect_connect_failure(script, 1000, -EPROTO, "not a QMP greeting");
+}
+
+Test(qmp, greeting_of_a_human_monitor_is_refused, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        SEND("QEMU 7.2.0 monitor - type 'help' for more information\r\n(qemu) "),
+        END(),
+    };
+    expect_connect_failure(script, 1000, -EPROTO, "invalid JSON");
+}
+
+Test(qmp, greeting_without_version_is_refused, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        SEND("{\"QMP\": {\"capabilities\": []}}\r\n"),
+        END(),
+    };
+    expect_connect_failure(script, 1000, -EPROTO, "version");
+}
+
+Test(qmp, no_greeting_times_out, .timeout = 10)
+{
+    static const struct fake_step script[] = { END() };
+    uint64_t t0 = mp_now_ms();
+    expect_connect_failure(script, 100, -ETIMEDOUT, "greeting");
+    uint64_t elapsed = mp_now_ms() - t0;
+    cr_assert(elapsed >= 100 && elapsed < 1000, "took %llu ms", (unsigned long long)elapsed);
+}
+
+Test(qmp, hangup_before_greeting, .timeout = 10)
+{
+    static const struct fake_step script[] = { CLOSE(), END() };
+    expect_connect_failure(script, 1000, -ECONNRESET, "closed");
+}
+
+Test(qmp, capabilities_refused, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        GREETING,
+        EXPECT("qmp_capabilities"),
+        SEND("{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no caps today\"}, "
+             "\"id\": $0}\r\n"),
+        END(),
+    };
+    expect_connect_failure(script, 1000, -EREMOTEIO, "no caps today");
+}
+
+Test(qmp, connect_fd_refuses_bad_fd)
+{
+    _cleanup_error_ struct mp_error *err = NULL;
+    struct qemu_qmp *qmp = NULL;
+    cr_assert_eq(qemu_qmp_connect_fd(-1, 100, &qmp, &err), -EBADF);
+    cr_assert_null(qmp);
+}
+
+/* ---- commands ---- */
+
+Test(qmp, execute_returns_the_return_member, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        SEND("{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": $1}\r\n"),
+        EXPECT_ARGS("migrate", "{\"uri\": \"tcp:host:4444\"}"),
+        SEND("{\"return\": {}, \"id\": $2}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    _cleanup_error_ struct mp_error *err = NULL;
+    struct json_object *ret = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, &ret, &err), 0);
+    struct json_object *status;
+    cr_assert(json_object_object_get_ex(ret, "status", &status));
+    cr_assert_str_eq(json_object_get_string(status), "running");
+    json_object_put(ret);
+
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string("tcp:host:4444"));
+    cr_assert_eq(qemu_qmp_execute(qmp, "migrate", args, NULL, &err), 0);
+    cr_assert_null(err);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, error_reply_is_eremoteio_with_desc, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("migrate"),
+        SEND("{\"id\": $1, \"error\": {\"class\": \"GenericError\", "
+             "\"desc\": \"Parameter 'uri' is missing\"}}\r\n"),
+        EXPECT("query-status"),
+        SEND("{\"return\": {}, \"id\": $2}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    _cleanup_error_ struct mp_error *err = NULL;
+    struct json_object *ret = (struct json_object *)1;
+    cr_assert_eq(qemu_qmp_execute(qmp, "migrate", NULL, &ret, &err), -EREMOTEIO);
+    cr_assert_null(ret);
+    cr_assert(strstr(err->message, "Parameter 'uri' is missing"), "%s", err->message);
+    cr_assert(strstr(err->message, "GenericError"), "%s", err->message);
+    cr_assert(strstr(err->message, "migrate"), "%s", err->message);
+    /* A refusal is an answer: the connection goes on. */
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, NULL), 0);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, error_without_id_answers_the_command, .timeout = 10)
+{
+    /* QEMU cannot echo the id of a command it could not parse. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err), -EREMOTEIO);
+    cr_assert(strstr(err->message, "JSON parse error"));
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, malformed_error_reply_is_eproto, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        SEND("{\"error\": {\"class\": \"GenericError\"}, \"id\": $1}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err), -EPROTO);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, reply_with_wrong_id_is_eproto, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        SEND("{\"return\": {}, \"id\": \"migphase-999\"}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err), -EPROTO);
+    cr_assert(strstr(err->message, "migphase-999"), "%s", err->message);
+    /* The stream cannot be trusted any more. */
+    _cleanup_error_ struct mp_error *err2 = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err2), -EPROTO);
+    cr_assert(strstr(err2->message, "earlier error"), "%s", err2->message);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, successful_reply_without_id_is_eproto, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        SEND("{\"return\": {}}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err), -EPROTO);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, arguments_must_be_an_object)
+{
+    static const struct fake_step script[] = { HANDSHAKE, END() };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    _cleanup_error_ struct mp_error *err = NULL;
+    /* Consumed even when refused. */
+    cr_assert_eq(qemu_qmp_execute(qmp, "migrate", json_object_new_array(), NULL, &err), -EINVAL);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+/* ---- events ---- */
+
+Test(qmp, events_between_command_and_reply_are_queued_in_order, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("stop"),
+        SEND(EV("STOP")),
+        SEND("{\"event\": \"MIGRATION\", \"data\": {\"status\": \"active\"}, "
+             "\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n"),
+        SEND(EV("RTC_CHANGE")),
+        SEND("{\"return\": {}, \"id\": $1}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    cr_assert_eq(qemu_qmp_execute(qmp, "stop", NULL, NULL, NULL), 0);
+    assert_next_event(qmp, "STOP");
+    struct json_object *e = qemu_qmp_next_event(qmp);
+    cr_assert_str_eq(event_name(e), "MIGRATION");
+    struct json_object *data, *status;
+    cr_assert(json_object_object_get_ex(e, "data", &data));
+    cr_assert(json_object_object_get_ex(data, "status", &status));
+    cr_assert_str_eq(json_object_get_string(status), "active");
+    json_object_put(e);
+    assert_next_event(qmp, "RTC_CHANGE");
+    cr_assert_null(qemu_qmp_next_event(qmp));
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, wait_event_takes_queued_events_by_name, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("cont"),
+        SEND(EV("A") EV("B") EV("RESUME") EV("C")),
+        SEND("{\"return\": {}, \"id\": $1}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    cr_assert_eq(qemu_qmp_execute(qmp, "cont", NULL, NULL, NULL), 0);
+    struct json_object *e = NULL;
+    cr_assert_eq(qemu_qmp_wait_event(qmp, "RESUME", 0, &e, NULL), 0);
+    cr_assert_str_eq(event_name(e), "RESUME");
+    json_object_put(e);
+    cr_assert_eq(qemu_qmp_wait_event(qmp, NULL, 0, &e, NULL), 0);
+    cr_assert_str_eq(event_name(e), "A");
+    json_object_put(e);
+    assert_next_event(qmp, "B");
+    assert_next_event(qmp, "C");
+    cr_assert_null(qemu_qmp_next_event(qmp));
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, wait_event_reads_the_socket_and_queues_others, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE, SLEEP(20), SEND(EV("MIGRATION_PASS")), SLEEP(20), SEND(EV("RESUME")), END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    struct json_object *e = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_wait_event(qmp, "RESUME", 2000, &e, &err), 0);
+    cr_assert_str_eq(event_name(e), "RESUME");
+    json_object_put(e);
+    assert_next_event(qmp, "MIGRATION_PASS");
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, uncollected_events_do_not_grow_without_bound, .timeout = 10)
+{
+    /* 1100 events nobody collects: the oldest are dropped past 1024. */
+    size_t cap = 64 * 1100;
+    _cleanup_free_ char *events = xmalloc(cap);
+    size_t len = 0;
+    for (int i = 0; i < 1100; i++)
+        len += (size_t)snprintf(events + len, cap - len, "{\"event\": \"E%d\"}\r\n", i);
+    const struct fake_step script[] = {
+        HANDSHAKE, EXPECT("query-status"), SEND(events), SEND("{\"return\": {}, \"id\": $1}"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, NULL), 0);
+    assert_next_event(qmp, "E76");
+    size_t n = 1;
+    struct json_object *e;
+    while ((e = qemu_qmp_next_event(qmp))) {
+        json_object_put(e);
+        n++;
+    }
+    cr_assert_eq(n, 1024);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, wait_event_times_out, .timeout = 10)
+{
+    static const struct fake_step script[] = { HANDSHAKE, SEND(EV("OTHER")), END() };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    struct json_object *e = (struct json_object *)1;
+    _cleanup_error_ struct mp_error *err = NULL;
+    uint64_t t0 = mp_now_ms();
+    cr_assert_eq(qemu_qmp_wait_event(qmp, "STOP", 100, &e, &err), -ETIMEDOUT);
+    uint64_t elapsed = mp_now_ms() - t0;
+    cr_assert(elapsed >= 100 && elapsed < 1000, "took %llu ms", (unsigned long long)elapsed);
+    cr_assert_null(e);
+    cr_assert(strstr(err->message, "STOP"), "%s", err->message);
+    /* A timeout leaves the connection usable; the other event is queued. */
+    assert_next_event(qmp, "OTHER");
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, unexpected_reply_while_waiting_for_an_event, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SEND("{\"return\": {}, \"id\": \"nobody-asked\"}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    struct json_object *e = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_wait_event(qmp, NULL, 1000, &e, &err), -EPROTO);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, poll_events_reads_without_blocking, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SEND(EV("STOP") EV("RESUME")),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    /* Nothing may have arrived yet, and that is not an error. */
+    cr_assert_eq(qemu_qmp_poll_events(qmp, NULL), 0);
+    struct pollfd p = { .fd = qemu_qmp_fd(qmp), .events = POLLIN };
+    int seen = 0;
+    while (seen < 2) {
+        struct json_object *e = qemu_qmp_next_event(qmp);
+        if (e) {
+            cr_assert_str_eq(event_name(e), seen == 0 ? "STOP" : "RESUME");
+            json_object_put(e);
+            seen++;
+            continue;
+        }
+        cr_assert_eq(poll(&p, 1, 2000), 1);
+        cr_assert_eq(qemu_qmp_poll_events(qmp, NULL), 0);
+    }
+    cr_assert_eq(qemu_qmp_poll_events(qmp, NULL), 0);
+    cr_assert_null(qemu_qmp_next_event(qmp));
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, poll_events_keeps_events_before_a_hangup, .timeout = 10)
+{
+    static const struct fake_step script[] = { HANDSHAKE, SEND(EV("SHUTDOWN")), CLOSE(), END() };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    struct pollfd p = { .fd = qemu_qmp_fd(qmp), .events = POLLIN };
+    int r = 0;
+    while (r == 0) {
+        cr_assert_eq(poll(&p, 1, 2000), 1);
+        r = qemu_qmp_poll_events(qmp, NULL);
+    }
+    cr_assert_eq(r, -ECONNRESET);
+    assert_next_event(qmp, "SHUTDOWN");
+    struct json_object *e = NULL;
+    cr_assert_eq(qemu_qmp_wait_event(qmp, NULL, 100, &e, NULL), -ECONNRESET);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+/* ---- framing ---- */
+
+Test(qmp, tiny_writes, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        SEND_SPLIT(GREETING_TEXT, 1),
+        EXPECT("qmp_capabilities"),
+        SEND_SPLIT("{\"return\": {}, \"id\": $0}\r\n", 1),
+        EXPECT("query-status"),
+        SEND_SPLIT(EV("STOP") "{\"return\": {\"status\": \"paused\", \"running\": false}, "
+                              "\"id\": $1}\r\n",
+                   3),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 2000);
+    cr_assert_str_eq(qemu_qmp_version(qmp), "7.2.0");
+    struct json_object *ret = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, &ret, NULL), 0);
+    struct json_object *status;
+    cr_assert(json_object_object_get_ex(ret, "status", &status));
+    cr_assert_str_eq(json_object_get_string(status), "paused");
+    json_object_put(ret);
+    assert_next_event(qmp, "STOP");
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, several_messages_in_one_write, .timeout = 10)
+{
+    /* The greeting and the capabilities reply in one write cannot happen (we
+     * answer the greeting first), but everything after can: events, the
+     * reply and a trailing event, with and without line ends between them. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        SEND("{\"event\": \"E1\"}{\"return\": {\"status\": \"running\"}, \"id\": $1}\r\n"
+             "{\"event\": \"E2\"}  {\"event\": \"E3\"}"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, NULL), 0);
+    /* The events after the reply came in the same read: already queued. */
+    assert_next_event(qmp, "E1");
+    assert_next_event(qmp, "E2");
+    assert_next_event(qmp, "E3");
+    cr_assert_null(qemu_qmp_next_event(qmp));
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, stray_reply_after_the_reply_fails_the_next_call, .timeout = 10)
+{
+    /* Read together with our reply, a stray reply is judged on the next call,
+     * not thrown at the command that already has its answer. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        SEND("{\"return\": {}, \"id\": $1}\r\n{\"event\": \"E1\"}\r\n"
+             "{\"return\": {}, \"id\": \"stray\"}\r\n{\"event\": \"E2\"}\r\n"),
+        EXPECT("query-status"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, NULL), 0);
+    assert_next_event(qmp, "E1");
+    cr_assert_null(qemu_qmp_next_event(qmp));
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err), -EPROTO);
+    cr_assert(strstr(err->message, "stray"), "%s", err->message);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, disconnect_mid_reply, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE, EXPECT("query-status"), SEND("{\"return\": {\"status\": \"runn"), CLOSE(), END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err), -ECONNRESET);
+    cr_assert(strstr(err->message, "closed"), "%s", err->message);
+    _cleanup_error_ struct mp_error *err2 = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err2), -ECONNRESET);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, disconnect_before_command, .timeout = 10)
+{
+    static const struct fake_step script[] = { HANDSHAKE, CLOSE(), END() };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    fake_finish(f); /* the other end is gone for sure */
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err), -ECONNRESET);
+    qemu_qmp_close(qmp);
+}
+
+Test(qmp, no_reply_times_out, .timeout = 10)
+{
+    static const struct fake_step script[] = { HANDSHAKE, EXPECT("query-status"), END() };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    qemu_qmp_set_timeout(qmp, 100);
+    _cleanup_error_ struct mp_error *err = NULL;
+    uint64_t t0 = mp_now_ms();
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err), -ETIMEDOUT);
+    uint64_t elapsed = mp_now_ms() - t0;
+    cr_assert(elapsed >= 100 && elapsed < 1000, "took %llu ms", (unsigned long long)elapsed);
+    cr_assert(strstr(err->message, "query-status"), "%s", err->message);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, send_to_a_qemu_that_does_not_read_times_out, .timeout = 10)
+{
+    static const struct fake_step script[] = { HANDSHAKE, SLEEP(300), END() };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    qemu_qmp_set_timeout(qmp, 100);
+    /* More than the socket buffers hold: the send itself must wait. */
+    size_t len = 4 * 1024 * 1024;
+    _cleanup_free_ char *blob = xmalloc(len + 1);
+    memset(blob, 'b', len);
+    blob[len] = '\0';
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "data", json_object_new_string(blob));
+    _cleanup_error_ struct mp_error *err = NULL;
+    uint64_t t0 = mp_now_ms();
+    cr_assert_eq(qemu_qmp_execute(qmp, "guest-file-write", args, NULL, &err), -ETIMEDOUT);
+    uint64_t elapsed = mp_now_ms() - t0;
+    cr_assert(elapsed >= 100 && elapsed < 1000, "took %llu ms", (unsigned long long)elapsed);
+    cr_assert(strstr(err->message, "QEMU to read guest-file-write"), "%s", err->message);
+    /* Half a command went out: nothing can follow it. */
+    _cleanup_error_ struct mp_error *err2 = NULL;
+    cr_assert_lt(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err2), 0);
+    cr_assert(strstr(err2->message, "earlier error"), "%s", err2->message);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, late_reply_after_timeout_is_discarded, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-migrate"),
+        EXPECT("query-status"),
+        SEND("{\"return\": {\"late\": true}, \"id\": $1}\r\n"),
+        SEND("{\"return\": {\"status\": \"running\"}, \"id\": $2}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    qemu_qmp_set_timeout(qmp, 100);
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-migrate", NULL, NULL, NULL), -ETIMEDOUT);
+    qemu_qmp_set_timeout(qmp, 2000);
+    struct json_object *ret = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, &ret, NULL), 0);
+    cr_assert(json_object_object_get_ex(ret, "status", NULL), "got %s",
+              json_object_to_json_string(ret));
+    json_object_put(ret);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, late_reply_while_waiting_for_an_event_is_discarded, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,        EXPECT("query-migrate"),
+        SLEEP(200),       SEND("{\"return\": {}, \"id\": $1}\r\n"),
+        SEND(EV("STOP")), END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    qemu_qmp_set_timeout(qmp, 50);
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-migrate", NULL, NULL, NULL), -ETIMEDOUT);
+    struct json_object *e = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_wait_event(qmp, "STOP", 2000, &e, &err), 0, "%s",
+                 err ? err->message : "");
+    json_object_put(e);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, oversized_reply_is_refused_without_unbounded_buffering, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-qmp-schema"),
+        FLOOD("{\"return\": \""),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    qemu_qmp_set_timeout(qmp, 3000);
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-qmp-schema", NULL, NULL, &err), -EMSGSIZE);
+    qemu_qmp_close(qmp);
+    size_t flooded = f->flooded;
+    fake_finish(f);
+    /* What the client read, plus what the socket buffers held. */
+    cr_assert(flooded > QEMU_QMP_MAX_MESSAGE && flooded < 4 * QEMU_QMP_MAX_MESSAGE,
+              "the fake wrote %zu bytes", flooded);
+}
+
+Test(qmp, large_reply_under_the_limit, .timeout = 10)
+{
+    size_t len = QEMU_QMP_MAX_MESSAGE - 1024;
+    _cleanup_free_ char *reply = xmalloc(len + 64);
+    char *p = reply + sprintf(reply, "{\"return\": \"");
+    memset(p, 'y', len - 64);
+    strcpy(p + len - 64, "\", \"id\": $1}\r\n");
+    const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-qmp-schema"),
+        SEND_SPLIT(reply, 4096),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    qemu_qmp_set_timeout(qmp, 3000);
+    struct json_object *ret = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-qmp-schema", NULL, &ret, NULL), 0);
+    cr_assert_eq(json_object_get_string_len(ret), (int)(len - 64));
+    json_object_put(ret);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+static void
+expect_protocol_error(const char *garbage)
+{
+    const struct fake_step script[] = { HANDSHAKE, EXPECT("query-status"), SEND(garbage), END() };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    _cleanup_error_ struct mp_error *err = NULL;
+    int r = qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err);
+    cr_assert_eq(r, -EPROTO, "%s: got %d (%s)", garbage, r, err ? err->message : "");
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, garbage_is_eproto, .timeout = 10)
+{
+    expect_protocol_error("this is not JSON\r\n");
+    expect_protocol_error("{\"return\": {}, \"id\": $1,}\r\n");
+    expect_protocol_error("\x80\x81\r\n");
+}
+
+Test(qmp, non_object_json_is_eproto, .timeout = 10)
+{
+    expect_protocol_error("[1, 2, 3]\r\n");
+    expect_protocol_error("\"just a string\"\r\n");
+    expect_protocol_error("42\r\n");
+    expect_protocol_error("null\r\n");
+    expect_protocol_error("{\"hello\": \"world\"}\r\n");
+    expect_protocol_error("{\"return\": {}, \"error\": {\"class\": \"a\", \"desc\": \"b\"}, "
+                          "\"id\": $1}\r\n");
+    expect_protocol_error("{\"event\": 7}\r\n");
+    expect_protocol_error(GREETING_TEXT);
+}
+
+/* ---- interruption ---- */
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_sigusr1(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+struct kicker {
+    pthread_t target;
+    bool signal;
+};
+
+static void *
+kick(void *arg)
+{
+    struct kicker *k = arg;
+    sleep_ms(30);
+    if (k->signal)
+        pthread_kill(k->target, SIGUSR1);
+    else
+        interrupted = 1; /* as if the signal went to another thread */
+    return NULL;
+}
+
+static void
+expect_interrupted(bool by_signal)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("migrate"),
+        EXPECT("migrate_cancel"),
+        SEND("{\"return\": {\"late\": true}, \"id\": $1}\r\n"),
+        SEND("{\"return\": {}, \"id\": $2}\r\n"),
+        END(),
+    };
+    struct sigaction sa = { .sa_handler = on_sigusr1 }; /* no SA_RESTART */
+    sigaction(SIGUSR1, &sa, NULL);
+    interrupted = 0;
+
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    qemu_qmp_set_timeout(qmp, 5000);
+    qemu_qmp_set_interrupt(qmp, &interrupted);
+    struct kicker k = { .target = pthread_self(), .signal = by_signal };
+    pthread_t t;
+    pthread_create(&t, NULL, kick, &k);
+    _cleanup_error_ struct mp_error *err = NULL;
+    uint64_t t0 = mp_now_ms();
+    cr_assert_eq(qemu_qmp_execute(qmp, "migrate", NULL, NULL, &err), -EINTR);
+    uint64_t elapsed = mp_now_ms() - t0;
+    pthread_join(t, NULL);
+    cr_assert(elapsed < 1000, "took %llu ms", (unsigned long long)elapsed);
+    cr_assert_str_eq(err->message, "interrupted");
+
+    /* Perform cancels next: the flag must be cleared first. */
+    interrupted = 0;
+    struct json_object *ret = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "migrate_cancel", NULL, &ret, NULL), 0);
+    cr_assert_null(json_object_object_get(ret, "late"));
+    json_object_put(ret);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, interrupt_by_signal, .timeout = 10)
+{
+    expect_interrupted(true);
+}
+
+Test(qmp, interrupt_flag_set_elsewhere, .timeout = 10)
+{
+    expect_interrupted(false);
+}
+
+Test(qmp, interrupt_already_pending, .timeout = 10)
+{
+    static const struct fake_step script[] = { HANDSHAKE, END() };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    static volatile sig_atomic_t flag = 1;
+    qemu_qmp_set_interrupt(qmp, &flag);
+    struct json_object *e = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_wait_event(qmp, "STOP", 5000, &e, &err), -EINTR);
+    cr_assert_str_eq(err->message, "interrupted");
+    qemu_qmp_set_interrupt(qmp, NULL);
+    cr_assert_eq(qemu_qmp_wait_event(qmp, "STOP", 10, &e, NULL), -ETIMEDOUT);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+/* ---- connecting by path ---- */
+
+Test(qmp, connect_names_the_socket_on_error)
+{
+    _cleanup_error_ struct mp_error *err = NULL;
+    struct qemu_qmp *qmp = NULL;
+    int r = qemu_qmp_connect("/nonexistent/qmp.sock", 1000, &qmp, &err);
+    cr_assert_eq(r, -ENOENT);
+    cr_assert_null(qmp);
+    cr_assert_str_eq(
+        err->message,
+        "cannot connect to QMP socket /nonexistent/qmp.sock: No such file or directory");
+}
+
+Test(qmp, connect_path_too_long)
+{
+    char path[200];
+    memset(path, 'a', sizeof(path) - 1);
+    path[0] = '/';
+    path[sizeof(path) - 1] = '\0';
+    struct qemu_qmp *qmp = NULL;
+    cr_assert_eq(qemu_qmp_connect(path, 100, &qmp, NULL), -ENAMETOOLONG);
+}
+
+Test(qmp, connect_by_path, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        SEND("{\"return\": {}, \"id\": $1}\r\n"),
+        END(),
+    };
+    char *path = temp_socket_path();
+    struct fake *f = fake_start_listening(path, script, 0, true);
+    struct qemu_qmp *qmp = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_connect(path, 1000, &qmp, &err), 0, "%s", err ? err->message : "");
+    pid_t pid = 0;
+    cr_assert_eq(qemu_qmp_peer_pid(qmp, &pid), 0);
+    cr_assert_eq(pid, getpid());
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, NULL), 0);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+    remove_socket_path(path);
+}
+
+Test(qmp, connect_handshake_errors_name_the_socket, .timeout = 10)
+{
+    static const struct fake_step script[] = { SEND("{\"return\": {}}\r\n"), END() };
+    char *path = temp_socket_path();
+    struct fake *f = fake_start_listening(path, script, 0, true);
+    _cleanup_error_ struct mp_error *err = NULL;
+    struct qemu_qmp *qmp = NULL;
+    cr_assert_eq(qemu_qmp_connect(path, 1000, &qmp, &err), -EPROTO);
+    _cleanup_free_ char *want = xasprintf("QMP socket %s: not a QMP greeting", path);
+    cr_assert(mp_str_has_prefix(err->message, want), "%s", err->message);
+    fake_finish(f);
+    remove_socket_path(path);
+}
+
+Test(qmp, connect_refused_names_the_socket, .timeout = 10)
+{
+    char *path = temp_socket_path();
+    /* Bound but not listening: connections are refused. */
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    _cleanup_error_ struct mp_error *err = NULL;
+    struct qemu_qmp *qmp = NULL;
+    cr_assert_eq(qemu_qmp_connect(path, 1000, &qmp, &err), -ECONNREFUSED);
+    _cleanup_free_ char *want =
+        xasprintf("cannot connect to QMP socket %s: Connection refused", path);
+    cr_assert_str_eq(err->message, want);
+    remove_socket_path(path);
+}
+
+Test(qmp, connect_wait_for_a_socket_that_appears, .timeout = 10)
+{
+    static const struct fake_step script[] = { HANDSHAKE, END() };
+    char *path = temp_socket_path();
+    struct fake *f = fake_start_listening(path, script, 50, false);
+    struct qemu_qmp *qmp = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    uint64_t t0 = mp_now_ms();
+    cr_assert_eq(qemu_qmp_connect_wait(path, 2000, &qmp, &err), 0, "%s", err ? err->message : "");
+    cr_assert_geq(mp_now_ms() - t0, 40);
+    cr_assert_str_eq(qemu_qmp_version(qmp), "7.2.0");
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+    remove_socket_path(path);
+}
+
+Test(qmp, connect_wait_for_a_socket_that_starts_listening, .timeout = 10)
+{
+    static const struct fake_step script[] = { HANDSHAKE, END() };
+    char *path = temp_socket_path();
+    struct fake *f = fake_start_listening(path, script, 50, true);
+    struct qemu_qmp *qmp = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_connect_wait(path, 2000, &qmp, &err), 0, "%s", err ? err->message : "");
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+    remove_socket_path(path);
+}
+
+Test(qmp, connect_wait_times_out, .timeout = 10)
+{
+    _cleanup_error_ struct mp_error *err = NULL;
+    struct qemu_qmp *qmp = NULL;
+    uint64_t t0 = mp_now_ms();
+    cr_assert_eq(qemu_qmp_connect_wait("/nonexistent/qmp.sock", 100, &qmp, &err), -ETIMEDOUT);
+    uint64_t elapsed = mp_now_ms() - t0;
+    cr_assert(elapsed >= 100 && elapsed < 1000, "took %llu ms", (unsigned long long)elapsed);
+    cr_assert(strstr(err->message, "/nonexistent/qmp.sock"), "%s", err->message);
+    cr_assert(strstr(err->message, "No such file or directory"), "%s", err->message);
+}
+
+/* ---- logging ---- */
+
+Test(qmp, commands_and_replies_are_logged_at_debug, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        SEND("{\"return\": {\"status\": \"running\"}, \"id\": $1}\r\n"),
+        END(),
+    };
+    FILE *log = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    dup2(fileno(log), STDERR_FILENO);
+    mp_log_set_level(MP_LOG_DEBUG);
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, NULL), 0);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+    mp_log_set_level(MP_LOG_WARNING);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+
+    _cleanup_free_ char *text = NULL;
+    rewind(log);
+    cr_assert_eq(mp_read_fd(fileno(log), 1 << 20, &text, NULL, NULL), 0);
+    fclose(log);
+    cr_assert(strstr(text, "QMP command: {\"execute\":\"query-status\""), "%s", text);
+    cr_assert(strstr(text, "QMP reply: {\"return\":{\"status\":\"running\"}"), "%s", text);
+}
+
+/* ---- the parser alone ---- */
+
+static int
+parse(const char *buf, size_t len, size_t *n, struct mp_error **err)
+{
+    struct json_object **msgs = NULL;
+    int r = qemu_qmp_parse_messages(buf, len, &msgs, n, err);
+    if (r < 0)
+        cr_assert(!msgs && *n == 0);
+    qemu_qmp_free_messages(msgs, *n);
+    return r;
+}
+
+#define PARSE(s, n, err) parse((s), sizeof(s) - 1, (n), (err))
+
+Test(qmp_parse, concatenated_and_split)
+{
+    static const char in[] = GREETING_TEXT "{\"return\": {}}{\"event\": \"STOP\"}\n\n  "
+                                           "{\"error\": {\"class\": \"X\", \"desc\": \"y\"}, "
+                                           "\"id\": 3}\r\n{\"event\": \"INCOMP";
+    struct json_object **msgs = NULL;
+    size_t n = 0;
+    cr_assert_eq(qemu_qmp_parse_messages(in, sizeof(in) - 1, &msgs, &n, NULL), 0);
+    cr_assert_eq(n, 4);
+    cr_assert(json_object_object_get_ex(msgs[0], "QMP", NULL));
+    cr_assert(json_object_object_get_ex(msgs[1], "return", NULL));
+    cr_assert_str_eq(event_name(msgs[2]), "STOP");
+    cr_assert(json_object_object_get_ex(msgs[3], "error", NULL));
+    qemu_qmp_free_messages(msgs, n);
+}
+
+Test(qmp_parse, empty_and_whitespace)
+{
+    size_t n = 1;
+    cr_assert_eq(parse("", 0, &n, NULL), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(PARSE("\r\n \t\n", &n, NULL), 0);
+    cr_assert_eq(n, 0);
+}
+
+Test(qmp_parse, errors)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+    } bad[] = {
+#define BAD(s) { s, sizeof(s) - 1 }
+        BAD("garbage"),
+        BAD("{\"event\": \"STOP\"} garbage"),
+        BAD("[]"),
+        BAD("1 "),
+        BAD("null "),
+        BAD("{}"),
+        BAD("{\"return\": {}, \"error\": {\"class\": \"a\", \"desc\": \"b\"}}"),
+        BAD("{\"error\": \"text\"}"),
+        BAD("{\"error\": {\"class\": 1, \"desc\": \"b\"}}"),
+        BAD("{\"QMP\": []}"),
+        BAD("{\"event\": null}"),
+        BAD("{\"return\": \"a\0b\"}"),
+        BAD("\0"),
+        BAD("{\"return\": {}, }"),
+        BAD("{\"return\": \"\xff\"}"),
+        BAD("/* comment */ {\"return\": {}}"),
+#undef BAD
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        size_t n;
+        _cleanup_error_ struct mp_error *err = NULL;
+        cr_assert_eq(parse(bad[i].in, bad[i].len, &n, &err), -EPROTO, "input %zu", i);
+        cr_assert(err && err->message[0]);
+    }
+}
+
+static char *
+message_of_size(size_t size)
+{
+    char *s = xmalloc(size + 1);
+    size_t head = (size_t)sprintf(s, "{\"return\": \"");
+    memset(s + head, 'z', size - head - 2);
+    strcpy(s + size - 2, "\"}");
+    return s;
+}
+
+Test(qmp_parse, size_limit)
+{
+    size_t n;
+    _cleanup_free_ char *fits = message_of_size(QEMU_QMP_MAX_MESSAGE);
+    cr_assert_eq(parse(fits, QEMU_QMP_MAX_MESSAGE, &n, NULL), 0);
+    cr_assert_eq(n, 1);
+    _cleanup_free_ char *big = message_of_size(QEMU_QMP_MAX_MESSAGE + 1);
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(parse(big, QEMU_QMP_MAX_MESSAGE + 1, &n, &err), -EMSGSIZE);
+    cr_assert(strstr(err->message, "larger than"), "%s", err->message);
+    /* Incomplete but already too long: refused before the end arrives. */
+    _cleanup_free_ char *huge = message_of_size(2 * QEMU_QMP_MAX_MESSAGE);
+    cr_assert_eq(parse(huge, QEMU_QMP_MAX_MESSAGE, &n, NULL), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(parse(huge, QEMU_QMP_MAX_MESSAGE + 1, &n, NULL), -EMSGSIZE);
+    char *blank = xmalloc(QEMU_QMP_MAX_MESSAGE + 2);
+    memset(blank, ' ', QEMU_QMP_MAX_MESSAGE + 2);
+    cr_assert_eq(parse(blank, QEMU_QMP_MAX_MESSAGE + 2, &n, NULL), -EMSGSIZE);
+    free(blank);
+}
+
+Test(qmp_parse, deep_nesting)
+{
+    /* QEMU's own limit is 1024 levels; a backing chain nests deep. */
+    size_t depth = 300;
+    _cleanup_free_ char *s = xmalloc(depth * 8 + 32);
+    char *p = s + sprintf(s, "{\"return\": ");
+    for (size_t i = 0; i < depth; i++)
+        p += sprintf(p, "{\"a\": ");
+    p += sprintf(p, "1");
+    for (size_t i = 0; i < depth; i++)
+        *p++ = '}';
+    strcpy(p, "}");
+    size_t n;
+    cr_assert_eq(parse(s, strlen(s), &n, NULL), 0);
+    cr_assert_eq(n, 1);
+}
