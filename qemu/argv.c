@@ -179,11 +179,14 @@ qemu_argv_for_destination(char *const *source, const struct qemu_argv_target *ta
     int r = check_binary(source, err);
     if (r < 0)
         return r;
+    for (size_t i = 0; source[i]; i++)
+        if (has_control_char(source[i]))
+            return mp_error_input(err, EINVAL,
+                                  "argument %zu of the VM's command line holds a control character",
+                                  i);
     _cleanup_strv_ char **monitors = monitor_chardevs(source);
     _cleanup_strv_ char **argv = NULL;
     for (size_t i = 0; source[i]; i++) {
-        if (has_control_char(source[i]))
-            return mp_error_input(err, EINVAL, "argument %zu of the VM's command line holds a control character", i);
         _cleanup_free_ char *arg = rewrite(source[i], target->rewrites);
         if (i == 0 || arg[0] != '-') {
             argv = mp_strv_append(argv, arg);

@@ -229,6 +229,7 @@ struct qemu_qmp {
     int fd;
     uint64_t timeout_ms;
     volatile sig_atomic_t *interrupt;
+    sig_atomic_t interrupt_seen; /* the value of *interrupt last reported */
     char *version;
     uint64_t last_id;
 
@@ -349,13 +350,30 @@ qmp_claim_abandoned(struct qemu_qmp *qmp, struct json_object *reply)
     return false;
 }
 
+/* Whether *interrupt holds a value not reported yet. Each value is reported
+ * once, so that the commands that clean up after an interruption (cancel the
+ * stream, resume the VM) run although the handler's flag stays set. */
+static bool
+qmp_interrupted(volatile sig_atomic_t *interrupt, sig_atomic_t *seen)
+{
+    if (!interrupt)
+        return false;
+    sig_atomic_t v = *interrupt;
+    if (v == *seen)
+        return false;
+    *seen = v;
+    return v != 0;
+}
+
 /* poll() one descriptor until deadline (monotonic ms). 0 when ready,
- * -ETIMEDOUT, -EINTR when *interrupt became set, or another -errno. */
+ * -ETIMEDOUT, -EINTR when *interrupt took a new non-zero value, or another
+ * -errno. */
 static int
-qmp_poll(int fd, short events, uint64_t deadline, volatile sig_atomic_t *interrupt)
+qmp_poll(int fd, short events, uint64_t deadline, volatile sig_atomic_t *interrupt,
+         sig_atomic_t *seen)
 {
     for (;;) {
-        if (interrupt && *interrupt)
+        if (qmp_interrupted(interrupt, seen))
             return -EINTR;
         uint64_t now = mp_now_ms();
         if (now >= deadline)
@@ -387,7 +405,7 @@ static int
 qmp_wait_fd(struct qemu_qmp *qmp, short events, uint64_t deadline, uint64_t timeout_ms,
             const char *what, struct mp_error **err)
 {
-    int r = qmp_poll(qmp->fd, events, deadline, qmp->interrupt);
+    int r = qmp_poll(qmp->fd, events, deadline, qmp->interrupt, &qmp->interrupt_seen);
     if (r == -EINTR)
         return mp_error_set(err, EINTR, "interrupted");
     if (r == -ETIMEDOUT)
@@ -861,6 +879,7 @@ void
 qemu_qmp_set_interrupt(struct qemu_qmp *qmp, volatile sig_atomic_t *flag)
 {
     qmp->interrupt = flag;
+    qmp->interrupt_seen = 0;
 }
 
 int
@@ -879,9 +898,14 @@ int
 qemu_qmp_wait_event(struct qemu_qmp *qmp, const char *name, uint64_t timeout_ms,
                     struct json_object **event, struct mp_error **err)
 {
+    struct json_object *dropped = NULL;
+    if (!event)
+        event = &dropped; /* the caller only waits for the event to happen */
     *event = qmp_take_event(qmp, name);
-    if (*event)
+    if (*event) {
+        json_object_put(dropped);
         return 0;
+    }
     int r = qmp_check_usable(qmp, err);
     if (r < 0)
         return r;
@@ -900,6 +924,7 @@ qemu_qmp_wait_event(struct qemu_qmp *qmp, const char *name, uint64_t timeout_ms,
         /* The message just queued is the tail: take it if it is the one. */
         *event = qmp_take_event(qmp, name);
         if (*event) {
+            json_object_put(dropped);
             qmp_drain_buffered(qmp);
             return 0;
         }

@@ -41,10 +41,12 @@ const char *qemu_qmp_version(const struct qemu_qmp *qmp);
 int qemu_qmp_peer_pid(const struct qemu_qmp *qmp, pid_t *pid);
 /* Change the bound on waits for replies. */
 void qemu_qmp_set_timeout(struct qemu_qmp *qmp, uint64_t timeout_ms);
-/* Let a signal handler cancel waits: once *flag is non-zero, a wait returns
- * -EINTR ("interrupted"). The connection stays usable and the late reply of an
- * interrupted command is discarded, but clear the flag (or set NULL) before
- * sending more commands such as migrate_cancel. flag may be NULL. */
+/* Let a signal handler cancel waits: when *flag takes a new non-zero value,
+ * the wait in progress (or the next one) returns -EINTR ("interrupted"). Each
+ * value interrupts once: the commands that clean up afterwards (migrate_cancel,
+ * cont) run normally with the flag still set; a different value (another
+ * signal) interrupts again. The late reply of an interrupted command is
+ * discarded. flag may be NULL. */
 void qemu_qmp_set_interrupt(struct qemu_qmp *qmp, volatile sig_atomic_t *flag);
 
 /* Execute a command. args (may be NULL) is consumed. On success *ret (if not
@@ -59,7 +61,7 @@ int qemu_qmp_execute(struct qemu_qmp *qmp, const char *command, struct json_obje
 
 /* Wait for an event named name (any event when NULL), taking queued events
  * first; events of other names stay queued. *event receives the whole event
- * object. -ETIMEDOUT after timeout_ms. */
+ * object (event may be NULL to drop it). -ETIMEDOUT after timeout_ms. */
 int qemu_qmp_wait_event(struct qemu_qmp *qmp, const char *name, uint64_t timeout_ms,
                         struct json_object **event, struct mp_error **err);
 /* Take the next queued event without waiting; NULL when none. */

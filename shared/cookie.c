@@ -183,8 +183,8 @@ mp_cookie_set_data(struct mp_cookie *cookie, const char *key, const char *value)
     }
     if (!value)
         return;
-    cookie->driver_data = xreallocarray(cookie->driver_data, cookie->n_driver_data + 1,
-                                        sizeof(*cookie->driver_data));
+    cookie->driver_data =
+        xreallocarray(cookie->driver_data, cookie->n_driver_data + 1, sizeof(*cookie->driver_data));
     cookie->driver_data[cookie->n_driver_data++] = (struct mp_kv){
         .key = xstrdup(key),
         .value = xstrdup(value),
@@ -214,8 +214,8 @@ void
 mp_cookie_add_extension(struct mp_cookie *cookie, const char *name, const char *hook,
                         const char *content)
 {
-    cookie->extensions = xreallocarray(cookie->extensions, cookie->n_extensions + 1,
-                                       sizeof(*cookie->extensions));
+    cookie->extensions =
+        xreallocarray(cookie->extensions, cookie->n_extensions + 1, sizeof(*cookie->extensions));
     cookie->extensions[cookie->n_extensions++] = (struct mp_extension){
         .name = xstrdup(name),
         .hook = xstrdup(hook),
@@ -326,8 +326,8 @@ refuse_doctype(void *ctx, _unused_ const xmlChar *name, _unused_ const xmlChar *
     xmlParserCtxt *ctxt = ctx;
     struct xml_capture *c = ctxt->_private;
     if (!c->first)
-        c->first = xasprintf("line %d: a DOCTYPE declaration is not allowed",
-                             xmlSAX2GetLineNumber(ctx));
+        c->first =
+            xasprintf("line %d: a DOCTYPE declaration is not allowed", xmlSAX2GetLineNumber(ctx));
     c->doctype = true;
     xmlStopParser(ctxt);
 }
@@ -345,10 +345,15 @@ xml_read(const char *buf, size_t len, xmlDoc **out, char **why)
     xmlParserCtxt *ctxt = xmlCreateMemoryParserCtxt(buf, (int)len);
     if (!ctxt)
         abort(); /* only fails for lack of memory */
-    /* Cookies are UTF-8: ignoring a declared encoding keeps iconv and its
-     * converters out of the attack surface. */
+    /* Cookies are UTF-8. Pinning it keeps iconv and the other converters
+     * out of reach of untrusted input: IGNORE_ENC drops the declared
+     * encoding, and a set ctxt->encoding stops libxml2 from guessing one
+     * from the first bytes (a UTF-16 or UCS-4 byte order mark). */
     xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_IGNORE_ENC);
     xmlSwitchEncoding(ctxt, XML_CHAR_ENCODING_UTF8);
+    ctxt->encoding = xmlStrdup(BAD_CAST "UTF-8");
+    if (!ctxt->encoding)
+        abort();
     ctxt->sax->internalSubset = refuse_doctype;
     ctxt->_private = &c;
 
@@ -425,8 +430,7 @@ validate(xmlDoc *doc, struct mp_error **err)
 
 /* ---- Reading the tree --------------------------------------------------- */
 
-static int node_error(struct mp_error **err, const xmlNode *n, const char *fmt, ...)
-    _printf_(3, 4);
+static int node_error(struct mp_error **err, const xmlNode *n, const char *fmt, ...) _printf_(3, 4);
 
 static int
 node_error(struct mp_error **err, const xmlNode *n, const char *fmt, ...)
@@ -604,12 +608,9 @@ read_statistics(struct mp_cookie *c, const xmlNode *n, struct mp_error **err)
         const char *name;
         uint64_t *value;
     } fields[] = {
-        { "total-ms", &s->total_ms },
-        { "downtime-ms", &s->downtime_ms },
-        { "setup-ms", &s->setup_ms },
-        { "transferred-bytes", &s->transferred_bytes },
-        { "total-bytes", &s->total_bytes },
-        { "iterations", &s->iterations },
+        { "total-ms", &s->total_ms },       { "downtime-ms", &s->downtime_ms },
+        { "setup-ms", &s->setup_ms },       { "transferred-bytes", &s->transferred_bytes },
+        { "total-bytes", &s->total_bytes }, { "iterations", &s->iterations },
         { "mbps-x1000", &s->mbps_x1000 },
     };
     s->present = true;
@@ -777,8 +778,8 @@ static int
 read_cookie(const char *buf, size_t len, struct mp_cookie **out, struct mp_error **err)
 {
     if (len > MP_COOKIE_MAX_SIZE)
-        return mp_error_input(err, EFBIG, "cookie is too large: %zu bytes, the limit is %d",
-                              len, MP_COOKIE_MAX_SIZE);
+        return mp_error_input(err, EFBIG, "cookie is too large: %zu bytes, the limit is %d", len,
+                              MP_COOKIE_MAX_SIZE);
     if (len == 0)
         return mp_error_input(err, EINVAL, "cookie is empty");
 
@@ -923,12 +924,11 @@ put_escaped(struct writer *w, const char *s, const char *attr)
     int r = check_xml_chars(s, &bad);
     if (r != 0) {
         if (!w->error) {
-            _cleanup_free_ char *what = attr ? xasprintf("the %s attribute of <%s>", attr,
-                                                         w->element)
-                                             : xasprintf("the text of <%s>", w->element);
+            _cleanup_free_ char *what =
+                attr ? xasprintf("the %s attribute of <%s>", attr, w->element)
+                     : xasprintf("the text of <%s>", w->element);
             w->error = r < 0 ? xasprintf("%s is not valid UTF-8", what)
-                             : xasprintf("%s contains U+%04" PRIX32
-                                         ", which XML 1.0 cannot carry",
+                             : xasprintf("%s contains U+%04" PRIX32 ", which XML 1.0 cannot carry",
                                          what, bad);
         }
         return;
@@ -1198,8 +1198,7 @@ check_fragment(const char *xml, bool one_element, char **why)
         return -EINVAL;
     }
     if (find_reader(n)) {
-        *why = xasprintf("<%s> is an element format %d defines", n->name,
-                         MP_COOKIE_FORMAT_VERSION);
+        *why = xasprintf("<%s> is an element format %d defines", n->name, MP_COOKIE_FORMAT_VERSION);
         return -EINVAL;
     }
     return 0;
@@ -1233,9 +1232,8 @@ check_before_writing(const struct mp_cookie *c, struct mp_error **err)
     for (size_t i = 0; c->unknown && c->unknown[i]; i++) {
         _cleanup_free_ char *why = NULL;
         if (check_fragment(c->unknown[i], true, &why) < 0)
-            return mp_error_set(err, EINVAL,
-                                "cannot format the cookie: unknown element %zu: %s", i + 1,
-                                why);
+            return mp_error_set(err, EINVAL, "cannot format the cookie: unknown element %zu: %s",
+                                i + 1, why);
     }
     return 0;
 }

@@ -15,7 +15,8 @@ shared_libmigphase_a_SOURCES = \
 	shared/driver.c shared/driver.h \
 	shared/step.c shared/step.h \
 	shared/recovery.c shared/recovery.h \
-	shared/support.c shared/support.h
+	shared/support.c shared/support.h \
+	shared/hooks.c shared/hooks.h
 nodist_shared_libmigphase_a_SOURCES = shared/cookie-schema.gen.c shared/support-matrix.gen.c
 
 # The schema is compiled in, so validation never depends on where the package

@@ -4,6 +4,7 @@
 
 #include "cookie.h"
 #include "driver.h"
+#include "hooks.h"
 #include "journal.h"
 #include "log.h"
 #include "privs.h"
@@ -31,7 +32,9 @@ read_cookie(const struct mp_step_spec *spec, const struct mp_options *opts,
                                MP_COOKIE_MAX_SIZE);
     if (r < 0)
         return mp_error_prefix(err, "reading the cookie");
-    r = mp_cookie_parse(*xml, *len, NULL, out, err);
+    /* Features this host's hooks understand count as understood. */
+    _cleanup_strv_ char **known = mp_hooks_known_features(opts->hooks_dir);
+    r = mp_cookie_parse(*xml, *len, (const char *const *)known, out, err);
     if (r < 0)
         return r;
     const struct mp_cookie *c = *out;
@@ -160,6 +163,32 @@ open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_befo
     return 0;
 }
 
+/* Run the site hooks of this step with `cookie` on their stdin. */
+static int
+run_hooks(struct mp_step_ctx *ctx, const struct mp_cookie *identity, const char *cookie,
+          size_t cookie_len, enum mp_outcome outcome, struct mp_error **err)
+{
+    enum mp_role role = mp_step_role(ctx->step);
+    const struct mp_host *peer = role == MP_ROLE_SOURCE ? &identity->destination : &identity->source;
+    struct mp_hook_run run = {
+        .hooks_dir = ctx->opts->hooks_dir,
+        .step = ctx->step,
+        .role = role,
+        .domain = identity->domain_name,
+        .uuid = identity->domain_uuid,
+        .migration_id = identity->migration_id,
+        .peer_host = peer->hostname,
+        .outcome = outcome,
+        .cookie = cookie,
+        .cookie_len = cookie_len,
+        .timeout_ms = MP_HOOK_DEFAULT_TIMEOUT_MS,
+    };
+    int r = mp_hooks_run(&run, ctx->out, err);
+    if (r < 0)
+        return mp_error_prefix(err, "%s hooks", mp_step_name(ctx->step));
+    return 0;
+}
+
 static int
 write_cookie(const struct mp_step_ctx *ctx, const char *xml, size_t len, struct mp_error **err)
 {
@@ -256,6 +285,14 @@ run_driver(const struct mp_driver *driver, struct mp_step_ctx *ctx, const char *
         ctx->progress = mp_progress_new(ctx->opts->progress, STDERR_FILENO);
     r = mp_driver_run_step(driver, ctx, err);
     mp_progress_free(steal_ptr(&ctx->progress));
+    if (ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM) {
+        /* Past the point of no return hooks only report: they see the
+         * outcome, and their failures never undo the step. */
+        enum mp_outcome outcome = r < 0 ? MP_OUTCOME_FAILED
+                                  : ctx->cancel ? MP_OUTCOME_CANCELLED
+                                                : MP_OUTCOME_SUCCESS;
+        run_hooks(ctx, ctx->in, in_xml, in_len, outcome, NULL);
+    }
     return conclude(ctx, r, err);
 }
 
@@ -277,6 +314,15 @@ run_begin(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_err
     fill_begin_cookie(ctx->out, ctx->opts);
     ctx->record = mp_journal_record_new();
     int r = mp_driver_run_step(driver, ctx, err);
+    if (r < 0)
+        return r;
+    /* Begin's hooks see the cookie Begin is about to write. */
+    _cleanup_free_ char *xml = NULL;
+    size_t len = 0;
+    r = mp_cookie_format(ctx->out, &xml, &len, err);
+    if (r < 0)
+        return r;
+    r = run_hooks(ctx, ctx->out, xml, len, MP_OUTCOME_NONE, err);
     if (r < 0)
         return r;
     bool done_before = false;
@@ -324,6 +370,12 @@ run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct 
     r = guard_source_resume(ctx, err);
     if (r < 0)
         return r;
+    if (spec->step == MP_STEP_PREPARE || spec->step == MP_STEP_PERFORM) {
+        /* Before anything happens, so that a veto leaves nothing behind. */
+        r = run_hooks(ctx, in, in_xml, in_len, MP_OUTCOME_NONE, err);
+        if (r < 0)
+            return r;
+    }
     return run_driver(driver, ctx, in_xml, in_len, err);
 }
 

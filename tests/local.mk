@@ -3,7 +3,6 @@
 # closing "N passed, N failed" line.
 
 TEST_EXTENSIONS = .sh
-SH_LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/test-driver
 EXTRA_DIST += tests/summary.sh
 
 TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/qemu -DTEST_DATADIR='"$(abs_top_srcdir)/tests/data"'

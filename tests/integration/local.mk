@@ -1,0 +1,8 @@
+# Integration tests: the real helpers against real QEMU processes (TCG).
+INTEGRATION_TESTS = \
+	tests/integration/cookie-errors.sh \
+	tests/integration/migrate-live.sh \
+	tests/integration/migrate-netns.sh \
+	tests/integration/step-failures.sh
+TESTS += $(INTEGRATION_TESTS)
+EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh

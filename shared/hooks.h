@@ -1,0 +1,40 @@
+/* Site hooks: executables in <hooks-dir>/<step>.d/ that the helpers run at
+ * every step, in lexical order with run-parts' rules. A hook reads the
+ * cookie on stdin, may add <extension> elements to the outgoing cookie by
+ * printing them, and before the point of no return may veto the step. */
+#pragma once
+
+#include "cookie.h"
+#include "error.h"
+#include "protocol.h"
+
+#include <stdint.h>
+
+#define MP_HOOK_DEFAULT_TIMEOUT_MS 30000
+
+struct mp_hook_run {
+    const char *hooks_dir;
+    enum mp_step step;
+    enum mp_role role;
+    const char *domain;
+    const char *uuid;
+    const char *migration_id;
+    const char *peer_host;   /* the other host's name, NULL if not known yet */
+    enum mp_outcome outcome; /* Finish and Confirm: how the step ended */
+    const char *cookie;      /* given on each hook's stdin */
+    size_t cookie_len;
+    uint64_t timeout_ms;     /* per hook */
+};
+
+/* Run the step's hooks. Extensions they print are validated and added to out
+ * (which may be NULL: Confirm writes no cookie). In Begin, Prepare and
+ * Perform a hook that fails vetoes the step: the error carries its name and
+ * stderr. In Finish and Confirm, past the point of no return, failures are
+ * logged and reported in out, and never an error. A missing directory means
+ * no hooks. */
+int mp_hooks_run(const struct mp_hook_run *run, struct mp_cookie *out, struct mp_error **err);
+
+/* The features this host understands: the built-in ones
+ * (mp_cookie_known_features) and those its hooks declare. NULL-terminated,
+ * newly allocated. */
+char **mp_hooks_known_features(const char *hooks_dir);

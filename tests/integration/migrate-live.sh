@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# A live migration of a 256 MiB guest that rewrites its memory all the time,
+# through migphase-migrate --local: the destination's memory passes the
+# guest's check, its serial counter goes on from the source's, the source is
+# gone and the journal has nothing pending.
+# shellcheck source=tests/integration/lib.sh
+. "$top_srcdir/tests/integration/lib.sh"
+mp_require_qemu
+mp_init
+
+mem=256
+mp_start_guest live $mem 64
+mp_wait_ticks "$MP_TMP/live-src-serial.log" 3 60
+src_pid=$(mp_pid "$MP_TMP/live-src.pid")
+
+mp_migrate live --local --listen 127.0.0.1 --progress json 2>"$MP_TMP/migrate.err" ||
+    mp_fail "migphase-migrate failed: $(cat "$MP_TMP/migrate.err")"
+grep '"event":"done"' "$MP_TMP/migrate.err" >/dev/null || mp_fail "no final progress line"
+grep 'completed' "$MP_TMP/migrate.err"
+
+[ "$(mp_where_running live)" = destination ] || mp_fail "guest runs: $(mp_where_running live)"
+mp_alive "$src_pid" && mp_fail "the source QEMU (pid $src_pid) still runs"
+mp_verify_memory "$MP_TMP/live-dst.qmp" $mem || mp_fail "memory check failed on the destination"
+
+before=$(mp_last_tick "$MP_TMP/live-dst-serial.log")
+mp_wait_ticks "$MP_TMP/live-dst-serial.log" $((before + 2)) 60
+"$MP_SERIAL_CHECK" "$MP_TMP/live-src-serial.log" "$MP_TMP/live-dst-serial.log" ||
+    mp_fail "the serial counter did not go on from the source's"
+mp_assert_nothing_pending
+[ "$(mp_count_vms)" -eq 1 ] || mp_fail "$(mp_count_vms) QEMU processes left, expected 1"
+echo "PASS: live migration, memory and serial verified"

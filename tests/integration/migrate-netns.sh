@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The same live migration between two hosts: network namespaces joined by a
+# veth pair. The source QEMU runs in one namespace, the destination's steps
+# run in the other through --transport 'ip netns exec NS', and the stream
+# crosses the veth link.
+# shellcheck source=tests/integration/lib.sh
+. "$top_srcdir/tests/integration/lib.sh"
+mp_require_qemu
+mp_require_root
+command -v ip >/dev/null || mp_skip "iproute2 is not installed"
+mp_init
+
+suffix=$$
+src_ns="mpsrc$suffix"
+dst_ns="mpdst$suffix"
+ip netns add "$src_ns" || mp_skip "cannot create network namespaces here"
+MP_NETNS="$src_ns"
+ip netns add "$dst_ns"
+MP_NETNS="$src_ns $dst_ns"
+ip link add "mps$suffix" netns "$src_ns" type veth peer name "mpd$suffix" netns "$dst_ns"
+ip -n "$src_ns" addr add 10.213.0.1/30 dev "mps$suffix"
+ip -n "$dst_ns" addr add 10.213.0.2/30 dev "mpd$suffix"
+for ns in "$src_ns" "$dst_ns"; do
+    ip -n "$ns" link set lo up
+done
+ip -n "$src_ns" link set "mps$suffix" up
+ip -n "$dst_ns" link set "mpd$suffix" up
+
+mem=256
+MP_PREFIX="ip netns exec $src_ns" mp_start_guest net $mem 64
+mp_wait_ticks "$MP_TMP/net-src-serial.log" 3 60
+
+mp_migrate net --transport "ip netns exec $dst_ns" --listen 10.213.0.2 --progress none \
+    2>"$MP_TMP/migrate.err" || mp_fail "migphase-migrate failed: $(cat "$MP_TMP/migrate.err")"
+cat "$MP_TMP/migrate.err"
+grep -q 'tcp:10.213.0.2:' "$MP_STATE/source/net/perform-in.xml" ||
+    mp_fail "the stream was not sent to the other namespace"
+dst_pid=$(mp_dest_pid net)
+[ "$(ip netns identify "$dst_pid")" = "$dst_ns" ] || mp_fail "the destination VM is not in $dst_ns"
+
+[ "$(mp_where_running net)" = destination ] || mp_fail "guest runs: $(mp_where_running net)"
+mp_verify_memory "$MP_TMP/net-dst.qmp" $mem || mp_fail "memory check failed on the destination"
+before=$(mp_last_tick "$MP_TMP/net-dst-serial.log")
+mp_wait_ticks "$MP_TMP/net-dst-serial.log" $((before + 2)) 60
+"$MP_SERIAL_CHECK" "$MP_TMP/net-src-serial.log" "$MP_TMP/net-dst-serial.log" ||
+    mp_fail "the serial counter did not go on from the source's"
+mp_assert_nothing_pending
+echo "PASS: migration between namespaces, memory and serial verified"

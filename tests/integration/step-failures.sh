@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Each step failing for a real reason: the documented exit status, and the
+# guest still running on exactly one side, verified.
+# shellcheck source=tests/integration/lib.sh
+. "$top_srcdir/tests/integration/lib.sh"
+mp_require_qemu
+mp_init
+
+mem=64
+S=(--state-dir "$MP_STATE")
+H="$MP_HELPERS"
+mp_start_guest fail $mem 32
+src="$MP_TMP/fail-src.qmp"
+rewrite=(--rewrite "$MP_TMP/fail-src-=$MP_TMP/fail-dst-")
+
+run() { # run NAME CMD... with the exit status in $rc
+    rc=0
+    "${@:2}" 2>"$MP_TMP/$1.err" || rc=$?
+    echo "$1: exit $rc: $(head -c 300 "$MP_TMP/$1.err")"
+}
+
+echo "== Begin: the source's QMP socket does not exist"
+run begin-nosocket "$H/migphase-begin" "${S[@]}" --qmp "$MP_TMP/nonexistent.qmp" --out "$MP_TMP/x.xml"
+mp_expect_status 1 "$rc" "migphase-begin on a missing socket"
+[ ! -e "$MP_STATE/source/fail/record" ] || mp_fail "a failed Begin left a journal record"
+
+echo "== Prepare: a malformed cookie"
+printf '<migphase-cookie version="1" step="begin"><domain' >"$MP_TMP/bad.xml"
+run prepare-bad "$H/migphase-prepare" "${S[@]}" --qmp "$MP_TMP/fail-dst.qmp" --in "$MP_TMP/bad.xml"
+mp_expect_status 2 "$rc" "migphase-prepare on a malformed cookie"
+[ "$(wc -l <"$MP_TMP/prepare-bad.err")" -eq 1 ] || mp_fail "the error is not one line"
+[ ! -e "$MP_STATE/destination" ] || mp_fail "a refused cookie touched the journal"
+[ "$(mp_count_vms)" -eq 1 ] || mp_fail "a refused Prepare started a VM"
+
+echo "== Prepare: the only port of the range is taken"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$port)); s.listen(); time.sleep(120)  # $MP_TMP" &
+sleep 0.3
+"$H/migphase-begin" "${S[@]}" --qmp "$src" --out "$MP_TMP/begin.xml"
+run prepare-port "$H/migphase-prepare" "${S[@]}" --qmp "$MP_TMP/fail-dst.qmp" --listen 127.0.0.1 \
+    --port-range "$port-$port" "${rewrite[@]}" --in "$MP_TMP/begin.xml" --out "$MP_TMP/prepare.xml"
+mp_expect_status 1 "$rc" "migphase-prepare with its port taken"
+grep -q "no free port" "$MP_TMP/prepare-port.err" || mp_fail "the error does not say the port is taken"
+[ "$(mp_count_vms)" -eq 1 ] || mp_fail "the destination VM of a failed Prepare is still there"
+"$H/migphase-confirm" "${S[@]}" --cancelled --in "$MP_TMP/begin.xml"
+[ "$(mp_where_running fail)" = source ] || mp_fail "guest runs: $(mp_where_running fail)"
+mp_assert_nothing_pending
+
+echo "== Perform: the destination QEMU is killed during the stream"
+# 8 MiB/s: the stream takes several seconds, long enough to kill the destination.
+"$H/migphase-begin" "${S[@]}" --qmp "$src" --bandwidth 8 --out "$MP_TMP/begin.xml"
+"$H/migphase-prepare" "${S[@]}" --qmp "$MP_TMP/fail-dst.qmp" --listen 127.0.0.1 "${rewrite[@]}" \
+    --in "$MP_TMP/begin.xml" --out "$MP_TMP/prepare.xml"
+dst_pid=$(mp_dest_pid fail)
+( sleep 1.5; kill -KILL "$dst_pid" ) &
+run perform-kill "$H/migphase-perform" "${S[@]}" --progress none --in "$MP_TMP/prepare.xml" \
+    --out "$MP_TMP/perform.xml"
+mp_expect_status 1 "$rc" "migphase-perform with its destination killed"
+grep -q 'result="failed"' "$MP_TMP/perform.xml" || mp_fail "Perform's cookie does not say failed"
+[ "$(mp_run_state "$src")" = running ] || mp_fail "the source was not resumed"
+run finish-after-kill "$H/migphase-finish" "${S[@]}" --in "$MP_TMP/perform.xml" --out "$MP_TMP/finish.xml"
+mp_expect_status 0 "$rc" "migphase-finish after a failed Perform"
+grep -q 'result="cancelled"' "$MP_TMP/finish.xml" || mp_fail "Finish's cookie does not say cancelled"
+run confirm-after-kill "$H/migphase-confirm" "${S[@]}" --in "$MP_TMP/finish.xml"
+mp_expect_status 0 "$rc" "migphase-confirm after a failed Perform"
+[ "$(mp_where_running fail)" = source ] || mp_fail "guest runs: $(mp_where_running fail)"
+mp_verify_memory "$src" $mem || mp_fail "memory check failed on the source"
+mp_assert_nothing_pending
+
+echo "== Perform: the source's QMP socket is gone"
+"$H/migphase-begin" "${S[@]}" --qmp "$src" --out "$MP_TMP/begin.xml"
+"$H/migphase-prepare" "${S[@]}" --qmp "$MP_TMP/fail-dst.qmp" --listen 127.0.0.1 "${rewrite[@]}" \
+    --in "$MP_TMP/begin.xml" --out "$MP_TMP/prepare.xml"
+mv "$src" "$src.away"
+ticks=$(mp_last_tick "$MP_TMP/fail-src-serial.log")
+run perform-nosocket "$H/migphase-perform" "${S[@]}" --progress none --in "$MP_TMP/prepare.xml" \
+    --out "$MP_TMP/perform.xml"
+mp_expect_status 1 "$rc" "migphase-perform without the source's socket"
+mp_wait_ticks "$MP_TMP/fail-src-serial.log" $((ticks + 2)) 30
+mv "$src.away" "$src"
+"$H/migphase-finish" "${S[@]}" --in "$MP_TMP/perform.xml" --out "$MP_TMP/finish.xml"
+"$H/migphase-confirm" "${S[@]}" --in "$MP_TMP/finish.xml"
+[ "$(mp_where_running fail)" = source ] || mp_fail "guest runs: $(mp_where_running fail)"
+[ "$(mp_count_vms)" -eq 1 ] || mp_fail "$(mp_count_vms) QEMU processes, expected 1"
+mp_verify_memory "$src" $mem || mp_fail "memory check failed on the source"
+mp_assert_nothing_pending
+echo "PASS: each step failed as documented, the guest runs on the source"
