@@ -193,8 +193,9 @@ print_summary(const char *perform_cookie, uint64_t wall_ms)
 static int
 left_state(const char *step, int exit_status)
 {
-    mp_log(MP_LOG_ERROR, "%s exited with status %d and left state behind: run migphase-status "
-                         "on both hosts",
+    mp_log(MP_LOG_ERROR,
+           "%s exited with status %d and left state behind: run migphase-status "
+           "on both hosts",
            step, exit_status);
     return MP_EXIT_STATE;
 }
@@ -225,8 +226,10 @@ migrate(const struct mp_options *o)
     struct step_result prep = run_step(prepare_argv(o), begin.cookie);
     if (prep.exit_status != 0) {
         /* Nothing moved: close the source's side of the migration. */
-        struct step_result conf = run_step(confirm_argv(o, true), prep.cookie ? prep.cookie : begin.cookie);
-        int status = conf.exit_status == 0 ? prep.exit_status : left_state("migphase-confirm", conf.exit_status);
+        struct step_result conf =
+            run_step(confirm_argv(o, true), prep.cookie ? prep.cookie : begin.cookie);
+        int status = conf.exit_status == 0 ? prep.exit_status
+                                           : left_state("migphase-confirm", conf.exit_status);
         step_result_clear(&conf), step_result_clear(&prep), step_result_clear(&begin);
         return status;
     }

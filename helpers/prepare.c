@@ -7,7 +7,8 @@ static const struct mp_step_spec prepare_step = {
     .step = MP_STEP_PREPARE,
     .program = MP_PROG_PREPARE,
     .usage = "Usage: migphase-prepare --qmp SOCKET [--listen ADDR] [--port-range LO-HI]\n"
-             "                        [--rewrite FROM=TO ...] [--launcher CMD] [--in FILE] [--out FILE]\n"
+             "                        [--rewrite FROM=TO ...] [--launcher CMD] [--in FILE] [--out "
+             "FILE]\n"
              "\n"
              "Step 2 of 5, on the destination host. Reads Begin's cookie, starts a paused VM\n"
              "from the source's command line (QMP on SOCKET, host-local paths rewritten),\n"

@@ -73,9 +73,9 @@ print_text(const struct pending *p, size_t n)
         }
         const struct mp_journal_record *r = e->record;
         _cleanup_free_ char *cmd = join_command(p[i].command);
-        printf("%s (%s) migration %s: step %s %s, VM %s\n  %s\n", r->domain,
-               mp_role_name(r->role), r->migration_id, mp_step_name(r->step),
-               mp_journal_phase_name(r->phase), mp_vm_state_name(p[i].state), p[i].rule->why);
+        printf("%s (%s) migration %s: step %s %s, VM %s\n  %s\n", r->domain, mp_role_name(r->role),
+               r->migration_id, mp_step_name(r->step), mp_journal_phase_name(r->phase),
+               mp_vm_state_name(p[i].state), p[i].rule->why);
         if (p[i].command)
             printf("  run %s: %s\n", mp_recovery_where(p[i].rule), cmd);
         else

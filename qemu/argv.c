@@ -9,12 +9,39 @@
 /* QEMU options that take no value (qemu-options.def without HAS_ARG). Every
  * other option takes exactly one, which is how QEMU's own parser reads argv. */
 static const char *const flag_options[] = {
-    "-S", "-daemonize", "-nographic", "-no-reboot", "-no-shutdown", "-snapshot",
-    "-enable-kvm", "-no-user-config", "-nodefaults", "-no-hpet", "-no-acpi",
-    "-full-screen", "-no-fd-bootchk", "-win2k-hack", "-rtc-td-hack", "-usb", "-s",
-    "-version", "-help", "-h", "-preconfig", "-no-quit", "-no-frame", "-alt-grab",
-    "-ctrl-grab", "-only-migratable", "-enable-fips", "-semihosting", "-old-param",
-    "-enable-sync-profile", "-xen-attach", "-perfmap", "-jitdump",
+    "-S",
+    "-daemonize",
+    "-nographic",
+    "-no-reboot",
+    "-no-shutdown",
+    "-snapshot",
+    "-enable-kvm",
+    "-no-user-config",
+    "-nodefaults",
+    "-no-hpet",
+    "-no-acpi",
+    "-full-screen",
+    "-no-fd-bootchk",
+    "-win2k-hack",
+    "-rtc-td-hack",
+    "-usb",
+    "-s",
+    "-version",
+    "-help",
+    "-h",
+    "-preconfig",
+    "-no-quit",
+    "-no-frame",
+    "-alt-grab",
+    "-ctrl-grab",
+    "-only-migratable",
+    "-enable-fips",
+    "-semihosting",
+    "-old-param",
+    "-enable-sync-profile",
+    "-xen-attach",
+    "-perfmap",
+    "-jitdump",
 };
 
 /* Options whose value configures something we replace or refuse. */
@@ -168,22 +195,22 @@ check_binary(char *const *source, struct mp_error **err)
     if (!source || !source[0] || !*source[0])
         return mp_error_input(err, EINVAL, "the VM description has no command line");
     if (source[0][0] == '-')
-        return mp_error_input(err, EINVAL, "the VM's command line starts with an option, not a binary");
+        return mp_error_input(err, EINVAL,
+                              "the VM's command line starts with an option, not a binary");
     return 0;
 }
 
 int
-qemu_argv_for_destination(char *const *source, const struct qemu_argv_target *target,
-                          char ***out, struct mp_error **err)
+qemu_argv_for_destination(char *const *source, const struct qemu_argv_target *target, char ***out,
+                          struct mp_error **err)
 {
     int r = check_binary(source, err);
     if (r < 0)
         return r;
     for (size_t i = 0; source[i]; i++)
         if (has_control_char(source[i]))
-            return mp_error_input(err, EINVAL,
-                                  "argument %zu of the VM's command line holds a control character",
-                                  i);
+            return mp_error_input(
+                err, EINVAL, "argument %zu of the VM's command line holds a control character", i);
     _cleanup_strv_ char **monitors = monitor_chardevs(source);
     _cleanup_strv_ char **argv = NULL;
     for (size_t i = 0; source[i]; i++) {
@@ -194,7 +221,10 @@ qemu_argv_for_destination(char *const *source, const struct qemu_argv_target *ta
         }
         const char *option = normalize_option(arg);
         if (in_list(option, refused_options, ARRAY_SIZE(refused_options)))
-            return mp_error_input(err, EINVAL, "cannot move a VM started with %s: its settings are not on the command line", option);
+            return mp_error_input(
+                err, EINVAL,
+                "cannot move a VM started with %s: its settings are not on the command line",
+                option);
         if (in_list(option, dropped_flags, ARRAY_SIZE(dropped_flags)))
             continue;
         if (!qemu_option_takes_value(option)) {
@@ -202,7 +232,8 @@ qemu_argv_for_destination(char *const *source, const struct qemu_argv_target *ta
             continue;
         }
         if (!source[i + 1])
-            return mp_error_input(err, EINVAL, "option %s at the end of the VM's command line has no value", arg);
+            return mp_error_input(
+                err, EINVAL, "option %s at the end of the VM's command line has no value", arg);
         _cleanup_free_ char *value = rewrite(source[++i], target->rewrites);
         if (in_list(option, dropped_with_value, ARRAY_SIZE(dropped_with_value)))
             continue;

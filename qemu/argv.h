@@ -8,7 +8,7 @@
 struct qemu_argv_target {
     const char *qmp_socket; /* QMP of the destination VM */
     const char *pidfile;
-    char *const *rewrites;  /* FROM=TO literal substitutions, NULL-terminated */
+    char *const *rewrites; /* FROM=TO literal substitutions, NULL-terminated */
 };
 
 /* Build the destination argv from the source's: drop -incoming, -daemonize,

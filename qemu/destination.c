@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#define START_POLL_MS 20
+#define START_POLL_MS    20
 #define INCOMING_POLL_MS 200
 
 /* The last line QEMU wrote before dying says why. */
@@ -52,8 +52,9 @@ connect_new_vm(const char *socket, pid_t pid, const char *log_path, const struct
         if (mp_interrupted)
             return mp_error_set(err, EINTR, "interrupted by signal %d", (int)mp_interrupted);
         if (mp_now_ms() >= deadline)
-            return mp_error_set(err, ETIMEDOUT, "the destination QEMU did not open %s within %llu ms",
-                                socket, (unsigned long long)opts->qmp_timeout_ms);
+            return mp_error_set(err, ETIMEDOUT,
+                                "the destination QEMU did not open %s within %llu ms", socket,
+                                (unsigned long long)opts->qmp_timeout_ms);
         sleep_ms(START_POLL_MS);
     }
 }
@@ -86,7 +87,8 @@ listen_on_free_port(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_err
     const struct mp_options *opts = ctx->opts;
     bool v6 = strchr(opts->listen_addr, ':') != NULL;
     for (unsigned port = opts->port_lo; port <= opts->port_hi; port++) {
-        _cleanup_free_ char *uri = xasprintf(v6 ? "tcp:[%s]:%u" : "tcp:%s:%u", opts->listen_addr, port);
+        _cleanup_free_ char *uri =
+            xasprintf(v6 ? "tcp:[%s]:%u" : "tcp:%s:%u", opts->listen_addr, port);
         json_object *args = json_object_new_object();
         json_object_object_add(args, "uri", json_object_new_string(uri));
         struct mp_error *e = NULL;
@@ -139,7 +141,8 @@ qemu_prepare(struct mp_step_ctx *ctx, struct mp_error **err)
 {
     const struct mp_options *opts = ctx->opts;
     if (!opts->qmp_socket)
-        return mp_error_input(err, EINVAL, "no QMP socket for the destination VM: give --qmp SOCKET");
+        return mp_error_input(err, EINVAL,
+                              "no QMP socket for the destination VM: give --qmp SOCKET");
     if (!mp_streq0(ctx->in->description_format, "qemu-argv"))
         return mp_error_input(err, EINVAL, "the cookie does not describe a QEMU VM");
     int r = remove_stale_vm(ctx, err);
@@ -192,7 +195,8 @@ wait_incoming(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **e
             return mp_error_set(err, EIO, "the incoming stream %s%s%s", info.status,
                                 *info.error_desc ? ": " : "", info.error_desc);
         if (mp_now_ms() >= deadline)
-            return mp_error_set(err, ETIMEDOUT, "the incoming stream did not complete within %llu ms",
+            return mp_error_set(err, ETIMEDOUT,
+                                "the incoming stream did not complete within %llu ms",
                                 (unsigned long long)ctx->opts->incoming_timeout_ms);
         json_object *event = NULL;
         r = qemu_qmp_wait_event(qmp, "MIGRATION", INCOMING_POLL_MS, &event, NULL);

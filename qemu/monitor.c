@@ -30,7 +30,8 @@ qemu_monitor_status(struct qemu_qmp *qmp, char **status, struct mp_error **err)
     if (r < 0)
         return r;
     json_object *st = NULL;
-    if (!json_object_object_get_ex(ret, "status", &st) || !json_object_is_type(st, json_type_string)) {
+    if (!json_object_object_get_ex(ret, "status", &st) ||
+        !json_object_is_type(st, json_type_string)) {
         json_object_put(ret);
         return mp_error_set(err, EPROTO, "query-status answered without a status");
     }
@@ -50,8 +51,16 @@ capability(const char *name, bool state)
 
 /* Off unless a feature asks for it: each persists in the QEMU process. */
 static const char *const capabilities_off[] = {
-    "xbzrle", "auto-converge", "compress", "postcopy-ram", "release-ram", "return-path",
-    "pause-before-switchover", "multifd", "late-block-activate", "x-ignore-shared",
+    "xbzrle",
+    "auto-converge",
+    "compress",
+    "postcopy-ram",
+    "release-ram",
+    "return-path",
+    "pause-before-switchover",
+    "multifd",
+    "late-block-activate",
+    "x-ignore-shared",
     "validate-uuid",
 };
 
@@ -115,8 +124,8 @@ collect_blockers(struct qemu_migration_info *info, json_object *ret)
     size_t used = 0;
     for (size_t i = 0; i < json_object_array_length(reasons); i++) {
         const char *reason = json_object_get_string(json_object_array_get_idx(reasons, i));
-        int n = snprintf(info->blocked_reasons + used, sizeof(info->blocked_reasons) - used,
-                         "%s%s", i ? "; " : "", reason ? reason : "?");
+        int n = snprintf(info->blocked_reasons + used, sizeof(info->blocked_reasons) - used, "%s%s",
+                         i ? "; " : "", reason ? reason : "?");
         if (n < 0 || (size_t)n >= sizeof(info->blocked_reasons) - used)
             break;
         used += (size_t)n;
@@ -177,7 +186,7 @@ bool
 qemu_migration_active(const char *status)
 {
     static const char *const active[] = {
-        "setup", "active", "device", "pre-switchover", "postcopy-active",
+        "setup",           "active",           "device",     "pre-switchover", "postcopy-active",
         "postcopy-paused", "postcopy-recover", "cancelling", "wait-unplug",
     };
     for (size_t i = 0; i < ARRAY_SIZE(active); i++)

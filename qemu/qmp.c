@@ -26,13 +26,13 @@
 /* Events nobody collects must not grow without bound: past these, the oldest
  * queued event is dropped. */
 #define QMP_MAX_QUEUED_EVENTS 1024
-#define QMP_MAX_QUEUED_BYTES (16 * 1024 * 1024)
+#define QMP_MAX_QUEUED_BYTES  (16 * 1024 * 1024)
 /* Replies still owed for commands whose wait timed out or was interrupted. */
 #define QMP_MAX_ABANDONED 16
 /* With an interrupt flag, poll in slices this long: a signal delivered just
  * before poll(), or to another thread, does not interrupt poll() itself. */
 #define QMP_INTERRUPT_SLICE_MS 50
-#define QMP_CONNECT_RETRY_MS 10
+#define QMP_CONNECT_RETRY_MS   10
 /* How much of an unexpected message goes into an error message. */
 #define QMP_SNIPPET 200
 

@@ -20,8 +20,7 @@ struct qemu_qmp;
 int qemu_qmp_connect(const char *socket_path, uint64_t timeout_ms, struct qemu_qmp **out,
                      struct mp_error **err);
 /* Same on an already connected stream socket (takes ownership of fd). */
-int qemu_qmp_connect_fd(int fd, uint64_t timeout_ms, struct qemu_qmp **out,
-                        struct mp_error **err);
+int qemu_qmp_connect_fd(int fd, uint64_t timeout_ms, struct qemu_qmp **out, struct mp_error **err);
 /* Like qemu_qmp_connect, for a QEMU that is still starting: while the socket
  * is missing or refuses connections, retry every 10 ms. timeout_ms bounds the
  * whole of it, handshake included; -ETIMEDOUT when the socket never answered. */
@@ -76,6 +75,6 @@ int qemu_qmp_fd(const struct qemu_qmp *qmp);
  * belongs to the caller: free it with qemu_qmp_free_messages. An incomplete
  * last message is left out, as the socket would wait for more. -EPROTO and
  * -EMSGSIZE as for qemu_qmp_execute; on error nothing is returned. */
-int qemu_qmp_parse_messages(const char *buf, size_t len, struct json_object ***messages,
-                            size_t *n, struct mp_error **err);
+int qemu_qmp_parse_messages(const char *buf, size_t len, struct json_object ***messages, size_t *n,
+                            struct mp_error **err);
 void qemu_qmp_free_messages(struct json_object **messages, size_t n);

@@ -105,8 +105,7 @@ qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err)
 
 /* The journal remembers which VM this host's role is about. */
 static int
-open_recorded_vm(struct mp_step_ctx *ctx, struct qemu_qmp **qmp, pid_t *pid,
-                 struct mp_error **err)
+open_recorded_vm(struct mp_step_ctx *ctx, struct qemu_qmp **qmp, pid_t *pid, struct mp_error **err)
 {
     const char *socket = mp_journal_record_get_fact(ctx->record, "qmp");
     *pid = qemu_recorded_pid(ctx->record);

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define MP_COOKIE_FORMAT_VERSION 1
-#define MP_COOKIE_MAX_SIZE (1024 * 1024)
+#define MP_COOKIE_MAX_SIZE       (1024 * 1024)
 
 struct mp_host {
     char *hostname;
@@ -18,7 +18,7 @@ struct mp_host {
 
 /* Migration parameters: set by Begin, honoured by every later step. */
 struct mp_params {
-    bool live;             /* false: --offline (pause first, then send) */
+    bool live;              /* false: --offline (pause first, then send) */
     uint64_t bandwidth_mib; /* MiB/s; 0 means unlimited */
     uint64_t downtime_ms;   /* 0 means the hypervisor's default */
     bool paused;            /* keep the destination paused after Finish */
@@ -32,9 +32,9 @@ struct mp_stats {
     uint64_t downtime_ms;
     uint64_t setup_ms;
     uint64_t transferred_bytes;
-    uint64_t total_bytes;   /* guest RAM size */
-    uint64_t iterations;    /* dirty-sync passes */
-    uint64_t mbps_x1000;    /* throughput in Mbit/s times 1000 */
+    uint64_t total_bytes; /* guest RAM size */
+    uint64_t iterations;  /* dirty-sync passes */
+    uint64_t mbps_x1000;  /* throughput in Mbit/s times 1000 */
 };
 
 /* Named driver data that is not worth a field of its own (qemu version,
@@ -60,10 +60,10 @@ struct mp_extension {
 };
 
 struct mp_cookie {
-    int version;         /* MP_COOKIE_FORMAT_VERSION */
-    enum mp_step step;   /* the step that wrote it */
+    int version;       /* MP_COOKIE_FORMAT_VERSION */
+    enum mp_step step; /* the step that wrote it */
     char *migration_id;
-    char *driver;        /* "qemu", "xen" */
+    char *driver; /* "qemu", "xen" */
     char *domain_name;
     char *domain_uuid;
     struct mp_host source;

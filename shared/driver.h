@@ -26,28 +26,27 @@ struct mp_progress;
 struct mp_step_ctx {
     enum mp_step step;
     const struct mp_options *opts;
-    const struct mp_cookie *in;        /* cookie read; NULL for Begin */
-    struct mp_cookie *out;             /* cookie to write; NULL for Confirm */
-    struct mp_journal *journal;        /* locked journal of this domain and role */
-    struct mp_journal_record *record;  /* current record: set facts, then checkpoint */
-    struct mp_progress *progress;      /* Perform only; may be NULL */
-    bool cancel;                       /* Finish, Confirm: undo instead of complete */
+    const struct mp_cookie *in;       /* cookie read; NULL for Begin */
+    struct mp_cookie *out;            /* cookie to write; NULL for Confirm */
+    struct mp_journal *journal;       /* locked journal of this domain and role */
+    struct mp_journal_record *record; /* current record: set facts, then checkpoint */
+    struct mp_progress *progress;     /* Perform only; may be NULL */
+    bool cancel;                      /* Finish, Confirm: undo instead of complete */
 };
 
 /* Commit ctx->record with the given phase before or after a side effect. */
-int mp_step_checkpoint(struct mp_step_ctx *ctx, enum mp_journal_phase phase,
-                       struct mp_error **err);
+int mp_step_checkpoint(struct mp_step_ctx *ctx, enum mp_journal_phase phase, struct mp_error **err);
 
 /* What a VM is doing, as the driver sees it now (for migphase-status). */
 enum mp_vm_state {
-    MP_VM_UNKNOWN,    /* could not be asked */
-    MP_VM_ABSENT,     /* no such VM (process gone) */
+    MP_VM_UNKNOWN, /* could not be asked */
+    MP_VM_ABSENT,  /* no such VM (process gone) */
     MP_VM_RUNNING,
-    MP_VM_PAUSED,     /* paused, not by migration */
-    MP_VM_INCOMING,   /* destination waiting for or receiving the stream */
-    MP_VM_MIGRATING,  /* source sending the stream */
-    MP_VM_MIGRATED,   /* source paused after a completed stream */
-    MP_VM_FAILED,     /* incoming stream failed; VM unusable */
+    MP_VM_PAUSED,    /* paused, not by migration */
+    MP_VM_INCOMING,  /* destination waiting for or receiving the stream */
+    MP_VM_MIGRATING, /* source sending the stream */
+    MP_VM_MIGRATED,  /* source paused after a completed stream */
+    MP_VM_FAILED,    /* incoming stream failed; VM unusable */
     MP_VM_COUNT,
 };
 const char *mp_vm_state_name(enum mp_vm_state state);

@@ -6,9 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int _printf_(5, 0)
-error_vset(struct mp_error **err, int errnum, enum mp_error_kind kind, bool with_errno,
-           const char *fmt, va_list ap)
+static int _printf_(5, 0) error_vset(struct mp_error **err, int errnum, enum mp_error_kind kind,
+                                     bool with_errno, const char *fmt, va_list ap)
 {
     if (errnum < 0)
         errnum = -errnum;

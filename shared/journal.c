@@ -62,16 +62,16 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#define JOURNAL_MAGIC "migphase-journal"
+#define JOURNAL_MAGIC   "migphase-journal"
 #define JOURNAL_VERSION 1
-#define JOURNAL_HEADER "migphase-journal 1"
+#define JOURNAL_HEADER  "migphase-journal 1"
 #define CHECKSUM_PREFIX "checksum = "
 #define CHECKSUM_DIGITS 16
-#define FACT_PREFIX "fact."
-#define DOMAIN_MAX 128
-#define FACT_NAME_MAX 64
-#define RECORD_NAME "record"
-#define LOCK_NAME "lock"
+#define FACT_PREFIX     "fact."
+#define DOMAIN_MAX      128
+#define FACT_NAME_MAX   64
+#define RECORD_NAME     "record"
+#define LOCK_NAME       "lock"
 /* A record that keeps vanishing under open() means something else is removing
  * journals in a loop; give up rather than spin. */
 #define OPEN_ATTEMPTS 5

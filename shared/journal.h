@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define MP_JOURNAL_DEFAULT_STATE_DIR "/var/lib/migphase"
-#define MP_JOURNAL_MAX_RECORD_SIZE (64 * 1024)
+#define MP_JOURNAL_MAX_RECORD_SIZE   (64 * 1024)
 
 /* Where a step stands. STARTED is written before its first side effect,
  * DONE or FAILED after its last. */
@@ -72,8 +72,8 @@ int mp_journal_commit(struct mp_journal *journal, struct mp_journal_record *reco
                       struct mp_error **err);
 /* Store or fetch a cookie of a step ("in" is what the step read, "out" what it
  * wrote). Fetching a missing cookie fails with -ENOENT. */
-int mp_journal_save_cookie(struct mp_journal *journal, enum mp_step step, bool out,
-                           const char *xml, size_t len, struct mp_error **err);
+int mp_journal_save_cookie(struct mp_journal *journal, enum mp_step step, bool out, const char *xml,
+                           size_t len, struct mp_error **err);
 int mp_journal_load_cookie(struct mp_journal *journal, enum mp_step step, bool out, char **xml,
                            size_t *len, struct mp_error **err);
 /* The path of a file in this journal's directory (VM pid and log files live

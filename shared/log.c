@@ -64,10 +64,9 @@ mp_log(enum mp_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     _cleanup_free_ char *msg = xvasprintf(fmt, ap);
     va_end(ap);
-    _cleanup_free_ char *line = level == MP_LOG_ERROR
-                                    ? xasprintf("%s: %s\n", log_progname, msg)
-                                    : xasprintf("%s: %s: %s\n", log_progname,
-                                                level_names[level], msg);
+    _cleanup_free_ char *line =
+        level == MP_LOG_ERROR ? xasprintf("%s: %s\n", log_progname, msg)
+                              : xasprintf("%s: %s: %s\n", log_progname, level_names[level], msg);
     (void)!mp_write_all(STDERR_FILENO, line, strlen(line));
     errno = saved_errno;
 }

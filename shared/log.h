@@ -20,5 +20,5 @@ int mp_log_level_parse(const char *s, enum mp_log_level *out);
 
 void mp_log(enum mp_log_level level, const char *fmt, ...) _printf_(2, 3);
 #define mp_debug(...) mp_log(MP_LOG_DEBUG, __VA_ARGS__)
-#define mp_info(...) mp_log(MP_LOG_INFO, __VA_ARGS__)
-#define mp_warn(...) mp_log(MP_LOG_WARNING, __VA_ARGS__)
+#define mp_info(...)  mp_log(MP_LOG_INFO, __VA_ARGS__)
+#define mp_warn(...)  mp_log(MP_LOG_WARNING, __VA_ARGS__)

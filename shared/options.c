@@ -12,7 +12,7 @@
 #include "support.h"
 
 #define STEPS (MP_PROG_BEGIN | MP_PROG_PREPARE | MP_PROG_PERFORM | MP_PROG_FINISH | MP_PROG_CONFIRM)
-#define ALL (STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE)
+#define ALL   (STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE)
 
 struct option_def;
 typedef int (*option_setter)(struct mp_options *o, const struct option_def *d, const char *value,
@@ -41,8 +41,7 @@ set_string(struct mp_options *o, const struct option_def *d, const char *value,
 }
 
 static int
-set_flag(struct mp_options *o, const struct option_def *d, const char *value,
-         struct mp_error **err)
+set_flag(struct mp_options *o, const struct option_def *d, const char *value, struct mp_error **err)
 {
     bool *field = (bool *)((char *)o + d->offset);
     if (!value || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
@@ -56,8 +55,7 @@ set_flag(struct mp_options *o, const struct option_def *d, const char *value,
 }
 
 static int
-set_u64(struct mp_options *o, const struct option_def *d, const char *value,
-        struct mp_error **err)
+set_u64(struct mp_options *o, const struct option_def *d, const char *value, struct mp_error **err)
 {
     uint64_t *field = (uint64_t *)((char *)o + d->offset);
     if (mp_parse_u64(value, field) < 0)
@@ -78,8 +76,8 @@ set_log_level(struct mp_options *o, const struct option_def *d, const char *valu
               struct mp_error **err)
 {
     if (mp_log_level_parse(value, &o->log_level) < 0)
-        return mp_error_input(err, EINVAL, "--log-level takes error, warning, info or debug, not '%s'",
-                              value);
+        return mp_error_input(err, EINVAL,
+                              "--log-level takes error, warning, info or debug, not '%s'", value);
     return 0;
 }
 
@@ -90,8 +88,8 @@ set_port_range(struct mp_options *o, const struct option_def *d, const char *val
     unsigned lo, hi;
     char tail;
     if (sscanf(value, "%u-%u%c", &lo, &hi, &tail) != 2 || lo == 0 || lo > hi || hi > 65535)
-        return mp_error_input(err, EINVAL, "--port-range needs LO-HI with 0 < LO <= HI < 65536, not '%s'",
-                              value);
+        return mp_error_input(
+            err, EINVAL, "--port-range needs LO-HI with 0 < LO <= HI < 65536, not '%s'", value);
     o->port_lo = (uint16_t)lo;
     o->port_hi = (uint16_t)hi;
     return 0;
@@ -103,8 +101,8 @@ set_rewrite(struct mp_options *o, const struct option_def *d, const char *value,
 {
     const char *eq = strchr(value, '=');
     if (!eq || eq == value)
-        return mp_error_input(err, EINVAL, "--rewrite needs FROM=TO with a non-empty FROM, not '%s'",
-                              value);
+        return mp_error_input(err, EINVAL,
+                              "--rewrite needs FROM=TO with a non-empty FROM, not '%s'", value);
     o->rewrites = mp_strv_append(o->rewrites, value);
     return 0;
 }
@@ -145,15 +143,16 @@ static const struct option_def option_defs[] = {
       "run the step as USER after dropping capabilities" },
     { "hooks-dir", "DIR", STEPS | MP_PROG_MIGRATE, true, set_string, FIELD(hooks_dir),
       "site hooks directory (default " MP_DEFAULT_HOOKS_DIR ")" },
-    { "qmp", "SOCKET", MP_PROG_BEGIN | MP_PROG_PREPARE | MP_PROG_MIGRATE, false, set_string, FIELD(qmp_socket),
-      "QMP socket of the VM (prepare: of the destination VM to start)" },
+    { "qmp", "SOCKET", MP_PROG_BEGIN | MP_PROG_PREPARE | MP_PROG_MIGRATE, false, set_string,
+      FIELD(qmp_socket), "QMP socket of the VM (prepare: of the destination VM to start)" },
     { "domain", "NAME", MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_string, FIELD(domain),
       "domain name (default: QEMU's -name, else the socket's basename)" },
-    { "live", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_offline, 0, "migrate while the VM runs (default)" },
+    { "live", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_offline, 0,
+      "migrate while the VM runs (default)" },
     { "offline", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_offline, 0,
       "pause the VM first, then send its state" },
-    { "bandwidth", "MIB_PER_S", MP_PROG_BEGIN | MP_PROG_MIGRATE, true, set_u64, FIELD(params.bandwidth_mib),
-      "limit the stream (default 0: unlimited)" },
+    { "bandwidth", "MIB_PER_S", MP_PROG_BEGIN | MP_PROG_MIGRATE, true, set_u64,
+      FIELD(params.bandwidth_mib), "limit the stream (default 0: unlimited)" },
     { "downtime-ms", "N", MP_PROG_BEGIN | MP_PROG_MIGRATE, true, set_u64, FIELD(params.downtime_ms),
       "longest pause allowed at switch-over (default: the hypervisor's)" },
     { "paused", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_flag, FIELD(params.paused),
@@ -174,12 +173,12 @@ static const struct option_def option_defs[] = {
       "undo the migration on this host instead of completing it" },
     { "force", NULL, MP_PROG_CONFIRM, false, set_flag, FIELD(force),
       "with --cancelled: resume the source although no cookie proves the destination gave up" },
-    { "qmp-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, true, set_u64, FIELD(qmp_timeout_ms),
-      "bound on every QMP reply (default 10000)" },
-    { "incoming-timeout-ms", "N", MP_PROG_FINISH | MP_PROG_MIGRATE, true, set_u64, FIELD(incoming_timeout_ms),
-      "bound on waiting for the incoming stream (default 600000)" },
-    { "exit-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, true, set_u64, FIELD(exit_timeout_ms),
-      "bound on waiting for a VM process to exit (default 10000)" },
+    { "qmp-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, true, set_u64,
+      FIELD(qmp_timeout_ms), "bound on every QMP reply (default 10000)" },
+    { "incoming-timeout-ms", "N", MP_PROG_FINISH | MP_PROG_MIGRATE, true, set_u64,
+      FIELD(incoming_timeout_ms), "bound on waiting for the incoming stream (default 600000)" },
+    { "exit-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, true, set_u64,
+      FIELD(exit_timeout_ms), "bound on waiting for a VM process to exit (default 10000)" },
     { "dest-qmp", "SOCKET", MP_PROG_MIGRATE, false, set_string, FIELD(dest_qmp_socket),
       "QMP socket for the destination VM that Prepare starts" },
     { "local", NULL, MP_PROG_MIGRATE, false, set_flag, FIELD(local),
@@ -279,12 +278,11 @@ print_help(enum mp_program program, const char *usage)
         const struct option_def *d = &option_defs[i];
         if (!(d->programs & program))
             continue;
-        _cleanup_free_ char *left = xasprintf("--%s%s%s", d->name, d->arg ? " " : "",
-                                              d->arg ? d->arg : "");
+        _cleanup_free_ char *left =
+            xasprintf("--%s%s%s", d->name, d->arg ? " " : "", d->arg ? d->arg : "");
         printf("  %-24s %s\n", left, d->help);
     }
-    printf("  %-24s %s\n  %-24s %s\n", "--help", "show this help", "--version",
-           "show the version");
+    printf("  %-24s %s\n  %-24s %s\n", "--help", "show this help", "--version", "show the version");
     printf("\nExit status: 0 done; 1 failed, nothing to recover; 2 usage or input error,\n"
            "nothing touched; 3 failed and left state behind: run migphase-status.\n");
 }
@@ -321,8 +319,8 @@ mp_options_parse(struct mp_options *o, enum mp_program program, const char *usag
         if (!(option_defs[i].programs & program))
             continue;
         longopts[n++] = (struct option){ option_defs[i].name,
-                                         option_defs[i].arg ? required_argument : no_argument,
-                                         NULL, (int)(256 + i) };
+                                         option_defs[i].arg ? required_argument : no_argument, NULL,
+                                         (int)(256 + i) };
     }
     longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
     longopts[n++] = (struct option){ "version", no_argument, NULL, 'V' };

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#define MP_DEFAULT_CONFIG "/etc/migphase/migphase.conf"
+#define MP_DEFAULT_CONFIG    "/etc/migphase/migphase.conf"
 #define MP_DEFAULT_HOOKS_DIR "/etc/migphase/hooks"
 
 /* Programs, as a mask, for the options each accepts. */
@@ -74,6 +74,6 @@ struct mp_options {
 /* Parse the configuration file (if any) and then argv into opts. Returns <0
  * on error (MP_ERR_INPUT), 0 when it already answered (--help, --version),
  * >0 to go on. usage is the program's synopsis and contract for --help. */
-int mp_options_parse(struct mp_options *opts, enum mp_program program, const char *usage,
-                     int argc, char **argv, struct mp_error **err);
+int mp_options_parse(struct mp_options *opts, enum mp_program program, const char *usage, int argc,
+                     char **argv, struct mp_error **err);
 void mp_options_free(struct mp_options *opts);

@@ -71,8 +71,8 @@ fail:;
 }
 
 int
-mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *log_path,
-                        pid_t *pid, struct mp_error **err)
+mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *log_path, pid_t *pid,
+                        struct mp_error **err)
 {
     _cleanup_strv_ char **all = concat_argv(launcher, argv);
     int report[2];
@@ -106,7 +106,8 @@ mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *lo
     int exec_errno = 0;
     ssize_t n = read(report[0], &started, sizeof(started));
     /* Blocks until exec succeeds (pipe closed by CLOEXEC) or fails. */
-    ssize_t m = n == (ssize_t)sizeof(started) ? read(report[0], &exec_errno, sizeof(exec_errno)) : 0;
+    ssize_t m =
+        n == (ssize_t)sizeof(started) ? read(report[0], &exec_errno, sizeof(exec_errno)) : 0;
     close(report[0]);
     if (n != (ssize_t)sizeof(started))
         return mp_error_set(err, EIO, "cannot start %s: fork failed", all[0]);
@@ -129,7 +130,9 @@ feed_and_collect(int in_fd, const char *input, size_t input_len, int out_fd, int
         in_fd = -1;
     }
     while (out_fd >= 0 || err_fd >= 0) {
-        struct pollfd p[3] = { { in_fd, POLLOUT, 0 }, { out_fd, POLLIN, 0 }, { err_fd, POLLIN, 0 } };
+        struct pollfd p[3] = { { in_fd, POLLOUT, 0 },
+                               { out_fd, POLLIN, 0 },
+                               { err_fd, POLLIN, 0 } };
         uint64_t now = mp_now_ms();
         if (now >= deadline) {
             if (in_fd >= 0)
@@ -188,8 +191,9 @@ mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t inpu
             size_t max_output, uint64_t timeout_ms, char **out, char **errout, int *status,
             struct mp_error **err)
 {
-    static char *const clear_env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                                       NULL };
+    static char *const clear_env[] = {
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL
+    };
     int pin[2], pout[2], perr[2] = { -1, -1 };
     if (pipe2(pin, O_CLOEXEC) < 0)
         return mp_error_set_errno(err, errno, "cannot create a pipe");

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define BAR_WIDTH 30
+#define BAR_WIDTH       30
 #define BAR_INTERVAL_MS 100
 
 struct mp_progress {
@@ -52,12 +52,12 @@ draw_bar(struct mp_progress *p, const struct mp_progress_sample *s, bool final)
         bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
     bar[BAR_WIDTH] = '\0';
     char line[256];
-    int n = snprintf(line, sizeof(line),
-                     "\r[%s] %3u%% %6.1f MiB sent, %6.1f MiB left, pass %llu, %5llu Mbit/s, %.1f s %-10s%s",
-                     bar, pct, (double)s->transferred_bytes / (1 << 20),
-                     (double)s->remaining_bytes / (1 << 20), (unsigned long long)s->iterations,
-                     (unsigned long long)s->mbps, (double)s->elapsed_ms / 1000.0, s->status,
-                     final ? "\n" : "");
+    int n = snprintf(
+        line, sizeof(line),
+        "\r[%s] %3u%% %6.1f MiB sent, %6.1f MiB left, pass %llu, %5llu Mbit/s, %.1f s %-10s%s", bar,
+        pct, (double)s->transferred_bytes / (1 << 20), (double)s->remaining_bytes / (1 << 20),
+        (unsigned long long)s->iterations, (unsigned long long)s->mbps,
+        (double)s->elapsed_ms / 1000.0, s->status, final ? "\n" : "");
     if (n > 0)
         (void)!mp_write_all(p->fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
     p->drawn = true;

@@ -8,9 +8,9 @@
 #include <stdint.h>
 
 struct mp_progress_sample {
-    const char *status;        /* hypervisor's word: setup, active, device, completed... */
+    const char *status; /* hypervisor's word: setup, active, device, completed... */
     uint64_t elapsed_ms;
-    uint64_t total_bytes;      /* guest RAM */
+    uint64_t total_bytes; /* guest RAM */
     uint64_t transferred_bytes;
     uint64_t remaining_bytes;
     uint64_t iterations;       /* dirty-sync passes */

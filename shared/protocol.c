@@ -8,8 +8,8 @@
 #include <string.h>
 
 static const char *const step_names[] = {
-    [MP_STEP_BEGIN] = "begin",     [MP_STEP_PREPARE] = "prepare", [MP_STEP_PERFORM] = "perform",
-    [MP_STEP_FINISH] = "finish",   [MP_STEP_CONFIRM] = "confirm",
+    [MP_STEP_BEGIN] = "begin",   [MP_STEP_PREPARE] = "prepare", [MP_STEP_PERFORM] = "perform",
+    [MP_STEP_FINISH] = "finish", [MP_STEP_CONFIRM] = "confirm",
 };
 
 static const char *const role_names[] = {
@@ -95,6 +95,5 @@ mp_outcome_parse(const char *s, enum mp_outcome *out)
 enum mp_role
 mp_step_role(enum mp_step step)
 {
-    return step == MP_STEP_PREPARE || step == MP_STEP_FINISH ? MP_ROLE_DESTINATION
-                                                              : MP_ROLE_SOURCE;
+    return step == MP_STEP_PREPARE || step == MP_STEP_FINISH ? MP_ROLE_DESTINATION : MP_ROLE_SOURCE;
 }

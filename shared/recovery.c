@@ -4,11 +4,11 @@
 
 #include <string.h>
 
-#define STEP(s) (1u << MP_STEP_##s)
-#define PHASE(p) (1u << MP_PHASE_##p)
-#define VM(v) (1u << MP_VM_##v)
-#define ANY_PHASE (PHASE(STARTED) | PHASE(DONE) | PHASE(FAILED))
-#define ANY_VM ((1u << MP_VM_COUNT) - 1)
+#define STEP(s)     (1u << MP_STEP_##s)
+#define PHASE(p)    (1u << MP_PHASE_##p)
+#define VM(v)       (1u << MP_VM_##v)
+#define ANY_PHASE   (PHASE(STARTED) | PHASE(DONE) | PHASE(FAILED))
+#define ANY_VM      ((1u << MP_VM_COUNT) - 1)
 #define NOT_RUNNING (ANY_VM & ~VM(RUNNING))
 
 /* Order matters: the first rule that matches applies. The principles, after
@@ -27,12 +27,13 @@ static const struct mp_recovery_rule rules[] = {
       VM(MIGRATING) | VM(RUNNING) | VM(PAUSED), MP_ACTION_RESUME_SOURCE, true,
       "the stream never completed: cancel it and resume the source" },
     { MP_ROLE_SOURCE, STEP(CONFIRM), PHASE(STARTED) | PHASE(FAILED), ANY_VM & ~VM(UNKNOWN),
-      MP_ACTION_RERUN_CONFIRM, false, "Confirm was interrupted: run it again with the same cookie" },
+      MP_ACTION_RERUN_CONFIRM, false,
+      "Confirm was interrupted: run it again with the same cookie" },
     { MP_ROLE_DESTINATION, STEP(PREPARE) | STEP(FINISH), ANY_PHASE, VM(RUNNING),
       MP_ACTION_RERUN_FINISH, false,
       "the destination runs the VM: past the point of no return, it keeps running" },
-    { MP_ROLE_DESTINATION, STEP(PREPARE) | STEP(FINISH), ANY_PHASE,
-      NOT_RUNNING & ~VM(UNKNOWN), MP_ACTION_KILL_DEST, true,
+    { MP_ROLE_DESTINATION, STEP(PREPARE) | STEP(FINISH), ANY_PHASE, NOT_RUNNING & ~VM(UNKNOWN),
+      MP_ACTION_KILL_DEST, true,
       "the destination never resumed: kill it; the source still has the VM" },
     { MP_ROLE_SOURCE, ~0u, ~0u, ~0u, MP_ACTION_INVESTIGATE, false,
       "no rule is safe here: check both hosts before acting" },

@@ -9,14 +9,14 @@
 #include <stdio.h>
 
 enum mp_recovery_action {
-    MP_ACTION_NONE,           /* nothing pending */
-    MP_ACTION_RESUME_SOURCE,  /* migphase-confirm --cancelled: cancel the stream, resume */
-    MP_ACTION_KILL_DEST,      /* migphase-finish --cancelled: the incoming VM goes */
-    MP_ACTION_RERUN_PERFORM,  /* the stream completed but Perform did not conclude */
-    MP_ACTION_FINISH_DEST,    /* the destination's Finish decides; the source waits */
-    MP_ACTION_RERUN_FINISH,   /* the destination runs: Finish writes its success cookie */
-    MP_ACTION_RERUN_CONFIRM,  /* Confirm was interrupted: run it again, same cookie */
-    MP_ACTION_INVESTIGATE,    /* no safe rule: a human must look */
+    MP_ACTION_NONE,          /* nothing pending */
+    MP_ACTION_RESUME_SOURCE, /* migphase-confirm --cancelled: cancel the stream, resume */
+    MP_ACTION_KILL_DEST,     /* migphase-finish --cancelled: the incoming VM goes */
+    MP_ACTION_RERUN_PERFORM, /* the stream completed but Perform did not conclude */
+    MP_ACTION_FINISH_DEST,   /* the destination's Finish decides; the source waits */
+    MP_ACTION_RERUN_FINISH,  /* the destination runs: Finish writes its success cookie */
+    MP_ACTION_RERUN_CONFIRM, /* Confirm was interrupted: run it again, same cookie */
+    MP_ACTION_INVESTIGATE,   /* no safe rule: a human must look */
 };
 
 struct mp_recovery_rule {

@@ -23,8 +23,8 @@ static const enum mp_step expected_input[MP_STEP_COUNT] = {
 };
 
 static int
-read_cookie(const struct mp_step_spec *spec, const struct mp_options *opts,
-            struct mp_cookie **out, char **xml, size_t *len, struct mp_error **err)
+read_cookie(const struct mp_step_spec *spec, const struct mp_options *opts, struct mp_cookie **out,
+            char **xml, size_t *len, struct mp_error **err)
 {
     int r = mp_read_file(opts->in_path, MP_COOKIE_MAX_SIZE, xml, len, err);
     if (r == -EFBIG)
@@ -39,7 +39,8 @@ read_cookie(const struct mp_step_spec *spec, const struct mp_options *opts,
         return r;
     const struct mp_cookie *c = *out;
     if (!mp_streq0(c->driver, opts->driver))
-        return mp_error_input(err, EINVAL, "the cookie is for driver %s, this helper runs driver %s",
+        return mp_error_input(err, EINVAL,
+                              "the cookie is for driver %s, this helper runs driver %s",
                               c->driver ? c->driver : "(none)", opts->driver);
     /* Going back is allowed only to cancel: Finish and Confirm may undo a
      * migration from any earlier cookie, never a later one. */
@@ -50,7 +51,8 @@ read_cookie(const struct mp_step_spec *spec, const struct mp_options *opts,
                               mp_step_name(want), mp_step_name(c->step));
     if (spec->step == MP_STEP_PERFORM && c->outcome != MP_OUTCOME_SUCCESS)
         return mp_error_input(err, EINVAL, "Prepare did not succeed (%s): nothing to send",
-                              c->outcome_message ? c->outcome_message : mp_outcome_name(c->outcome));
+                              c->outcome_message ? c->outcome_message
+                                                 : mp_outcome_name(c->outcome));
     return 0;
 }
 
@@ -169,7 +171,8 @@ run_hooks(struct mp_step_ctx *ctx, const struct mp_cookie *identity, const char 
           size_t cookie_len, enum mp_outcome outcome, struct mp_error **err)
 {
     enum mp_role role = mp_step_role(ctx->step);
-    const struct mp_host *peer = role == MP_ROLE_SOURCE ? &identity->destination : &identity->source;
+    const struct mp_host *peer =
+        role == MP_ROLE_SOURCE ? &identity->destination : &identity->source;
     struct mp_hook_run run = {
         .hooks_dir = ctx->opts->hooks_dir,
         .step = ctx->step,
@@ -288,7 +291,7 @@ run_driver(const struct mp_driver *driver, struct mp_step_ctx *ctx, const char *
     if (ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM) {
         /* Past the point of no return hooks only report: they see the
          * outcome, and their failures never undo the step. */
-        enum mp_outcome outcome = r < 0 ? MP_OUTCOME_FAILED
+        enum mp_outcome outcome = r < 0         ? MP_OUTCOME_FAILED
                                   : ctx->cancel ? MP_OUTCOME_CANCELLED
                                                 : MP_OUTCOME_SUCCESS;
         run_hooks(ctx, ctx->in, in_xml, in_len, outcome, NULL);

@@ -9,11 +9,11 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _noreturn_ __attribute__((noreturn))
-#define _unused_ __attribute__((unused))
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define _noreturn_     __attribute__((noreturn))
+#define _unused_       __attribute__((unused))
+#define ARRAY_SIZE(a)  (sizeof(a) / sizeof((a)[0]))
 
 /* Take ownership out of a cleanup variable: returns *pp and clears it. */
 #define steal_ptr(pp)                                                                              \

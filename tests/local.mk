@@ -17,7 +17,8 @@ UNIT_TESTS = \
 	tests/unit/test-journal \
 	tests/unit/test-options \
 	tests/unit/test-qmp \
-	tests/unit/test-argv
+	tests/unit/test-argv \
+	tests/unit/test-privs
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -50,6 +51,11 @@ tests_unit_test_argv_SOURCES = tests/unit/test-argv.c
 tests_unit_test_argv_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_argv_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_argv_LDADD = qemu/libqemu.a $(TEST_LIBS)
+
+tests_unit_test_privs_SOURCES = tests/unit/test-privs.c
+tests_unit_test_privs_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_privs_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_privs_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/data
 

@@ -3,7 +3,7 @@
 # foreign format version and a 2 MiB cookie each give one line on stderr and
 # exit 2, and leave no journal record behind. No QEMU is needed: nothing may
 # get as far as the hypervisor.
-# shellcheck source=tests/integration/lib.sh
+# shellcheck source=tests/integration/lib.sh disable=SC2154
 . "$top_srcdir/tests/integration/lib.sh"
 mp_init
 
@@ -51,6 +51,8 @@ for args in "--bogus" "--in" "--port-range 5-1"; do
     # shellcheck disable=SC2086
     "$MP_HELPERS/migphase-prepare" $args >/dev/null 2>"$MP_TMP/err" || rc=$?
     echo "migphase-prepare $args: exit $rc: $(cat "$MP_TMP/err")"
-    [ "$rc" -eq 2 ] && [ "$(wc -l <"$MP_TMP/err")" -eq 1 ] || mp_fail "options '$args'"
+    if [ "$rc" -ne 2 ] || [ "$(wc -l <"$MP_TMP/err")" -ne 1 ]; then
+        mp_fail "options '$args'"
+    fi
 done
 echo "PASS: bad input refused with exit 2 and nothing touched"

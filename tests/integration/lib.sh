@@ -8,10 +8,12 @@
 
 set -euo pipefail
 
+: "${top_srcdir:?run from make check, or export top_srcdir}" "${top_builddir:?export top_builddir}"
+# shellcheck disable=SC2034 # used by the tests that source this file
+MP_SERIAL_CHECK="$top_srcdir/tests/guest/check-serial.sh"
 MP_HELPERS="$top_builddir/helpers"
 MP_GUEST="$top_builddir/tests/guest/migphase-guest.elf"
 MP_GUEST_CHECK="$top_builddir/tests/guest/migphase-guest-check"
-MP_SERIAL_CHECK="$top_srcdir/tests/guest/check-serial.sh"
 MP_ACCEL=${MIGPHASE_ACCEL:-tcg}
 # The guest's test region starts at 16 MiB (tests/guest/layout.h).
 MP_REGION_BASE=$((16 << 20))
@@ -28,9 +30,14 @@ mp_fail() {
 }
 
 mp_require_qemu() {
+    if [ "${MIGPHASE_SKIP_INTEGRATION:-0}" = 1 ]; then
+        mp_skip "integration tests are off here (MIGPHASE_SKIP_INTEGRATION=1)"
+    fi
     command -v qemu-system-x86_64 >/dev/null || mp_skip "qemu-system-x86_64 is not installed"
     command -v python3 >/dev/null || mp_skip "python3 is not installed"
-    [ -x "$MP_GUEST_CHECK" ] && [ -f "$MP_GUEST" ] || mp_skip "the test guest is not built"
+    if [ ! -x "$MP_GUEST_CHECK" ] || [ ! -f "$MP_GUEST" ]; then
+        mp_skip "the test guest is not built"
+    fi
 }
 
 mp_require_root() {
@@ -41,8 +48,8 @@ mp_require_root() {
 mp_kill_all() {
     [ -n "${MP_TMP:-}" ] || return 0
     pkill -KILL -f -- "$MP_TMP" 2>/dev/null || true
-    local i
-    for i in $(seq 50); do
+    local _
+    for _ in $(seq 50); do
         pgrep -f -- "$MP_TMP" >/dev/null || return 0
         sleep 0.1
     done
@@ -94,8 +101,8 @@ mp_start_guest() {
 
 # mp_wait_ticks LOG N TIMEOUT_S: wait until LOG holds N tick lines.
 mp_wait_ticks() {
-    local log=$1 want=$2 timeout=$3 i
-    for i in $(seq $((timeout * 10))); do
+    local log=$1 want=$2 timeout=$3 _
+    for _ in $(seq $((timeout * 10))); do
         if [ -f "$log" ] && [ "$(grep -c '^tick ' "$log" || true)" -ge "$want" ]; then
             return 0
         fi

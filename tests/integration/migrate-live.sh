@@ -3,7 +3,7 @@
 # through migphase-migrate --local: the destination's memory passes the
 # guest's check, its serial counter goes on from the source's, the source is
 # gone and the journal has nothing pending.
-# shellcheck source=tests/integration/lib.sh
+# shellcheck source=tests/integration/lib.sh disable=SC2154
 . "$top_srcdir/tests/integration/lib.sh"
 mp_require_qemu
 mp_init

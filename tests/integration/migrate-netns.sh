@@ -3,7 +3,7 @@
 # veth pair. The source QEMU runs in one namespace, the destination's steps
 # run in the other through --transport 'ip netns exec NS', and the stream
 # crosses the veth link.
-# shellcheck source=tests/integration/lib.sh
+# shellcheck source=tests/integration/lib.sh disable=SC2154
 . "$top_srcdir/tests/integration/lib.sh"
 mp_require_qemu
 mp_require_root

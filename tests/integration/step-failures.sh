@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Each step failing for a real reason: the documented exit status, and the
 # guest still running on exactly one side, verified.
-# shellcheck source=tests/integration/lib.sh
+# shellcheck source=tests/integration/lib.sh disable=SC2154
 . "$top_srcdir/tests/integration/lib.sh"
 mp_require_qemu
 mp_init

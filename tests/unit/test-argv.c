@@ -31,16 +31,40 @@ assert_argv(char **got, const char *const *want)
 
 Test(argv, monitors_pidfile_incoming_are_replaced)
 {
-    char *src[] = { "qemu-system-x86_64", "-name", "guest", "-qmp", "unix:/run/src.qmp,server=on,wait=off",
-                    "-chardev", "socket,id=mon1,path=/nonexistent/hmp.sock,server=on,wait=off",
-                    "-mon", "chardev=mon1,mode=readline", "-pidfile", "/run/src.pid",
-                    "-daemonize", "-incoming", "tcp:0:4444", "-S", "-m", "512", NULL };
+    char *src[] = { "qemu-system-x86_64",
+                    "-name",
+                    "guest",
+                    "-qmp",
+                    "unix:/run/src.qmp,server=on,wait=off",
+                    "-chardev",
+                    "socket,id=mon1,path=/nonexistent/hmp.sock,server=on,wait=off",
+                    "-mon",
+                    "chardev=mon1,mode=readline",
+                    "-pidfile",
+                    "/run/src.pid",
+                    "-daemonize",
+                    "-incoming",
+                    "tcp:0:4444",
+                    "-S",
+                    "-m",
+                    "512",
+                    NULL };
     struct mp_error *err = NULL;
     char **out = destination(src, NULL, &err);
     cr_assert_not_null(out, "%s", err ? err->message : "");
-    const char *want[] = { "qemu-system-x86_64", "-name", "guest", "-m", "512", "-S", "-incoming",
-                           "defer", "-qmp", "unix:/run/dst.qmp,server=on,wait=off", "-pidfile",
-                           "/run/dst.pid", NULL };
+    const char *want[] = { "qemu-system-x86_64",
+                           "-name",
+                           "guest",
+                           "-m",
+                           "512",
+                           "-S",
+                           "-incoming",
+                           "defer",
+                           "-qmp",
+                           "unix:/run/dst.qmp,server=on,wait=off",
+                           "-pidfile",
+                           "/run/dst.pid",
+                           NULL };
     assert_argv(out, want);
     mp_strv_free(out);
 }
@@ -49,8 +73,11 @@ Test(argv, double_dash_options_are_the_same)
 {
     char *src[] = { "qemu", "--qmp", "unix:/x", "--pidfile", "/p", "-m", "64", NULL };
     char **out = destination(src, NULL, NULL);
-    const char *want[] = { "qemu", "-m", "64", "-S", "-incoming", "defer", "-qmp",
-                           "unix:/run/dst.qmp,server=on,wait=off", "-pidfile", "/run/dst.pid", NULL };
+    const char *want[] = {
+        "qemu",      "-m",           "64",   "-S",
+        "-incoming", "defer",        "-qmp", "unix:/run/dst.qmp,server=on,wait=off",
+        "-pidfile",  "/run/dst.pid", NULL
+    };
     assert_argv(out, want);
     mp_strv_free(out);
 }
@@ -60,17 +87,32 @@ Test(argv, values_that_look_like_options_are_not_options)
     /* "-qmp" as the VM's name is a value, not a monitor to drop. */
     char *src[] = { "qemu", "-name", "-qmp", "-nographic", "-m", "64", NULL };
     char **out = destination(src, NULL, NULL);
-    const char *want[] = { "qemu", "-name", "-qmp", "-nographic", "-m", "64", "-S", "-incoming",
-                           "defer", "-qmp", "unix:/run/dst.qmp,server=on,wait=off", "-pidfile",
-                           "/run/dst.pid", NULL };
+    const char *want[] = { "qemu",
+                           "-name",
+                           "-qmp",
+                           "-nographic",
+                           "-m",
+                           "64",
+                           "-S",
+                           "-incoming",
+                           "defer",
+                           "-qmp",
+                           "unix:/run/dst.qmp,server=on,wait=off",
+                           "-pidfile",
+                           "/run/dst.pid",
+                           NULL };
     assert_argv(out, want);
     mp_strv_free(out);
 }
 
 Test(argv, rewrites_apply_to_every_argument)
 {
-    char *src[] = { "qemu", "-serial", "file:/var/src/serial.log", "-drive",
-                    "file=/var/src/disk.img,format=raw", NULL };
+    char *src[] = { "qemu",
+                    "-serial",
+                    "file:/var/src/serial.log",
+                    "-drive",
+                    "file=/var/src/disk.img,format=raw",
+                    NULL };
     char *rewrites[] = { "/var/src/=/var/dst/", NULL };
     char **out = destination(src, rewrites, NULL);
     cr_assert_str_eq(out[2], "file:/var/dst/serial.log");

@@ -55,7 +55,8 @@ Test(options, state_dir_from_environment_and_command_line)
     cr_assert_gt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", NULL), 0);
     cr_assert_str_eq(o.state_dir, "/tmp/from-env");
     mp_options_free(&o);
-    cr_assert_gt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--state-dir", "/x", NULL), 0);
+    cr_assert_gt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--state-dir", "/x", NULL),
+                 0);
     cr_assert_str_eq(o.state_dir, "/x");
     mp_options_free(&o);
     unsetenv("MIGPHASE_STATE_DIR");
@@ -97,11 +98,13 @@ Test(options, values_are_checked)
 {
     struct mp_options o;
     struct mp_error *err = NULL;
-    cr_assert_lt(parse(&o, MP_PROG_PREPARE, &err, "--config", "/dev/null", "--port-range", "9-3", NULL), 0);
+    cr_assert_lt(
+        parse(&o, MP_PROG_PREPARE, &err, "--config", "/dev/null", "--port-range", "9-3", NULL), 0);
     mp_error_free(err);
     mp_options_free(&o);
     err = NULL;
-    cr_assert_lt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--bandwidth", "10x", NULL), 0);
+    cr_assert_lt(
+        parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--bandwidth", "10x", NULL), 0);
     cr_assert_str_eq(err->message, "--bandwidth needs a whole number, not '10x'");
     mp_error_free(err);
     mp_options_free(&o);
@@ -112,12 +115,14 @@ Test(options, rewrites_accumulate)
     struct mp_options o;
     struct mp_error *err = NULL;
     cr_assert_gt(parse(&o, MP_PROG_PREPARE, &err, "--config", "/dev/null", "--rewrite", "/a=/b",
-                       "--rewrite", "x=", NULL), 0);
+                       "--rewrite", "x=", NULL),
+                 0);
     cr_assert_str_eq(o.rewrites[0], "/a=/b");
     cr_assert_str_eq(o.rewrites[1], "x=");
     cr_assert_null(o.rewrites[2]);
     mp_options_free(&o);
-    cr_assert_lt(parse(&o, MP_PROG_PREPARE, &err, "--config", "/dev/null", "--rewrite", "=x", NULL), 0);
+    cr_assert_lt(parse(&o, MP_PROG_PREPARE, &err, "--config", "/dev/null", "--rewrite", "=x", NULL),
+                 0);
     mp_error_free(err);
     mp_options_free(&o);
 }
@@ -130,7 +135,8 @@ Test(options, config_file_then_command_line)
                               "listen=10.0.0.2\n");
     struct mp_options o;
     struct mp_error *err = NULL;
-    cr_assert_gt(parse(&o, MP_PROG_PREPARE, &err, "--config", path, "--listen", "127.0.0.1", NULL), 0);
+    cr_assert_gt(parse(&o, MP_PROG_PREPARE, &err, "--config", path, "--listen", "127.0.0.1", NULL),
+                 0);
     cr_assert_eq(o.port_lo, 50000);
     cr_assert_eq(o.port_hi, 50010);
     cr_assert_str_eq(o.listen_addr, "127.0.0.1");

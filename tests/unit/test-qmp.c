@@ -21,7 +21,7 @@
 
 /* Long enough that the fake never gives up on a slow but correct client. */
 #define FAKE_TIMEOUT_MS 5000
-#define MAX_IDS 16
+#define MAX_IDS         16
 
 enum fake_op {
     OP_END,
@@ -56,7 +56,7 @@ struct fake_step {
 #define GREETING_TEXT                                                                              \
     "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "              \
     "\"package\": \"Debian 1:7.2+dfsg-7\"}, \"capabilities\": [\"oob\"]}}\r\n"
-#define GREETING SEND(GREETING_TEXT)
+#define GREETING  SEND(GREETING_TEXT)
 #define HANDSHAKE GREETING, EXPECT("qmp_capabilities"), SEND("{\"return\": {}, \"id\": $0}\r\n")
 
 struct fake {

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (through ./quickstart check): the
+# normal build with warnings as errors and every test; the same under ASan and
+# UBSan; make distcheck; the fuzz targets built with libFuzzer and run
+# briefly; shellcheck and clang-format; the packages; the Xen test bed. Ends
+# with one line: "N passed, N failed, N skipped".
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+jobs=$(nproc)
+stage_pass=0 stage_fail=0 stage_skip=0
+logs=()
+
+# stage NAME COMMAND...: a step of CI that is not an automake test suite.
+# Exit 77 means skipped.
+stage() {
+    local name=$1 start rc=0
+    shift
+    start=$(date +%s)
+    echo "=== $name"
+    "$@" || rc=$?
+    local took=$(($(date +%s) - start))
+    case $rc in
+    0) echo "=== PASS: $name (${took}s)"; stage_pass=$((stage_pass + 1)) ;;
+    77) echo "=== SKIP: $name (${took}s)"; stage_skip=$((stage_skip + 1)) ;;
+    *) echo "=== FAIL: $name (exit $rc, ${took}s)"; stage_fail=$((stage_fail + 1)) ;;
+    esac
+}
+
+configure_in() {
+    local dir=$1
+    shift
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    (cd "$dir" && "$top/configure" "$@" >configure.log) || { tail -n 20 "$dir/configure.log"; return 1; }
+}
+
+# check_in DIR: make check, keeping the log for the summary even on failure.
+check_in() {
+    local dir=$1 rc=0
+    make -C "$dir" -j"$jobs" check || rc=$?
+    [ -f "$dir/test-suite.log" ] && logs+=("$dir/test-suite.log")
+    if [ "$rc" -ne 0 ]; then
+        grep -E '^(FAIL|ERROR)' "$dir/test-suite.log" 2>/dev/null
+        # Print the failing tests' logs: CI shows nothing else.
+        sed -n 's/^\(FAIL\|ERROR\): //p' "$dir/test-suite.log" 2>/dev/null | while read -r t; do
+            echo "----- $t.log"
+            tail -n 40 "$dir/$t.log" 2>/dev/null
+        done
+    fi
+    return "$rc"
+}
+
+build_and_check() {
+    local dir=$1
+    shift
+    configure_in "$dir" "$@" && make -C "$dir" -j"$jobs" >/dev/null && check_in "$dir"
+}
+
+distcheck() {
+    # The integration tests already ran above; here the tarball must build
+    # and pass its unit tests, with the Xen driver on and off.
+    MIGPHASE_SKIP_INTEGRATION=1 make -C build -j"$jobs" distcheck \
+        DISTCHECK_CONFIGURE_FLAGS="--enable-werror --with-xen=${1}" >build/distcheck.log 2>&1 ||
+        { tail -n 40 build/distcheck.log; return 1; }
+    grep -A3 'archives ready for distribution' build/distcheck.log
+}
+
+fuzz_smoke() {
+    configure_in build-fuzz CC=clang --enable-fuzzing &&
+        make -C build-fuzz -j"$jobs" tests/fuzz/fuzz-cookie tests/fuzz/fuzz-journal \
+            tests/fuzz/fuzz-qmp >/dev/null || return 1
+    local target work
+    for target in cookie journal qmp; do
+        work=$(mktemp -d)
+        cp "$top/tests/fuzz/corpus/$target"/* "$work/"
+        "build-fuzz/tests/fuzz/fuzz-$target" -max_total_time=15 -max_len=65536 "$work" 2>&1 |
+            grep -E '^(#[0-9]+.*DONE|==.*ERROR|SUMMARY)' || true
+        "build-fuzz/tests/fuzz/fuzz-$target" -runs=0 "$work" >/dev/null 2>&1 ||
+            { echo "fuzz-$target found a crash"; rm -rf "$work"; return 1; }
+        rm -rf "$work"
+    done
+}
+
+lint_shell() {
+    local files
+    files=$(git ls-files | while read -r f; do
+        case $f in
+        *.sh | quickstart | .ci/run) [ -f "$f" ] && echo "$f" ;;
+        *) head -n 1 "$f" 2>/dev/null | grep -qE '^#!.*(ba)?sh' && echo "$f" ;;
+        esac
+    done | sort -u)
+    # shellcheck disable=SC2086
+    shellcheck -x $files && echo "shellcheck: $(echo "$files" | wc -w) scripts clean"
+}
+
+check_format() {
+    command -v clang-format >/dev/null || return 77
+    # shellcheck disable=SC2046
+    clang-format --dry-run -Werror $(git ls-files '*.c' '*.h' | grep -v '^tests/guest/') &&
+        echo "clang-format: clean"
+}
+
+[ -x configure ] || ./autogen.sh >/dev/null
+stage "build and test (warnings as errors)" build_and_check build --enable-werror
+stage "build and test under ASan+UBSan" build_and_check build-asan --enable-werror --enable-sanitizers
+stage "distcheck with Xen" distcheck yes
+stage "distcheck without Xen" distcheck no
+stage "fuzz targets (libFuzzer, 15 s each)" fuzz_smoke
+stage "shellcheck" lint_shell
+stage "clang-format" check_format
+[ -x tests/packaging/build-packages.sh ] && stage "Debian and RPM packages" tests/packaging/build-packages.sh
+[ -x tests/xen/run.sh ] && stage "Xen test bed" make -C build check-xen
+
+echo
+echo "automake suites: ${logs[*]}"
+auto=$(tests/summary.sh "${logs[@]}" | tail -n 1)
+read -r ap _ af _ as _ <<<"${auto//,/}"
+total_pass=$((ap + stage_pass))
+total_fail=$((af + stage_fail))
+total_skip=$((as + stage_skip))
+echo "stages: $stage_pass passed, $stage_fail failed, $stage_skip skipped; tests: $auto"
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+[ "$total_fail" -eq 0 ] && [ "$total_pass" -gt 0 ]
