@@ -17,7 +17,7 @@
 
 static const char usage[] =
     "Usage: migphase-status [--json] [--recover] [--state-dir DIR] [DOMAIN]\n"
-    "       migphase-status --drivers\n"
+    "       migphase-status --drivers | --rules\n"
     "\n"
     "Reads this host's journal and lists every unfinished migration (as source\n"
     "and as destination): the step reached, whether its side effects are done,\n"
@@ -165,6 +165,10 @@ run(struct mp_options *opts, int argc, char **argv, struct mp_error **err)
         return r;
     if (opts->list_drivers) {
         mp_support_print(stdout);
+        return 0;
+    }
+    if (opts->print_rules) {
+        mp_recovery_print_table(stdout);
         return 0;
     }
     if (mp_strv_length(opts->args) > 1)

@@ -188,6 +188,8 @@ static const struct option_def option_defs[] = {
     { "json", NULL, MP_PROG_STATUS, false, set_flag, FIELD(json), "machine-readable output" },
     { "recover", NULL, MP_PROG_STATUS, false, set_flag, FIELD(recover),
       "apply the unambiguous recovery actions" },
+    { "rules", NULL, MP_PROG_STATUS, false, set_flag, FIELD(print_rules),
+      "print the recovery rules as a Markdown table" },
     { "drivers", NULL, MP_PROG_STATUS, false, set_flag, FIELD(list_drivers),
       "print the drivers compiled in and what they support" },
     { "verbose", NULL, ALL, false, set_flag, FIELD(verbose), "with --version: the support matrix" },

@@ -63,6 +63,7 @@ struct mp_options {
     bool json;
     bool recover;
     bool list_drivers;
+    bool print_rules;
     /* migrate */
     bool local;
     char *transport; /* command prefix for the destination's steps */
