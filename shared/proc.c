@@ -210,7 +210,7 @@ mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t inpu
         signal(SIGPIPE, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
-        execve(argv[0], argv, envp ? envp : clear_env);
+        execvpe(argv[0], argv, envp ? envp : clear_env);
         dprintf(STDERR_FILENO, "cannot execute %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }

@@ -21,7 +21,7 @@ void mp_proc_catch_interrupts(void);
 int mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *log_path,
                             pid_t *pid, struct mp_error **err);
 
-/* Run argv (a path, not searched in PATH) as a child with stdin fed from
+/* Run argv (searched in PATH if it has no slash) as a child with stdin fed from
  * input (may be NULL) and stdout captured (at most max_output bytes; more
  * fails the run); stderr captured likewise when errout is not NULL, else
  * inherited. Kills it with SIGKILL after timeout_ms. envp NULL means a

@@ -27,9 +27,11 @@ read_cookie(const struct mp_step_spec *spec, const struct mp_options *opts, stru
             char **xml, size_t *len, struct mp_error **err)
 {
     int r = mp_read_file(opts->in_path, MP_COOKIE_MAX_SIZE, xml, len, err);
-    if (r == -EFBIG)
-        return mp_error_prefix(err, "reading the cookie: cookie is larger than %d bytes",
-                               MP_COOKIE_MAX_SIZE);
+    if (r == -EFBIG) {
+        mp_error_free(steal_ptr(err));
+        return mp_error_input(err, EFBIG, "the cookie is larger than %d bytes",
+                              MP_COOKIE_MAX_SIZE);
+    }
     if (r < 0)
         return mp_error_prefix(err, "reading the cookie");
     /* Features this host's hooks understand count as understood. */

@@ -50,7 +50,10 @@ exception_stub_\n:
         jmp exception_common
         .endm
 
-        .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+        .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+        exception_stub \n
+        .endr
+        .irp n, 16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
         exception_stub \n
         .endr
 
@@ -75,7 +78,10 @@ ignore_stub:
         .balign 4
         .globl exception_stubs
 exception_stubs:
-        .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+        .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+        .long exception_stub_\n
+        .endr
+        .irp n, 16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
         .long exception_stub_\n
         .endr
 

@@ -4,8 +4,9 @@
 #   check-serial.sh SOURCE.log DESTINATION.log
 #
 # The rule (README.md, "Serial continuity"): the source log followed byte for byte by the
-# destination log numbers its tick lines 1, 2, 3, ... with no gap or repeat; the destination
-# log holds no banner line (it did not boot on its own) and at least one whole tick line.
+# destination log numbers its tick lines 1, 2, 3, ... with no gap or repeat; at least one
+# tick line ends in the destination log; the destination log holds no banner line (it did
+# not boot on its own); neither log holds an error line (e.g. a failed self-check).
 # Joining the bytes first is what makes a line cut by the switchover count once.
 # Prints one verdict line; exits 0 if continuous, 1 if not, 2 if it could not check.
 set -eu
@@ -29,6 +30,12 @@ else
     src_last=$(sed -n 's/^tick \([0-9][0-9]*\) pass [0-9][0-9]*$/\1/p' "$1" | tail -n 1)
 fi
 
+# The guest reports what its self-check finds on the serial port (README.md).
+error=$(cat "$1" "$2" | grep -m 1 '^migphase-guest: error: ' || :)
+if [ -n "$error" ]; then
+    echo "serial check: FAILED: the guest says: ${error#migphase-guest: error: }"
+    exit 1
+fi
 if grep -q '^migphase-guest: ' "$2"; then
     echo "serial check: FAILED: the destination printed a banner: it booted instead of resuming"
     exit 1
@@ -50,8 +57,10 @@ cat "$1" "$2" | awk -v src_last="${src_last:-0}" '
         if (bad)
             exit 1
         if (count == 0 || last <= src_last) {
-            printf "serial check: FAILED: no tick line from the destination (source ended at tick %d)\n", src_last
+            printf "serial check: FAILED: no tick line from the destination"
+            printf " (source ended at tick %d)\n", src_last
             exit 1
         }
-        printf "serial check: OK, source ticks %d..%d, destination ticks %d..%d\n", first, src_last, src_last + 1, last
+        printf "serial check: OK, source ticks %d..%d, destination ticks %d..%d\n",
+            first, src_last, src_last + 1, last
     }'

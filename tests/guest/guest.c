@@ -9,16 +9,16 @@
 #include "hw.h"
 #include "layout.h"
 
-#define MB_BOOT_MAGIC 0x2badb002u
-#define MB_INFO_MEMORY (1u << 0)
+#define MB_BOOT_MAGIC   0x2badb002u
+#define MB_INFO_MEMORY  (1u << 0)
 #define MB_INFO_CMDLINE (1u << 2)
 
-#define MEM_DEFAULT 256u
-#define MEM_MAX 3072u /* keeps the region below the PCI hole of any -m */
-#define RATE_DEFAULT 64u
-#define RATE_MAX 1048576u
+#define MEM_DEFAULT   256u
+#define MEM_MAX       3072u /* the region must end below 4 GiB; the RAM check does the rest */
+#define RATE_DEFAULT  64u
+#define RATE_MAX      1048576u
 #define UNPACED_BATCH 64u /* pages between clock reads when rate=0 */
-#define FAULTS_SHOWN 10u  /* self-check failures described on the serial port */
+#define FAULTS_SHOWN  10u /* self-check failures described on the serial port */
 
 /* The start of the Multiboot information structure; we need nothing past cmdline. */
 struct multiboot_info {
@@ -181,8 +181,8 @@ record_verify(struct dirtier *d, volatile const uint32_t *rec, const char *which
             gprintf("migphase-guest: error: page %u %s record corrupt\n", d->page, which);
     } else if (pass != want) {
         if (fault(d))
-            gprintf("migphase-guest: error: page %u %s record at pass %u, expected %u\n",
-                    d->page, which, pass, want);
+            gprintf("migphase-guest: error: page %u %s record at pass %u, expected %u\n", d->page,
+                    which, pass, want);
     }
 }
 
@@ -199,8 +199,7 @@ dirty_next_page(struct dirtier *d)
 
     if (old != d->pos && fault(d))
         gprintf("migphase-guest: error: header cursor at pass %u page %u, expected %u page %u\n",
-                (uint32_t)(old >> 32), (uint32_t)old, (uint32_t)(d->pos >> 32),
-                (uint32_t)d->pos);
+                (uint32_t)(old >> 32), (uint32_t)old, (uint32_t)(d->pos >> 32), (uint32_t)d->pos);
     d->pos = (uint64_t)d->pass << 32 | d->page;
     store64(pos, d->pos);
     record_verify(d, page + MPG_HEAD_OFFSET / 4, "head");
@@ -236,7 +235,9 @@ before(uint64_t a, uint64_t b)
  * The clock is the TSC, which may stop (VM paused) or jump (migrated): a deadline further
  * behind or ahead than is possible in normal running is reset to now instead of producing
  * a burst of catch-up writes or a hang. */
-static void __attribute__((noreturn))
+static void run(struct dirtier *d, uint32_t tsc_per_ms, uint32_t rate) __attribute__((noreturn));
+
+static void
 run(struct dirtier *d, uint32_t tsc_per_ms, uint32_t rate)
 {
     const uint64_t second = (uint64_t)tsc_per_ms * 1000;
@@ -299,8 +300,8 @@ guest_main(uint32_t magic, const struct multiboot_info *info)
     ram_top_kib = 1024 + info->mem_upper;
     region_end_kib = MPG_REGION_BASE / 1024 + cfg.mem_mib * 1024;
     if (region_end_kib > ram_top_kib)
-        fatal("region base=0x%08x mem=%u ends at %u MiB but RAM ends at %u MiB",
-              MPG_REGION_BASE, cfg.mem_mib, region_end_kib / 1024, ram_top_kib / 1024);
+        fatal("region base=0x%08x mem=%u ends at %u MiB but RAM ends at %u MiB", MPG_REGION_BASE,
+              cfg.mem_mib, region_end_kib / 1024, ram_top_kib / 1024);
 
     d.npages = cfg.mem_mib * (1024 * 1024 / MPG_PAGE_SIZE);
     d.pass = 1;

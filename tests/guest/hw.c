@@ -4,19 +4,19 @@
 
 #include "hw.h"
 
-#define COM1 0x3f8
+#define COM1          0x3f8
 #define UART_LSR_THRE 0x20
 
-#define PIT_HZ 1193182u
+#define PIT_HZ  1193182u
 #define PIT_CH0 0x40
 #define PIT_CH2 0x42
 #define PIT_CMD 0x43
-#define PORT_B 0x61 /* bit 0: PIT channel 2 gate, bit 1: speaker, bit 5: channel 2 output */
+#define PORT_B  0x61 /* bit 0: PIT channel 2 gate, bit 1: speaker, bit 5: channel 2 output */
 
-#define PIC1_CMD 0x20
-#define PIC1_DATA 0x21
-#define PIC2_CMD 0xa0
-#define PIC2_DATA 0xa1
+#define PIC1_CMD        0x20
+#define PIC1_DATA       0x21
+#define PIC2_CMD        0xa0
+#define PIC2_DATA       0xa1
 #define IRQ_VECTOR_BASE 0x20
 
 #define CODE_SELECTOR 0x08 /* set up by boot.S */

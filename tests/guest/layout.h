@@ -10,39 +10,39 @@
 /* The region starts at 16 MiB: above the kernel (loaded at 1 MiB), the Multiboot info and
  * anything the firmware keeps low, and below any sensible -m. */
 #define MPG_REGION_BASE 0x01000000u
-#define MPG_PAGE_SIZE 4096u
-#define MPG_PAGE_WORDS (MPG_PAGE_SIZE / 4)
+#define MPG_PAGE_SIZE   4096u
+#define MPG_PAGE_WORDS  (MPG_PAGE_SIZE / 4)
 
-#define MPG_VERSION 1u
+#define MPG_VERSION      1u
 #define MPG_HEADER_MAGIC 0x4847504du /* "MPGH" */
 #define MPG_RECORD_MAGIC 0x5247504du /* "MPGR" */
 
 /* Page 0 of the region: the header. All other bytes of page 0 are zero. */
-#define MPG_HDR_MAGIC 0    /* MPG_HEADER_MAGIC, written last once the region is filled */
+#define MPG_HDR_MAGIC   0  /* MPG_HEADER_MAGIC, written last once the region is filled */
 #define MPG_HDR_VERSION 4  /* MPG_VERSION */
-#define MPG_HDR_NPAGES 8   /* pages in the region, header included */
-#define MPG_HDR_BASE 12    /* physical address of the region */
-#define MPG_HDR_RATE 16    /* rate= from the command line, MiB/s, 0 = unpaced */
+#define MPG_HDR_NPAGES  8  /* pages in the region, header included */
+#define MPG_HDR_BASE    12 /* physical address of the region */
+#define MPG_HDR_RATE    16 /* rate= from the command line, MiB/s, 0 = unpaced */
 #define MPG_HDR_BOOT_ID 20 /* random per boot: tells a rebooted guest apart */
-#define MPG_HDR_CHECK 24   /* mpg_header_check() of the six words above */
-#define MPG_HDR_FAULTS 28  /* failed self-checks (README.md); nonzero fails the check */
-#define MPG_HDR_POS 32     /* u64: pass << 32 | cursor, stored by one instruction */
-#define MPG_HDR_TICK 40    /* u64: mpg_tick_check(tick) << 32 | tick, one instruction */
-#define MPG_HDR_SIZE 48
+#define MPG_HDR_CHECK   24 /* mpg_header_check() of the six words above */
+#define MPG_HDR_FAULTS  28 /* failed self-checks (README.md); nonzero fails the check */
+#define MPG_HDR_POS     32 /* u64: pass << 32 | cursor, stored by one instruction */
+#define MPG_HDR_TICK    40 /* u64: mpg_tick_check(tick) << 32 | tick, one instruction */
+#define MPG_HDR_SIZE    48
 
 /* Pages 1..npages-1 carry a record at their start (head) and at their end (tail); the
  * words between hold a fixed pattern (mpg_body_word) written once at boot. The pass and
  * check words are adjacent and 8-byte aligned so that the guest can replace both with one
  * instruction: a pause never sees a record whose pass and check disagree. */
-#define MPG_REC_MAGIC 0 /* MPG_RECORD_MAGIC */
-#define MPG_REC_INDEX 4 /* page index within the region */
-#define MPG_REC_PASS 8  /* pass that last wrote the page, 0 = the boot-time fill */
-#define MPG_REC_CHECK 12 /* mpg_record_check(pass, index) */
-#define MPG_REC_SIZE 16
-#define MPG_HEAD_OFFSET 0u
-#define MPG_TAIL_OFFSET (MPG_PAGE_SIZE - MPG_REC_SIZE)
+#define MPG_REC_MAGIC       0  /* MPG_RECORD_MAGIC */
+#define MPG_REC_INDEX       4  /* page index within the region */
+#define MPG_REC_PASS        8  /* pass that last wrote the page, 0 = the boot-time fill */
+#define MPG_REC_CHECK       12 /* mpg_record_check(pass, index) */
+#define MPG_REC_SIZE        16
+#define MPG_HEAD_OFFSET     0u
+#define MPG_TAIL_OFFSET     (MPG_PAGE_SIZE - MPG_REC_SIZE)
 #define MPG_BODY_FIRST_WORD (MPG_REC_SIZE / 4)
-#define MPG_BODY_END_WORD (MPG_TAIL_OFFSET / 4)
+#define MPG_BODY_END_WORD   (MPG_TAIL_OFFSET / 4)
 
 /* A bijective 32-bit mixer: any change to the input changes the output, so one flipped bit
  * in a field covered by a check word is always detected. */

@@ -64,7 +64,10 @@ le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static bool __attribute__((format(printf, 3, 4)))
+static bool fail(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Formats a failure into msg; returns false, so that checks can `return fail(...)`. */
+static bool
 fail(char *msg, size_t len, const char *fmt, ...)
 {
     va_list ap;
@@ -220,8 +223,8 @@ header_check(const uint8_t *p, size_t avail, struct header *h, char *msg, size_t
                     "or wrong --base",
                     magic);
     if (version != MPG_VERSION)
-        return fail(msg, len, "header: format version %" PRIu32 ", this checker reads %u",
-                    version, MPG_VERSION);
+        return fail(msg, len, "header: format version %" PRIu32 ", this checker reads %u", version,
+                    MPG_VERSION);
     h->npages = le32(p + MPG_HDR_NPAGES);
     h->rate = le32(p + MPG_HDR_RATE);
     h->boot_id = le32(p + MPG_HDR_BOOT_ID);
@@ -266,8 +269,8 @@ record_check(const uint8_t *rec, uint32_t index, const char *which, uint32_t *pa
 
     *pass = le32(rec + MPG_REC_PASS);
     if (magic != MPG_RECORD_MAGIC)
-        return fail(msg, len, "page %" PRIu32 ": corrupt %s record (magic 0x%08" PRIx32 ")",
-                    index, which, magic);
+        return fail(msg, len, "page %" PRIu32 ": corrupt %s record (magic 0x%08" PRIx32 ")", index,
+                    which, magic);
     if (found != index)
         return fail(msg, len, "page %" PRIu32 ": misplaced (%s record is for page %" PRIu32 ")",
                     index, which, found);
@@ -289,8 +292,8 @@ pass_check(uint32_t index, uint32_t head, uint32_t tail, const struct header *h,
     if (index == h->cursor) {
         if (head != h->pass && head != h->pass - 1)
             return fail(msg, len,
-                        "page %" PRIu32 ": %s (pass %" PRIu32 ", expected %" PRIu32
-                        " or %" PRIu32 ")",
+                        "page %" PRIu32 ": %s (pass %" PRIu32 ", expected %" PRIu32 " or %" PRIu32
+                        ")",
                         index, head < h->pass ? "stale" : "ahead", head, h->pass, h->pass - 1);
         if (tail != head && !(head == h->pass && tail == h->pass - 1))
             return fail(msg, len,
@@ -410,8 +413,8 @@ verdict_print(const struct verdict *v, bool json)
         printf(", \"pages\": %" PRIu32 ", \"pass\": %" PRIu32 ", \"cursor\": %" PRIu32
                ", \"tick\": %" PRIu32 ", \"rate\": %" PRIu32 ", \"boot_id\": \"0x%08" PRIx32
                "\", \"base\": \"0x%08x\", \"faults\": %" PRIu32 ", \"bad_pages\": %" PRIu32,
-               v->hdr.npages, v->hdr.pass, v->hdr.cursor, v->hdr.tick, v->hdr.rate,
-               v->hdr.boot_id, MPG_REGION_BASE, v->hdr.faults, v->bad_pages);
+               v->hdr.npages, v->hdr.pass, v->hdr.cursor, v->hdr.tick, v->hdr.rate, v->hdr.boot_id,
+               MPG_REGION_BASE, v->hdr.faults, v->bad_pages);
     printf("}\n");
 }
 

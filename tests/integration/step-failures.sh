@@ -35,6 +35,7 @@ mp_expect_status 2 "$rc" "migphase-prepare on a malformed cookie"
 echo "== Prepare: the only port of the range is taken"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$port)); s.listen(); time.sleep(120)  # $MP_TMP" &
+disown $!
 sleep 0.3
 "$H/migphase-begin" "${S[@]}" --qmp "$src" --out "$MP_TMP/begin.xml"
 run prepare-port "$H/migphase-prepare" "${S[@]}" --qmp "$MP_TMP/fail-dst.qmp" --listen 127.0.0.1 \
