@@ -74,6 +74,7 @@ helper_argv(const struct mp_options *o, const char *helper, bool remote)
         argv = add(argv, "--log-level", o->log_level == MP_LOG_DEBUG ? "debug" : "info");
     if (o->config_path)
         argv = add(argv, "--config", o->config_path);
+    argv = add(argv, "--hooks-dir", o->hooks_dir);
     return argv;
 }
 
@@ -114,6 +115,7 @@ perform_argv(const struct mp_options *o)
 {
     static const char *const modes[] = { "auto", "bar", "json", "none" };
     char **argv = helper_argv(o, "migphase-perform", false);
+    argv = add_u64(argv, "--stall-timeout-ms", o->stall_timeout_ms);
     return add(argv, "--progress", modes[o->progress]);
 }
 

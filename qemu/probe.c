@@ -23,6 +23,17 @@ qemu_recorded_pid(const struct mp_journal_record *record)
     return (pid_t)pid;
 }
 
+bool
+qemu_recorded_vm_gone(const struct mp_journal_record *record)
+{
+    const char *pid_s = mp_journal_record_get_fact(record, "pid");
+    uint64_t pid = 0;
+    if (!pid_s || mp_parse_u64(pid_s, &pid) < 0 || pid == 0 || pid > INT32_MAX)
+        return false; /* no pid recorded: we cannot tell */
+    pid_t alive = qemu_recorded_pid(record);
+    return alive == 0 || !mp_proc_alive(alive);
+}
+
 void
 qemu_record_process(struct mp_journal_record *record, const char *qmp_socket, pid_t pid)
 {

@@ -16,3 +16,6 @@ int qemu_probe(const struct mp_journal_record *record, const struct mp_options *
 pid_t qemu_recorded_pid(const struct mp_journal_record *record);
 /* Record the VM's QMP socket, pid and the pid's start time as facts. */
 void qemu_record_process(struct mp_journal_record *record, const char *qmp_socket, pid_t pid);
+/* Whether the recorded VM process is known to be gone (a pid was recorded
+ * and no process with that pid and start time exists). */
+bool qemu_recorded_vm_gone(const struct mp_journal_record *record);

@@ -153,6 +153,7 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
 {
     uint64_t started = mp_now_ms();
     uint64_t timeout_ms = ctx->out->params.timeout_s * 1000;
+    uint64_t last_progress_ms = started, last_transferred = 0;
     for (;;) {
         int r = qemu_monitor_query_migrate(qmp, info, err);
         if (r < 0)
@@ -178,9 +179,19 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
                                 *info->error_desc ? ": " : "", info->error_desc);
         }
         mp_progress_update(ctx->progress, &sample);
-        if (timeout_ms && mp_now_ms() - started > timeout_ms)
+        uint64_t now = mp_now_ms();
+        if (timeout_ms && now - started > timeout_ms)
             return mp_error_set(err, ETIMEDOUT, "the stream did not complete within %llu s",
                                 (unsigned long long)ctx->out->params.timeout_s);
+        /* A cut network does not fail a TCP stream for many minutes: a stream
+         * that moves no byte for the stall timeout has failed. */
+        if (info->transferred_bytes != last_transferred || strcmp(info->status, "setup") == 0) {
+            last_transferred = info->transferred_bytes;
+            last_progress_ms = now;
+        } else if (ctx->opts->stall_timeout_ms && now - last_progress_ms > ctx->opts->stall_timeout_ms) {
+            return mp_error_set(err, ETIMEDOUT, "the stream sent nothing for %llu ms",
+                                (unsigned long long)ctx->opts->stall_timeout_ms);
+        }
         json_object *event = NULL;
         r = qemu_qmp_wait_event(qmp, "MIGRATION", POLL_INTERVAL_MS, &event, NULL);
         json_object_put(event);
@@ -253,14 +264,27 @@ qemu_perform(struct mp_step_ctx *ctx, struct mp_error **err)
     r = qemu_monitor_status(qmp, &status, err);
     if (r < 0)
         return r;
-    bool was_running = strcmp(status, "running") == 0;
+    /* A re-run after an interruption keeps what the first run saw: the VM
+     * may have been paused by it since. */
+    const char *recorded = mp_journal_record_get_fact(ctx->record, "was-running");
+    bool was_running = recorded ? strcmp(recorded, "yes") == 0 : strcmp(status, "running") == 0;
     mp_journal_record_set_fact(ctx->record, "was-running", was_running ? "yes" : "no");
     r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
     if (r < 0)
         return r;
 
+    /* QEMU goes on with a stream when the helper that started it dies: a
+     * re-run follows that stream (or takes its result) instead of a new one. */
     struct qemu_migration_info info;
-    r = start_stream(ctx, qmp, err);
+    r = qemu_monitor_query_migrate(qmp, &info, err);
+    if (r < 0)
+        return r;
+    bool resumed = qemu_migration_active(info.status) ||
+                   (strcmp(info.status, "completed") == 0 && strcmp(status, "postmigrate") == 0);
+    if (resumed)
+        mp_info("following the stream a previous run started (%s)", info.status);
+    else
+        r = start_stream(ctx, qmp, err);
     if (r == 0)
         r = follow_stream(ctx, qmp, &info, err);
     if (r == 0) {
@@ -289,12 +313,15 @@ resume_source(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **e
     r = qemu_monitor_query_migrate(qmp, &info, err);
     if (r < 0)
         return r;
+    /* Perform records whether the VM ran before it touched anything; without
+     * that record Perform never ran and there is nothing of ours to undo. */
     const char *was_running = mp_journal_record_get_fact(ctx->record, "was-running");
-    bool resume = !mp_streq0(was_running, "no");
+    if (!was_running)
+        return 0;
     /* A stream left running by an interrupted Perform: the destination has
      * not resumed (Finish needs Perform's cookie), so cancel it here. */
     if (qemu_migration_active(info.status) || strcmp(status, "running") != 0)
-        return roll_back_stream(qmp, resume, err);
+        return roll_back_stream(qmp, strcmp(was_running, "yes") == 0, err);
     return 0;
 }
 
@@ -305,12 +332,13 @@ qemu_confirm(struct mp_step_ctx *ctx, struct mp_error **err)
     pid_t pid;
     int r = open_recorded_vm(ctx, &qmp, &pid, err);
     if (r < 0) {
-        /* Nothing to resume or quit if the source is already gone. */
-        if (!ctx->cancel && pid > 0 && !mp_proc_alive(pid)) {
-            mp_error_free(steal_ptr(err));
-            return 0;
-        }
-        return mp_error_left_state(err);
+        if (!qemu_recorded_vm_gone(ctx->record))
+            return mp_error_left_state(err);
+        /* Nothing to quit or resume: the source VM no longer exists. */
+        if (ctx->cancel)
+            mp_warn("the source VM is gone: nothing to resume (%s)", (*err)->message);
+        mp_error_free(steal_ptr(err));
+        return 0;
     }
     if (ctx->cancel)
         return resume_source(ctx, qmp, err);

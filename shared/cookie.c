@@ -2,9 +2,13 @@
  * schema compiled into the library) and the formatter.
  *
  * Parsing runs in this order, so that each kind of bad input gets the most
- * useful message: size cap, well-formedness (DOCTYPE refused), root element
- * and format version, schema, the rules the schema cannot say (cardinality,
- * unique keys, namespace declarations), mandatory features. */
+ * useful message and costs as little as possible: size cap, bounds on
+ * attributes and elements, well-formedness (DOCTYPE refused), root element
+ * and format version, schema, the rules the schema does not say
+ * (cardinality, unique keys, namespace declarations), mandatory features.
+ *
+ * Formatting writes the canonical form by hand (libxml2's indenting would
+ * touch extension content) and then reads it back with the same parser. */
 #include "config.h"
 
 #include "cookie.h"
@@ -249,10 +253,12 @@ one_line(const char *s, size_t max)
     return r;
 }
 
-/* What libxml2 reported during one operation. */
+/* What libxml2 reported during one operation, and what xml_read saw. */
 struct xml_capture {
-    char *first; /* the first error (warnings do not count), one line */
-    bool doctype;
+    char *first;  /* the first error (warnings do not count), one line */
+    bool stopped; /* xml_read stopped the parser: DOCTYPE or too many elements */
+    bool too_big;
+    size_t elements;
 };
 
 static void
@@ -316,6 +322,68 @@ xml_doc_freep(xmlDoc **doc)
 }
 #define _cleanup_xml_doc_ _cleanup_(xml_doc_freep)
 
+/* Bounds on the shape of untrusted XML. libxml2 2.9 takes time quadratic
+ * in the attributes of one tag, both to parse it (its duplicate check) and
+ * to validate it, and its RelaxNG validator is worse than linear in the
+ * number of siblings: within 1 MiB, either lets a cookie cost minutes. These
+ * keep any cookie to a fraction of a second, far above what real ones hold
+ * (a few hundred elements, at most 7 attributes on one). */
+enum {
+    MAX_ELEMENTS = 4096,
+    MAX_ATTRIBUTES = 256, /* per tag, namespace declarations included */
+};
+
+/* Bounds the attributes of every start tag without parsing, because the
+ * parser's own cost comes before any callback could count them. No tag holds
+ * a '<' after its first byte, so every '<' starts afresh; in a start tag,
+ * each attribute (or namespace declaration) is one '=' outside quotes
+ * before the closing '>'. Text, end tags, comments and the like are not
+ * counted, and a '<' inside a comment can only make the count higher.
+ * Returns the line of a tag with more than max attributes, or 0. */
+static size_t
+find_crowded_tag(const char *buf, size_t len, size_t max)
+{
+    size_t count = 0, line = 1, tag_line = 1;
+    bool in_start_tag = false;
+    char quote = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = buf[i];
+        if (ch == '\n')
+            line++;
+        if (ch == '<') {
+            char next = i + 1 < len ? buf[i + 1] : '\0';
+            in_start_tag = next != '/' && next != '!' && next != '?' && next != '\0';
+            quote = 0;
+            count = 0;
+            tag_line = line;
+        } else if (!in_start_tag) {
+            continue;
+        } else if (quote) {
+            if (ch == quote)
+                quote = 0;
+        } else if (ch == '"' || ch == '\'') {
+            quote = ch;
+        } else if (ch == '>') {
+            in_start_tag = false;
+        } else if (ch == '=' && ++count > max) {
+            return tag_line;
+        }
+    }
+    return 0;
+}
+
+static void
+stop_parser(xmlParserCtxt *ctxt, char *why)
+{
+    struct xml_capture *c = ctxt->_private;
+    if (!c->first)
+        c->first = why;
+    else
+        free(why);
+    c->stopped = true;
+    xmlStopParser(ctxt);
+}
+
 /* Called when the parser meets <!DOCTYPE, before any internal subset is
  * read: a cookie has no use for one, and refusing it outright closes the
  * door on entity expansion and external subsets whatever the options say. */
@@ -323,21 +391,42 @@ static void
 refuse_doctype(void *ctx, _unused_ const xmlChar *name, _unused_ const xmlChar *external_id,
                _unused_ const xmlChar *system_id)
 {
+    int line = xmlSAX2GetLineNumber(ctx);
+    stop_parser(ctx, xasprintf("line %d: a DOCTYPE declaration is not allowed", line));
+}
+
+/* libxml2's own start-element handler, after counting: stopping at the
+ * limit also bounds the memory the tree takes. */
+static void
+count_element(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+              int nb_namespaces, const xmlChar **namespaces, int nb_attributes, int nb_defaulted,
+              const xmlChar **attributes)
+{
     xmlParserCtxt *ctxt = ctx;
     struct xml_capture *c = ctxt->_private;
-    if (!c->first)
-        c->first =
-            xasprintf("line %d: a DOCTYPE declaration is not allowed", xmlSAX2GetLineNumber(ctx));
-    c->doctype = true;
-    xmlStopParser(ctxt);
+    if (++c->elements > MAX_ELEMENTS) {
+        c->too_big = !c->first; /* else it fails for that first error */
+        stop_parser(ctxt, xasprintf("more than %d elements (line %d)", MAX_ELEMENTS,
+                                    xmlSAX2GetLineNumber(ctx)));
+        return;
+    }
+    xmlSAX2StartElementNs(ctx, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes,
+                          nb_defaulted, attributes);
 }
 
 /* Parse len bytes of untrusted XML into *out. Never touches the network or
- * the file system, never substitutes entities. On failure returns -EINVAL
- * and sets *why to a one-line reason ("line 3: ..."). */
+ * the file system, never substitutes entities. On failure sets *why to a
+ * one-line reason ("line 3: ...") and returns -EFBIG when the document is
+ * over the bounds above, -EINVAL for anything else. */
 static int
 xml_read(const char *buf, size_t len, xmlDoc **out, char **why)
 {
+    size_t line = find_crowded_tag(buf, len, MAX_ATTRIBUTES);
+    if (line > 0) {
+        *why = xasprintf("a tag on line %zu has more than %d attributes", line, MAX_ATTRIBUTES);
+        return -EFBIG;
+    }
+
     _cleanup_(xml_capture_clear) struct xml_capture c = { 0 };
     struct xml_quiet q = xml_quiet_begin(&c);
 
@@ -355,12 +444,13 @@ xml_read(const char *buf, size_t len, xmlDoc **out, char **why)
     if (!ctxt->encoding)
         abort();
     ctxt->sax->internalSubset = refuse_doctype;
+    ctxt->sax->startElementNs = count_element;
     ctxt->_private = &c;
 
     xmlParseDocument(ctxt);
     xmlDoc *doc = ctxt->myDoc;
     ctxt->myDoc = NULL;
-    bool ok = ctxt->wellFormed && !c.doctype && !c.first && doc;
+    bool ok = ctxt->wellFormed && !c.stopped && !c.first && doc;
     xmlFreeParserCtxt(ctxt);
     xml_quiet_end(&q);
 
@@ -368,7 +458,7 @@ xml_read(const char *buf, size_t len, xmlDoc **out, char **why)
         if (doc)
             xmlFreeDoc(doc);
         *why = c.first ? steal_ptr(&c.first) : xstrdup("not well-formed XML");
-        return -EINVAL;
+        return c.too_big ? -EFBIG : -EINVAL;
     }
     /* The text was read as UTF-8 whatever it declared. Saying so makes
      * serialize() write attribute values of unknown elements as UTF-8 too,
@@ -785,12 +875,15 @@ read_cookie(const char *buf, size_t len, struct mp_cookie **out, struct mp_error
 
     _cleanup_xml_doc_ xmlDoc *doc = NULL;
     _cleanup_free_ char *why = NULL;
-    if (xml_read(buf, len, &doc, &why) < 0)
+    int r = xml_read(buf, len, &doc, &why);
+    if (r == -EFBIG)
+        return mp_error_input(err, EFBIG, "cookie is too large: %s", why);
+    if (r < 0)
         return mp_error_input(err, EINVAL, "malformed cookie: %s", why);
 
     const xmlNode *root = xmlDocGetRootElement(doc);
     enum mp_step step;
-    int r = check_root(root, &step, err);
+    r = check_root(root, &step, err);
     if (r < 0)
         return r;
     r = validate(doc, err);

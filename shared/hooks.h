@@ -30,8 +30,11 @@ struct mp_hook_run {
  * (which may be NULL: Confirm writes no cookie). In Begin, Prepare and
  * Perform a hook that fails vetoes the step: the error carries its name and
  * stderr. In Finish and Confirm, past the point of no return, failures are
- * logged and reported in out, and never an error. A missing directory means
- * no hooks. */
+ * logged and reported in out, and never an error. In Begin, Prepare and
+ * Perform with run->outcome set, the step failed after its hooks ran: every
+ * hook is called again, last first, with MIGPHASE_OUTCOME set, to undo its
+ * work; failures are logged, out is untouched, and the result is 0. A missing
+ * directory means no hooks. */
 int mp_hooks_run(const struct mp_hook_run *run, struct mp_cookie *out, struct mp_error **err);
 
 /* The features this host understands: the built-in ones

@@ -143,6 +143,8 @@ static const struct option_def option_defs[] = {
       "run the step as USER after dropping capabilities" },
     { "hooks-dir", "DIR", STEPS | MP_PROG_MIGRATE, true, set_string, FIELD(hooks_dir),
       "site hooks directory (default " MP_DEFAULT_HOOKS_DIR ")" },
+    { "hook-capabilities", "CAPS", STEPS, true, set_string, FIELD(hook_capabilities),
+      "capabilities the site hooks get, e.g. net_admin (default: none)" },
     { "qmp", "SOCKET", MP_PROG_BEGIN | MP_PROG_PREPARE | MP_PROG_MIGRATE, false, set_string,
       FIELD(qmp_socket), "QMP socket of the VM (prepare: of the destination VM to start)" },
     { "domain", "NAME", MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_string, FIELD(domain),
@@ -175,6 +177,9 @@ static const struct option_def option_defs[] = {
       "with --cancelled: resume the source although no cookie proves the destination gave up" },
     { "qmp-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, true, set_u64,
       FIELD(qmp_timeout_ms), "bound on every QMP reply (default 10000)" },
+    { "stall-timeout-ms", "N", MP_PROG_PERFORM | MP_PROG_MIGRATE, true, set_u64,
+      FIELD(stall_timeout_ms),
+      "cancel a stream that sends nothing for N ms (default 30000; 0: never)" },
     { "incoming-timeout-ms", "N", MP_PROG_FINISH | MP_PROG_MIGRATE, true, set_u64,
       FIELD(incoming_timeout_ms), "bound on waiting for the incoming stream (default 600000)" },
     { "exit-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, true, set_u64,
@@ -224,6 +229,7 @@ set_defaults(struct mp_options *o, enum mp_program program)
     o->qmp_timeout_ms = 10000;
     o->incoming_timeout_ms = 600000;
     o->exit_timeout_ms = 10000;
+    o->stall_timeout_ms = 30000;
 }
 
 static char *
@@ -388,6 +394,7 @@ mp_options_free(struct mp_options *o)
     free(o->config_path);
     free(o->user);
     free(o->hooks_dir);
+    free(o->hook_capabilities);
     free(o->qmp_socket);
     free(o->domain);
     free(o->listen_addr);

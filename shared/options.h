@@ -39,6 +39,7 @@ struct mp_options {
     char *config_path;
     char *user;
     char *hooks_dir;
+    char *hook_capabilities; /* comma-separated names, NULL: none */
     enum mp_log_level log_level;
     bool verbose;
     /* begin */
@@ -59,6 +60,7 @@ struct mp_options {
     uint64_t qmp_timeout_ms;
     uint64_t incoming_timeout_ms;
     uint64_t exit_timeout_ms;
+    uint64_t stall_timeout_ms;
     /* status */
     bool json;
     bool recover;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 
 static int
@@ -23,12 +24,15 @@ resolve_user(const char *user, uid_t *uid, gid_t *gid, struct mp_error **err)
 }
 
 static int
-apply_capabilities(uint64_t keep, const char *user, struct mp_error **err)
+apply_capabilities(uint64_t keep, uint64_t for_hooks, const char *user, struct mp_error **err)
 {
     capng_clear(CAPNG_SELECT_BOTH);
     for (int cap = 0; cap <= CAP_LAST_CAP && cap < 64; cap++) {
         if (keep & (UINT64_C(1) << cap))
             capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+                         (unsigned)cap);
+        if (for_hooks & (UINT64_C(1) << cap))
+            capng_update(CAPNG_ADD, CAPNG_PERMITTED | CAPNG_INHERITABLE | CAPNG_BOUNDING_SET,
                          (unsigned)cap);
     }
     if (user) {
@@ -60,13 +64,29 @@ mp_privs_effective(void)
 }
 
 int
-mp_privs_drop(uint64_t keep, const char *user, struct mp_error **err)
+mp_privs_parse(const char *names, uint64_t *mask, struct mp_error **err)
+{
+    *mask = 0;
+    _cleanup_free_ char *copy = xstrdup(names);
+    for (char *save = NULL, *tok = strtok_r(copy, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save)) {
+        const char *name = strncasecmp(tok, "cap_", 4) == 0 ? tok + 4 : tok;
+        int cap = capng_name_to_capability(name);
+        if (cap < 0 || cap >= 64)
+            return mp_error_input(err, EINVAL, "unknown capability '%s'", tok);
+        *mask |= UINT64_C(1) << cap;
+    }
+    return 0;
+}
+
+int
+mp_privs_drop(uint64_t keep, uint64_t for_hooks, const char *user, struct mp_error **err)
 {
     bool privileged = geteuid() == 0 || capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE;
     if (user && !privileged)
         return mp_error_input(err, EPERM, "--user needs the helper to start as root");
     if (privileged) {
-        int r = apply_capabilities(keep, user, err);
+        int r = apply_capabilities(keep, for_hooks, user, err);
         if (r < 0)
             return r;
     }

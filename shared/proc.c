@@ -118,10 +118,11 @@ mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *lo
 }
 
 static int
-feed_and_collect(int in_fd, const char *input, size_t input_len, int out_fd, int err_fd,
-                 size_t max_output, uint64_t deadline, char **out, char **errout,
+feed_and_collect(pid_t child, int in_fd, const char *input, size_t input_len, int out_fd,
+                 int err_fd, size_t max_output, uint64_t deadline, char **out, char **errout,
                  struct mp_error **err)
 {
+    sig_atomic_t forwarded = 0;
     size_t in_off = 0, out_len = 0, err_len = 0;
     _cleanup_free_ char *obuf = xmalloc(max_output + 1);
     _cleanup_free_ char *ebuf = xmalloc(max_output + 1);
@@ -140,9 +141,15 @@ feed_and_collect(int in_fd, const char *input, size_t input_len, int out_fd, int
             return -ETIMEDOUT;
         }
         if (poll(p, 3, (int)(deadline - now)) < 0) {
-            if (errno == EINTR)
-                continue;
-            return mp_error_set_errno(err, errno, "poll failed");
+            if (errno != EINTR)
+                return mp_error_set_errno(err, errno, "poll failed");
+            /* The child has a process group of its own, so a ^C on the
+             * terminal reaches only us: pass it on, once per signal. */
+            if (mp_interrupted && mp_interrupted != forwarded) {
+                forwarded = mp_interrupted;
+                kill(-child, (int)forwarded);
+            }
+            continue;
         }
         if (in_fd >= 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
             ssize_t n = write(in_fd, input + in_off, input_len - in_off);
@@ -191,18 +198,23 @@ mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t inpu
             size_t max_output, uint64_t timeout_ms, char **out, char **errout, int *status,
             struct mp_error **err)
 {
-    static char *const clear_env[] = {
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL
-    };
-    int pin[2], pout[2], perr[2] = { -1, -1 };
+    static char *const clear_env[] = { "PATH=" MP_DEFAULT_PATH, NULL };    int pin[2], pout[2], perr[2] = { -1, -1 };
     if (pipe2(pin, O_CLOEXEC) < 0)
         return mp_error_set_errno(err, errno, "cannot create a pipe");
     if (pipe2(pout, O_CLOEXEC) < 0 || (errout && pipe2(perr, O_CLOEXEC) < 0))
         return mp_error_set_errno(err, errno, "cannot create a pipe");
+    /* A child that closes its stdin early must not kill us with SIGPIPE. */
+    struct sigaction ignore = { .sa_handler = SIG_IGN }, old_pipe;
+    sigaction(SIGPIPE, &ignore, &old_pipe);
     pid_t pid = fork();
-    if (pid < 0)
+    if (pid < 0) {
+        sigaction(SIGPIPE, &old_pipe, NULL);
         return mp_error_set_errno(err, errno, "cannot fork");
+    }
     if (pid == 0) {
+        setpgid(0, 0);
+        if (chdir("/") < 0)
+            _exit(126);
         dup2(pin[0], STDIN_FILENO);
         dup2(pout[1], STDOUT_FILENO);
         if (perr[1] >= 0)
@@ -214,13 +226,15 @@ mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t inpu
         dprintf(STDERR_FILENO, "cannot execute %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
+    setpgid(pid, pid); /* also here: a kill(-pid) must not race the child's own call */
     close(pin[0]);
     close(pout[1]);
     if (perr[1] >= 0)
         close(perr[1]);
-    int r = feed_and_collect(pin[1], input, input_len, pout[0], perr[0], max_output,
+    int r = feed_and_collect(pid, pin[1], input, input_len, pout[0], perr[0], max_output,
                              mp_now_ms() + timeout_ms, out, errout, err);
     if (r < 0) {
+        kill(-pid, SIGKILL);
         kill(pid, SIGKILL);
         close(pout[0]);
         if (perr[0] >= 0)
@@ -229,6 +243,7 @@ mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t inpu
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
+    sigaction(SIGPIPE, &old_pipe, NULL);
     if (r == -ETIMEDOUT)
         return mp_error_set(err, ETIMEDOUT, "%s did not finish within %llu ms", argv[0],
                             (unsigned long long)timeout_ms);

@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The PATH of the cleared environment given to hooks and other children. */
+#define MP_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 /* Set by the helpers' SIGINT/SIGTERM handler; long waits check it. */
 extern volatile sig_atomic_t mp_interrupted;
 /* Install the handler that sets mp_interrupted (no SA_RESTART, so blocking
@@ -24,8 +27,10 @@ int mp_proc_launch_detached(char *const *launcher, char *const *argv, const char
 /* Run argv (searched in PATH if it has no slash) as a child with stdin fed from
  * input (may be NULL) and stdout captured (at most max_output bytes; more
  * fails the run); stderr captured likewise when errout is not NULL, else
- * inherited. Kills it with SIGKILL after timeout_ms. envp NULL means a
- * cleared environment (just PATH). *status as waitpid's. */
+ * inherited. The child runs in / in a process group of its own, which is
+ * killed whole (SIGKILL) after timeout_ms, so that a grandchild holding the
+ * pipes cannot outlive the bound. envp NULL means a cleared environment
+ * (PATH=MP_DEFAULT_PATH). *status as waitpid's. */
 int mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t input_len,
                 size_t max_output, uint64_t timeout_ms, char **out, char **errout, int *status,
                 struct mp_error **err);

@@ -206,15 +206,36 @@ write_cookie(const struct mp_step_ctx *ctx, const char *xml, size_t len, struct 
 }
 
 /* The step already concluded: hand back the cookie it wrote, and its result. */
+/* A concluded Finish or Confirm cannot be redone the other way: one that
+ * completed the migration cannot cancel it, and the reverse. */
+static int
+check_same_direction(const struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    const char *undo = mp_journal_record_get_fact(ctx->record, "undo");
+    if (!undo || strcmp(undo, ctx->cancel ? "yes" : "no") == 0)
+        return 0;
+    if (!ctx->cancel)
+        return mp_error_set(err, EALREADY, "%s already cancelled migration %s on this host",
+                            mp_step_name(ctx->step), ctx->record->migration_id);
+    mp_error_set(err, EALREADY,
+                 "%s already completed migration %s on this host: the VM runs on the "
+                 "destination; run migphase-confirm without --cancelled on the source",
+                 mp_step_name(ctx->step), ctx->record->migration_id);
+    return mp_error_left_state(err);
+}
+
 static int
 answer_from_journal(struct mp_step_ctx *ctx, struct mp_error **err)
 {
+    int r = check_same_direction(ctx, err);
+    if (r < 0)
+        return r;
     mp_info("step %s of migration %s already concluded (%s)", mp_step_name(ctx->step),
             ctx->record->migration_id, mp_outcome_name(ctx->record->outcome));
     if (ctx->out) {
         _cleanup_free_ char *xml = NULL;
         size_t len = 0;
-        int r = mp_journal_load_cookie(ctx->journal, ctx->step, true, &xml, &len, err);
+        r = mp_journal_load_cookie(ctx->journal, ctx->step, true, &xml, &len, err);
         if (r < 0)
             return r;
         r = write_cookie(ctx, xml, len, err);
@@ -290,6 +311,10 @@ run_driver(const struct mp_driver *driver, struct mp_step_ctx *ctx, const char *
         ctx->progress = mp_progress_new(ctx->opts->progress, STDERR_FILENO);
     r = mp_driver_run_step(driver, ctx, err);
     mp_progress_free(steal_ptr(&ctx->progress));
+    if (r < 0 && (ctx->step == MP_STEP_PREPARE || ctx->step == MP_STEP_PERFORM)) {
+        /* The hooks ran before the step failed: they undo what they did. */
+        run_hooks(ctx, ctx->in, in_xml, in_len, MP_OUTCOME_FAILED, NULL);
+    }
     if (ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM) {
         /* Past the point of no return hooks only report: they see the
          * outcome, and their failures never undo the step. */
@@ -332,9 +357,11 @@ run_begin(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_err
         return r;
     bool done_before = false;
     r = open_journal(ctx, ctx->out, &done_before, err);
-    if (r < 0)
-        return r;
-    return conclude(ctx, 0, err);
+    if (r == 0)
+        r = conclude(ctx, 0, err);
+    if (r < 0) /* the hooks undo what they did for a Begin that did not happen */
+        run_hooks(ctx, ctx->out, xml, len, MP_OUTCOME_FAILED, NULL);
+    return r;
 }
 
 static int
@@ -395,7 +422,13 @@ run(const struct mp_step_spec *spec, struct mp_options *opts, int argc, char **a
     r = mp_driver_lookup(opts->driver, &driver, err);
     if (r < 0)
         return r;
-    r = mp_privs_drop(driver->capabilities, opts->user, err);
+    uint64_t for_hooks = 0;
+    if (opts->hook_capabilities) {
+        r = mp_privs_parse(opts->hook_capabilities, &for_hooks, err);
+        if (r < 0)
+            return mp_error_prefix(err, "--hook-capabilities");
+    }
+    r = mp_privs_drop(driver->capabilities, for_hooks, opts->user, err);
     if (r < 0)
         return r;
     mp_proc_catch_interrupts();

@@ -96,3 +96,8 @@ endif
 
 include tests/guest/local.mk
 include tests/integration/local.mk
+
+# Pages that show what the code does are checked against the code.
+TESTS += tests/docs/recovery-table.sh
+EXTRA_DIST += tests/docs/recovery-table.sh
+dist_doc_DATA += docs/recovery.md

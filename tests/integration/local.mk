@@ -3,6 +3,7 @@ INTEGRATION_TESTS = \
 	tests/integration/cookie-errors.sh \
 	tests/integration/migrate-live.sh \
 	tests/integration/migrate-netns.sh \
-	tests/integration/step-failures.sh
+	tests/integration/step-failures.sh \
+	tests/integration/recovery.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh

@@ -33,10 +33,16 @@ mp_expect_status 2 "$rc" "migphase-prepare on a malformed cookie"
 [ "$(mp_count_vms)" -eq 1 ] || mp_fail "a refused Prepare started a VM"
 
 echo "== Prepare: the only port of the range is taken"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$port)); s.listen(); time.sleep(120)  # $MP_TMP" &
+# The listener picks its own free port and says which: no window in which
+# another process could take it.
+python3 -c "
+import socket, sys, time
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(120)  # $MP_TMP
+" >"$MP_TMP/port" &
 disown $!
-sleep 0.3
+for _ in $(seq 50); do [ -s "$MP_TMP/port" ] && break; sleep 0.1; done
+port=$(cat "$MP_TMP/port")
 "$H/migphase-begin" "${S[@]}" --qmp "$src" --out "$MP_TMP/begin.xml"
 run prepare-port "$H/migphase-prepare" "${S[@]}" --qmp "$MP_TMP/fail-dst.qmp" --listen 127.0.0.1 \
     --port-range "$port-$port" "${rewrite[@]}" --in "$MP_TMP/begin.xml" --out "$MP_TMP/prepare.xml"

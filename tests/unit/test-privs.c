@@ -34,7 +34,7 @@ in_child(uint64_t keep, const char *user, void (*check)(uint64_t))
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         struct mp_error *err = NULL;
-        if (mp_privs_drop(keep, user, &err) < 0) {
+        if (mp_privs_drop(keep, 0, user, &err) < 0) {
             fprintf(stderr, "%s\n", err->message);
             _exit(10);
         }
@@ -99,7 +99,7 @@ Test(privs, unknown_user_is_an_input_error)
     struct mp_error *err = NULL;
     pid_t pid = fork();
     if (pid == 0)
-        _exit(mp_privs_drop(0, "no-such-user-migphase", &err) < 0 && err->kind == MP_ERR_INPUT ? 0
+        _exit(mp_privs_drop(0, 0, "no-such-user-migphase", &err) < 0 && err->kind == MP_ERR_INPUT ? 0
                                                                                                : 1);
     int status;
     waitpid(pid, &status, 0);
@@ -111,4 +111,47 @@ Test(privs, unprivileged_caller_still_gets_no_new_privs)
     if (geteuid() == 0)
         cr_skip_test("runs as an unprivileged user only");
     cr_assert_eq(in_child(0, NULL, expect_exactly), 0);
+}
+
+static void
+expect_hook_capability(uint64_t keep)
+{
+    uint64_t net_admin = 1ULL << CAP_NET_ADMIN;
+    if (status_field("CapEff", 16) != keep || status_field("CapPrm", 16) != (keep | net_admin) ||
+        status_field("CapInh", 16) != net_admin || status_field("NoNewPrivs", 10) != 1)
+        _exit(22);
+}
+
+static int
+in_child_for_hooks(void)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct mp_error *err = NULL;
+        if (mp_privs_drop(0, 1ULL << CAP_NET_ADMIN, NULL, &err) < 0)
+            _exit(10);
+        expect_hook_capability(0);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+Test(privs, hook_capabilities_are_inheritable_not_effective)
+{
+    skip_unless_root();
+    cr_assert_eq(in_child_for_hooks(), 0);
+}
+
+Test(privs, capability_names_parse)
+{
+    uint64_t mask = 0;
+    struct mp_error *err = NULL;
+    cr_assert_eq(mp_privs_parse("net_admin,CAP_SYS_ADMIN", &mask, &err), 0);
+    cr_assert_eq(mask, (1ULL << CAP_NET_ADMIN) | (1ULL << CAP_SYS_ADMIN));
+    cr_assert_lt(mp_privs_parse("net_admin,teleport", &mask, &err), 0);
+    cr_assert_eq(err->kind, MP_ERR_INPUT);
+    mp_error_free(err);
 }

@@ -1,0 +1,69 @@
+# shellcheck shell=bash
+# Shared by the hook tests: the integration library (guest, helpers, cleanup)
+# plus writing hook directories. Sourced, not run.
+# shellcheck source=tests/integration/lib.sh disable=SC2154
+. "$top_srcdir/tests/integration/lib.sh"
+
+# The shipped example hooks, for the tests to install.
+# shellcheck disable=SC2034
+HK_EXAMPLES="$top_srcdir/hooks/examples"
+
+# hk_hook DIR STEP NAME BODY: an executable shell hook DIR/STEP.d/NAME.
+hk_hook() {
+    local dir=$1 step=$2 name=$3 body=$4
+    mkdir -p "$dir/$step.d"
+    printf '#!/bin/sh\n%s\n' "$body" >"$dir/$step.d/$name"
+    chmod 755 "$dir/$step.d/$name"
+}
+
+# hk_link DIR STEP NAME TARGET: install TARGET as a hook the way the docs say,
+# a symbolic link in DIR/STEP.d.
+hk_link() {
+    mkdir -p "$1/$2.d"
+    ln -sf "$4" "$1/$2.d/$3"
+}
+
+# hk_feature DIR NAME: declare that DIR's hooks understand feature NAME.
+hk_feature() {
+    mkdir -p "$1/features.d"
+    : >"$1/features.d/$2"
+}
+
+# hk_step LOG HELPER ARGS...: run a helper, its stderr in $MP_TMP/LOG.err and
+# its exit status in $rc; say what happened.
+hk_step() {
+    local log=$1
+    shift
+    rc=0
+    "$@" 2>"$MP_TMP/$log.err" || rc=$?
+    echo "$log: exit $rc $(head -c 400 "$MP_TMP/$log.err")"
+}
+
+# hk_extension FILE NAME: the content of extension NAME in cookie FILE (the
+# cookie writer puts each extension on one line).
+hk_extension() {
+    sed -n "s|^ *<extension name=\"$2\"[^>]*>\\(.*\\)</extension>\$|\\1|p" "$1"
+}
+
+# hk_private_etc: from here on this process (re-executed in a private mount
+# namespace, see hk_private_mounts) sees an /etc of its own, a copy-on-write
+# layer over the real one, so that a test can install adapters and
+# configuration where the management tools look for them.
+hk_private_etc() {
+    mkdir -p "$MP_TMP/etc-upper" "$MP_TMP/etc-work"
+    mount -t overlay overlay \
+        -o "lowerdir=/etc,upperdir=$MP_TMP/etc-upper,workdir=$MP_TMP/etc-work" /etc ||
+        mp_skip "cannot mount an overlay on /etc here"
+    # Unmount before the test directory goes; keep the exit status for mp_cleanup.
+    trap 'hk_status=$?; set +e; umount -l /etc 2>/dev/null; (exit "$hk_status"); mp_cleanup' EXIT
+}
+
+# hk_private_mounts "$@": re-run the calling test in a mount namespace of its
+# own (needs root), once.
+hk_private_mounts() {
+    [ "${HK_PRIVATE_MOUNTS:-}" != yes ] || return 0
+    mp_require_root
+    unshare --mount --propagation private true 2>/dev/null ||
+        mp_skip "cannot make a private mount namespace here"
+    HK_PRIVATE_MOUNTS=yes exec unshare --mount --propagation private "$BASH" "$0" "$@"
+}

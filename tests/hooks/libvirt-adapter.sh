@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The libvirt adapter, called exactly as libvirtd calls a qemu.d hook
+# (libvirt docs/hooks.rst, src/util/virhook.c): installed in
+# /etc/libvirt/hooks/qemu.d/, run as HOOK GUEST_NAME OPERATION SUB_OPERATION
+# EXTRA with the domain XML on stdin and libvirt's filtered environment. On
+# "migrate begin" it runs the Prepare site hooks and records the migration;
+# a veto (a non-zero exit) cancels it; every other operation is a no-op.
+# /etc is a private copy-on-write layer (a mount namespace of the test's own).
+# Hook bodies are single-quoted on purpose: the hooks expand them.
+# shellcheck source=tests/hooks/lib.sh disable=SC2154,SC2016
+. "$top_srcdir/tests/hooks/lib.sh"
+hk_private_mounts "$@"
+adapter="$top_builddir/hooks/libvirt/migphase-libvirt-hook"
+[ -x "$adapter" ] || mp_skip "the libvirt adapter is not built"
+mp_init
+hk_private_etc
+
+hooks="$MP_TMP/hooks"
+mkdir -p "$hooks" /etc/migphase /etc/libvirt/hooks/qemu.d
+printf 'hooks-dir = %s\nstate-dir = %s\n' "$hooks" "$MP_STATE" >/etc/migphase/migphase.conf
+# As docs/hooks.md says to install it.
+ln -s "$adapter" /etc/libvirt/hooks/qemu.d/50-migphase
+hk_hook "$hooks" prepare 10-record \
+    'd=${0%/*}/..; cat >"$d/stdin$MIGPHASE_OUTCOME"; env >"$d/env$MIGPHASE_OUTCOME"
+echo "<extension name=\"seen\"><domain name=\"$MIGPHASE_DOMAIN\"/></extension>"'
+
+cat >"$MP_TMP/vm1.xml" <<'EOF'
+<domain type='kvm'>
+  <name>vm1</name>
+  <uuid>5f2b4a8e-3c1d-4e6f-9a7b-8c9d0e1f2a3b</uuid>
+  <memory unit='KiB'>65536</memory>
+  <vcpu placement='static'>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+  </os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <interface type='bridge'>
+      <source bridge='br0'/>
+      <target dev='vnet0'/>
+      <model type='virtio'/>
+    </interface>
+  </devices>
+</domain>
+EOF
+
+# libvirt HOOK_ARGS...: run the installed hook as libvirtd does: libvirt's
+# filtered environment (virCommandAddEnvPassCommon), the domain XML on
+# stdin; stdout in $MP_TMP/out, stderr in $MP_TMP/err, status in $rc.
+libvirt() {
+    rc=0
+    env -i LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root USER=root LOGNAME=root /etc/libvirt/hooks/qemu.d/50-migphase "$@" \
+        <"$MP_TMP/${xml:-vm1}.xml" >"$MP_TMP/out" 2>"$MP_TMP/err" || rc=$?
+    echo "qemu.d/50-migphase $*: exit $rc $(cat "$MP_TMP/err")"
+}
+record="$MP_STATE/destination/vm1/record"
+
+echo "== migrate begin: the Prepare hooks run, the migration is recorded"
+libvirt vm1 migrate begin -
+mp_expect_status 0 "$rc" "migrate begin"
+[ ! -s "$MP_TMP/out" ] || mp_fail "the hook changed the domain XML: $(cat "$MP_TMP/out")"
+for kv in MIGPHASE_STEP=prepare MIGPHASE_ROLE=destination MIGPHASE_DOMAIN=vm1 \
+    MIGPHASE_UUID=5f2b4a8e-3c1d-4e6f-9a7b-8c9d0e1f2a3b MIGPHASE_PEER_HOST= MIGPHASE_OUTCOME=; do
+    grep -qx "$kv" "$hooks/env" || mp_fail "the Prepare hook did not get $kv: $(cat "$hooks/env")"
+done
+grep -q 'LC_ALL\|HOME=' "$hooks/env" && mp_fail "libvirt's environment reached the hook"
+grep -q '<description format="libvirt-xml">' "$hooks/stdin" ||
+    mp_fail "the hook's cookie does not carry the domain XML"
+grep -q '&lt;source bridge=.br0./&gt;' "$hooks/stdin" || mp_fail "the domain XML is not all there"
+grep -q '<item key="manager">libvirt</item>' "$hooks/stdin" || mp_fail "no manager=libvirt"
+grep -qx 'closed = yes' "$record" || mp_fail "the record is not closed: $(cat "$record")"
+for line in 'step = prepare' 'outcome = success' 'fact.manager = libvirt'; do
+    grep -qx "$line" "$record" || mp_fail "the record lacks '$line': $(cat "$record")"
+done
+grep -q '<extension name="seen" hook="prepare:10-record"><domain name="vm1"/></extension>' \
+    "$MP_STATE/destination/vm1/prepare-out.xml" || mp_fail "the hook's extension was not kept"
+mp_assert_nothing_pending
+
+echo "== The rest of libvirt's calls: accepted, nothing done"
+cp "$record" "$MP_TMP/record.before"
+rm "$hooks/env"
+for call in "prepare begin -" "start begin -" "started begin -" "stopped end -" \
+    "release end migrated" "restore begin -" "reconnect begin -"; do
+    # shellcheck disable=SC2086 # the operation, its sub-operation and extra
+    libvirt vm1 $call
+    mp_expect_status 0 "$rc" "$call"
+    [ ! -s "$MP_TMP/out" ] || mp_fail "$call printed something"
+done
+[ ! -e "$hooks/env" ] || mp_fail "a hook ran for another operation than migrate begin"
+cmp -s "$record" "$MP_TMP/record.before" || mp_fail "another operation touched the journal"
+
+echo "== A hook vetoes: libvirt is told to cancel, nothing is left behind"
+hk_hook "$hooks" prepare 20-veto 'echo "no SAN path to $MIGPHASE_DOMAIN" >&2; exit 1'
+libvirt vm1 migrate begin -
+[ "$rc" -ne 0 ] || mp_fail "the veto did not fail the hook"
+grep -q "prepare hooks: hook 20-veto vetoed the step: exited with status 1: no SAN path to vm1" \
+    "$MP_TMP/err" || mp_fail "the veto's reason is not on stderr"
+grep -qx MIGPHASE_OUTCOME=cancelled "$hooks/envcancelled" || mp_fail "10-record was not undone"
+[ ! -e "$record" ] || mp_fail "a vetoed migration left a record"
+rm "$hooks/prepare.d/20-veto"
+
+echo "== An unfinished migphase migration of the domain: refused"
+mkdir -p "$MP_STATE/destination/vm2"
+python3 - "$MP_STATE/destination/vm2/record" <<'EOF'
+import sys
+body = (b"migphase-journal 1\nmigration-id = 6f1c2a9e-0d4b-4c8e-9a57-3b2d1e0f4a6c\n"
+        b"domain = vm2\nuuid = 2b7e1516-28ae-4d2a-a6f7-15880912cf4f\ndriver = qemu\n"
+        b"role = destination\nstep = prepare\nphase = done\noutcome = success\nclosed = no\n"
+        b"updated-us = 1700000000000000\n")
+h = 0xcbf29ce484222325
+for b in body:
+    h = ((h ^ b) * 0x100000001b3) % 2**64
+open(sys.argv[1], "wb").write(body + b"checksum = %016x\n" % h)
+EOF
+sed 's/vm1/vm2/' "$MP_TMP/vm1.xml" >"$MP_TMP/vm2.xml"
+xml=vm2 libvirt vm2 migrate begin -
+[ "$rc" -ne 0 ] || mp_fail "a libvirt migration went ahead of an unfinished migphase one"
+grep -q "domain vm2 has an unfinished migphase migration 6f1c2a9e" "$MP_TMP/err" ||
+    mp_fail "unexpected refusal"
+rm -r "$MP_STATE/destination/vm2"
+
+echo "== A name the journal cannot use: refused"
+sed 's/vm1/vm 1/' "$MP_TMP/vm1.xml" >"$MP_TMP/vm-space.xml"
+xml=vm-space libvirt "vm 1" migrate begin -
+[ "$rc" -ne 0 ] || mp_fail "a domain the journal cannot name went ahead"
+grep -q "cannot record the migration of vm 1" "$MP_TMP/err" || mp_fail "unexpected refusal"
+
+echo "== Called by hand with the wrong arguments: a usage error"
+libvirt vm1 migrate
+mp_expect_status 2 "$rc" "three arguments"
+mp_assert_nothing_pending
+echo "PASS: libvirt qemu.d adapter: Prepare hooks, veto, journal, other operations untouched"
