@@ -70,6 +70,7 @@ helper_argv(const struct mp_options *o, const char *helper, bool remote)
     argv = add(argv, "--state-dir", o->state_dir);
     argv = add(argv, "--driver", o->driver);
     argv = add_u64(argv, "--qmp-timeout-ms", o->qmp_timeout_ms);
+    argv = add_u64(argv, "--exit-timeout-ms", o->exit_timeout_ms);
     if (o->log_level != MP_LOG_WARNING)
         argv = add(argv, "--log-level", o->log_level == MP_LOG_DEBUG ? "debug" : "info");
     if (o->config_path)

@@ -10,7 +10,7 @@ hooksopennebuladir = $(pkgdatadir)/hooks/opennebula
 nodist_hooksopennebula_SCRIPTS = hooks/opennebula/migphase-one
 hooks/opennebula/migphase-one: hooks/opennebula/migphase-one.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) hooks/opennebula && \
-	sed -e 's|@pkglibexecdir[@]|$(pkglibexecdir)|g' $(srcdir)/hooks/opennebula/migphase-one.in >$@.tmp && \
+	sed -e 's|@pkglibexecdir[@]|$(pkglibexecdir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' $(srcdir)/hooks/opennebula/migphase-one.in >$@.tmp && \
 	chmod +x $@.tmp && mv $@.tmp $@
 CLEANFILES += hooks/opennebula/migphase-one
 EXTRA_DIST += hooks/opennebula/migphase-one.in

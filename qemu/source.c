@@ -68,6 +68,31 @@ check_movable(struct qemu_qmp *qmp, const char *status, struct mp_error **err)
     return 0;
 }
 
+/* QEMU before 9.0 can lose writes of a TCG guest during migration when the
+ * guest's RAM is a multiple of 256 KiB (a fast path of its dirty bitmap
+ * sync; fixed by "physmem: Fix migration dirty bitmap coherency with TCG
+ * memory access"). The test guest caught it here: say so before it bites. */
+static void
+warn_tcg_dirty_bitmap(struct qemu_qmp *qmp)
+{
+    unsigned major = 0;
+    if (sscanf(qemu_qmp_version(qmp), "%u.", &major) != 1 || major >= 9)
+        return;
+    json_object *kvm = NULL, *mem = NULL, *v = NULL;
+    bool tcg = qemu_qmp_execute(qmp, "query-kvm", NULL, &kvm, NULL) == 0 &&
+               json_object_object_get_ex(kvm, "enabled", &v) && !json_object_get_boolean(v);
+    int64_t ram = 0;
+    if (tcg && qemu_qmp_execute(qmp, "query-memory-size-summary", NULL, &mem, NULL) == 0 &&
+        json_object_object_get_ex(mem, "base-memory", &v))
+        ram = json_object_get_int64(v);
+    if (tcg && ram > 0 && ram % (256 * 1024) == 0)
+        mp_warn("QEMU %s under TCG may lose guest writes while migrating a VM whose RAM is a "
+                "multiple of 256 KiB (fixed in QEMU 9.0); give it e.g. -m %lldk",
+                qemu_qmp_version(qmp), (long long)(ram / 1024 + 128));
+    json_object_put(kvm);
+    json_object_put(mem);
+}
+
 int
 qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err)
 {
@@ -99,6 +124,7 @@ qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err)
     out->description_args = steal_ptr(&argv);
     mp_cookie_set_data(out, "qemu-version", qemu_qmp_version(qmp));
     mp_cookie_set_data(out, "source-state", status);
+    warn_tcg_dirty_bitmap(qmp);
     qemu_record_process(ctx->record, opts->qmp_socket, pid);
     return 0;
 }

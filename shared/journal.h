@@ -2,7 +2,7 @@
  * its side effects are done, and the cookies received and sent, so that any
  * interrupted step can be recovered by hand.
  *
- * Layout under the state directory (default /var/lib/migphase):
+ * Layout under the state directory (default $(localstatedir)/lib/migphase):
  *   <state>/<role>/<domain>/record       the current record (key = value text,
  *                                         ends with a checksum line)
  *   <state>/<role>/<domain>/lock         flock()ed while a helper works on it
@@ -15,7 +15,8 @@
 
 #include <stdint.h>
 
-#define MP_JOURNAL_DEFAULT_STATE_DIR "/var/lib/migphase"
+/* Under the configured localstatedir: /var/lib/migphase in packages. */
+#define MP_JOURNAL_DEFAULT_STATE_DIR MP_LOCALSTATEDIR "/lib/migphase"
 #define MP_JOURNAL_MAX_RECORD_SIZE   (64 * 1024)
 
 /* Where a step stands. STARTED is written before its first side effect,

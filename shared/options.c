@@ -288,11 +288,13 @@ print_help(enum mp_program program, const char *usage)
             continue;
         _cleanup_free_ char *left =
             xasprintf("--%s%s%s", d->name, d->arg ? " " : "", d->arg ? d->arg : "");
-        printf("  %-24s %s\n", left, d->help);
+        printf("  %-25s %s\n", left, d->help);
     }
-    printf("  %-24s %s\n  %-24s %s\n", "--help", "show this help", "--version", "show the version");
-    printf("\nExit status: 0 done; 1 failed, nothing to recover; 2 usage or input error,\n"
-           "nothing touched; 3 failed and left state behind: run migphase-status.\n");
+    printf("  %-25s %s\n  %-25s %s\n", "--help", "show this help", "--version", "show the version");
+    /* migphase-status has exit statuses of its own, in its usage text. */
+    if (program != MP_PROG_STATUS)
+        printf("\nExit status: 0 done; 1 failed, nothing to recover; 2 usage or input error,\n"
+               "nothing touched; 3 failed and left state behind: run migphase-status.\n");
 }
 
 /* The config file is read first so that the command line overrides it; find

@@ -8,8 +8,9 @@
 
 #include <stdint.h>
 
-#define MP_DEFAULT_CONFIG    "/etc/migphase/migphase.conf"
-#define MP_DEFAULT_HOOKS_DIR "/etc/migphase/hooks"
+/* Under the configured sysconfdir: /etc in distribution packages. */
+#define MP_DEFAULT_CONFIG    MP_SYSCONFDIR "/migphase/migphase.conf"
+#define MP_DEFAULT_HOOKS_DIR MP_SYSCONFDIR "/migphase/hooks"
 
 /* Programs, as a mask, for the options each accepts. */
 enum mp_program {

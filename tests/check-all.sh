@@ -103,8 +103,12 @@ check_format() {
 }
 
 [ -x configure ] || ./autogen.sh >/dev/null
-stage "build and test (warnings as errors)" build_and_check build --enable-werror
-stage "build and test under ASan+UBSan" build_and_check build-asan --enable-werror --enable-sanitizers
+# The distributions' layout, so that the adapters' tests find their settings
+# in /etc (they write only a private copy of it).
+layout=(--sysconfdir=/etc --localstatedir=/var)
+stage "build and test (warnings as errors)" build_and_check build --enable-werror "${layout[@]}"
+stage "build and test under ASan+UBSan" build_and_check build-asan --enable-werror \
+    --enable-sanitizers "${layout[@]}"
 stage "distcheck with Xen" distcheck yes
 stage "distcheck without Xen" distcheck no
 stage "fuzz targets (libFuzzer, 15 s each)" fuzz_smoke

@@ -12,6 +12,9 @@
 hk_private_mounts "$@"
 adapter="$top_builddir/hooks/libvirt/migphase-libvirt-hook"
 [ -x "$adapter" ] || mp_skip "the libvirt adapter is not built"
+# The adapters read $(sysconfdir)/migphase: only /etc is a private layer here.
+[ "${MP_SYSCONFDIR:-/etc}" = /etc ] ||
+    mp_skip "configured with sysconfdir=$MP_SYSCONFDIR: the test writes only a private /etc"
 mp_init
 hk_private_etc
 

@@ -17,6 +17,9 @@ mp_require_qemu
 command -v ip >/dev/null || mp_skip "iproute2 is not installed"
 adapter="$top_builddir/hooks/opennebula/migphase-one"
 [ -x "$adapter" ] || mp_skip "the OpenNebula adapter is not built"
+# The adapters read $(sysconfdir)/migphase: only /etc is a private layer here.
+[ "${MP_SYSCONFDIR:-/etc}" = /etc ] ||
+    mp_skip "configured with sysconfdir=$MP_SYSCONFDIR: the test writes only a private /etc"
 mp_init
 hk_private_etc
 

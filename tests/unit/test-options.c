@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "journal.h"
 #include "options.h"
 
 #include <criterion/criterion.h>
@@ -39,7 +40,7 @@ Test(options, defaults)
     cr_assert_gt(parse(&o, MP_PROG_PREPARE, &err, "--config", "/dev/null", NULL), 0);
     cr_assert_str_eq(o.in_path, "-");
     cr_assert_str_eq(o.out_path, "-");
-    cr_assert_str_eq(o.state_dir, "/var/lib/migphase");
+    cr_assert_str_eq(o.state_dir, MP_JOURNAL_DEFAULT_STATE_DIR);
     cr_assert_str_eq(o.driver, "qemu");
     cr_assert_eq(o.port_lo, 49152);
     cr_assert_eq(o.port_hi, 49215);

@@ -1,0 +1,100 @@
+#!/bin/sh
+# The man pages must document each program's options exactly as
+# shared/options.c defines them, and migphase.conf(5) and the installed
+# example etc/migphase.conf exactly the keys the config file accepts:
+#   - each program's OPTIONS list (".It Fl -name Ar ARG") is the set of
+#     options its --help prints, with the same argument names;
+#   - the config keys are found by asking the programs: a key the file does
+#     not accept makes them fail with "unknown setting";
+#   - every key of the example, uncommented, is accepted by every program.
+set -eu
+: "${top_builddir:?}"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+: > "$tmp/empty.conf"
+fail=0
+failed() {
+    echo "FAIL: $*"
+    fail=1
+}
+
+programs="begin prepare perform finish confirm status migrate"
+
+# "--name ARG" or "--name", one a line, sorted, from --help. The option
+# column is padded to 24 characters: an argument is the word after the name
+# that is followed by two spaces.
+help_options() {
+    "$top_builddir/helpers/migphase-$1" --config "$tmp/empty.conf" --help |
+        sed -n -e 's/^  \(--[a-z0-9-]*\)\( [^ ][^ ]*\)\{0,1\}  .*/\1\2/p' | sort
+}
+
+# The same from the page's OPTIONS section.
+man_options() {
+    sed -n -e '/^\.Sh OPTIONS$/,/^\.Sh /p' "$1" |
+        sed -n -e 's/^\.It Fl \(-[a-z0-9-]*\)\( Ar [^ ]*\)\{0,1\}$/-\1\2/p' |
+        sed -e 's/ Ar / /' | sort
+}
+
+for p in $programs; do
+    prog=migphase-$p
+    page=$top_builddir/docs/man/$prog.8
+    help_options "$p" > "$tmp/$p.help"
+    if [ ! -s "$tmp/$p.help" ]; then
+        failed "$prog --help lists no option"
+        continue
+    fi
+    if [ ! -f "$page" ]; then
+        failed "$prog has no man page"
+        continue
+    fi
+    man_options "$page" > "$tmp/$p.man"
+    if ! diff -u "$tmp/$p.help" "$tmp/$p.man" > "$tmp/$p.diff"; then
+        failed "$prog.8 OPTIONS differ from $prog --help (- help, + man page):
+$(cat "$tmp/$p.diff")"
+    fi
+done
+
+# Which options the configuration file accepts. Any value will do: a key
+# that is known but gets a bad value fails with another message.
+cat "$tmp"/*.help | sed 's/ .*//; s/^--//' | sort -u | grep -v -x -e help -e version > "$tmp/all"
+: > "$tmp/keys"
+while read -r key; do
+    printf '%s = x\n' "$key" > "$tmp/one.conf"
+    if ! "$top_builddir/helpers/migphase-migrate" --config "$tmp/one.conf" --help \
+        2>&1 >/dev/null | grep -q 'unknown setting'; then
+        echo "$key" >> "$tmp/keys"
+    fi
+done < "$tmp/all"
+if [ ! -s "$tmp/keys" ]; then
+    failed "no option is accepted in the configuration file: the probe is broken"
+fi
+
+conf_page=$top_builddir/docs/man/migphase.conf.5
+sed -n -e 's/^\.It Cm \([a-z0-9-]*\) = Ar [^ ]*$/\1/p' "$conf_page" | sort > "$tmp/keys.man"
+if ! diff -u "$tmp/keys" "$tmp/keys.man" > "$tmp/keys.diff"; then
+    failed "migphase.conf.5 KEYS differ from what the programs accept (- accepted, + man page):
+$(cat "$tmp/keys.diff")"
+fi
+
+example=$top_builddir/etc/migphase.conf
+sed -n -e 's/^#\([a-z0-9-]*\) = .*/\1/p' "$example" | sort > "$tmp/keys.example"
+if ! diff -u "$tmp/keys" "$tmp/keys.example" > "$tmp/example.diff"; then
+    failed "etc/migphase.conf keys differ from what the programs accept (- accepted, + example):
+$(cat "$tmp/example.diff")"
+fi
+
+# As installed (all commented) and with every key set, every program must
+# accept the example.
+sed -e 's/^#\([a-z0-9-]* = \)/\1/' "$example" > "$tmp/uncommented.conf"
+for p in $programs; do
+    for conf in "$example" "$tmp/uncommented.conf"; do
+        if ! out=$("$top_builddir/helpers/migphase-$p" --config "$conf" --help 2>&1 >/dev/null); then
+            failed "migphase-$p refuses $(basename "$conf"): $out"
+        fi
+    done
+done
+
+[ "$fail" = 0 ] &&
+    echo "PASS: options of $(echo "$programs" | wc -w) programs and $(wc -l < "$tmp/keys") config keys match"
+exit "$fail"
