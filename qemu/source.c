@@ -214,7 +214,8 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
         if (info->transferred_bytes != last_transferred || strcmp(info->status, "setup") == 0) {
             last_transferred = info->transferred_bytes;
             last_progress_ms = now;
-        } else if (ctx->opts->stall_timeout_ms && now - last_progress_ms > ctx->opts->stall_timeout_ms) {
+        } else if (ctx->opts->stall_timeout_ms &&
+                   now - last_progress_ms > ctx->opts->stall_timeout_ms) {
             return mp_error_set(err, ETIMEDOUT, "the stream sent nothing for %llu ms",
                                 (unsigned long long)ctx->opts->stall_timeout_ms);
         }

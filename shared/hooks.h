@@ -23,7 +23,7 @@ struct mp_hook_run {
     enum mp_outcome outcome; /* Finish and Confirm: how the step ended */
     const char *cookie;      /* given on each hook's stdin */
     size_t cookie_len;
-    uint64_t timeout_ms;     /* per hook */
+    uint64_t timeout_ms; /* per hook */
 };
 
 /* Run the step's hooks. Extensions they print are validated and added to out

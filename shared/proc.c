@@ -198,7 +198,8 @@ mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t inpu
             size_t max_output, uint64_t timeout_ms, char **out, char **errout, int *status,
             struct mp_error **err)
 {
-    static char *const clear_env[] = { "PATH=" MP_DEFAULT_PATH, NULL };    int pin[2], pout[2], perr[2] = { -1, -1 };
+    static char *const clear_env[] = { "PATH=" MP_DEFAULT_PATH, NULL };
+    int pin[2], pout[2], perr[2] = { -1, -1 };
     if (pipe2(pin, O_CLOEXEC) < 0)
         return mp_error_set_errno(err, errno, "cannot create a pipe");
     if (pipe2(pout, O_CLOEXEC) < 0 || (errout && pipe2(perr, O_CLOEXEC) < 0))

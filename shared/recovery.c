@@ -19,9 +19,8 @@
 static const struct mp_recovery_rule rules[] = {
     { MP_ROLE_SOURCE, STEP(BEGIN), ANY_PHASE, ANY_VM, MP_ACTION_RESUME_SOURCE, true,
       "Begin changes nothing: close the migration, the VM stays as it is" },
-    { MP_ROLE_SOURCE, STEP(PERFORM), PHASE(DONE), VM(MIGRATED) | VM(ABSENT),
-      MP_ACTION_FINISH_DEST, false,
-      "the stream completed: the destination's Finish decides, the source stays paused" },
+    { MP_ROLE_SOURCE, STEP(PERFORM), PHASE(DONE), VM(MIGRATED) | VM(ABSENT), MP_ACTION_FINISH_DEST,
+      false, "the stream completed: the destination's Finish decides, the source stays paused" },
     { MP_ROLE_SOURCE, STEP(PERFORM), PHASE(STARTED), VM(MIGRATED), MP_ACTION_RERUN_PERFORM, false,
       "the stream completed but Perform did not record it: re-run it for its cookie" },
     { MP_ROLE_SOURCE, STEP(PERFORM), PHASE(STARTED) | PHASE(FAILED),

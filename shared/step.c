@@ -29,8 +29,7 @@ read_cookie(const struct mp_step_spec *spec, const struct mp_options *opts, stru
     int r = mp_read_file(opts->in_path, MP_COOKIE_MAX_SIZE, xml, len, err);
     if (r == -EFBIG) {
         mp_error_free(steal_ptr(err));
-        return mp_error_input(err, EFBIG, "the cookie is larger than %d bytes",
-                              MP_COOKIE_MAX_SIZE);
+        return mp_error_input(err, EFBIG, "the cookie is larger than %d bytes", MP_COOKIE_MAX_SIZE);
     }
     if (r < 0)
         return mp_error_prefix(err, "reading the cookie");

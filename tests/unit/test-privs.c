@@ -99,8 +99,9 @@ Test(privs, unknown_user_is_an_input_error)
     struct mp_error *err = NULL;
     pid_t pid = fork();
     if (pid == 0)
-        _exit(mp_privs_drop(0, 0, "no-such-user-migphase", &err) < 0 && err->kind == MP_ERR_INPUT ? 0
-                                                                                               : 1);
+        _exit(mp_privs_drop(0, 0, "no-such-user-migphase", &err) < 0 && err->kind == MP_ERR_INPUT
+                  ? 0
+                  : 1);
     int status;
     waitpid(pid, &status, 0);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
