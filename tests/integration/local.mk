@@ -4,6 +4,7 @@ INTEGRATION_TESTS = \
 	tests/integration/migrate-live.sh \
 	tests/integration/migrate-netns.sh \
 	tests/integration/step-failures.sh \
-	tests/integration/recovery.sh
+	tests/integration/recovery.sh \
+	tests/integration/migrate-options.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh
