@@ -2,6 +2,7 @@
 # docs/recovery.md shows the recovery rules the code applies: the table
 # between its markers is what `migphase-status --rules` prints.
 set -eu
+: "${top_srcdir:?run from make check}" "${top_builddir:?run from make check}"
 doc="$top_srcdir/docs/recovery.md"
 expected=$(mktemp)
 actual=$(mktemp)

@@ -2,6 +2,7 @@
 # Replay every seed corpus through its target (built without libFuzzer).
 # A crash or sanitizer report fails the test.
 set -eu
+: "${top_srcdir:?run from make check}" "${top_builddir:?run from make check}"
 status=0
 for target in cookie journal qmp; do
     corpus="$top_srcdir/tests/fuzz/corpus/$target"

@@ -52,8 +52,11 @@ $left"
     fi
 
     if [ "$have_man" = yes ]; then
+        # A path under a long --prefix (make distcheck's scratch prefix) is
+        # one word wider than 80 columns: that says nothing about the page.
         warnings=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 \
-            man --warnings -E UTF-8 -l -Tutf8 -Z "$f" 2>&1 >/dev/null || :)
+            man --warnings -E UTF-8 -l -Tutf8 -Z "$f" 2>&1 >/dev/null |
+            grep -v "can't break line" || :)
         [ -z "$warnings" ] || failed "man --warnings $page:
 $warnings"
     fi
