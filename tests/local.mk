@@ -100,4 +100,5 @@ include tests/integration/local.mk
 # Pages that show what the code does are checked against the code.
 TESTS += tests/docs/recovery-table.sh
 EXTRA_DIST += tests/docs/recovery-table.sh
-dist_doc_DATA += docs/recovery.md
+dist_doc_DATA += docs/recovery.md docs/ARCHITECTURE.md docs/cookie-format.md \
+	docs/journal-format.md docs/hooks.md
