@@ -12,22 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#define START_POLL_MS    20
+#define START_POLL_MS    5
 #define INCOMING_POLL_MS 200
-
-/* The last line QEMU wrote before dying says why. */
-static char *
-last_log_line(const char *log_path)
-{
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
-    if (mp_read_file(log_path, 1024 * 1024, &text, &len, NULL) < 0)
-        return xstrdup("no message");
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-        text[--len] = '\0';
-    char *nl = strrchr(text, '\n');
-    return xstrdup(len == 0 ? "no message" : nl ? nl + 1 : text);
-}
 
 static void
 sleep_ms(unsigned ms)
@@ -46,7 +32,7 @@ connect_new_vm(const char *socket, pid_t pid, const char *log_path, const struct
         if (qemu_monitor_open(socket, opts, qmp, NULL) == 0)
             return 0;
         if (!mp_proc_alive(pid)) {
-            _cleanup_free_ char *why = last_log_line(log_path);
+            _cleanup_free_ char *why = mp_file_last_line(log_path, "no message");
             return mp_error_set(err, ECHILD, "the destination QEMU exited at start: %s", why);
         }
         if (mp_interrupted)

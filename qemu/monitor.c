@@ -165,6 +165,21 @@ qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *inf
 }
 
 int
+qemu_monitor_state(struct qemu_qmp *qmp, char **run_state, struct qemu_migration_info *info,
+                   struct mp_error **err)
+{
+    _cleanup_free_ char *status = NULL;
+    int r = qemu_monitor_status(qmp, &status, err);
+    if (r < 0)
+        return r;
+    r = qemu_monitor_query_migrate(qmp, info, err);
+    if (r < 0)
+        return r;
+    *run_state = steal_ptr(&status);
+    return 0;
+}
+
+int
 qemu_monitor_quit(struct qemu_qmp *qmp, pid_t pid, const struct mp_options *opts,
                   struct mp_error **err)
 {

@@ -30,6 +30,9 @@ int qemu_monitor_open(const char *socket, const struct mp_options *opts, struct 
                       struct mp_error **err);
 /* The VM's run state ("running", "paused", "postmigrate", "inmigrate"...). */
 int qemu_monitor_status(struct qemu_qmp *qmp, char **status, struct mp_error **err);
+/* Run state and migration status together: what a VM is doing. */
+int qemu_monitor_state(struct qemu_qmp *qmp, char **run_state, struct qemu_migration_info *info,
+                       struct mp_error **err);
 /* Set every migration capability and parameter we rely on, explicitly: QEMU
  * keeps them for the life of the process, including values it received as a
  * destination of an earlier migration. */

@@ -61,11 +61,8 @@ qemu_probe(const struct mp_journal_record *record, const struct mp_options *opts
         return 0;
     }
     _cleanup_free_ char *status = NULL;
-    int r = qemu_monitor_status(qmp, &status, err);
-    if (r < 0)
-        return r;
     struct qemu_migration_info info;
-    r = qemu_monitor_query_migrate(qmp, &info, err);
+    int r = qemu_monitor_state(qmp, &status, &info, err);
     if (r < 0)
         return r;
     *state = qemu_monitor_vm_state(status, info.status);

@@ -333,11 +333,8 @@ static int
 resume_source(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
 {
     _cleanup_free_ char *status = NULL;
-    int r = qemu_monitor_status(qmp, &status, err);
-    if (r < 0)
-        return r;
     struct qemu_migration_info info;
-    r = qemu_monitor_query_migrate(qmp, &info, err);
+    int r = qemu_monitor_state(qmp, &status, &info, err);
     if (r < 0)
         return r;
     /* Perform records whether the VM ran before it touched anything; without

@@ -191,6 +191,19 @@ mp_read_file(const char *path, size_t max, char **out, size_t *len, struct mp_er
     return 0;
 }
 
+char *
+mp_file_last_line(const char *path, const char *fallback)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    if (mp_read_file(path, 1024 * 1024, &text, &len, NULL) < 0)
+        return xstrdup(fallback);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        text[--len] = '\0';
+    char *nl = strrchr(text, '\n');
+    return xstrdup(len == 0 ? fallback : nl ? nl + 1 : text);
+}
+
 int
 mp_write_all(int fd, const void *buf, size_t len)
 {

@@ -19,26 +19,17 @@ command -v ip >/dev/null || mp_skip "iproute2 is not installed"
 [ -x "$top_builddir/tests/hooks/run-hooks" ] || mp_skip "tests/hooks/run-hooks is not built"
 mp_init
 
-suffix=$$
-src_ns="mphs$suffix"
-dst_ns="mphd$suffix"
-ip netns add "$src_ns" || mp_skip "cannot create network namespaces here"
-MP_NETNS="$src_ns"
-ip netns add "$dst_ns"
-MP_NETNS="$src_ns $dst_ns"
+# The migration stream crosses a veth pair; the guest's NIC is on a bridge.
+mp_two_hosts mph 10.214.0
+src_ns=$MP_SRC_NS
+dst_ns=$MP_DST_NS
 in_src() { ip netns exec "$src_ns" "$@"; }
 in_dst() { ip netns exec "$dst_ns" "$@"; }
-# The migration stream crosses a veth pair; the guest's NIC is on a bridge.
-ip link add "mhs$suffix" netns "$src_ns" type veth peer name "mhd$suffix" netns "$dst_ns"
-ip -n "$src_ns" addr add 10.214.0.1/30 dev "mhs$suffix"
-ip -n "$dst_ns" addr add 10.214.0.2/30 dev "mhd$suffix"
 for ns in "$src_ns" "$dst_ns"; do
     ip -n "$ns" link set lo up
     ip -n "$ns" link add mpbr0 type bridge
     ip -n "$ns" link set mpbr0 up
 done
-ip -n "$src_ns" link set "mhs$suffix" up
-ip -n "$dst_ns" link set "mhd$suffix" up
 ip -n "$src_ns" tuntap add dev mptap0 mode tap user 0
 ip -n "$src_ns" link set mptap0 mtu 1400 master mpbr0 up
 

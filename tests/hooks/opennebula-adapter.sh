@@ -23,21 +23,9 @@ adapter="$top_builddir/hooks/opennebula/migphase-one"
 mp_init
 hk_private_etc
 
-suffix=$$
-src_ns="mpos$suffix"
-dst_ns="mpod$suffix"
-ip netns add "$src_ns" || mp_skip "cannot create network namespaces here"
-MP_NETNS="$src_ns"
-ip netns add "$dst_ns"
-MP_NETNS="$src_ns $dst_ns"
-ip link add "mos$suffix" netns "$src_ns" type veth peer name "mod$suffix" netns "$dst_ns"
-ip -n "$src_ns" addr add 10.215.0.1/30 dev "mos$suffix"
-ip -n "$dst_ns" addr add 10.215.0.2/30 dev "mod$suffix"
-for ns in "$src_ns" "$dst_ns"; do
-    ip -n "$ns" link set lo up
-done
-ip -n "$src_ns" link set "mos$suffix" up
-ip -n "$dst_ns" link set "mod$suffix" up
+mp_two_hosts mpo 10.215.0
+src_ns=$MP_SRC_NS
+dst_ns=$MP_DST_NS
 printf '10.215.0.1 src\n10.215.0.2 dst\n' >>/etc/hosts
 printf 'src %s\ndst %s\n' "$src_ns" "$dst_ns" >"$MP_TMP/hosts"
 

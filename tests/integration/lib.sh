@@ -70,6 +70,30 @@ mp_cleanup() {
     exit "$status"
 }
 
+# mp_two_hosts TAG SUBNET: two hosts, network namespaces joined by a veth
+# pair, SUBNET.1 on the source's side and SUBNET.2 on the destination's, with
+# their loopbacks up. Sets MP_SRC_NS and MP_DST_NS; mp_cleanup deletes them.
+# SUBNET is a /30 of the test's own (10.2xx.0), reachable only inside them.
+mp_two_hosts() {
+    local tag=$1 subnet=$2
+    command -v ip >/dev/null || mp_skip "iproute2 is not installed"
+    MP_SRC_NS="${tag}s$$"
+    MP_DST_NS="${tag}d$$"
+    ip netns add "$MP_SRC_NS" || mp_skip "cannot create network namespaces here"
+    MP_NETNS="$MP_SRC_NS"
+    ip netns add "$MP_DST_NS"
+    MP_NETNS="$MP_SRC_NS $MP_DST_NS"
+    ip link add "${tag}S$$" netns "$MP_SRC_NS" type veth peer name "${tag}D$$" netns "$MP_DST_NS"
+    ip -n "$MP_SRC_NS" addr add "$subnet.1/30" dev "${tag}S$$"
+    ip -n "$MP_DST_NS" addr add "$subnet.2/30" dev "${tag}D$$"
+    local ns
+    for ns in "$MP_SRC_NS" "$MP_DST_NS"; do
+        ip -n "$ns" link set lo up
+    done
+    ip -n "$MP_SRC_NS" link set "${tag}S$$" up
+    ip -n "$MP_DST_NS" link set "${tag}D$$" up
+}
+
 mp_init() {
     MP_TMP=$(mktemp -d /tmp/migphase-test.XXXXXX)
     MP_STATE="$MP_TMP/state"

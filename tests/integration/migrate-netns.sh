@@ -7,24 +7,11 @@
 . "$top_srcdir/tests/integration/lib.sh"
 mp_require_qemu
 mp_require_root
-command -v ip >/dev/null || mp_skip "iproute2 is not installed"
 mp_init
 
-suffix=$$
-src_ns="mpsrc$suffix"
-dst_ns="mpdst$suffix"
-ip netns add "$src_ns" || mp_skip "cannot create network namespaces here"
-MP_NETNS="$src_ns"
-ip netns add "$dst_ns"
-MP_NETNS="$src_ns $dst_ns"
-ip link add "mps$suffix" netns "$src_ns" type veth peer name "mpd$suffix" netns "$dst_ns"
-ip -n "$src_ns" addr add 10.213.0.1/30 dev "mps$suffix"
-ip -n "$dst_ns" addr add 10.213.0.2/30 dev "mpd$suffix"
-for ns in "$src_ns" "$dst_ns"; do
-    ip -n "$ns" link set lo up
-done
-ip -n "$src_ns" link set "mps$suffix" up
-ip -n "$dst_ns" link set "mpd$suffix" up
+mp_two_hosts mpn 10.213.0
+src_ns=$MP_SRC_NS
+dst_ns=$MP_DST_NS
 
 mem=256
 MP_PREFIX="ip netns exec $src_ns" mp_start_guest net $mem 64
