@@ -31,6 +31,7 @@ struct pending {
     enum mp_vm_state state;
     const struct mp_recovery_rule *rule;
     char **command;
+    char **then; /* run here after command, NULL if nothing */
 };
 
 static enum mp_vm_state
@@ -78,7 +79,13 @@ print_text(const struct pending *p, size_t n)
                mp_vm_state_name(p[i].state), p[i].rule->why);
         if (p[i].command)
             printf("  run %s: %s\n", mp_recovery_where(p[i].rule), cmd);
-        else
+        if (p[i].then) {
+            _cleanup_free_ char *then = join_command(p[i].then);
+            printf("  then run here: %s\n"
+                   "  (the cookie files are on this host: if the destination is another "
+                   "machine, copy the --in file there and its --out file back)\n",
+                   then);
+        } else
             printf("  action: check both hosts%s\n",
                    p[i].rule->action == MP_ACTION_RERUN_FINISH
                        ? "; on the source, run migphase-status for the Finish command"
@@ -115,6 +122,10 @@ print_json(const struct pending *p, size_t n)
             for (size_t k = 0; p[i].command && p[i].command[k]; k++)
                 json_object_array_add(cmd, json_object_new_string(p[i].command[k]));
             json_object_object_add(o, "command", cmd);
+            json_object *then = json_object_new_array();
+            for (size_t k = 0; p[i].then && p[i].then[k]; k++)
+                json_object_array_add(then, json_object_new_string(p[i].then[k]));
+            json_object_object_add(o, "then", then);
             if (r->message)
                 json_object_object_add(o, "last_error", json_object_new_string(r->message));
         }
@@ -189,6 +200,7 @@ run(struct mp_options *opts, int argc, char **argv, struct mp_error **err)
             p->state = probe_vm(entries[i].record, opts);
             p->rule = mp_recovery_rule_for(entries[i].record, p->state);
             p->command = mp_recovery_command(p->rule, entries[i].record, opts->state_dir);
+            p->then = mp_recovery_then(p->rule, entries[i].record, opts->state_dir);
         }
     }
     if (opts->json)
@@ -202,8 +214,10 @@ run(struct mp_options *opts, int argc, char **argv, struct mp_error **err)
         if (pending[i].rule && pending[i].rule->automatic && pending[i].command &&
             apply(&pending[i]) == 0)
             left--;
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
         mp_strv_free(pending[i].command);
+        mp_strv_free(pending[i].then);
+    }
     mp_journal_entries_free(entries, n);
     return left > 0 ? 1 : 0;
 }

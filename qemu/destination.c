@@ -97,6 +97,18 @@ listen_on_free_port(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_err
                         opts->port_hi, opts->listen_addr);
 }
 
+/* A QEMU already answering on the socket would get our commands. */
+static int
+check_socket_free(const struct mp_options *opts, struct mp_error **err)
+{
+    _cleanup_qmp_ struct qemu_qmp *other = NULL;
+    if (qemu_qmp_connect(opts->qmp_socket, opts->qmp_timeout_ms, &other, NULL) < 0)
+        return 0;
+    return mp_error_input(err, EADDRINUSE,
+                          "a running VM already answers on %s: choose another --qmp",
+                          opts->qmp_socket);
+}
+
 /* A destination VM from an interrupted Prepare never received anything
  * (its cookie was not handed out): it goes before a new one starts. */
 static int
@@ -109,11 +121,33 @@ remove_stale_vm(struct mp_step_ctx *ctx, struct mp_error **err)
     return mp_proc_terminate(old, ctx->opts->exit_timeout_ms, err);
 }
 
+/* The monitor that answers must be the new VM's: an older QEMU still
+ * serving the path would otherwise get our commands. The pid file names the
+ * QEMU process itself, whatever launcher started it. */
 static int
-setup_vm(struct mp_step_ctx *ctx, pid_t pid, const char *log_path, struct mp_error **err)
+check_peer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const char *pidfile, pid_t *pid,
+           struct mp_error **err)
+{
+    pid_t peer = 0, vm = 0;
+    if (qemu_qmp_peer_pid(qmp, &peer) < 0 || mp_proc_read_pidfile(pidfile, &vm, NULL) < 0)
+        return mp_error_set(err, EPROTO, "cannot tell which process answers on %s",
+                            ctx->opts->qmp_socket);
+    if (peer != vm)
+        return mp_error_set(err, EADDRINUSE, "process %ld, not the new VM (%ld), answers on %s",
+                            (long)peer, (long)vm, ctx->opts->qmp_socket);
+    *pid = vm;
+    qemu_record_process(ctx->record, ctx->opts->qmp_socket, vm);
+    return mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
+}
+
+static int
+setup_vm(struct mp_step_ctx *ctx, pid_t *pid, const char *pidfile, const char *log_path,
+         struct mp_error **err)
 {
     _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
-    int r = connect_new_vm(ctx->opts->qmp_socket, pid, log_path, ctx->opts, &qmp, err);
+    int r = connect_new_vm(ctx->opts->qmp_socket, *pid, log_path, ctx->opts, &qmp, err);
+    if (r == 0)
+        r = check_peer(ctx, qmp, pidfile, pid, err);
     if (r < 0)
         return r;
     r = qemu_monitor_setup_migration(qmp, &ctx->in->params, err);
@@ -141,17 +175,24 @@ qemu_prepare(struct mp_step_ctx *ctx, struct mp_error **err)
     r = qemu_argv_for_destination(ctx->in->description_args, &target, &argv, err);
     if (r < 0)
         return r;
+    r = check_socket_free(opts, err);
+    if (r < 0)
+        return r;
     (void)unlink(pidfile);
     (void)unlink(log_path);
 
+    /* Recorded before the launch: a Prepare killed right after it must
+     * still let recovery find the VM (by its pid file). */
+    mp_journal_record_set_fact(ctx->record, "qmp", opts->qmp_socket);
+    mp_journal_record_set_fact(ctx->record, "pidfile", pidfile);
+    r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
+    if (r < 0)
+        return r;
     pid_t pid;
     r = launch_vm(ctx, argv, log_path, &pid, err);
     if (r < 0)
         return r;
-    qemu_record_process(ctx->record, opts->qmp_socket, pid);
-    r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
-    if (r == 0)
-        r = setup_vm(ctx, pid, log_path, err);
+    r = setup_vm(ctx, &pid, pidfile, log_path, err);
     if (r == 0)
         return 0;
     /* On any failure the destination VM must be gone. */

@@ -8,13 +8,32 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The VM named by the pid file Prepare gave it, if that process is the QEMU
+ * started with this pid file (its command line names it). */
+static pid_t
+pid_from_pidfile(const char *pidfile)
+{
+    pid_t pid = 0;
+    if (!pidfile || mp_proc_read_pidfile(pidfile, &pid, NULL) < 0)
+        return 0;
+    _cleanup_strv_ char **argv = NULL;
+    if (mp_proc_cmdline(pid, &argv, NULL) < 0)
+        return 0;
+    for (size_t i = 0; argv[i]; i++)
+        if (strcmp(argv[i], pidfile) == 0)
+            return pid;
+    return 0;
+}
+
 pid_t
 qemu_recorded_pid(const struct mp_journal_record *record)
 {
     const char *pid_s = mp_journal_record_get_fact(record, "pid");
     const char *start_s = mp_journal_record_get_fact(record, "pid-start");
     uint64_t pid = 0, start = 0, now = 0;
-    if (!pid_s || mp_parse_u64(pid_s, &pid) < 0 || pid == 0 || pid > INT32_MAX)
+    if (!pid_s)
+        return pid_from_pidfile(mp_journal_record_get_fact(record, "pidfile"));
+    if (mp_parse_u64(pid_s, &pid) < 0 || pid == 0 || pid > INT32_MAX)
         return 0;
     /* A pid outlives its process: trust it only while the start time matches. */
     if (start_s && mp_parse_u64(start_s, &start) == 0 &&
@@ -28,8 +47,10 @@ qemu_recorded_vm_gone(const struct mp_journal_record *record)
 {
     const char *pid_s = mp_journal_record_get_fact(record, "pid");
     uint64_t pid = 0;
-    if (!pid_s || mp_parse_u64(pid_s, &pid) < 0 || pid == 0 || pid > INT32_MAX)
-        return false; /* no pid recorded: we cannot tell */
+    bool known = (pid_s && mp_parse_u64(pid_s, &pid) == 0 && pid > 0 && pid <= INT32_MAX) ||
+                 mp_journal_record_get_fact(record, "pidfile");
+    if (!known)
+        return false; /* nothing recorded: we cannot tell */
     pid_t alive = qemu_recorded_pid(record);
     return alive == 0 || !mp_proc_alive(alive);
 }

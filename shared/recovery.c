@@ -82,6 +82,14 @@ cookie_path(const char *state_dir, const struct mp_journal_record *record, enum 
                      mp_step_name(step), out ? "out" : "in");
 }
 
+/* Where recovery puts the cookie Finish writes for the source's Confirm. */
+static char *
+finish_cookie_path(const char *state_dir, const struct mp_journal_record *record)
+{
+    return xasprintf("%s/%s/%s/finish-cookie.xml", state_dir, mp_role_name(record->role),
+                     record->domain);
+}
+
 char **
 mp_recovery_command(const struct mp_recovery_rule *rule, const struct mp_journal_record *record,
                     const char *state_dir)
@@ -131,6 +139,32 @@ mp_recovery_command(const struct mp_recovery_rule *rule, const struct mp_journal
     _cleanup_free_ char *path = cookie_path(state_dir, record, step, out);
     argv = mp_strv_append(argv, "--in");
     argv = mp_strv_append(argv, path);
+    if (rule->action == MP_ACTION_FINISH_DEST) {
+        /* Finish's cookie comes back here for Confirm. */
+        _cleanup_free_ char *back = finish_cookie_path(state_dir, record);
+        argv = mp_strv_append(argv, "--out");
+        argv = mp_strv_append(argv, back);
+    }
+    return argv;
+}
+
+char **
+mp_recovery_then(const struct mp_recovery_rule *rule, const struct mp_journal_record *record,
+                 const char *state_dir)
+{
+    if (rule->action != MP_ACTION_FINISH_DEST)
+        return NULL;
+    /* No --cancelled: Confirm reads from Finish's cookie which way to go. */
+    char **argv = mp_strv_append(NULL, "migphase-confirm");
+    if (record->driver && strcmp(record->driver, "qemu") != 0) {
+        argv = mp_strv_append(argv, "--driver");
+        argv = mp_strv_append(argv, record->driver);
+    }
+    argv = mp_strv_append(argv, "--state-dir");
+    argv = mp_strv_append(argv, state_dir);
+    _cleanup_free_ char *back = finish_cookie_path(state_dir, record);
+    argv = mp_strv_append(argv, "--in");
+    argv = mp_strv_append(argv, back);
     return argv;
 }
 

@@ -37,6 +37,10 @@ const struct mp_recovery_rule *mp_recovery_rule_for(const struct mp_journal_reco
  * action runs nothing here). state_dir locates the journal's cookies. */
 char **mp_recovery_command(const struct mp_recovery_rule *rule,
                            const struct mp_journal_record *record, const char *state_dir);
+/* The command to run here once the first one (on the destination) is done,
+ * or NULL: the source's Confirm with the cookie Finish wrote. */
+char **mp_recovery_then(const struct mp_recovery_rule *rule, const struct mp_journal_record *record,
+                        const char *state_dir);
 /* Where the command runs: "here" or "on the destination". */
 const char *mp_recovery_where(const struct mp_recovery_rule *rule);
 /* Print the whole table as Markdown (the body of docs/recovery.md). */

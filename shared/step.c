@@ -125,6 +125,87 @@ adopt_identity(struct mp_step_ctx *ctx, const struct mp_cookie *c, enum mp_role 
     rec->role = role;
 }
 
+/* Perform, Finish and Confirm continue a migration this host recorded: refuse
+ * any other cookie before a journal directory is created for it. */
+static int
+check_known_migration(const char *state_dir, const struct mp_cookie *c, enum mp_role role,
+                      struct mp_error **err)
+{
+    _cleanup_free_ char *record =
+        xasprintf("%s/%s/%s/record", state_dir, mp_role_name(role), c->domain_name);
+    if (mp_journal_check_domain(c->domain_name, err) < 0)
+        return -EINVAL;
+    if (access(record, F_OK) < 0)
+        return mp_error_input(err, ENOENT, "this host has no migration of domain %s as %s",
+                              c->domain_name, mp_role_name(role));
+    return 0;
+}
+
+static bool
+same_params(const struct mp_params *a, const struct mp_params *b)
+{
+    return a->live == b->live && a->bandwidth_mib == b->bandwidth_mib &&
+           a->downtime_ms == b->downtime_ms && a->paused == b->paused &&
+           a->timeout_s == b->timeout_s;
+}
+
+/* The fields a migration keeps from step to step must be the ones this host
+ * saw in its first step's cookie: anything else was changed on the way. */
+static int
+check_unchanged(const struct mp_step_ctx *ctx, const struct mp_cookie *in, struct mp_error **err)
+{
+    enum mp_step first =
+        mp_step_role(ctx->step) == MP_ROLE_SOURCE ? MP_STEP_BEGIN : MP_STEP_PREPARE;
+    _cleanup_free_ char *xml = NULL;
+    size_t len = 0;
+    if (mp_journal_load_cookie(ctx->journal, first, first == MP_STEP_BEGIN, &xml, &len, NULL) < 0)
+        return 0; /* nothing to compare with: a Begin or Prepare of an older version */
+    _cleanup_cookie_ struct mp_cookie *seen = NULL;
+    _cleanup_strv_ char **known = mp_hooks_known_features(ctx->opts->hooks_dir);
+    if (mp_cookie_parse(xml, len, (const char *const *)known, &seen, NULL) < 0)
+        return 0;
+    bool same_args = true;
+    for (size_t i = 0; same_args; i++) {
+        const char *a = seen->description_args ? seen->description_args[i] : NULL;
+        const char *b = in->description_args ? in->description_args[i] : NULL;
+        same_args = mp_streq0(a, b);
+        if (!a || !b)
+            break;
+    }
+    bool same = same_args && mp_streq0(seen->domain_uuid, in->domain_uuid) &&
+                mp_streq0(seen->description_format, in->description_format) &&
+                mp_streq0(seen->description_text, in->description_text) &&
+                same_params(&seen->params, &in->params);
+    if (!same)
+        return mp_error_input(err, EINVAL,
+                              "the cookie's VM description or parameters differ from those of "
+                              "migration %s recorded on this host: refusing a changed cookie",
+                              in->migration_id);
+    return 0;
+}
+
+/* A step run again must be given the cookie it was given the first time. */
+static int
+check_same_input(const struct mp_step_ctx *ctx, const char *in_xml, size_t in_len,
+                 struct mp_error **err)
+{
+    if (ctx->record->step != ctx->step || !in_xml)
+        return 0;
+    _cleanup_free_ char *saved = NULL;
+    size_t len = 0;
+    if (mp_journal_load_cookie(ctx->journal, ctx->step, false, &saved, &len, NULL) < 0)
+        return 0;
+    if (len == in_len && memcmp(saved, in_xml, len) == 0)
+        return 0;
+    /* An undo may name any cookie of the migration: Confirm and Finish run
+     * again with --cancelled after a first try with another one. */
+    if (ctx->cancel)
+        return 0;
+    return mp_error_input(err, EINVAL,
+                          "step %s of migration %s already ran on this host with another cookie",
+                          mp_step_name(ctx->step), ctx->record->migration_id);
+}
+
 /* Open and lock the journal, refusing a second migration of the domain. A
  * record of the same migration that already concluded this step sets
  * *done_before so the step is answered from the journal. */
@@ -133,7 +214,12 @@ open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_befo
              struct mp_error **err)
 {
     enum mp_role role = mp_step_role(ctx->step);
-    int r = mp_journal_open(ctx->opts->state_dir, c->domain_name, role, &ctx->journal, err);
+    bool continues =
+        ctx->step == MP_STEP_PERFORM || ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM;
+    int r = continues ? check_known_migration(ctx->opts->state_dir, c, role, err) : 0;
+    if (r < 0)
+        return r;
+    r = mp_journal_open(ctx->opts->state_dir, c->domain_name, role, &ctx->journal, err);
     if (r < 0)
         return r;
     _cleanup_record_ struct mp_journal_record *old = NULL;
@@ -144,6 +230,11 @@ open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_befo
         return mp_error_prefix(err, "refusing to touch domain %s", c->domain_name);
     }
     bool same = old && mp_streq0(old->migration_id, c->migration_id);
+    /* Only Begin and Prepare start a migration on a host: the later steps
+     * continue one this host knows, or the cookie is not for this host. */
+    if (continues && !same)
+        return mp_error_input(err, ENOENT, "this host has no migration %s of domain %s as %s",
+                              c->migration_id, c->domain_name, mp_role_name(role));
     /* A Begin has no side effects, so a newer Begin may replace it. */
     bool busy = old && !same && !old->closed && old->step != MP_STEP_BEGIN;
     if (busy)
@@ -156,7 +247,11 @@ open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_befo
     if (same && old->step > ctx->step)
         return mp_error_input(err, EALREADY, "migration %s already reached step %s on this host",
                               c->migration_id, mp_step_name(old->step));
-    *done_before = same && old->step == ctx->step && old->phase != MP_PHASE_STARTED;
+    /* A Finish or Confirm that failed and left state behind runs again: that
+     * is how it gets resolved. Any other concluded step answers as before. */
+    bool retry = old && old->phase == MP_PHASE_FAILED && !old->closed &&
+                 (ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM);
+    *done_before = same && old->step == ctx->step && old->phase != MP_PHASE_STARTED && !retry;
     if (same) {
         mp_journal_record_free(ctx->record);
         ctx->record = steal_ptr(&old);
@@ -285,8 +380,11 @@ conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
     if (r == 0)
         r = write_cookie(ctx, xml, len, &werr);
     if (r < 0 && rc >= 0) {
-        /* The side effects happened but could not be recorded or reported. */
         *err = werr;
+        /* Begin has no side effects: failing to record it leaves nothing. */
+        if (ctx->step == MP_STEP_BEGIN)
+            return -(*err)->errnum;
+        /* The side effects happened but could not be recorded or reported. */
         return mp_error_left_state(err);
     }
     mp_error_free(werr);
@@ -394,6 +492,14 @@ run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct 
     }
     bool done_before = false;
     r = open_journal(ctx, in, &done_before, err);
+    if (r < 0)
+        return r;
+    if (spec->step != MP_STEP_PREPARE) {
+        r = check_unchanged(ctx, in, err);
+        if (r < 0)
+            return r;
+    }
+    r = check_same_input(ctx, in_xml, in_len, err);
     if (r < 0)
         return r;
     if (done_before)

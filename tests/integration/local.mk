@@ -1,6 +1,7 @@
 # Integration tests: the real helpers against real QEMU processes (TCG).
 INTEGRATION_TESTS = \
 	tests/integration/cookie-errors.sh \
+	tests/integration/fault-matrix.sh \
 	tests/integration/migrate-live.sh \
 	tests/integration/migrate-netns.sh \
 	tests/integration/step-failures.sh \
