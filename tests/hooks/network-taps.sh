@@ -6,17 +6,15 @@
 # destination QEMU opens that tap without privileges, Confirm's hook removes
 # the source's tap.
 #
-# Making taps needs CAP_NET_ADMIN. When the helpers keep none for their hooks
-# (see docs/hooks.md, "Privileges"), the hooks that need it are run by
-# tests/hooks/run-hooks (the helpers' own hook runner, as root) around the
-# helper of their step, and the test says so.
+# Making taps needs CAP_NET_ADMIN: the helpers get --hook-capabilities
+# net_admin, keep it for their hooks only (docs/hooks.md, "Privileges"), and
+# the test checks that the hooks, and only they, have it.
 # Hook bodies are single-quoted on purpose: the hooks expand them.
 # shellcheck source=tests/hooks/lib.sh disable=SC2154,SC2016
 . "$top_srcdir/tests/hooks/lib.sh"
 mp_require_qemu
 mp_require_root
 command -v ip >/dev/null || mp_skip "iproute2 is not installed"
-[ -x "$top_builddir/tests/hooks/run-hooks" ] || mp_skip "tests/hooks/run-hooks is not built"
 mp_init
 
 # The migration stream crosses a veth pair; the guest's NIC is on a bridge.
@@ -39,26 +37,19 @@ MP_PREFIX="ip netns exec $src_ns" mp_start_guest net $mem 32 \
     -device e1000,netdev=n0,mac=52:54:00:12:34:56
 src="$MP_TMP/net-src.qmp"
 H="$MP_HELPERS"
-S=(--state-dir "$MP_STATE")
+S=(--state-dir "$MP_STATE" --hook-capabilities net_admin)
 src_hooks="$MP_TMP/src-hooks"
 dst_hooks="$MP_TMP/dst-hooks"
-net_hooks="$MP_TMP/net-hooks" # the hooks that need CAP_NET_ADMIN, in direct mode
-mkdir -p "$src_hooks" "$dst_hooks" "$net_hooks"
+mkdir -p "$src_hooks" "$dst_hooks"
 
 # Does a helper give its hooks CAP_NET_ADMIN (bit 12)?
 hk_hook "$src_hooks" begin 00-capabilities \
     'sed -n "s/^CapEff:[[:space:]]*//p" /proc/self/status >"${0%/*}/../capabilities"'
 hk_link "$src_hooks" begin 50-network-taps "$HK_EXAMPLES/network-taps"
 in_src "$H/migphase-begin" "${S[@]}" --hooks-dir "$src_hooks" --qmp "$src" --out "$MP_TMP/begin.xml"
-if [ $(((0x$(cat "$src_hooks/capabilities") >> 12) & 1)) -eq 1 ]; then
-    direct=no
-    step_hooks_dst=$dst_hooks step_hooks_src=$src_hooks
-else
-    direct=yes
-    echo "NOTE: the helpers keep no CAP_NET_ADMIN for their hooks: running the Prepare, Finish" \
-        "and Confirm network hooks with tests/hooks/run-hooks around their helpers"
-    step_hooks_dst=$net_hooks step_hooks_src=$net_hooks
-fi
+[ $(((0x$(cat "$src_hooks/capabilities") >> 12) & 1)) -eq 1 ] ||
+    mp_fail "the hooks did not get CAP_NET_ADMIN (CapEff $(cat "$src_hooks/capabilities"))"
+step_hooks_dst=$dst_hooks step_hooks_src=$src_hooks
 rm "$src_hooks/begin.d/00-capabilities"
 hk_link "$step_hooks_dst" prepare 50-network-taps "$HK_EXAMPLES/network-taps"
 hk_link "$step_hooks_dst" finish 50-network-taps "$HK_EXAMPLES/network-taps"
@@ -69,10 +60,6 @@ hk_link "$step_hooks_src" confirm 50-network-taps "$HK_EXAMPLES/network-taps"
 
 # prepare_step: the destination's hooks and helper, in order.
 prepare_step() {
-    if [ "$direct" = yes ]; then
-        in_dst "$top_builddir/tests/hooks/run-hooks" "$net_hooks" prepare <"$MP_TMP/begin.xml" \
-            >/dev/null || return 1
-    fi
     in_dst "$H/migphase-prepare" "${S[@]}" --hooks-dir "$dst_hooks" --qmp "$MP_TMP/net-dst.qmp" \
         --listen 10.214.0.2 --rewrite "$MP_TMP/net-src-=$MP_TMP/net-dst-" \
         --in "$MP_TMP/begin.xml" --out "$MP_TMP/prepare.xml"
@@ -107,16 +94,8 @@ in_src "$H/migphase-perform" "${S[@]}" --hooks-dir "$src_hooks" --progress none 
     --in "$MP_TMP/prepare.xml" --out "$MP_TMP/perform.xml" || mp_fail "Perform failed"
 in_dst "$H/migphase-finish" "${S[@]}" --hooks-dir "$dst_hooks" \
     --in "$MP_TMP/perform.xml" --out "$MP_TMP/finish.xml" || mp_fail "Finish failed"
-if [ "$direct" = yes ]; then
-    in_dst "$top_builddir/tests/hooks/run-hooks" "$net_hooks" finish success \
-        <"$MP_TMP/perform.xml" >/dev/null || mp_fail "Finish's network hook failed"
-fi
 in_src "$H/migphase-confirm" "${S[@]}" --hooks-dir "$src_hooks" --in "$MP_TMP/finish.xml" ||
     mp_fail "Confirm failed"
-if [ "$direct" = yes ]; then
-    in_src "$top_builddir/tests/hooks/run-hooks" "$net_hooks" confirm success \
-        <"$MP_TMP/finish.xml" || mp_fail "Confirm's network hook failed"
-fi
 grep -q 'hook-failures' "$MP_TMP/finish.xml" && mp_fail "a Finish hook failed: $(cat "$MP_TMP/finish.xml")"
 
 [ "$(mp_where_running net)" = destination ] || mp_fail "guest runs: $(mp_where_running net)"
@@ -136,5 +115,4 @@ esac
     mp_fail "no process holds the destination's mptap0 open"
 ! ip -n "$src_ns" link show mptap0 >/dev/null 2>&1 || mp_fail "Confirm left the source's mptap0"
 mp_assert_nothing_pending
-echo "PASS: network-taps between namespaces (hooks needing CAP_NET_ADMIN run by" \
-    "$([ "$direct" = yes ] && echo "tests/hooks/run-hooks" || echo "the helpers"))"
+echo "PASS: network-taps between namespaces, the hooks given CAP_NET_ADMIN by the helpers"
