@@ -18,6 +18,7 @@ extern char **environ;
 
 static const char usage[] =
     "Usage: migphase-migrate --qmp SOCKET --dest-qmp SOCKET (--local | --transport CMD)\n"
+    "       migphase-migrate --driver xen --domain NAME (--local | --transport CMD)\n"
     "                        [migration options] [prepare options] [--progress MODE]\n"
     "\n"
     "Moves a VM with the five step helpers: Begin and Perform and Confirm here,\n"
@@ -83,7 +84,8 @@ static char **
 begin_argv(const struct mp_options *o)
 {
     char **argv = helper_argv(o, "migphase-begin", false);
-    argv = add(argv, "--qmp", o->qmp_socket);
+    if (o->qmp_socket)
+        argv = add(argv, "--qmp", o->qmp_socket);
     if (o->domain)
         argv = add(argv, "--domain", o->domain);
     argv = add(argv, o->params.live ? "--live" : "--offline", NULL);
@@ -99,7 +101,8 @@ static char **
 prepare_argv(const struct mp_options *o)
 {
     char **argv = helper_argv(o, "migphase-prepare", true);
-    argv = add(argv, "--qmp", o->dest_qmp_socket);
+    if (o->dest_qmp_socket)
+        argv = add(argv, "--qmp", o->dest_qmp_socket);
     argv = add(argv, "--listen", o->listen_addr);
     char range[32];
     snprintf(range, sizeof(range), "%u-%u", o->port_lo, o->port_hi);
@@ -269,8 +272,12 @@ migrate(const struct mp_options *o)
 static int
 check_options(const struct mp_options *o, struct mp_error **err)
 {
-    if (!o->qmp_socket || !o->dest_qmp_socket)
+    /* QEMU VMs are reached by their monitors, Xen domains by their names. */
+    bool qemu = strcmp(o->driver, "qemu") == 0;
+    if (qemu && (!o->qmp_socket || !o->dest_qmp_socket))
         return mp_error_input(err, EINVAL, "give --qmp SOCKET and --dest-qmp SOCKET");
+    if (!qemu && !o->domain)
+        return mp_error_input(err, EINVAL, "give --domain NAME for driver %s", o->driver);
     if (o->local == (o->transport != NULL))
         return mp_error_input(err, EINVAL, "give exactly one of --local and --transport CMD");
     return 0;

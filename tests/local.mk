@@ -101,4 +101,4 @@ include tests/integration/local.mk
 TESTS += tests/docs/recovery-table.sh
 EXTRA_DIST += tests/docs/recovery-table.sh
 dist_doc_DATA += docs/recovery.md docs/ARCHITECTURE.md docs/cookie-format.md \
-	docs/journal-format.md docs/hooks.md
+	docs/journal-format.md docs/hooks.md docs/xen.md

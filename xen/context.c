@@ -28,23 +28,41 @@ static const libxl_childproc_hooks childproc_hooks = {
     .chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
 };
 
+/* libxl starts its messages with where they come from
+ * ("libxl_create.c:1234:domcreate_complete: "): useful in a debug log, noise
+ * in the one error line a person reads. */
+static const char *
+skip_location(const char *msg)
+{
+    const char *p = strstr(msg, ".c:");
+    if (!p || strchr(msg, ' ') < p)
+        return msg;
+    p += 3;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p != ':')
+        return msg;
+    const char *end = strstr(p + 1, ": ");
+    return end && !memchr(p + 1, ' ', (size_t)(end - p - 1)) ? end + 2 : msg;
+}
+
 static void
 logger_vmessage(xentoollog_logger *logger, xentoollog_level level, int errnoval,
                 const char *context, const char *format, va_list al)
 {
     struct xen_logger *l = (struct xen_logger *)logger;
-    char msg[sizeof(l->last_error)];
-    vsnprintf(msg, sizeof(msg), format, al);
-    if (errnoval >= 0 && level >= XTL_WARN) {
-        size_t n = strlen(msg);
-        snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnoval));
-    }
-    if (level >= XTL_ERROR)
-        memcpy(l->last_error, msg, sizeof(msg));
+    char buf[sizeof(l->last_error)];
+    vsnprintf(buf, sizeof(buf), format, al);
+    const char *msg = skip_location(buf);
+    /* Cut to size if need be: the start of the message says enough. */
+    if (level >= XTL_ERROR &&
+        snprintf(l->last_error, sizeof(l->last_error), "%s%s%s", msg, errnoval >= 0 ? ": " : "",
+                 errnoval >= 0 ? strerror(errnoval) : "") >= (int)sizeof(l->last_error))
+        mp_debug("libxl's message was cut to %zu bytes", sizeof(l->last_error) - 1);
     /* The step prints its error once, with libxl's last one in it: libxl's
      * own lines are only for --log-level debug. */
     if (level >= XTL_VERBOSE)
-        mp_debug("%s: %s", context ? context : "libxl", msg);
+        mp_debug("%s: %s", context ? context : "libxl", buf);
 }
 
 static void

@@ -12,7 +12,9 @@ xen_domain_clear(struct xen_domain *d)
 {
     free(d->name);
     d->name = NULL;
+    /* Initialised again so that clearing twice is harmless. */
     libxl_dominfo_dispose(&d->info);
+    libxl_dominfo_init(&d->info);
 }
 
 int

@@ -92,6 +92,10 @@ xen_result_read(const char *path, struct xen_result *r, struct mp_error **err)
         return 0;
     }
     if (ret < 0) {
+        if (!err) {
+            mp_error_free(read_err);
+            return ret;
+        }
         *err = read_err;
         return mp_error_prefix(err, "reading the receiver's result");
     }

@@ -82,8 +82,8 @@ wait_fd(int fd, short events, uint64_t deadline)
 static int
 try_connect(const struct addrinfo *ai, uint64_t deadline, int *out)
 {
-    _cleanup_close_ int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                                    ai->ai_protocol);
+    _cleanup_close_ int fd =
+        socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
     if (fd < 0)
         return -errno;
     if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)

@@ -15,20 +15,20 @@
 
 /* The libxl stream format the sender writes (libxl migration v2) and the
  * receiver must be told about. */
-#define XEN_STREAM_VERSION 2
+#define XEN_STREAM_VERSION        2
 #define XEN_STREAM_VERSION_STRING "2"
 
 /* While it moves, the domain has a second name on each host, so that both
  * copies can exist on one host (a localhost migration) and a human can tell
  * them apart. Both fit mp_journal_check_domain's alphabet. */
-#define XEN_SUFFIX_INCOMING "--incoming"
+#define XEN_SUFFIX_INCOMING     "--incoming"
 #define XEN_SUFFIX_MIGRATEDAWAY "--migratedaway"
 
 /* The receiver program Prepare starts, and its files in the journal dir. */
 #define XEN_RECEIVER_PROGRAM "migphase-xen-receiver"
-#define XEN_RECEIVER_RESULT "receiver.result"
-#define XEN_RECEIVER_LOG "receiver.log"
-#define XEN_RECEIVER_CONFIG "incoming.json"
+#define XEN_RECEIVER_RESULT  "receiver.result"
+#define XEN_RECEIVER_LOG     "receiver.log"
+#define XEN_RECEIVER_CONFIG  "incoming.json"
 
 int xen_begin(struct mp_step_ctx *ctx, struct mp_error **err);
 int xen_prepare(struct mp_step_ctx *ctx, struct mp_error **err);
@@ -100,6 +100,9 @@ int xen_domain_destroy(struct xen_ctx *x, const struct xen_domain *d, struct mp_
 void xen_record_domid(struct mp_journal_record *record, const char *key, uint32_t domid);
 uint32_t xen_recorded_domid(const struct mp_journal_record *record, const char *key);
 
+/* The receiver Prepare started, while that very process lives; else 0. */
+pid_t xen_recorded_receiver(const struct mp_journal_record *record);
+
 /* ---- the receiver's result file (xen/result.c) ---- */
 
 enum xen_receiver_state {
@@ -144,7 +147,7 @@ int xen_stream_read_line(int fd, uint64_t timeout_ms, char *buf, size_t size,
 uint64_t xen_stream_bytes_acked(int fd);
 /* The header the sender writes before the libxl stream, and the receiver's
  * answer after restoring ("ok DOMID" or "failed MESSAGE"). */
-#define XEN_STREAM_MAGIC "migphase-xen-stream"
+#define XEN_STREAM_MAGIC    "migphase-xen-stream"
 #define XEN_STREAM_LINE_MAX 512
 char *xen_stream_header(const char *migration_id);
 bool xen_stream_header_matches(const char *line, const char *migration_id);

@@ -1,0 +1,30 @@
+# The Xen driver's tests on a real Xen hypervisor booted under QEMU (TCG):
+# tests/xen/testbed.sh builds the test bed from Debian's archive, caches it
+# under $MIGPHASE_XEN_CACHE (default /var/cache/migphase-xen), boots it and
+# runs tests/xen/dom0-tests.sh inside dom0. It needs root and minutes, so it
+# is its own target rather than part of `make check`; see docs/xen.md.
+XEN_CHECK_FILES = \
+	tests/xen/check-xen.sh \
+	tests/xen/testbed.sh \
+	tests/xen/dom0-init.sh \
+	tests/xen/dom0-tests.sh \
+	tests/xen/guest-init.sh
+EXTRA_DIST += $(XEN_CHECK_FILES)
+
+check-xen: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	$(SHELL) $(srcdir)/tests/xen/check-xen.sh
+.PHONY: check-xen
+
+# The driver's pieces that need no hypervisor (stream framing, result file).
+if WITH_XEN
+if HAVE_CRITERION
+check_PROGRAMS += tests/xen/test-xen
+TESTS += tests/xen/test-xen
+endif
+tests_xen_test_xen_SOURCES = tests/xen/test-xen.c
+tests_xen_test_xen_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/xen
+tests_xen_test_xen_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(XENLIGHT_CFLAGS)
+tests_xen_test_xen_LDADD = shared/libmigphase.a qemu/libqemu.a $(DRIVER_LIBS_XEN) \
+	$(LIBMIGPHASE_LIBS) $(CRITERION_LIBS)
+endif

@@ -1,0 +1,341 @@
+#!/bin/sh
+# The Xen driver's tests, run by the test bed's dom0 (tests/xen/dom0-init.sh)
+# on a real hypervisor: guests migrated to localhost through the five
+# helpers, and failures recovered with what migphase-status prints. Every
+# line for the host starts with "migphase-xen-test: "; the last one says
+# "MIGPHASE-XEN-VERDICT: N passed, N failed".
+set -u
+
+H=/opt/migphase        # the helpers and the receiver
+T=/opt/mpt             # kernel, guest initramfs
+S=/var/lib/migphase    # one state directory: both roles live on this host
+W=/tmp/mpt             # cookies and logs of this run
+C=/var/log/xen/console # xenconsoled's guest logs
+mkdir -p "$W"
+
+passed=0
+failed=0
+# Forks are dear in a PV dom0 under TCG: builtins where it is easy.
+clock() {
+    read -r up _ </proc/uptime
+    echo "${up%.*}"
+}
+say() { echo "migphase-xen-test: [$(clock)] $*"; }
+ok() {
+    passed=$((passed + 1))
+    say "ok $((passed + failed)) - $*"
+}
+not_ok() {
+    failed=$((failed + 1))
+    say "not ok $((passed + failed)) - $*"
+}
+check() { # DESCRIPTION COMMAND...
+    d=$1
+    shift
+    if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+show() { # FILE: a file's lines, for the host to read
+    sed 's/^/migphase-xen-test:   | /' "$1"
+}
+
+# ---- guests ---------------------------------------------------------------
+
+create_guest() { # NAME TYPE
+    cat >"$W/$1.cfg" <<EOF
+name = "$1"
+type = "$2"
+kernel = "$T/vmlinux"
+ramdisk = "$T/guest.cpio.gz"
+extra = "console=hvc0 quiet"
+memory = 96
+vcpus = 1
+on_crash = "preserve"
+EOF
+    xl create -q "$W/$1.cfg" >"$W/$1.create.log" 2>&1 || {
+        show "$W/$1.create.log"
+        return 1
+    }
+}
+
+# The newest heartbeat of a boot in any guest log, as "COUNT STATE"; the
+# state is BAD if any of its heartbeats was. Empty if there is none.
+last_beat() { # BOOT
+    awk -v b="$1" '{ sub(/\r$/, "") }
+        $1 == "heartbeat" && $2 == b {
+            if ($3 + 0 > n) { n = $3 + 0; st = $4 }
+            if ($4 != "ok") bad = 1
+        }
+        END { if (n) print n, (bad ? "BAD" : st) }' "$C"/guest-*.log 2>/dev/null
+}
+
+# The boot id of a guest, from its first log.
+boot_of() { # NAME
+    awk '{ sub(/\r$/, "") } /^guest up: boot / { b = $4 } END { print b }' \
+        "$C/guest-$1.log" 2>/dev/null
+}
+
+wait_boot() { # NAME SECONDS
+    t0=$(clock)
+    while [ $(($(clock) - t0)) -lt "$2" ]; do
+        b=$(boot_of "$1")
+        if [ -n "$b" ] && [ -n "$(last_beat "$b")" ]; then
+            say "$1 is up (boot $b) after $(($(clock) - t0)) s"
+            return 0
+        fi
+        sleep 1
+    done
+    say "$1 printed no heartbeat within $2 s; its console:"
+    show "$C/guest-$1.log" 2>/dev/null
+    return 1
+}
+
+# The heartbeat of a boot goes on past COUNT, and the block never went bad.
+beats_go_on() { # BOOT COUNT
+    t0=$(clock)
+    while [ $(($(clock) - t0)) -lt 90 ]; do
+        beat=$(last_beat "$1")
+        if [ "${beat%% *}" -gt "$2" ] 2>/dev/null; then
+            say "heartbeat of $1: $2 before, $beat now"
+            [ "${beat#* }" = ok ] || say "the guest's memory block changed"
+            [ "${beat#* }" = ok ]
+            return
+        fi
+        sleep 1
+    done
+    say "no heartbeat of $1 past $2 within 90 s"
+    return 1
+}
+
+# Exactly one copy runs, under its own name.
+alive_once() { # NAME
+    xl list >"$W/list.txt" 2>&1
+    copies=$(grep -c -e "^$1 " -e "^$1--incoming " -e "^$1--migratedaway " "$W/list.txt")
+    state=$(awk -v n="$1" '$1 == n { print $5 }' "$W/list.txt")
+    # Running, blocked or waiting for a CPU: not paused, shut down, crashed
+    # or dying (xl's flags r b p s c d).
+    case "$copies:$state" in
+    1:??----) return 0 ;;
+    esac
+    say "expected one running $1; xl list says:"
+    show "$W/list.txt"
+    return 1
+}
+
+# A new domain took over: the domid changed.
+moved() { # NAME OLD-DOMID
+    new=$(xl domid "$1" 2>/dev/null)
+    say "$1 was domain $2, is now domain ${new:-none}"
+    [ -n "$new" ] && [ "$new" != "$2" ]
+}
+
+# ---- steps ----------------------------------------------------------------
+
+# Run a helper; its messages go to the serial console when it fails.
+step() { # EXPECTED-STATUS NAME ARGS...
+    want=$1
+    name=$2
+    shift 2
+    "$H/migphase-$name" --driver xen --state-dir "$S" --log-level info "$@" \
+        2>"$W/$name.err"
+    rc=$?
+    say "  migphase-$name $* -> $rc"
+    if [ "$rc" -ne "$want" ] || [ -s "$W/$name.err" ]; then
+        show "$W/$name.err"
+    fi
+    [ "$rc" -eq "$want" ]
+}
+
+migrate() { # NAME PREFIX [BEGIN-ARGS...]
+    n=$1
+    p=$W/$2
+    shift 2
+    t0=$(clock)
+    step 0 begin --domain "$n" "$@" --out "$p.begin.xml" &&
+        step 0 prepare --listen 127.0.0.1 --in "$p.begin.xml" --out "$p.prepare.xml" &&
+        step 0 perform --progress none --in "$p.prepare.xml" --out "$p.perform.xml" &&
+        step 0 finish --in "$p.perform.xml" --out "$p.finish.xml" &&
+        step 0 confirm --in "$p.finish.xml"
+    rc=$?
+    say "migration of $n took $(($(clock) - t0)) s; Perform's figures:"
+    grep -o '<statistics[^>]*>' "$p.perform.xml" | sed 's/^/migphase-xen-test:   | /'
+    return $rc
+}
+
+# Nothing pending on this host.
+status_clean() {
+    "$H/migphase-status" --state-dir "$S" >"$W/status.txt" 2>&1
+    rc=$?
+    [ "$rc" -eq 0 ] || show "$W/status.txt"
+    return $rc
+}
+
+# Run every command migphase-status prints, here or "on the destination"
+# (both are this host). Commands are argv words without blanks.
+recover() {
+    "$H/migphase-status" --state-dir "$S" >"$W/status.txt" 2>&1
+    show "$W/status.txt"
+    sed -n 's/^  run [^:]*: //p' "$W/status.txt" >"$W/commands.txt"
+    [ -s "$W/commands.txt" ] || return 1
+    while read -r cmd; do
+        # shellcheck disable=SC2086 # split the command into its words
+        set -- $cmd
+        prog=$1
+        shift
+        "$H/$prog" "$@" >"$W/recover.out" 2>"$W/recover.err"
+        rc=$?
+        say "  $prog $* -> $rc"
+        [ -s "$W/recover.err" ] && show "$W/recover.err"
+        [ "$rc" -eq 0 ] || return 1
+    done <"$W/commands.txt"
+}
+
+fact() { # ROLE DOMAIN KEY
+    sed -n "s/^fact\\.$3 = //p" "$S/$1/$2/record"
+}
+
+# ---- the tests ------------------------------------------------------------
+
+say "Xen $(xl info | sed -n 's/^xen_version *: //p'), $(xl info | sed -n 's/^virt_caps *: //p')"
+t_start=$(clock)
+
+# Both at once: building a domain is slow under TCG.
+create_guest pvh1 pvh &
+pvh_create=$!
+create_guest pv1 pv &
+pv_create=$!
+check "a PVH guest starts" wait "$pvh_create"
+check "a PV guest starts" wait "$pv_create"
+check "the PVH guest prints its heartbeat" wait_boot pvh1 240
+check "the PV guest prints its heartbeat" wait_boot pv1 240
+pvh_boot=$(boot_of pvh1)
+pv_boot=$(boot_of pv1)
+
+# 1. PVH, live, to localhost.
+before=$(last_beat "$pvh_boot")
+domid=$(xl domid pvh1)
+check "PVH live migration: the five steps succeed" migrate pvh1 live
+check "PVH live migration: the guest runs once, as pvh1" alive_once pvh1
+check "PVH live migration: a new domain runs it" moved pvh1 "$domid"
+check "PVH live migration: its heartbeat goes on, memory intact" \
+    beats_go_on "$pvh_boot" "${before%% *}"
+check "PVH live migration: Perform's cookie has statistics" \
+    grep -q '<statistics' "$W/live.perform.xml"
+check "PVH live migration: nothing pending" status_clean
+
+# 2. PV: live needs shadow paging, which this hypervisor lacks; offline works.
+check "PV live migration is refused at Begin" \
+    step 1 begin --domain pv1 --out "$W/pvlive.begin.xml"
+before=$(last_beat "$pv_boot")
+domid=$(xl domid pv1)
+check "PV offline migration: the five steps succeed" migrate pv1 offline --offline
+check "PV offline migration: the guest runs once, as pv1" alive_once pv1
+check "PV offline migration: a new domain runs it" moved pv1 "$domid"
+check "PV offline migration: its heartbeat goes on, memory intact" \
+    beats_go_on "$pv_boot" "${before%% *}"
+check "PV offline migration: nothing pending" status_clean
+
+# Until the receiver has accepted the stream (a builtin loop: the stream
+# of a small guest lasts seconds).
+wait_receiving() { # NAME
+    i=0
+    until { read -r line <"$S/destination/$1/receiver.result"; } 2>/dev/null &&
+        [ "$line" = "state = receiving" ]; do
+        sleep 0.1
+        i=$((i + 1))
+        [ "$i" -lt 600 ] || return 1
+    done
+}
+
+# 3. Perform fails: the receiver dies in the middle of the stream.
+perform_failure() {
+    p=$W/pf
+    step 0 begin --domain pvh1 --out "$p.begin.xml" || return 1
+    step 0 prepare --listen 127.0.0.1 --in "$p.begin.xml" --out "$p.prepare.xml" || return 1
+    receiver=$(fact destination pvh1 receiver-pid)
+    step 1 perform --progress none --in "$p.prepare.xml" --out "$p.perform.xml" &
+    perform=$!
+    wait_receiving pvh1
+    # Once the incoming domain exists, so that it is left half-built.
+    i=0
+    until xl domid pvh1--incoming >/dev/null 2>&1 || [ "$i" -ge 100 ]; do
+        i=$((i + 1))
+    done
+    say "  killing the receiver (pid $receiver) mid-stream"
+    kill -9 "$receiver"
+    wait "$perform"
+}
+before=$(last_beat "$pvh_boot")
+check "Perform failure: Perform fails when the receiver dies" perform_failure
+check "Perform failure: migphase-status's commands recover" recover
+check "Perform failure: nothing pending afterwards" status_clean
+check "Perform failure: the guest runs once, as pvh1" alive_once pvh1
+check "Perform failure: its heartbeat goes on, memory intact" \
+    beats_go_on "$pvh_boot" "${before%% *}"
+
+# 4. Finish fails: the incoming domain dies before Finish.
+finish_failure() {
+    p=$W/ff
+    step 0 begin --domain pvh1 --out "$p.begin.xml" &&
+        step 0 prepare --listen 127.0.0.1 --in "$p.begin.xml" --out "$p.prepare.xml" &&
+        step 0 perform --progress none --in "$p.prepare.xml" --out "$p.perform.xml" || return 1
+    say "  destroying pvh1--incoming before Finish"
+    xl destroy pvh1--incoming
+    step 1 finish --in "$p.perform.xml" --out "$p.finish.xml"
+}
+# The source's journal says the stream completed: nothing but the
+# destination's Finish cookie may resume it.
+confirm_refused() {
+    step 3 confirm --cancelled --in "$W/ff.perform.xml"
+}
+# migphase-status on the source says to ask the destination's Finish; its
+# answer (the failed cookie) is what Confirm resumes the source with.
+finish_recovery() {
+    "$H/migphase-status" --state-dir "$S" >"$W/status.txt" 2>&1
+    show "$W/status.txt"
+    cmd=$(sed -n 's/^  run on the destination: //p' "$W/status.txt")
+    [ -n "$cmd" ] || return 1
+    # shellcheck disable=SC2086 # split the command into its words
+    set -- $cmd
+    prog=$1
+    shift
+    "$H/$prog" "$@" --out "$W/ff.finish-again.xml" 2>"$W/recover.err"
+    say "  $prog $* -> $? (its cookie says: $(grep -o 'result="[a-z]*"' "$W/ff.finish-again.xml"))"
+    step 0 confirm --in "$W/ff.finish-again.xml"
+}
+before=$(last_beat "$pvh_boot")
+check "Finish failure: Finish fails when the incoming domain is gone" finish_failure
+check "Finish failure: Confirm --cancelled without Finish's cookie is refused" confirm_refused
+check "Finish failure: migphase-status's command, then Confirm, recover" finish_recovery
+check "Finish failure: nothing pending afterwards" status_clean
+check "Finish failure: the guest runs once, as pvh1" alive_once pvh1
+check "Finish failure: its heartbeat goes on, memory intact" \
+    beats_go_on "$pvh_boot" "${before%% *}"
+
+# 5. Perform is interrupted (SIGTERM): its guard cuts the stream, the source
+# is rolled back, and the destination's leftovers go with migphase-status.
+interrupted_perform() {
+    p=$W/int
+    step 0 begin --domain pvh1 --out "$p.begin.xml" || return 1
+    step 0 prepare --listen 127.0.0.1 --in "$p.begin.xml" --out "$p.prepare.xml" || return 1
+    "$H/migphase-perform" --driver xen --state-dir "$S" --progress none \
+        --in "$p.prepare.xml" --out "$p.perform.xml" 2>"$W/int.err" &
+    perform=$!
+    wait_receiving pvh1
+    say "  sending SIGTERM to migphase-perform (pid $perform)"
+    kill -TERM "$perform"
+    wait "$perform"
+    rc=$?
+    say "  migphase-perform -> $rc"
+    show "$W/int.err"
+    [ "$rc" -eq 1 ] && grep -q 'interrupted by signal 15' "$W/int.err"
+}
+before=$(last_beat "$pvh_boot")
+check "Interrupted Perform: it stops and rolls back" interrupted_perform
+check "Interrupted Perform: migphase-status's commands recover" recover
+check "Interrupted Perform: nothing pending afterwards" status_clean
+check "Interrupted Perform: the guest runs once, as pvh1" alive_once pvh1
+check "Interrupted Perform: its heartbeat goes on, memory intact" \
+    beats_go_on "$pvh_boot" "${before%% *}"
+
+say "tests took $(($(clock) - t_start)) s in dom0"
+echo "MIGPHASE-XEN-VERDICT: $passed passed, $failed failed"

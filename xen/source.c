@@ -1,0 +1,453 @@
+/* The Xen driver's source side: Begin, Perform, Confirm. */
+#include "config.h"
+
+#include "log.h"
+#include "proc.h"
+#include "progress.h"
+#include "xen-internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define GUARD_INTERVAL_MS 100
+
+/* The cookie and the journal name the domain as it was at Begin; its domid
+ * names it while it lives on this host. */
+#define FACT_DOMID "domid"
+
+/* ---- Begin ---------------------------------------------------------------- */
+
+/* libxl's save stream has no bandwidth or downtime knob in 4.17: say so
+ * rather than migrate without the limit that was asked for. */
+static int
+check_params(const struct mp_params *params, struct mp_error **err)
+{
+    if (params->bandwidth_mib)
+        return mp_error_input(err, ENOTSUP, "the xen driver cannot limit the stream's bandwidth");
+    if (params->downtime_ms)
+        return mp_error_input(err, ENOTSUP, "the xen driver cannot bound the downtime");
+    return 0;
+}
+
+static int
+check_state(const struct xen_domain *d, struct mp_error **err)
+{
+    if (d->domid == 0)
+        return mp_error_input(err, EINVAL, "domain 0 cannot migrate");
+    if (strstr(d->name, XEN_SUFFIX_INCOMING) || strstr(d->name, XEN_SUFFIX_MIGRATEDAWAY))
+        return mp_error_set(err, EBUSY,
+                            "domain %s is in the middle of a migration (its name says so); see "
+                            "migphase-status",
+                            d->name);
+    if (d->info.dying || d->info.shutdown)
+        return mp_error_set(err, EINVAL, "domain %s is %s; only a running domain can move", d->name,
+                            d->info.dying ? "dying" : "shut down");
+    /* Resuming a cancelled migration unpauses the guest: a paused domain
+     * would come back running. */
+    if (d->info.paused)
+        return mp_error_set(err, EINVAL,
+                            "domain %s is paused; only a running domain can move (unpause it)",
+                            d->name);
+    return 0;
+}
+
+/* Devices bound to this host's hardware cannot follow the domain. */
+static int
+check_devices(const libxl_domain_config *cfg, const char *name, struct mp_error **err)
+{
+    const char *what = cfg->num_pcidevs > 0   ? "PCI"
+                       : cfg->num_dtdevs > 0  ? "device-tree"
+                       : cfg->num_usbdevs > 0 ? "USB"
+                                              : NULL;
+    if (what)
+        return mp_error_set(
+            err, EPERM, "domain %s has %s devices passed through: it cannot migrate", name, what);
+    return 0;
+}
+
+/* A live migration tracks dirty memory: HAP log-dirty for PVH and HVM, but
+ * shadow paging for PV, which some hypervisors (Debian's) are built without.
+ * Without it the stream fails at its first pass, so refuse here. */
+static int
+check_live(struct xen_ctx *x, const libxl_domain_config *cfg, const struct mp_params *params,
+           const char *name, struct mp_error **err)
+{
+    if (!params->live || cfg->c_info.type != LIBXL_DOMAIN_TYPE_PV)
+        return 0;
+    libxl_physinfo info;
+    libxl_physinfo_init(&info);
+    int rc = libxl_get_physinfo(xen_libxl(x), &info);
+    bool shadow = info.cap_shadow;
+    libxl_physinfo_dispose(&info);
+    if (rc != 0)
+        return xen_fail(x, err, rc, "asking Xen what it can do");
+    if (!shadow)
+        return mp_error_set(err, ENOTSUP,
+                            "domain %s is PV and this hypervisor has no shadow paging, which a "
+                            "live migration of a PV domain needs: use --offline",
+                            name);
+    return 0;
+}
+
+static void
+describe(struct mp_cookie *out, const struct xen_domain *d, const libxl_domain_config *cfg,
+         char *json)
+{
+    out->domain_name = xstrdup(d->name);
+    out->domain_uuid = xstrdup(d->uuid);
+    out->description_format = xstrdup("xl-json");
+    out->description_text = json;
+    mp_cookie_set_data(out, "stream-version", XEN_STREAM_VERSION_STRING);
+    mp_cookie_set_data(out, "domain-type", libxl_domain_type_to_string(cfg->c_info.type));
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)d->info.max_memkb);
+    mp_cookie_set_data(out, "memory-kib", buf);
+}
+
+int
+xen_begin(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    const struct mp_options *opts = ctx->opts;
+    if (!opts->domain)
+        return mp_error_input(err, EINVAL, "which domain? give --domain NAME");
+    int r = check_params(&ctx->out->params, err);
+    if (r < 0)
+        return r;
+    _cleanup_xen_ctx_ struct xen_ctx *x = NULL;
+    r = xen_ctx_open(&x, err);
+    if (r < 0)
+        return r;
+    _cleanup_xen_domain_ struct xen_domain d = { 0 };
+    r = xen_domain_find(x, opts->domain, NULL, &d, err);
+    if (r == -ENOENT)
+        return mp_error_set(err, ENOENT, "no domain named %s on this host", opts->domain);
+    if (r < 0)
+        return r;
+    if (!d.name)
+        d.name = xstrdup(opts->domain);
+    r = check_state(&d, err);
+    if (r < 0)
+        return r;
+
+    libxl_domain_config cfg;
+    libxl_domain_config_init(&cfg);
+    int rc = libxl_retrieve_domain_configuration(xen_libxl(x), d.domid, &cfg, NULL);
+    if (rc != 0) {
+        libxl_domain_config_dispose(&cfg);
+        return xen_fail(x, err, rc, "retrieving the configuration of domain %s", d.name);
+    }
+    r = check_devices(&cfg, d.name, err);
+    if (r == 0)
+        r = check_live(x, &cfg, &ctx->out->params, d.name, err);
+    char *json = r == 0 ? libxl_domain_config_to_json(xen_libxl(x), &cfg) : NULL;
+    if (r == 0 && !json)
+        r = mp_error_set(err, EIO, "cannot write the configuration of domain %s as JSON", d.name);
+    if (r == 0)
+        describe(ctx->out, &d, &cfg, json);
+    libxl_domain_config_dispose(&cfg);
+    if (r < 0)
+        return r;
+    xen_record_domid(ctx->record, FACT_DOMID, d.domid);
+    return 0;
+}
+
+/* ---- Perform -------------------------------------------------------------- */
+
+/* libxl_domain_suspend cannot be told to give up: a guard thread shuts the
+ * socket down on a timeout, a stall or an interruption, which fails the
+ * stream, and meanwhile reports progress from what TCP says the peer
+ * received. */
+enum guard_reason {
+    GUARD_NONE,
+    GUARD_INTERRUPTED,
+    GUARD_TIMEOUT,
+    GUARD_STALLED,
+};
+
+struct stream_guard {
+    int fd;
+    uint64_t started_ms;
+    uint64_t deadline_ms; /* 0: none */
+    uint64_t stall_ms;    /* 0: none */
+    uint64_t total_bytes;
+    struct mp_progress *progress;
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_int reason; /* enum guard_reason: why the guard shut the socket */
+};
+
+static void
+guard_sample(struct stream_guard *g, struct mp_progress_sample *s, const char *status)
+{
+    uint64_t done = xen_stream_bytes_acked(g->fd);
+    uint64_t elapsed = mp_now_ms() - g->started_ms;
+    *s = (struct mp_progress_sample){
+        .status = status,
+        .elapsed_ms = elapsed,
+        .total_bytes = g->total_bytes,
+        .transferred_bytes = done,
+        .remaining_bytes = g->total_bytes > done ? g->total_bytes - done : 0,
+        .mbps = elapsed ? done * 8 / 1000 / elapsed : 0,
+    };
+}
+
+static void *
+guard_main(void *arg)
+{
+    struct stream_guard *g = arg;
+    struct timespec tick = { .tv_sec = 0, .tv_nsec = GUARD_INTERVAL_MS * 1000000L };
+    uint64_t last_bytes = 0, last_change_ms = g->started_ms;
+    while (!atomic_load(&g->stop)) {
+        struct mp_progress_sample s;
+        guard_sample(g, &s, "active");
+        uint64_t now = mp_now_ms();
+        if (s.transferred_bytes != last_bytes) {
+            last_bytes = s.transferred_bytes;
+            last_change_ms = now;
+        }
+        /* A cut network does not fail a TCP stream for many minutes; and
+         * the receiver answers within moments of the stream's end. */
+        enum guard_reason reason = GUARD_NONE;
+        if (mp_interrupted)
+            reason = GUARD_INTERRUPTED;
+        else if (g->deadline_ms && now >= g->deadline_ms)
+            reason = GUARD_TIMEOUT;
+        else if (g->stall_ms && now - last_change_ms > g->stall_ms)
+            reason = GUARD_STALLED;
+        if (reason != GUARD_NONE) {
+            atomic_store(&g->reason, reason);
+            shutdown(g->fd, SHUT_RDWR);
+            break;
+        }
+        mp_progress_update(g->progress, &s);
+        nanosleep(&tick, NULL);
+    }
+    return NULL;
+}
+
+static int
+guard_start(struct stream_guard *g, struct mp_error **err)
+{
+    int e = pthread_create(&g->thread, NULL, guard_main, g);
+    if (e != 0)
+        return mp_error_set_errno(err, e, "cannot start the stream's guard thread");
+    return 0;
+}
+
+/* Stop the guard; if it shut the socket and so failed the stream, replace
+ * the error with why. */
+static int
+guard_stop(struct stream_guard *g, int r, const struct mp_params *params, struct mp_error **err)
+{
+    atomic_store(&g->stop, true);
+    pthread_join(g->thread, NULL);
+    enum guard_reason reason = atomic_load(&g->reason);
+    if (reason == GUARD_NONE || r == 0)
+        return r;
+    mp_error_free(steal_ptr(err));
+    switch (reason) {
+    case GUARD_TIMEOUT:
+        return mp_error_set(err, ETIMEDOUT, "the stream did not complete within %llu s",
+                            (unsigned long long)params->timeout_s);
+    case GUARD_STALLED:
+        return mp_error_set(err, ETIMEDOUT, "the stream sent nothing for %llu ms",
+                            (unsigned long long)g->stall_ms);
+    case GUARD_INTERRUPTED:
+    case GUARD_NONE:
+        break;
+    }
+    return mp_error_set(err, EINTR, "interrupted by signal %d", (int)mp_interrupted);
+}
+
+/* The source domain recorded by Begin, still alive under one of its two
+ * names. */
+static int
+recorded_domain(struct xen_ctx *x, const struct mp_journal_record *record, struct xen_domain *d,
+                struct mp_error **err)
+{
+    uint32_t domid = xen_recorded_domid(record, FACT_DOMID);
+    if (domid == 0)
+        return mp_error_set(err, ENOENT, "the journal does not say which domain %s is",
+                            record->domain);
+    int r = xen_domain_get(x, domid, record->uuid, d, err);
+    if (r == -ENOENT)
+        return mp_error_set(err, ENOENT, "domain %s (domid %u) is gone", record->domain, domid);
+    return r;
+}
+
+/* Read the receiver's answer: it restored the domain, or says why not. */
+static int
+receive_answer(int fd, uint64_t timeout_ms, struct mp_error **err)
+{
+    char line[XEN_STREAM_LINE_MAX];
+    int r = xen_stream_read_line(fd, timeout_ms, line, sizeof(line), err);
+    if (r < 0)
+        return mp_error_prefix(err, "the stream was sent but the destination did not confirm it");
+    if (mp_str_has_prefix(line, "ok "))
+        return 0;
+    if (mp_str_has_prefix(line, "failed "))
+        return mp_error_set(err, EIO, "the destination could not restore the domain: %s",
+                            line + strlen("failed "));
+    return mp_error_set(err, EPROTO, "unexpected answer from the destination: '%s'", line);
+}
+
+/* Give the source back its name and its vCPUs after a stream that did not
+ * complete. Only a domain that really suspended is resumed (a live stream
+ * that failed before its last pass leaves it running; resuming that would
+ * corrupt it); one left paused by libxl is unpaused. */
+static int
+restore_source(struct xen_ctx *x, const struct mp_journal_record *record, struct mp_error **err)
+{
+    _cleanup_xen_domain_ struct xen_domain d = { 0 };
+    int r = recorded_domain(x, record, &d, err);
+    if (r < 0)
+        return r;
+    r = xen_domain_rename(x, &d, record->domain, err);
+    if (r < 0)
+        return r;
+    if (xen_domain_suspended(&d)) {
+        mp_info("resuming domain %s (domid %u)", d.name, d.domid);
+        int rc = libxl_domain_resume(xen_libxl(x), d.domid, 1, NULL);
+        if (rc != 0)
+            return xen_fail(x, err, rc, "resuming domain %s", d.name);
+    } else if (d.info.paused) {
+        int rc = libxl_domain_unpause(xen_libxl(x), d.domid, NULL);
+        if (rc != 0)
+            return xen_fail(x, err, rc, "unpausing domain %s", d.name);
+    }
+    return 0;
+}
+
+/* libxl reports neither passes nor downtime: what TCP and the clock say. */
+static void
+record_stats(struct mp_cookie *out, const struct stream_guard *g)
+{
+    uint64_t total_ms = mp_now_ms() - g->started_ms;
+    uint64_t done = xen_stream_bytes_acked(g->fd);
+    out->stats = (struct mp_stats){
+        .present = true,
+        .total_ms = total_ms,
+        .transferred_bytes = done,
+        .total_bytes = g->total_bytes,
+        .mbps_x1000 = total_ms ? done * 8 / total_ms : 0,
+    };
+}
+
+/* Send the domain: rename, libxl's stream, the destination's answer. */
+static int
+send_domain(struct mp_step_ctx *ctx, struct xen_ctx *x, struct xen_domain *d, int fd,
+            struct mp_error **err)
+{
+    const struct mp_params *params = &ctx->in->params;
+    _cleanup_free_ char *away = xen_name_with(ctx->record->domain, XEN_SUFFIX_MIGRATEDAWAY);
+    int r = xen_domain_rename(x, d, away, err);
+    if (r < 0)
+        return r;
+
+    struct stream_guard g = {
+        .fd = fd,
+        .started_ms = mp_now_ms(),
+        .deadline_ms = params->timeout_s ? mp_now_ms() + params->timeout_s * 1000 : 0,
+        .stall_ms = ctx->opts->stall_timeout_ms,
+        .total_bytes = d->info.max_memkb * 1024,
+        .progress = ctx->progress,
+    };
+    r = guard_start(&g, err);
+    if (r < 0)
+        return r;
+    /* Offline: libxl suspends the guest first and sends its memory once. */
+    int flags = params->live ? LIBXL_SUSPEND_LIVE : 0;
+    int rc = libxl_domain_suspend(xen_libxl(x), d->domid, fd, flags, NULL);
+    r = rc == 0 ? 0 : xen_fail(x, err, rc, "sending domain %s", ctx->record->domain);
+    if (r == 0)
+        r = receive_answer(fd, ctx->opts->incoming_timeout_ms, err);
+    r = guard_stop(&g, r, params, err);
+
+    struct mp_progress_sample s;
+    guard_sample(&g, &s, r == 0 ? "completed" : "failed");
+    mp_progress_finish(ctx->progress, &s);
+    if (r == 0)
+        record_stats(ctx->out, &g);
+    return r;
+}
+
+int
+xen_perform(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    _cleanup_xen_ctx_ struct xen_ctx *x = NULL;
+    int r = xen_ctx_open(&x, err);
+    if (r < 0)
+        return r;
+    _cleanup_xen_domain_ struct xen_domain d = { 0 };
+    r = recorded_domain(x, ctx->record, &d, err);
+    if (r < 0)
+        return r;
+    if (xen_domain_suspended(&d)) {
+        mp_error_set(err, EBUSY,
+                     "domain %s is suspended by an earlier Perform: see migphase-status",
+                     ctx->record->domain);
+        return mp_error_left_state(err);
+    }
+    if (!xen_domain_running(&d))
+        return mp_error_set(err, EINVAL, "domain %s is no longer running", ctx->record->domain);
+
+    /* Connect and introduce the stream before touching the domain: a
+     * destination that cannot be reached leaves nothing to undo. */
+    _cleanup_close_ int fd = -1;
+    r = xen_stream_connect(ctx->in->uri, ctx->opts->qmp_timeout_ms, &fd, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *header = xen_stream_header(ctx->record->migration_id);
+    r = xen_stream_write_line(fd, header, err);
+    if (r < 0)
+        return r;
+
+    r = send_domain(ctx, x, &d, fd, err);
+    if (r == 0)
+        return 0;
+    struct mp_error *undo_err = NULL;
+    if (restore_source(x, ctx->record, &undo_err) < 0) {
+        mp_error_prefix(err, "%s; and then restoring the source failed", undo_err->message);
+        mp_error_free(undo_err);
+        return mp_error_left_state(err);
+    }
+    return r;
+}
+
+/* ---- Confirm -------------------------------------------------------------- */
+
+int
+xen_confirm(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    _cleanup_xen_ctx_ struct xen_ctx *x = NULL;
+    int r = xen_ctx_open(&x, err);
+    if (r < 0)
+        return mp_error_left_state(err);
+    if (ctx->cancel) {
+        r = restore_source(x, ctx->record, err);
+        if (r < 0) {
+            mp_error_prefix(err, "resuming the source");
+            return mp_error_left_state(err);
+        }
+        return 0;
+    }
+    _cleanup_xen_domain_ struct xen_domain d = { 0 };
+    r = recorded_domain(x, ctx->record, &d, err);
+    if (r == -ENOENT) {
+        /* Nothing to destroy: the source is already gone. */
+        mp_error_free(steal_ptr(err));
+        return 0;
+    }
+    if (r == 0)
+        r = xen_domain_destroy(x, &d, err);
+    if (r < 0) {
+        mp_error_prefix(err, "destroying the source domain");
+        return mp_error_left_state(err);
+    }
+    return 0;
+}
