@@ -78,20 +78,6 @@ stop_receiver(const struct mp_step_ctx *ctx, struct mp_error **err)
     return 0;
 }
 
-/* The last line the receiver logged says why it gave up. */
-static char *
-last_log_line(const char *path)
-{
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
-    if (mp_read_file(path, 1024 * 1024, &text, &len, NULL) < 0)
-        return xstrdup("no message");
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-        text[--len] = '\0';
-    char *nl = strrchr(text, '\n');
-    return xstrdup(len == 0 ? "no message" : nl ? nl + 1 : text);
-}
-
 /* ---- Prepare -------------------------------------------------------------- */
 
 /* Beside the helper (installed, or MIGPHASE_HELPER_DIR), else in the build
@@ -200,7 +186,7 @@ wait_listening(struct mp_step_ctx *ctx, pid_t pid, const char *result_path, cons
             return 0;
         }
         if (!mp_proc_alive(pid)) {
-            _cleanup_free_ char *why = last_log_line(log_path);
+            _cleanup_free_ char *why = mp_file_last_line(log_path, "no message");
             return mp_error_set(err, ECHILD, "the receiver exited at start: %s", why);
         }
         if (mp_interrupted)
@@ -387,7 +373,7 @@ wait_restored(struct mp_step_ctx *ctx, struct xen_result *res, struct mp_error *
             return mp_error_set(err, EIO, "the incoming stream failed: %s",
                                 res->message ? res->message : "no message");
         if (!alive) {
-            _cleanup_free_ char *why = last_log_line(log_path);
+            _cleanup_free_ char *why = mp_file_last_line(log_path, "no message");
             return mp_error_set(err, ECHILD, "the receiver is gone (it was %s): %s",
                                 xen_receiver_state_name(res->state), why);
         }
