@@ -21,6 +21,7 @@ echo "Booting the test guest ($mem MiB, rewriting 64 MiB/s) under QEMU with -acc
 mp_start_guest demo $mem 64
 mp_wait_ticks "$MP_TMP/demo-src-serial.log" 3 60
 echo "Source running: $(tail -n 1 "$MP_TMP/demo-src-serial.log")"
+src_pid=$(cat "$MP_TMP/demo-src.pid")
 echo "Migrating with migphase-migrate --local..."
 progress=bar
 [ -t 2 ] || progress=json
@@ -35,6 +36,6 @@ echo "$verdict"
 before=$(mp_last_tick "$MP_TMP/demo-dst-serial.log")
 mp_wait_ticks "$MP_TMP/demo-dst-serial.log" $((before + 1)) 60
 "$MP_SERIAL_CHECK" "$MP_TMP/demo-src-serial.log" "$MP_TMP/demo-dst-serial.log"
-echo "Source QEMU: $(mp_alive "$(cat "$MP_TMP/demo-src.pid")" && echo still running || echo gone)"
+echo "Source QEMU (pid $src_pid): $(mp_alive "$src_pid" && echo still running || echo gone)"
 "$MP_HELPERS/migphase-status" --state-dir "$MP_STATE"
 echo "Demo done: the guest runs on the destination (it is stopped now, with the demo)."
