@@ -10,17 +10,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
-#define START_POLL_MS    5
 #define INCOMING_POLL_MS 200
-
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ms * 1000000L };
-    nanosleep(&ts, NULL);
-}
 
 /* Wait for the new QEMU's monitor, giving up early if the process dies. */
 static int
@@ -28,20 +19,13 @@ connect_new_vm(const char *socket, pid_t pid, const char *log_path, const struct
                struct qemu_qmp **qmp, struct mp_error **err)
 {
     uint64_t deadline = mp_now_ms() + opts->qmp_timeout_ms;
+    _cleanup_free_ char *what = xasprintf("the destination QEMU (QMP %s)", socket);
     for (;;) {
         if (qemu_monitor_open(socket, opts, qmp, NULL) == 0)
             return 0;
-        if (!mp_proc_alive(pid)) {
-            _cleanup_free_ char *why = mp_file_last_line(log_path, "no message");
-            return mp_error_set(err, ECHILD, "the destination QEMU exited at start: %s", why);
-        }
-        if (mp_interrupted)
-            return mp_error_set(err, EINTR, "interrupted by signal %d", (int)mp_interrupted);
-        if (mp_now_ms() >= deadline)
-            return mp_error_set(err, ETIMEDOUT,
-                                "the destination QEMU did not open %s within %llu ms", socket,
-                                (unsigned long long)opts->qmp_timeout_ms);
-        sleep_ms(START_POLL_MS);
+        int r = mp_proc_wait_starting(pid, what, log_path, deadline, opts->qmp_timeout_ms, err);
+        if (r < 0)
+            return r;
     }
 }
 

@@ -31,13 +31,6 @@ mp_proc_catch_interrupts(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static char **
 concat_argv(char *const *launcher, char *const *argv)
 {
@@ -290,7 +283,7 @@ mp_proc_wait_gone(pid_t pid, uint64_t timeout_ms, struct mp_error **err)
         if (mp_now_ms() >= deadline)
             return mp_error_set(err, ETIMEDOUT, "process %ld still runs after %llu ms", (long)pid,
                                 (unsigned long long)timeout_ms);
-        sleep_ms(2); /* Confirm waits here for the source to exit: keep it short */
+        mp_sleep_ms(2); /* Confirm waits here for the source to exit: keep it short */
     }
 }
 
@@ -400,4 +393,21 @@ mp_helper_path(const char *name)
         }
     }
     return xasprintf("%s/%s", MP_LIBEXECDIR, name);
+}
+
+int
+mp_proc_wait_starting(pid_t pid, const char *what, const char *log_path, uint64_t deadline_ms,
+                      uint64_t timeout_ms, struct mp_error **err)
+{
+    if (!mp_proc_alive(pid)) {
+        _cleanup_free_ char *why = mp_file_last_line(log_path, "no message");
+        return mp_error_set(err, ECHILD, "%s exited at start: %s", what, why);
+    }
+    if (mp_interrupted)
+        return mp_error_set(err, EINTR, "interrupted by signal %d", (int)mp_interrupted);
+    if (mp_now_ms() >= deadline_ms)
+        return mp_error_set(err, ETIMEDOUT, "%s was not ready within %llu ms", what,
+                            (unsigned long long)timeout_ms);
+    mp_sleep_ms(MP_PROC_START_POLL_MS);
+    return 0;
 }

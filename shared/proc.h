@@ -35,6 +35,15 @@ int mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t 
                 size_t max_output, uint64_t timeout_ms, char **out, char **errout, int *status,
                 struct mp_error **err);
 
+/* How often a process we just started is looked at while it gets ready. */
+#define MP_PROC_START_POLL_MS 5
+
+/* One round of waiting for a process we just started (what names it in
+ * messages: "the destination QEMU"): fails with the last line of its log if
+ * it died, on an interrupt, or past deadline_ms (a bound of timeout_ms);
+ * otherwise sleeps MP_PROC_START_POLL_MS and returns 0 to wait on. */
+int mp_proc_wait_starting(pid_t pid, const char *what, const char *log_path, uint64_t deadline_ms,
+                          uint64_t timeout_ms, struct mp_error **err);
 /* Whether a process exists (and is not a zombie). */
 bool mp_proc_alive(pid_t pid);
 /* Wait until a process (not necessarily our child) is gone; -ETIMEDOUT. */

@@ -315,6 +315,13 @@ mp_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+void
+mp_sleep_ms(unsigned ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
 uint64_t
 mp_now_ms(void)
 {

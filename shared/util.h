@@ -88,6 +88,8 @@ int mp_mkdir_p(const char *path, mode_t mode);
 /* Parse an unsigned decimal integer that must use the whole string. */
 int mp_parse_u64(const char *s, uint64_t *out);
 
+/* Sleep for ms milliseconds (a signal may end it early: callers loop). */
+void mp_sleep_ms(unsigned ms);
 /* Monotonic clock in milliseconds. */
 uint64_t mp_now_ms(void);
 /* Wall clock in microseconds since the epoch. */

@@ -11,10 +11,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#define START_POLL_MS   20
 #define RECEIVE_POLL_MS 100
 
 #define FACT_RECEIVER_PID     "receiver-pid"
@@ -22,13 +20,6 @@
 #define FACT_PORT             "port"
 #define FACT_RECEIVER_OUTCOME "receiver"
 #define FACT_DOMID            "domid"
-
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
 
 pid_t
 xen_recorded_receiver(const struct mp_journal_record *record)
@@ -185,16 +176,10 @@ wait_listening(struct mp_step_ctx *ctx, pid_t pid, const char *result_path, cons
             *port = res.port;
             return 0;
         }
-        if (!mp_proc_alive(pid)) {
-            _cleanup_free_ char *why = mp_file_last_line(log_path, "no message");
-            return mp_error_set(err, ECHILD, "the receiver exited at start: %s", why);
-        }
-        if (mp_interrupted)
-            return mp_error_set(err, EINTR, "interrupted by signal %d", (int)mp_interrupted);
-        if (mp_now_ms() >= deadline)
-            return mp_error_set(err, ETIMEDOUT, "the receiver did not listen within %llu ms",
-                                (unsigned long long)ctx->opts->qmp_timeout_ms);
-        sleep_ms(START_POLL_MS);
+        r = mp_proc_wait_starting(pid, "the receiver", log_path, deadline,
+                                  ctx->opts->qmp_timeout_ms, err);
+        if (r < 0)
+            return r;
     }
 }
 
@@ -384,7 +369,7 @@ wait_restored(struct mp_step_ctx *ctx, struct xen_result *res, struct mp_error *
                                 "the incoming stream did not complete within %llu ms",
                                 (unsigned long long)ctx->opts->incoming_timeout_ms);
         xen_result_clear(res);
-        sleep_ms(RECEIVE_POLL_MS);
+        mp_sleep_ms(RECEIVE_POLL_MS);
     }
 }
 
