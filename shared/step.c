@@ -184,10 +184,14 @@ check_unchanged(const struct mp_step_ctx *ctx, const struct mp_cookie *in, struc
     return 0;
 }
 
-/* A step run again must be given the cookie it was given the first time. */
+/* A step run again must be given the cookie it was given the first time,
+ * or it would act on something else. A concluded step does not act again:
+ * it answers from the journal whatever the rest of the cookie says, so that
+ * a step that ran on a damaged but acceptable cookie can still be followed
+ * by the recovery, which hands it the cookie the peer kept. */
 static int
 check_same_input(const struct mp_step_ctx *ctx, const char *in_xml, size_t in_len,
-                 struct mp_error **err)
+                 bool done_before, struct mp_error **err)
 {
     if (ctx->record->step != ctx->step || !in_xml)
         return 0;
@@ -197,6 +201,12 @@ check_same_input(const struct mp_step_ctx *ctx, const char *in_xml, size_t in_le
         return 0;
     if (len == in_len && memcmp(saved, in_xml, len) == 0)
         return 0;
+    if (done_before) {
+        mp_warn("this cookie differs from the one step %s of migration %s ran with; "
+                "answering with what it did then",
+                mp_step_name(ctx->step), ctx->record->migration_id);
+        return 0;
+    }
     /* An undo may name any cookie of the migration: Confirm and Finish run
      * again with --cancelled after a first try with another one. */
     if (ctx->cancel)
@@ -499,7 +509,7 @@ run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct 
         if (r < 0)
             return r;
     }
-    r = check_same_input(ctx, in_xml, in_len, err);
+    r = check_same_input(ctx, in_xml, in_len, done_before, err);
     if (r < 0)
         return r;
     if (done_before)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The recovery guarantees, one by one: safe re-runs, cookie-proven cancel,
-# a running destination never killed, and migphase-status --recover applying
-# only the unambiguous rules.
+# a running destination never killed, a concluded step answering from its
+# journal, and migphase-status --recover applying only the unambiguous rules.
 # shellcheck source=tests/integration/lib.sh disable=SC2154
 . "$top_srcdir/tests/integration/lib.sh"
 mp_require_qemu
@@ -14,6 +14,12 @@ mp_start_guest rec $mem 4
 src="$MP_TMP/rec-src.qmp"
 dst="$MP_TMP/rec-dst.qmp"
 prep=(--qmp "$dst" --listen 127.0.0.1 --rewrite "$MP_TMP/rec-src-=$MP_TMP/rec-dst-")
+
+# The same cookie with a letter changed where no host can check it.
+damaged_copy() { # IN OUT
+    sed 's/source-state">running/source-state">runninf/' "$1" >"$2"
+    ! cmp -s "$1" "$2" || mp_fail "damaged_copy changed nothing in $1"
+}
 
 status_json() {
     "$H/migphase-status" "${S[@]}" --json >"$MP_TMP/status.json" || true
@@ -36,6 +42,13 @@ echo "== Perform killed mid-stream, then run again: it follows the stream"
 sleep 1
 kill -KILL $!
 wait 2>/dev/null || true
+damaged_copy "$MP_TMP/prepare.xml" "$MP_TMP/prepare-damaged.xml"
+rc=0
+"$H/migphase-perform" "${S[@]}" --progress none --in "$MP_TMP/prepare-damaged.xml" \
+    --out "$MP_TMP/perform-damaged.xml" 2>"$MP_TMP/err" || rc=$?
+cat "$MP_TMP/err"
+mp_expect_status 2 "$rc" "an unfinished Perform run again with another cookie"
+[ ! -e "$MP_TMP/perform-damaged.xml" ] || mp_fail "the refused Perform wrote a cookie"
 rc=0
 "$H/migphase-perform" "${S[@]}" --progress none --in "$MP_TMP/prepare.xml" --out "$MP_TMP/perform.xml" || rc=$?
 mp_expect_status 0 "$rc" "Perform run again"
@@ -56,6 +69,15 @@ rc=0
 cat "$MP_TMP/err"
 [ "$rc" -ne 0 ] || mp_fail "Finish --cancelled succeeded on a running destination"
 [ "$(mp_run_state "$dst")" = running ] || mp_fail "the destination was touched"
+echo "== A concluded Finish given another cookie of its migration answers from the journal"
+damaged_copy "$MP_TMP/perform.xml" "$MP_TMP/perform-damaged.xml"
+rc=0
+"$H/migphase-finish" "${S[@]}" --in "$MP_TMP/perform-damaged.xml" --out "$MP_TMP/finish2.xml" \
+    2>"$MP_TMP/err" || rc=$?
+cat "$MP_TMP/err"
+mp_expect_status 0 "$rc" "a concluded Finish run again with another cookie"
+grep -q "differs from the one step finish" "$MP_TMP/err" || mp_fail "no warning about the other cookie"
+cmp -s "$MP_TMP/finish.xml" "$MP_TMP/finish2.xml" || mp_fail "Finish did not answer with its first cookie"
 "$H/migphase-confirm" "${S[@]}" --in "$MP_TMP/finish.xml"
 "$H/migphase-confirm" "${S[@]}" --in "$MP_TMP/finish.xml" || mp_fail "a second Confirm failed"
 [ "$(mp_where_running rec)" = destination ] || mp_fail "guest runs: $(mp_where_running rec)"
