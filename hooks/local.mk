@@ -19,7 +19,7 @@ EXTRA_DIST += hooks/opennebula/migphase-one.in
 pkglibexec_PROGRAMS += hooks/libvirt/migphase-libvirt-hook
 hooks_libvirt_migphase_libvirt_hook_SOURCES = hooks/libvirt/libvirt-hook.c
 hooks_libvirt_migphase_libvirt_hook_CFLAGS = $(AM_CFLAGS) $(LIBXML_CFLAGS)
-hooks_libvirt_migphase_libvirt_hook_LDADD = $(HELPER_LIBS)
+hooks_libvirt_migphase_libvirt_hook_LDADD = shared/libmigphase.a qemu/libqemu.a $(LIBMIGPHASE_LIBS)
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-hooks

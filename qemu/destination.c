@@ -50,33 +50,61 @@ advertised_host(const char *listen, const struct mp_cookie *out)
     return listen;
 }
 
-/* Ask QEMU to listen on each port of the range until one is free. */
+static json_object *
+incoming_args(const struct mp_options *opts, unsigned port)
+{
+    bool v6 = strchr(opts->listen_addr, ':') != NULL;
+    _cleanup_free_ char *uri = xasprintf(v6 ? "tcp:[%s]:%u" : "tcp:%s:%u", opts->listen_addr, port);
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string(uri));
+    return args;
+}
+
+/* What a migrate-incoming on port answered (r, and its error e, which is
+ * taken): 1 listening (recorded), 0 the port is taken, or an error. */
 static int
-listen_on_free_port(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+incoming_result(struct mp_step_ctx *ctx, unsigned port, int r, struct mp_error *e,
+                struct mp_error **err)
 {
     const struct mp_options *opts = ctx->opts;
-    bool v6 = strchr(opts->listen_addr, ':') != NULL;
-    for (unsigned port = opts->port_lo; port <= opts->port_hi; port++) {
-        _cleanup_free_ char *uri =
-            xasprintf(v6 ? "tcp:[%s]:%u" : "tcp:%s:%u", opts->listen_addr, port);
-        json_object *args = json_object_new_object();
-        json_object_object_add(args, "uri", json_object_new_string(uri));
-        struct mp_error *e = NULL;
-        int r = qemu_qmp_execute(qmp, "migrate-incoming", args, NULL, &e);
-        if (r == 0) {
-            const char *host = advertised_host(opts->listen_addr, ctx->out);
-            ctx->out->uri = xasprintf(strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", host, port);
-            mp_journal_record_set_fact(ctx->record, "uri", uri);
-            return 0;
-        }
-        bool in_use = r == -EREMOTEIO && strstr(e->message, "in use");
-        if (!in_use) {
-            *err = e;
-            return mp_error_prefix(err, "listening for the stream on %s", uri);
-        }
+    _cleanup_json_ json_object *args = incoming_args(opts, port);
+    const char *uri = json_object_get_string(json_object_object_get(args, "uri"));
+    if (r == 0) {
+        const char *host = advertised_host(opts->listen_addr, ctx->out);
+        ctx->out->uri = xasprintf(strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", host, port);
+        mp_journal_record_set_fact(ctx->record, "uri", uri);
+        return 1;
+    }
+    if (r == -EREMOTEIO && strstr(e->message, "in use")) {
         mp_debug("port %u is taken: %s", port, e->message);
         mp_error_free(e);
+        return 0;
     }
+    *err = e;
+    return mp_error_prefix(err, "listening for the stream on %s", uri);
+}
+
+/* Set the migration up and ask QEMU to listen on each port of the range
+ * until one is free. The first try goes with the settings, in one round
+ * trip: if they fail, Prepare stops this VM anyway. */
+static int
+setup_and_listen(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+{
+    const struct mp_options *opts = ctx->opts;
+    unsigned port = opts->port_lo;
+    struct qemu_qmp_call first = { .command = "migrate-incoming",
+                                   .args = incoming_args(opts, port) };
+    int r = qemu_monitor_setup_migration(qmp, &ctx->in->params, &first, err);
+    if (r == 0)
+        r = incoming_result(ctx, port, first.result, steal_ptr(&first.error), err);
+    qemu_qmp_calls_free(&first, 1);
+    while (r == 0 && ++port <= opts->port_hi) {
+        struct mp_error *e = NULL;
+        r = qemu_qmp_execute(qmp, "migrate-incoming", incoming_args(opts, port), NULL, &e);
+        r = incoming_result(ctx, port, r, e, err);
+    }
+    if (r != 0)
+        return r < 0 ? r : 0;
     return mp_error_set(err, EADDRINUSE, "no free port in %u-%u on %s", opts->port_lo,
                         opts->port_hi, opts->listen_addr);
 }
@@ -120,8 +148,10 @@ check_peer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const char *pidfile, p
         return mp_error_set(err, EADDRINUSE, "process %ld, not the new VM (%ld), answers on %s",
                             (long)peer, (long)vm, ctx->opts->qmp_socket);
     *pid = vm;
+    /* Committed with the step's end: until then recovery finds the VM by
+     * the pid file recorded before the launch. */
     qemu_record_process(ctx->record, ctx->opts->qmp_socket, vm);
-    return mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
+    return 0;
 }
 
 static int
@@ -134,10 +164,7 @@ setup_vm(struct mp_step_ctx *ctx, pid_t *pid, const char *pidfile, const char *l
         r = check_peer(ctx, qmp, pidfile, pid, err);
     if (r < 0)
         return r;
-    r = qemu_monitor_setup_migration(qmp, &ctx->in->params, err);
-    if (r < 0)
-        return r;
-    return listen_on_free_port(ctx, qmp, err);
+    return setup_and_listen(ctx, qmp, err);
 }
 
 int

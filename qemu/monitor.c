@@ -22,22 +22,25 @@ qemu_monitor_open(const char *socket, const struct mp_options *opts, struct qemu
     return 0;
 }
 
+static int
+status_from_reply(json_object *ret, char **status, struct mp_error **err)
+{
+    json_object *st = NULL;
+    if (!json_object_object_get_ex(ret, "status", &st) ||
+        !json_object_is_type(st, json_type_string))
+        return mp_error_set(err, EPROTO, "query-status answered without a status");
+    *status = xstrdup(json_object_get_string(st));
+    return 0;
+}
+
 int
 qemu_monitor_status(struct qemu_qmp *qmp, char **status, struct mp_error **err)
 {
-    json_object *ret = NULL;
+    _cleanup_json_ json_object *ret = NULL;
     int r = qemu_qmp_execute(qmp, "query-status", NULL, &ret, err);
     if (r < 0)
         return r;
-    json_object *st = NULL;
-    if (!json_object_object_get_ex(ret, "status", &st) ||
-        !json_object_is_type(st, json_type_string)) {
-        json_object_put(ret);
-        return mp_error_set(err, EPROTO, "query-status answered without a status");
-    }
-    *status = xstrdup(json_object_get_string(st));
-    json_object_put(ret);
-    return 0;
+    return status_from_reply(ret, status, err);
 }
 
 static json_object *
@@ -66,31 +69,46 @@ static const char *const capabilities_off[] = {
 
 int
 qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
-                             struct mp_error **err)
+                             struct qemu_qmp_call *then, struct mp_error **err)
 {
     json_object *caps = json_object_new_array();
     json_object_array_add(caps, capability("events", true));
     for (size_t i = 0; i < ARRAY_SIZE(capabilities_off); i++)
         json_object_array_add(caps, capability(capabilities_off[i], false));
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "capabilities", caps);
-    int r = qemu_qmp_execute(qmp, "migrate-set-capabilities", args, NULL, err);
-    if (r < 0)
-        return mp_error_prefix(err, "setting migration capabilities");
+    json_object *cap_args = json_object_new_object();
+    json_object_object_add(cap_args, "capabilities", caps);
 
     /* QEMU's default limit (128 MiB/s) never converges for a guest that
      * dirties memory quickly: no limit unless the user asked for one. */
     int64_t bandwidth = params->bandwidth_mib ? (int64_t)(params->bandwidth_mib << 20) : INT64_MAX;
     int64_t downtime = params->downtime_ms ? (int64_t)params->downtime_ms : 300;
-    args = json_object_new_object();
-    json_object_object_add(args, "max-bandwidth", json_object_new_int64(bandwidth));
-    json_object_object_add(args, "downtime-limit", json_object_new_int64(downtime));
-    json_object_object_add(args, "tls-creds", json_object_new_string(""));
-    json_object_object_add(args, "tls-hostname", json_object_new_string(""));
-    r = qemu_qmp_execute(qmp, "migrate-set-parameters", args, NULL, err);
-    if (r < 0)
-        return mp_error_prefix(err, "setting migration parameters");
-    return 0;
+    json_object *param_args = json_object_new_object();
+    json_object_object_add(param_args, "max-bandwidth", json_object_new_int64(bandwidth));
+    json_object_object_add(param_args, "downtime-limit", json_object_new_int64(downtime));
+    json_object_object_add(param_args, "tls-creds", json_object_new_string(""));
+    json_object_object_add(param_args, "tls-hostname", json_object_new_string(""));
+
+    /* Settings that do not depend on each other, and the caller's command
+     * if any: one round trip. */
+    struct qemu_qmp_call calls[3] = {
+        { .command = "migrate-set-capabilities", .args = cap_args },
+        { .command = "migrate-set-parameters", .args = param_args },
+    };
+    size_t n = 2;
+    if (then)
+        calls[n++] = *then;
+    (void)qemu_qmp_execute_all(qmp, calls, n, NULL);
+    if (then)
+        *then = calls[2];
+    int r = 0;
+    if (calls[0].result < 0)
+        r = mp_error_set(err, -calls[0].result, "setting migration capabilities: %s",
+                         calls[0].error->message);
+    else if (calls[1].result < 0)
+        r = mp_error_set(err, -calls[1].result, "setting migration parameters: %s",
+                         calls[1].error->message);
+    qemu_qmp_calls_free(calls, 2);
+    return r;
 }
 
 static uint64_t
@@ -132,14 +150,9 @@ collect_blockers(struct qemu_migration_info *info, json_object *ret)
     }
 }
 
-int
-qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *info,
-                           struct mp_error **err)
+static void
+migration_info_from_reply(json_object *ret, struct qemu_migration_info *info)
 {
-    json_object *ret = NULL;
-    int r = qemu_qmp_execute(qmp, "query-migrate", NULL, &ret, err);
-    if (r < 0)
-        return r;
     memset(info, 0, sizeof(*info));
     snprintf(info->status, sizeof(info->status), "none");
     copy_string(info->status, sizeof(info->status), ret, "status");
@@ -160,7 +173,17 @@ qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *inf
             info->mbps = (uint64_t)json_object_get_double(mbps);
     }
     collect_blockers(info, ret);
-    json_object_put(ret);
+}
+
+int
+qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *info,
+                           struct mp_error **err)
+{
+    _cleanup_json_ json_object *ret = NULL;
+    int r = qemu_qmp_execute(qmp, "query-migrate", NULL, &ret, err);
+    if (r < 0)
+        return r;
+    migration_info_from_reply(ret, info);
     return 0;
 }
 
@@ -168,15 +191,15 @@ int
 qemu_monitor_state(struct qemu_qmp *qmp, char **run_state, struct qemu_migration_info *info,
                    struct mp_error **err)
 {
-    _cleanup_free_ char *status = NULL;
-    int r = qemu_monitor_status(qmp, &status, err);
-    if (r < 0)
-        return r;
-    r = qemu_monitor_query_migrate(qmp, info, err);
-    if (r < 0)
-        return r;
-    *run_state = steal_ptr(&status);
-    return 0;
+    struct qemu_qmp_call calls[] = { { .command = "query-status" },
+                                     { .command = "query-migrate" } };
+    int r = qemu_qmp_execute_all(qmp, calls, ARRAY_SIZE(calls), err);
+    if (r == 0)
+        r = status_from_reply(calls[0].ret, run_state, err);
+    if (r == 0)
+        migration_info_from_reply(calls[1].ret, info);
+    qemu_qmp_calls_free(calls, ARRAY_SIZE(calls));
+    return r;
 }
 
 int

@@ -35,9 +35,13 @@ int qemu_monitor_state(struct qemu_qmp *qmp, char **run_state, struct qemu_migra
                        struct mp_error **err);
 /* Set every migration capability and parameter we rely on, explicitly: QEMU
  * keeps them for the life of the process, including values it received as a
- * destination of an earlier migration. */
+ * destination of an earlier migration. then (may be NULL) is one more command
+ * sent in the same round trip, which QEMU runs even if a setting failed: only
+ * for a command whose effect the caller undoes on failure anyway. Fails if a
+ * setting failed; then's own outcome is left in *then (ret, result, error:
+ * free them with qemu_qmp_calls_free). */
 int qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
-                                 struct mp_error **err);
+                                 struct qemu_qmp_call *then, struct mp_error **err);
 int qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *info,
                                struct mp_error **err);
 /* Ask QEMU to quit and make sure its process (pid, if known) is gone,

@@ -36,13 +36,6 @@
 /* How much of an unexpected message goes into an error message. */
 #define QMP_SNIPPET 200
 
-static void
-json_putp(struct json_object **obj)
-{
-    json_object_put(*obj);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
-
 /* json-c returns NULL when malloc fails; like the x-wrappers, give up. */
 static struct json_object *
 json_checked(struct json_object *obj)
@@ -604,14 +597,12 @@ qmp_await_reply(struct qemu_qmp *qmp, const char *command, const char *id, uint6
     }
 }
 
+/* Send one command; *id_out receives the id its reply will carry. */
 static int
-qmp_execute_until(struct qemu_qmp *qmp, const char *command, struct json_object *args,
-                  struct json_object **ret, uint64_t deadline, uint64_t timeout_ms,
-                  struct mp_error **err)
+qmp_send_command(struct qemu_qmp *qmp, const char *command, struct json_object *args,
+                 uint64_t deadline, uint64_t timeout_ms, char **id_out, struct mp_error **err)
 {
     _cleanup_json_ struct json_object *owned_args = args;
-    if (ret)
-        *ret = NULL;
     if (args && !json_object_is_type(args, json_type_object))
         return mp_error_set(err, EINVAL, "arguments of QMP command %s are not an object", command);
     int r = qmp_check_usable(qmp, err);
@@ -638,9 +629,17 @@ qmp_execute_until(struct qemu_qmp *qmp, const char *command, struct json_object 
             qmp_mark_broken(qmp, r, err);
         return r;
     }
+    *id_out = steal_ptr(&id);
+    return 0;
+}
 
+/* Take the reply to the command sent with this id. */
+static int
+qmp_take_reply(struct qemu_qmp *qmp, const char *command, const char *id, uint64_t deadline,
+               uint64_t timeout_ms, struct json_object **ret, struct mp_error **err)
+{
     _cleanup_json_ struct json_object *reply = NULL;
-    r = qmp_await_reply(qmp, command, id, deadline, timeout_ms, &reply, err);
+    int r = qmp_await_reply(qmp, command, id, deadline, timeout_ms, &reply, err);
     if (r == -ETIMEDOUT || r == -EINTR) {
         qmp_abandon(qmp, id);
         return r;
@@ -664,6 +663,93 @@ qmp_execute_until(struct qemu_qmp *qmp, const char *command, struct json_object 
         *ret = json_object_get(val);
     }
     return 0;
+}
+
+static int
+qmp_execute_until(struct qemu_qmp *qmp, const char *command, struct json_object *args,
+                  struct json_object **ret, uint64_t deadline, uint64_t timeout_ms,
+                  struct mp_error **err)
+{
+    if (ret)
+        *ret = NULL;
+    _cleanup_free_ char *id = NULL;
+    int r = qmp_send_command(qmp, command, args, deadline, timeout_ms, &id, err);
+    if (r < 0)
+        return r;
+    return qmp_take_reply(qmp, command, id, deadline, timeout_ms, ret, err);
+}
+
+/* A call's own failure, and the batch's first one in *err. */
+static int
+qmp_call_failed(struct qemu_qmp_call *call, int r, struct mp_error **err)
+{
+    call->result = r;
+    if (err && !*err && call->error) {
+        *err = xzalloc(sizeof(**err));
+        **err = *call->error;
+        (*err)->message = xstrdup(call->error->message);
+    }
+    return r;
+}
+
+int
+qemu_qmp_execute_all(struct qemu_qmp *qmp, struct qemu_qmp_call *calls, size_t n,
+                     struct mp_error **err)
+{
+    uint64_t deadline = qmp_deadline(qmp->timeout_ms);
+    char *ids[QEMU_QMP_MAX_CALLS] = { NULL };
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        calls[i].ret = NULL;
+        calls[i].error = NULL;
+        calls[i].result = 0;
+    }
+    if (n > QEMU_QMP_MAX_CALLS)
+        first = mp_error_set(err, E2BIG, "more than %d QMP commands at once", QEMU_QMP_MAX_CALLS);
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *args = steal_ptr(&calls[i].args);
+        if (first < 0) {
+            json_object_put(args);
+            calls[i].result = -ECANCELED;
+        } else if (qmp_send_command(qmp, calls[i].command, args, deadline, qmp->timeout_ms, &ids[i],
+                                    &calls[i].error) == 0) {
+            sent++;
+        } else {
+            first = qmp_call_failed(&calls[i], -calls[i].error->errnum, err);
+        }
+    }
+    /* Every reply is taken, so that the stream stays in step. After a
+     * failure that is not QEMU's answer (a timeout, an interrupt, a broken
+     * stream) the replies still to come are left to be discarded. */
+    bool give_up = first < 0;
+    for (size_t i = 0; i < sent; i++) {
+        if (give_up) {
+            qmp_abandon(qmp, ids[i]);
+            calls[i].result = -ECANCELED;
+            continue;
+        }
+        int r = qmp_take_reply(qmp, calls[i].command, ids[i], deadline, qmp->timeout_ms,
+                               &calls[i].ret, &calls[i].error);
+        if (r < 0) {
+            qmp_call_failed(&calls[i], r, err);
+            if (first == 0)
+                first = r;
+            give_up = r != -EREMOTEIO;
+        }
+    }
+    for (size_t i = 0; i < sent; i++)
+        free(ids[i]);
+    return first;
+}
+
+void
+qemu_qmp_calls_free(struct qemu_qmp_call *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_object_put(steal_ptr(&calls[i].ret));
+        mp_error_free(steal_ptr(&calls[i].error));
+    }
 }
 
 int
@@ -696,6 +782,15 @@ qmp_greeting_version(struct json_object *greeting, char **version, struct mp_err
 static int
 qmp_handshake(struct qemu_qmp *qmp, uint64_t deadline, uint64_t timeout_ms, struct mp_error **err)
 {
+    /* Until qmp_capabilities QEMU accepts no other command. We ask for no
+     * capability: out-of-band execution is of no use to us. It goes out
+     * before the greeting is read, as QEMU reads commands only after its
+     * greeting: the two cross on the wire instead of taking turns. A write
+     * that fails here (QEMU hung up) is judged by the greeting's absence. */
+    _cleanup_free_ char *caps_id = NULL;
+    _cleanup_error_ struct mp_error *send_err = NULL;
+    (void)qmp_send_command(qmp, "qmp_capabilities", NULL, deadline, timeout_ms, &caps_id,
+                           &send_err);
     _cleanup_json_ struct json_object *greeting = NULL;
     size_t size;
     int r = qmp_read_message(qmp, deadline, timeout_ms, "the QMP greeting", &greeting, &size, err);
@@ -712,9 +807,13 @@ qmp_handshake(struct qemu_qmp *qmp, uint64_t deadline, uint64_t timeout_ms, stru
     r = qmp_greeting_version(greeting, &qmp->version, err);
     if (r < 0)
         return r;
-    /* Until qmp_capabilities QEMU accepts no other command. We ask for no
-     * capability: out-of-band execution is of no use to one command at a time. */
-    return qmp_execute_until(qmp, "qmp_capabilities", NULL, NULL, deadline, timeout_ms, err);
+    if (!caps_id) {
+        r = -send_err->errnum;
+        if (err && !*err)
+            *err = steal_ptr(&send_err);
+        return r;
+    }
+    return qmp_take_reply(qmp, "qmp_capabilities", caps_id, deadline, timeout_ms, NULL, err);
 }
 
 static int

@@ -15,6 +15,13 @@
 
 struct qemu_qmp;
 
+static inline void
+qemu_json_putp(struct json_object **obj)
+{
+    json_object_put(*obj);
+}
+#define _cleanup_json_ _cleanup_(qemu_json_putp)
+
 /* Connect to a unix socket, read the greeting and negotiate capabilities
  * (qmp_capabilities). Every wait is bounded by timeout_ms. */
 int qemu_qmp_connect(const char *socket_path, uint64_t timeout_ms, struct qemu_qmp **out,
@@ -57,6 +64,28 @@ void qemu_qmp_set_interrupt(struct qemu_qmp *qmp, volatile sig_atomic_t *flag);
  *   -EPROTO     a reply that is not valid QMP */
 int qemu_qmp_execute(struct qemu_qmp *qmp, const char *command, struct json_object *args,
                      struct json_object **ret, struct mp_error **err);
+
+/* At most this many commands at once, and the calls of one batch. */
+#define QEMU_QMP_MAX_CALLS 8
+struct qemu_qmp_call {
+    const char *command;
+    struct json_object *args; /* may be NULL; consumed */
+    /* Out, owned by the caller: the "return" member on success; else the
+     * result qemu_qmp_execute would have returned (-ECANCELED for a command
+     * not sent or not waited for after an earlier failure) and its error. */
+    struct json_object *ret;
+    int result;
+    struct mp_error *error;
+};
+/* Send several commands at once, then take their replies in order: one round
+ * trip instead of n, which counts on a busy host. QEMU runs every command
+ * whatever the others answered, so batch only commands that do not depend on
+ * each other (queries). Returns the result of the first command that failed,
+ * with a copy of its error in *err; each call has its own outcome. */
+int qemu_qmp_execute_all(struct qemu_qmp *qmp, struct qemu_qmp_call *calls, size_t n,
+                         struct mp_error **err);
+/* Free what the calls received (not the calls themselves). */
+void qemu_qmp_calls_free(struct qemu_qmp_call *calls, size_t n);
 
 /* Wait for an event named name (any event when NULL), taking queued events
  * first; events of other names stay queued. *event receives the whole event

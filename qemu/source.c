@@ -14,57 +14,65 @@
 
 #define POLL_INTERVAL_MS 100
 
+/* What Begin asks QEMU about the VM beyond its state, in one round trip. A
+ * query that fails leaves its answer NULL: each has a fallback. */
+enum vm_query { Q_NAME, Q_UUID, Q_KVM, Q_MEMORY, Q_COUNT };
+
+static void
+query_vm(struct qemu_qmp *qmp, json_object *answers[Q_COUNT])
+{
+    struct qemu_qmp_call calls[Q_COUNT] = {
+        [Q_NAME] = { .command = "query-name" },
+        [Q_UUID] = { .command = "query-uuid" },
+        [Q_KVM] = { .command = "query-kvm" },
+        [Q_MEMORY] = { .command = "query-memory-size-summary" },
+    };
+    (void)qemu_qmp_execute_all(qmp, calls, Q_COUNT, NULL);
+    for (size_t i = 0; i < Q_COUNT; i++)
+        answers[i] = steal_ptr(&calls[i].ret);
+    qemu_qmp_calls_free(calls, Q_COUNT);
+}
+
+static char *
+string_member(json_object *obj, const char *key)
+{
+    json_object *v = NULL;
+    if (!obj || !json_object_object_get_ex(obj, key, &v) ||
+        !json_object_is_type(v, json_type_string))
+        return NULL;
+    return xstrdup(json_object_get_string(v));
+}
+
 /* The domain's name: --domain, else QEMU's -name, else the socket's file
  * name without its extension. */
 static char *
-domain_name(struct qemu_qmp *qmp, const struct mp_options *opts)
+domain_name(json_object *query_name, const struct mp_options *opts)
 {
     if (opts->domain)
         return xstrdup(opts->domain);
-    json_object *ret = NULL, *name = NULL;
-    if (qemu_qmp_execute(qmp, "query-name", NULL, &ret, NULL) == 0 &&
-        json_object_object_get_ex(ret, "name", &name)) {
-        char *s = xstrdup(json_object_get_string(name));
-        json_object_put(ret);
-        return s;
-    }
-    json_object_put(ret);
+    char *name = string_member(query_name, "name");
+    if (name)
+        return name;
     const char *base = strrchr(opts->qmp_socket, '/');
     char *s = xstrdup(base ? base + 1 : opts->qmp_socket);
     s[strcspn(s, ".")] = '\0';
     return s;
 }
 
-static char *
-domain_uuid(struct qemu_qmp *qmp)
-{
-    json_object *ret = NULL, *uuid = NULL;
-    char *s = NULL;
-    if (qemu_qmp_execute(qmp, "query-uuid", NULL, &ret, NULL) == 0 &&
-        json_object_object_get_ex(ret, "UUID", &uuid))
-        s = xstrdup(json_object_get_string(uuid));
-    json_object_put(ret);
-    return s;
-}
-
 /* Refuse what cannot move: a VM neither running nor paused, a migration
  * blocker, a migration already under way. */
 static int
-check_movable(struct qemu_qmp *qmp, const char *status, struct mp_error **err)
+check_movable(const char *status, const struct qemu_migration_info *info, struct mp_error **err)
 {
     if (strcmp(status, "running") != 0 && strcmp(status, "paused") != 0)
         return mp_error_set(err, EINVAL, "the VM is %s; only a running or paused VM can move",
                             status);
-    struct qemu_migration_info info;
-    int r = qemu_monitor_query_migrate(qmp, &info, err);
-    if (r < 0)
-        return r;
-    if (qemu_migration_active(info.status))
+    if (qemu_migration_active(info->status))
         return mp_error_set(err, EBUSY, "a migration of this VM is already under way (%s)",
-                            info.status);
-    if (info.blocked)
+                            info->status);
+    if (info->blocked)
         return mp_error_set(err, EPERM, "QEMU blocks migration of this VM: %s",
-                            *info.blocked_reasons ? info.blocked_reasons : "no reason given");
+                            *info->blocked_reasons ? info->blocked_reasons : "no reason given");
     return 0;
 }
 
@@ -73,24 +81,21 @@ check_movable(struct qemu_qmp *qmp, const char *status, struct mp_error **err)
  * sync; fixed by "physmem: Fix migration dirty bitmap coherency with TCG
  * memory access"). The test guest caught it here: say so before it bites. */
 static void
-warn_tcg_dirty_bitmap(struct qemu_qmp *qmp)
+warn_tcg_dirty_bitmap(const char *version, json_object *query_kvm, json_object *query_memory)
 {
     unsigned major = 0;
-    if (sscanf(qemu_qmp_version(qmp), "%u.", &major) != 1 || major >= 9)
+    if (sscanf(version, "%u.", &major) != 1 || major >= 9)
         return;
-    json_object *kvm = NULL, *mem = NULL, *v = NULL;
-    bool tcg = qemu_qmp_execute(qmp, "query-kvm", NULL, &kvm, NULL) == 0 &&
-               json_object_object_get_ex(kvm, "enabled", &v) && !json_object_get_boolean(v);
+    json_object *v = NULL;
+    bool tcg = query_kvm && json_object_object_get_ex(query_kvm, "enabled", &v) &&
+               !json_object_get_boolean(v);
     int64_t ram = 0;
-    if (tcg && qemu_qmp_execute(qmp, "query-memory-size-summary", NULL, &mem, NULL) == 0 &&
-        json_object_object_get_ex(mem, "base-memory", &v))
+    if (query_memory && json_object_object_get_ex(query_memory, "base-memory", &v))
         ram = json_object_get_int64(v);
     if (tcg && ram > 0 && ram % (256 * 1024) == 0)
         mp_warn("QEMU %s under TCG may lose guest writes while migrating a VM whose RAM is a "
                 "multiple of 256 KiB (fixed in QEMU 9.0); give it e.g. -m %lldk",
-                qemu_qmp_version(qmp), (long long)(ram / 1024 + 128));
-    json_object_put(kvm);
-    json_object_put(mem);
+                version, (long long)(ram / 1024 + 128));
 }
 
 int
@@ -102,10 +107,11 @@ qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err)
     if (r < 0)
         return r;
     _cleanup_free_ char *status = NULL;
-    r = qemu_monitor_status(qmp, &status, err);
+    struct qemu_migration_info info;
+    r = qemu_monitor_state(qmp, &status, &info, err);
     if (r < 0)
         return r;
-    r = check_movable(qmp, status, err);
+    r = check_movable(status, &info, err);
     if (r < 0)
         return r;
     pid_t pid;
@@ -117,14 +123,18 @@ qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err)
     if (r < 0)
         return mp_error_prefix(err, "capturing the VM's command line");
 
+    json_object *answers[Q_COUNT];
+    query_vm(qmp, answers);
     struct mp_cookie *out = ctx->out;
-    out->domain_name = domain_name(qmp, opts);
-    out->domain_uuid = domain_uuid(qmp);
+    out->domain_name = domain_name(answers[Q_NAME], opts);
+    out->domain_uuid = string_member(answers[Q_UUID], "UUID");
     out->description_format = xstrdup("qemu-argv");
     out->description_args = steal_ptr(&argv);
     mp_cookie_set_data(out, "qemu-version", qemu_qmp_version(qmp));
     mp_cookie_set_data(out, "source-state", status);
-    warn_tcg_dirty_bitmap(qmp);
+    warn_tcg_dirty_bitmap(qemu_qmp_version(qmp), answers[Q_KVM], answers[Q_MEMORY]);
+    for (size_t i = 0; i < Q_COUNT; i++)
+        json_object_put(answers[i]);
     qemu_record_process(ctx->record, opts->qmp_socket, pid);
     return 0;
 }
@@ -188,9 +198,10 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
         fill_sample(&sample, info, started);
         if (strcmp(info->status, "completed") == 0) {
             /* QEMU announces completion a moment before it fills in the
-             * totals: ask again briefly until they are there. */
-            for (int i = 0; i < 20 && info->total_ms == 0; i++) {
-                qemu_qmp_wait_event(qmp, NULL, 5, NULL, NULL);
+             * totals: ask again every millisecond (each one the migration
+             * waits) until they are there, for 100 ms at most. */
+            for (int i = 0; i < 100 && info->total_ms == 0; i++) {
+                qemu_qmp_wait_event(qmp, NULL, 1, NULL, NULL);
                 r = qemu_monitor_query_migrate(qmp, info, err);
                 if (r < 0)
                     return r;
@@ -261,7 +272,7 @@ roll_back_stream(struct qemu_qmp *qmp, bool was_running, struct mp_error **err)
 static int
 start_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
 {
-    int r = qemu_monitor_setup_migration(qmp, &ctx->in->params, err);
+    int r = qemu_monitor_setup_migration(qmp, &ctx->in->params, NULL, err);
     if (r < 0)
         return r;
     if (!ctx->in->params.live) {
@@ -288,7 +299,8 @@ qemu_perform(struct mp_step_ctx *ctx, struct mp_error **err)
     if (r < 0)
         return r;
     _cleanup_free_ char *status = NULL;
-    r = qemu_monitor_status(qmp, &status, err);
+    struct qemu_migration_info info;
+    r = qemu_monitor_state(qmp, &status, &info, err);
     if (r < 0)
         return r;
     /* A re-run after an interruption keeps what the first run saw: the VM
@@ -302,10 +314,6 @@ qemu_perform(struct mp_step_ctx *ctx, struct mp_error **err)
 
     /* QEMU goes on with a stream when the helper that started it dies: a
      * re-run follows that stream (or takes its result) instead of a new one. */
-    struct qemu_migration_info info;
-    r = qemu_monitor_query_migrate(qmp, &info, err);
-    if (r < 0)
-        return r;
     bool resumed = qemu_migration_active(info.status) ||
                    (strcmp(info.status, "completed") == 0 && strcmp(status, "postmigrate") == 0);
     if (resumed)

@@ -1,19 +1,38 @@
 #include "config.h"
 
 #include "driver.h"
+#include "proc.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern const struct mp_driver mp_qemu_driver;
-#ifdef WITH_XEN
-extern const struct mp_driver mp_xen_driver;
-#endif
 
-const struct mp_driver *const mp_drivers[] = {
-    &mp_qemu_driver,
+/* A driver is linked into every helper, or is a module loaded on first use:
+ * a module's libraries (libxenlight pulls in a dozen) then cost nothing to
+ * the helpers of a migration that does not use it, and a distribution can
+ * ship it in a package of its own. */
+struct driver_slot {
+    const char *name;
+    const struct mp_driver *builtin;
+    const char *module; /* file name in the driver directory */
+    const char *symbol; /* the module's struct mp_driver */
+};
+
+static const struct driver_slot driver_slots[] = {
+    { .name = "qemu", .builtin = &mp_qemu_driver },
 #ifdef WITH_XEN
-    &mp_xen_driver,
+    { .name = "xen", .module = "migphase-driver-xen.so", .symbol = "mp_xen_driver" },
+#endif
+};
+
+const char *const mp_driver_names[] = {
+    "qemu",
+#ifdef WITH_XEN
+    "xen",
 #endif
     NULL,
 };
@@ -32,18 +51,66 @@ mp_vm_state_name(enum mp_vm_state state)
     return vm_state_names[state];
 }
 
+/* Where modules are: MIGPHASE_DRIVER_DIR, else beside this program (a copy
+ * of the helpers kept together in one folder), else the installed folder. */
+static char *
+module_path(const char *file)
+{
+    const char *dir = getenv("MIGPHASE_DRIVER_DIR");
+    if (dir && *dir)
+        return xasprintf("%s/%s", dir, file);
+    _cleanup_free_ char *self = mp_self_dir();
+    if (self) {
+        char *beside = xasprintf("%s/%s", self, file);
+        if (access(beside, F_OK) == 0)
+            return beside;
+        free(beside);
+    }
+    return xasprintf("%s/%s", MP_DRIVERDIR, file);
+}
+
+static int
+load_module(const struct driver_slot *slot, const struct mp_driver **out, struct mp_error **err)
+{
+    _cleanup_free_ char *path = module_path(slot->module);
+    /* RTLD_NOW: a module that does not fit this helper fails here, with the
+     * missing symbol named, not in the middle of a step. */
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle)
+        return mp_error_input(err, ENOENT, "the %s driver cannot be loaded: %s", slot->name,
+                              dlerror());
+    const struct mp_driver *driver = dlsym(handle, slot->symbol);
+    if (!driver || strcmp(driver->name, slot->name) != 0) {
+        dlclose(handle);
+        return mp_error_input(err, ENOENT, "%s is not the %s driver of this migphase", path,
+                              slot->name);
+    }
+    /* Never closed: the helper uses the driver until it exits. */
+    *out = driver;
+    return 0;
+}
+
 int
 mp_driver_lookup(const char *name, const struct mp_driver **out, struct mp_error **err)
 {
-    for (size_t i = 0; mp_drivers[i]; i++) {
-        if (strcmp(mp_drivers[i]->name, name) == 0) {
-            *out = mp_drivers[i];
-            return 0;
+    static const struct mp_driver *loaded[ARRAY_SIZE(driver_slots)];
+    for (size_t i = 0; i < ARRAY_SIZE(driver_slots); i++) {
+        const struct driver_slot *slot = &driver_slots[i];
+        if (strcmp(slot->name, name) != 0)
+            continue;
+        if (slot->builtin)
+            loaded[i] = slot->builtin;
+        if (!loaded[i]) {
+            int r = load_module(slot, &loaded[i], err);
+            if (r < 0)
+                return r;
         }
+        *out = loaded[i];
+        return 0;
     }
-    _cleanup_free_ char *known = xstrdup(mp_drivers[0]->name);
-    for (size_t i = 1; mp_drivers[i]; i++) {
-        char *more = xasprintf("%s, %s", known, mp_drivers[i]->name);
+    _cleanup_free_ char *known = xstrdup(mp_driver_names[0]);
+    for (size_t i = 1; mp_driver_names[i]; i++) {
+        char *more = xasprintf("%s, %s", known, mp_driver_names[i]);
         free(known);
         known = more;
     }

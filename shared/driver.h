@@ -86,10 +86,14 @@ struct mp_driver {
                  enum mp_vm_state *state, struct mp_error **err);
 };
 
-/* The drivers compiled in, NULL-terminated. */
-extern const struct mp_driver *const mp_drivers[];
+/* The names of the drivers this build has, NULL-terminated: linked in, or
+ * modules (MIGPHASE_DRIVER_DIR, else beside the program, else the package's
+ * driver folder) loaded when first looked up. */
+extern const char *const mp_driver_names[];
 
-/* Find a driver by name; unknown names fail with an MP_ERR_INPUT error. */
+/* Find a driver by name, loading its module if it is one. Unknown names fail
+ * with an MP_ERR_INPUT error, and so does a module that cannot be loaded (a
+ * driver that is not installed), with the loader's reason. */
 int mp_driver_lookup(const char *name, const struct mp_driver **out, struct mp_error **err);
 /* The operation of a step, or NULL. */
 mp_step_op mp_driver_step_op(const struct mp_driver *driver, enum mp_step step);

@@ -371,18 +371,12 @@ text_add_line(struct text *t, const char *key, const char *value)
     text_add_str(t, "\n");
 }
 
-/* FNV-1a, 64 bits: no table, a few lines, and any single changed byte
- * changes the sum. It guards against accidents, not attackers: whoever can
- * write the record can also fix the sum. */
+/* Against accidents, not attackers: whoever can write the record can also
+ * fix the sum. */
 static uint64_t
 checksum(const char *buf, size_t len)
 {
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)buf[i];
-        h *= UINT64_C(0x100000001b3);
-    }
-    return h;
+    return mp_fnv1a64(MP_FNV1A64_INIT, buf, len);
 }
 
 char *
@@ -850,7 +844,9 @@ mp_journal_save_cookie(struct mp_journal *journal, enum mp_step step, bool out, 
     if (len > MP_COOKIE_MAX_SIZE)
         return mp_error_set(err, EFBIG, "cookie %s/%s would be larger than %d bytes", journal->dir,
                             name, MP_COOKIE_MAX_SIZE);
-    int r = mp_write_file_at(journal->dir_fd, name, xml, len, 0600, err);
+    /* The commit that follows every save syncs the directory for both: one
+     * directory fsync a step saves at its start and at its end. */
+    int r = mp_write_file_at_unsynced(journal->dir_fd, name, xml, len, 0600, err);
     if (r < 0)
         return mp_error_prefix(err, "saving a cookie in the journal %s", journal->dir);
     return 0;

@@ -72,7 +72,8 @@ int mp_journal_load(struct mp_journal *journal, struct mp_journal_record **out,
 int mp_journal_commit(struct mp_journal *journal, struct mp_journal_record *record,
                       struct mp_error **err);
 /* Store or fetch a cookie of a step ("in" is what the step read, "out" what it
- * wrote). Fetching a missing cookie fails with -ENOENT. */
+ * wrote). A stored cookie is durable with the next mp_journal_commit, which
+ * must follow. Fetching a missing cookie fails with -ENOENT. */
 int mp_journal_save_cookie(struct mp_journal *journal, enum mp_step step, bool out, const char *xml,
                            size_t len, struct mp_error **err);
 int mp_journal_load_cookie(struct mp_journal *journal, enum mp_step step, bool out, char **xml,

@@ -374,23 +374,32 @@ executable(const char *path)
 }
 
 char *
+mp_self_dir(void)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return NULL;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return NULL;
+    *slash = '\0';
+    return xstrdup(self);
+}
+
+char *
 mp_helper_path(const char *name)
 {
     const char *dir = getenv("MIGPHASE_HELPER_DIR");
     if (dir && *dir)
         return xasprintf("%s/%s", dir, name);
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            char *beside = xasprintf("%s/%s", self, name);
-            if (executable(beside))
-                return beside;
-            free(beside);
-        }
+    _cleanup_free_ char *self = mp_self_dir();
+    if (self) {
+        char *beside = xasprintf("%s/%s", self, name);
+        if (executable(beside))
+            return beside;
+        free(beside);
     }
     return xasprintf("%s/%s", MP_LIBEXECDIR, name);
 }

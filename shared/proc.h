@@ -35,8 +35,10 @@ int mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t 
                 size_t max_output, uint64_t timeout_ms, char **out, char **errout, int *status,
                 struct mp_error **err);
 
-/* How often a process we just started is looked at while it gets ready. */
-#define MP_PROC_START_POLL_MS 5
+/* How often a process we just started is looked at while it gets ready: each
+ * look is a failed connect and a kill(pid, 0), tens of microseconds, and
+ * every millisecond waited past its readiness is added to Prepare. */
+#define MP_PROC_START_POLL_MS 1
 
 /* One round of waiting for a process we just started (what names it in
  * messages: "the destination QEMU"): fails with the last line of its log if
@@ -63,3 +65,5 @@ char **mp_proc_split_command(const char *command);
  * program (a build tree, or bindir next to libexec), else the package's
  * libexec directory. Newly allocated. */
 char *mp_helper_path(const char *name);
+/* The folder of the running program, newly allocated; NULL if unknown. */
+char *mp_self_dir(void);

@@ -12,6 +12,7 @@
 #include "progress.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 /* The step whose cookie each step reads when the migration goes forward. */
@@ -106,6 +107,37 @@ step_closes_migration(enum mp_step step, int rc, const struct mp_error *err)
     return step == MP_STEP_PREPARE && rc < 0;
 }
 
+/* The fields a migration keeps from step to step (check_unchanged), summed
+ * into a fact of the record by the first step on a host, so that the later
+ * steps compare sums instead of parsing that step's cookie again. */
+#define UNCHANGED_FACT "unchanged-sum"
+
+static uint64_t
+sum_string(uint64_t h, const char *s)
+{
+    /* A marker tells NULL from "" and ends each string, so that moving a
+     * byte from one field to the next changes the sum. */
+    h = mp_fnv1a64(h, s ? "+" : "-", 1);
+    return s ? mp_fnv1a64(h, s, strlen(s) + 1) : h;
+}
+
+static char *
+unchanged_sum(const struct mp_cookie *c)
+{
+    uint64_t h = MP_FNV1A64_INIT;
+    h = sum_string(h, c->domain_uuid);
+    h = sum_string(h, c->description_format);
+    h = sum_string(h, c->description_text);
+    for (size_t i = 0; c->description_args && c->description_args[i]; i++)
+        h = sum_string(h, c->description_args[i]);
+    const struct mp_params *p = &c->params;
+    _cleanup_free_ char *params =
+        xasprintf("live=%d bandwidth=%" PRIu64 " downtime=%" PRIu64 " paused=%d timeout=%" PRIu64,
+                  p->live, p->bandwidth_mib, p->downtime_ms, p->paused, p->timeout_s);
+    h = sum_string(h, params);
+    return xasprintf("%016" PRIx64, h);
+}
+
 /* A new migration on this host: its record names the cookie's migration and
  * keeps what the driver already noted (Begin's VM facts). */
 static void
@@ -123,6 +155,8 @@ adopt_identity(struct mp_step_ctx *ctx, const struct mp_cookie *c, enum mp_role 
     rec->uuid = xstrdup(c->domain_uuid);
     rec->driver = xstrdup(c->driver);
     rec->role = role;
+    _cleanup_free_ char *sum = unchanged_sum(c);
+    mp_journal_record_set_fact(rec, UNCHANGED_FACT, sum);
 }
 
 /* Perform, Finish and Confirm continue a migration this host recorded: refuse
@@ -141,47 +175,21 @@ check_known_migration(const char *state_dir, const struct mp_cookie *c, enum mp_
     return 0;
 }
 
-static bool
-same_params(const struct mp_params *a, const struct mp_params *b)
-{
-    return a->live == b->live && a->bandwidth_mib == b->bandwidth_mib &&
-           a->downtime_ms == b->downtime_ms && a->paused == b->paused &&
-           a->timeout_s == b->timeout_s;
-}
-
 /* The fields a migration keeps from step to step must be the ones this host
  * saw in its first step's cookie: anything else was changed on the way. */
 static int
 check_unchanged(const struct mp_step_ctx *ctx, const struct mp_cookie *in, struct mp_error **err)
 {
-    enum mp_step first =
-        mp_step_role(ctx->step) == MP_ROLE_SOURCE ? MP_STEP_BEGIN : MP_STEP_PREPARE;
-    _cleanup_free_ char *xml = NULL;
-    size_t len = 0;
-    if (mp_journal_load_cookie(ctx->journal, first, first == MP_STEP_BEGIN, &xml, &len, NULL) < 0)
-        return 0; /* nothing to compare with: a Begin or Prepare of an older version */
-    _cleanup_cookie_ struct mp_cookie *seen = NULL;
-    _cleanup_strv_ char **known = mp_hooks_known_features(ctx->opts->hooks_dir);
-    if (mp_cookie_parse(xml, len, (const char *const *)known, &seen, NULL) < 0)
+    const char *recorded = mp_journal_record_get_fact(ctx->record, UNCHANGED_FACT);
+    if (!recorded)
+        return 0; /* a record of an earlier development version: nothing to compare */
+    _cleanup_free_ char *sum = unchanged_sum(in);
+    if (strcmp(sum, recorded) == 0)
         return 0;
-    bool same_args = true;
-    for (size_t i = 0; same_args; i++) {
-        const char *a = seen->description_args ? seen->description_args[i] : NULL;
-        const char *b = in->description_args ? in->description_args[i] : NULL;
-        same_args = mp_streq0(a, b);
-        if (!a || !b)
-            break;
-    }
-    bool same = same_args && mp_streq0(seen->domain_uuid, in->domain_uuid) &&
-                mp_streq0(seen->description_format, in->description_format) &&
-                mp_streq0(seen->description_text, in->description_text) &&
-                same_params(&seen->params, &in->params);
-    if (!same)
-        return mp_error_input(err, EINVAL,
-                              "the cookie's VM description or parameters differ from those of "
-                              "migration %s recorded on this host: refusing a changed cookie",
-                              in->migration_id);
-    return 0;
+    return mp_error_input(err, EINVAL,
+                          "the cookie's VM description or parameters differ from those of "
+                          "migration %s recorded on this host: refusing a changed cookie",
+                          in->migration_id);
 }
 
 /* A step run again must be given the cookie it was given the first time,
@@ -190,8 +198,8 @@ check_unchanged(const struct mp_step_ctx *ctx, const struct mp_cookie *in, struc
  * a step that ran on a damaged but acceptable cookie can still be followed
  * by the recovery, which hands it the cookie the peer kept. */
 static int
-check_same_input(const struct mp_step_ctx *ctx, const char *in_xml, size_t in_len,
-                 bool done_before, struct mp_error **err)
+check_same_input(const struct mp_step_ctx *ctx, const char *in_xml, size_t in_len, bool done_before,
+                 struct mp_error **err)
 {
     if (ctx->record->step != ctx->step || !in_xml)
         return 0;

@@ -31,9 +31,9 @@ support_lookup(const char *name)
 
 /* A driver's cell in a row; NULL when the matrix does not know the driver. */
 static const struct mp_support_cell *
-driver_cell(const struct mp_driver *driver, bool features, size_t row)
+driver_cell(const char *driver, bool features, size_t row)
 {
-    const struct mp_support_driver *d = support_lookup(driver->name);
+    const struct mp_support_driver *d = support_lookup(driver);
     if (!d)
         return NULL;
     return features ? &d->features[row] : &d->operations[row];
@@ -86,9 +86,9 @@ label_width(const char *title, const char *const *rows)
 }
 
 static size_t
-driver_width(const struct mp_driver *driver, const char *const *rows, bool features)
+driver_width(const char *driver, const char *const *rows, bool features)
 {
-    size_t w = strlen(driver->name);
+    size_t w = strlen(driver);
     for (size_t r = 0; rows[r]; r++) {
         size_t cw = cell_width(driver_cell(driver, features, r));
         if (cw > w)
@@ -99,7 +99,7 @@ driver_width(const struct mp_driver *driver, const char *const *rows, bool featu
 
 static void
 print_table(FILE *out, const char *title, const char *const *rows, bool features,
-            const struct mp_driver *const *drivers)
+            const char *const *drivers)
 {
     size_t first = label_width(title, rows);
 
@@ -108,8 +108,8 @@ print_table(FILE *out, const char *title, const char *const *rows, bool features
     size_t width = first;
     for (size_t c = 0; drivers[c]; c++) {
         repeat(out, ' ', width - used + COLUMN_GAP);
-        fputs(drivers[c]->name, out);
-        used = strlen(drivers[c]->name);
+        fputs(drivers[c], out);
+        used = strlen(drivers[c]);
         width = driver_width(drivers[c], rows, features);
     }
     fputc('\n', out);
@@ -137,7 +137,7 @@ print_table(FILE *out, const char *title, const char *const *rows, bool features
 }
 
 void
-mp_support_print_drivers(FILE *out, const struct mp_driver *const *drivers)
+mp_support_print_drivers(FILE *out, const char *const *drivers)
 {
     if (!drivers[0]) {
         fputs(no_driver, out);
@@ -153,5 +153,5 @@ mp_support_print_drivers(FILE *out, const struct mp_driver *const *drivers)
 void
 mp_support_print(FILE *out)
 {
-    mp_support_print_drivers(out, mp_drivers);
+    mp_support_print_drivers(out, mp_driver_names);
 }

@@ -27,11 +27,11 @@ extern const char *const mp_support_operations[];
 extern const char *const mp_support_features[];
 extern const struct mp_support_driver mp_support_drivers[];
 
-/* Print the plain-text matrix for the drivers compiled in (mp_drivers[]),
+/* Print the plain-text matrix for the drivers this build has (mp_driver_names[]),
  * the same text as `docs/hvsupport.pl --text`. */
 void mp_support_print(FILE *out);
 
-/* Same for a NULL-terminated list of drivers. A driver the matrix does not
+/* Same for a NULL-terminated list of driver names. A driver the matrix does not
  * know (its source is missing from HVSUPPORT_DRIVER_FILES in docs/local.mk)
  * shows "?" in every cell rather than a guess. */
-void mp_support_print_drivers(FILE *out, const struct mp_driver *const *drivers);
+void mp_support_print_drivers(FILE *out, const char *const *drivers);

@@ -134,6 +134,17 @@ mp_strv_copy(char *const *strv)
     return copy;
 }
 
+uint64_t
+mp_fnv1a64(uint64_t h, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    return h;
+}
+
 bool
 mp_streq0(const char *a, const char *b)
 {
@@ -222,8 +233,8 @@ mp_write_all(int fd, const void *buf, size_t len)
 }
 
 int
-mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-                 struct mp_error **err)
+mp_write_file_at_unsynced(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                          struct mp_error **err)
 {
     _cleanup_free_ char *tmp = xasprintf(".%s.tmp.%ld", name, (long)getpid());
     _cleanup_close_ int fd =
@@ -239,6 +250,16 @@ mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_
         (void)unlinkat(dirfd, tmp, 0);
         return mp_error_set_errno(err, -r, "cannot write %s", name);
     }
+    return 0;
+}
+
+int
+mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                 struct mp_error **err)
+{
+    int r = mp_write_file_at_unsynced(dirfd, name, buf, len, mode, err);
+    if (r < 0)
+        return r;
     /* The rename is durable only once the directory itself is synced. */
     if (fsync(dirfd) < 0)
         return mp_error_set_errno(err, errno, "cannot sync the directory of %s", name);

@@ -62,6 +62,12 @@ char **mp_strv_append(char **strv, const char *s);
 char **mp_strv_copy(char *const *strv);
 
 bool mp_streq0(const char *a, const char *b);
+
+/* FNV-1a, 64 bits, continued from h (start with MP_FNV1A64_INIT): no table,
+ * a few lines, and any single changed byte changes the sum. It guards
+ * against accidents, not attackers. */
+#define MP_FNV1A64_INIT UINT64_C(0xcbf29ce484222325)
+uint64_t mp_fnv1a64(uint64_t h, const void *buf, size_t len);
 bool mp_str_has_prefix(const char *s, const char *prefix);
 
 struct mp_error;
@@ -82,6 +88,10 @@ int mp_write_file(const char *path, const void *buf, size_t len, struct mp_error
 /* Same as mp_write_file for a file named relative to an open directory. */
 int mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
                      struct mp_error **err);
+/* Same without the directory fsync: the file is whole under its name, but the
+ * rename is durable only with the caller's next fsync of dirfd. */
+int mp_write_file_at_unsynced(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                              struct mp_error **err);
 /* Create a directory and its parents (mode for the ones created). */
 int mp_mkdir_p(const char *path, mode_t mode);
 

@@ -7,7 +7,7 @@ EXTRA_DIST += tests/summary.sh
 
 TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/qemu -DTEST_DATADIR='"$(abs_top_srcdir)/tests/data"'
 TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBXML_CFLAGS) $(JSONC_CFLAGS)
-TEST_LIBS = shared/libmigphase.a qemu/libqemu.a $(DRIVER_LIBS_XEN) $(LIBMIGPHASE_LIBS) $(CRITERION_LIBS)
+TEST_LIBS = shared/libmigphase.a qemu/libqemu.a $(LIBMIGPHASE_LIBS) $(CRITERION_LIBS)
 
 if HAVE_CRITERION
 UNIT_TESTS = \

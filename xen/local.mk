@@ -1,16 +1,28 @@
-# The Xen driver on libxenlight, built when configure finds xenlight: the
-# steps (linked into every helper) and the receiver Prepare starts.
+# The Xen driver on libxenlight, built when configure finds xenlight: a
+# module the helpers load for --driver xen (so that the QEMU driver's runs do
+# not load libxenlight and its dozen libraries), and the receiver Prepare
+# starts.
 if WITH_XEN
 noinst_LIBRARIES += xen/libxen.a
 xen_libxen_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/xen
-xen_libxen_a_CFLAGS = $(AM_CFLAGS) $(XENLIGHT_CFLAGS) $(JSONC_CFLAGS) $(LIBXML_CFLAGS)
+# Position-independent: it goes into the module as well as into programs.
+xen_libxen_a_CFLAGS = $(AM_CFLAGS) -fPIC $(XENLIGHT_CFLAGS) $(JSONC_CFLAGS) $(LIBXML_CFLAGS)
 xen_libxen_a_SOURCES = \
 	xen/xen-internal.h \
 	xen/context.c xen/domain.c xen/result.c xen/stream.c \
-	xen/source.c xen/destination.c xen/probe.c \
-	xen/driver.c
-# Perform's stream guard is a thread.
-DRIVER_LIBS_XEN = xen/libxen.a $(XENLIGHT_LIBS) -lpthread
+	xen/source.c xen/destination.c xen/probe.c
+
+# libmigphase's symbols are left undefined here: the helper that loads the
+# module has them. Perform's stream guard is a thread.
+driverdir = $(pkglibdir)/drivers
+driver_PROGRAMS = xen/migphase-driver-xen.so
+xen_migphase_driver_xen_so_SOURCES = xen/driver.c
+xen_migphase_driver_xen_so_CPPFLAGS = $(xen_libxen_a_CPPFLAGS)
+xen_migphase_driver_xen_so_CFLAGS = $(xen_libxen_a_CFLAGS)
+xen_migphase_driver_xen_so_LDFLAGS = $(AM_LDFLAGS) -shared \
+	-Wl,--whole-archive,xen/libxen.a,--no-whole-archive
+xen_migphase_driver_xen_so_LDADD = $(XENLIGHT_LIBS) $(LIBXML_LIBS) $(JSONC_LIBS) -lpthread
+EXTRA_xen_migphase_driver_xen_so_DEPENDENCIES = xen/libxen.a
 
 pkglibexec_PROGRAMS += xen/migphase-xen-receiver
 xen_migphase_xen_receiver_SOURCES = xen/receiver.c

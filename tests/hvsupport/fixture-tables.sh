@@ -51,7 +51,7 @@ printf 'alpha\nbeta\ngamma-long-name\n' >"$work/list-expected"
 "$print_matrix" --list >"$work/list"
 check "C data lists every driver" "$work/list-expected" "$work/list"
 
-# print-matrix-fixture's mp_drivers[] holds one driver, "alpha".
+# print-matrix-fixture's mp_driver_names[] holds one driver, "alpha".
 generate --text="$work/alpha.txt" --drivers=alpha
 "$print_matrix" >"$work/c-alpha.txt"
 check "mp_support_print() for mp_drivers[]" "$work/alpha.txt" "$work/c-alpha.txt"

@@ -97,7 +97,7 @@ echo "$names" >"$work/names"
 "$print_matrix" --list >"$work/list"
 check "the C data lists the same drivers" "$work/names" "$work/list"
 
-# print-matrix's mp_drivers[] stands for a build with only the QEMU driver.
+# print-matrix's mp_driver_names[] stands for a build with only the QEMU driver.
 generate --text="$work/qemu.txt" --drivers=qemu
 "$print_matrix" >"$work/c-qemu.txt"
 check "mp_support_print() prints the generator's text" "$work/qemu.txt" "$work/c-qemu.txt"

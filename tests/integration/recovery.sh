@@ -37,6 +37,22 @@ wait 2>/dev/null || true
 cmp -s "$MP_TMP/prepare.xml" "$MP_TMP/prepare2.xml" || mp_fail "a concluded Prepare did not answer from the journal"
 [ "$(mp_count_vms)" -eq 2 ] || mp_fail "a third run of Prepare started another VM"
 
+echo "== A cookie whose VM description or parameters changed on the way is refused"
+changed_case() { # WHAT SED-EXPRESSION
+    sed "$2" "$MP_TMP/prepare.xml" >"$MP_TMP/prepare-changed.xml"
+    ! cmp -s "$MP_TMP/prepare.xml" "$MP_TMP/prepare-changed.xml" || mp_fail "$1: nothing changed"
+    rc=0
+    "$H/migphase-perform" "${S[@]}" --progress none --in "$MP_TMP/prepare-changed.xml" \
+        --out "$MP_TMP/perform-changed.xml" 2>"$MP_TMP/err" || rc=$?
+    cat "$MP_TMP/err"
+    mp_expect_status 2 "$rc" "Perform given a cookie with $1"
+    grep -q "description or parameters differ" "$MP_TMP/err" || mp_fail "$1: wrong message"
+    [ ! -e "$MP_TMP/perform-changed.xml" ] || mp_fail "$1: a cookie was written"
+    [ "$(mp_run_state "$src")" = running ] || mp_fail "$1: the source was touched"
+}
+changed_case "another bandwidth" 's/bandwidth-mib="16"/bandwidth-mib="17"/'
+changed_case "another VM command line" 's/<arg>-nodefaults<\/arg>/<arg>-no-shutdown<\/arg>/'
+
 echo "== Perform killed mid-stream, then run again: it follows the stream"
 "$H/migphase-perform" "${S[@]}" --progress none --in "$MP_TMP/prepare.xml" --out "$MP_TMP/perform.xml" &
 sleep 1

@@ -465,6 +465,23 @@ expect_connect_failure(const struct fake_step *script, uint64_t timeout_ms, int 
     fake_finish(f);
 }
 
+Test(qmp, capabilities_go_out_before_the_greeting_is_read, .timeout = 10)
+{
+    /* This fake greets only once it has the command: a client that waited
+     * for the greeting first would time out. */
+    static const struct fake_step script[] = {
+        EXPECT("qmp_capabilities"),
+        GREETING,
+        SEND("{\"return\": {}, \"id\": $0}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    cr_assert_str_eq(qemu_qmp_version(qmp), "7.2.0");
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
 Test(qmp, greeting_without_qmp_is_refused, .timeout = 10)
 {
     static const struct fake_step script[] = { SEND("{\"return\": {}}\r\n"), END() };
@@ -955,6 +972,152 @@ Test(qmp, disconnect_before_command, .timeout = 10)
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err), -ECONNRESET);
     qemu_qmp_close(qmp);
+}
+
+/* ---- several commands at once ---- */
+
+static int64_t
+int_member(struct json_object *obj, const char *key)
+{
+    struct json_object *v = NULL;
+    cr_assert(obj && json_object_object_get_ex(obj, key, &v), "no %s in %s", key,
+              obj ? json_object_to_json_string(obj) : "NULL");
+    return json_object_get_int64(v);
+}
+
+Test(qmp, execute_all_sends_every_command_before_reading, .timeout = 10)
+{
+    /* The fake reads all three commands before it answers: a client that
+     * waited for each reply before the next command would hang here. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        EXPECT_ARGS("migrate-set-parameters", "{\"downtime-limit\": 300}"),
+        EXPECT("query-name"),
+        SEND("{\"return\": {\"n\": 1}, \"id\": $1}\r\n" EV(
+            "STOP") "{\"return\": {\"n\": 2}, \"id\": $2}\r\n{\"return\": {\"n\": 3}, \"id\": "
+                    "$3}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "downtime-limit", json_object_new_int(300));
+    struct qemu_qmp_call calls[] = {
+        { .command = "query-status" },
+        { .command = "migrate-set-parameters", .args = args },
+        { .command = "query-name" },
+    };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute_all(qmp, calls, 3, &err), 0, "%s", err ? err->message : "");
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(int_member(calls[i].ret, "n"), i + 1);
+    assert_next_event(qmp, "STOP");
+    qemu_qmp_calls_free(calls, 3);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, execute_all_reports_the_first_refusal_and_reads_every_reply, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        EXPECT("migrate-set-capabilities"),
+        EXPECT("query-name"),
+        SEND("{\"return\": {\"n\": 1}, \"id\": $1}\r\n"
+             "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no such capability\"}, "
+             "\"id\": $2}\r\n{\"return\": {\"n\": 3}, \"id\": $3}\r\n"),
+        EXPECT("query-migrate"),
+        SEND("{\"return\": {\"n\": 4}, \"id\": $4}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    struct qemu_qmp_call calls[] = {
+        { .command = "query-status" },
+        { .command = "migrate-set-capabilities" },
+        { .command = "query-name" },
+    };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute_all(qmp, calls, 3, &err), -EREMOTEIO);
+    cr_assert(strstr(err->message, "migrate-set-capabilities failed: no such capability"), "%s",
+              err->message);
+    cr_assert_eq(int_member(calls[0].ret, "n"), 1);
+    cr_assert_null(calls[1].ret);
+    cr_assert_eq(calls[1].result, -EREMOTEIO);
+    cr_assert(strstr(calls[1].error->message, "no such capability"), "%s", calls[1].error->message);
+    cr_assert_eq(int_member(calls[2].ret, "n"), 3);
+    cr_assert_eq(calls[0].result + calls[2].result, 0);
+    cr_assert(!calls[0].error && !calls[2].error);
+    qemu_qmp_calls_free(calls, 3);
+    /* Every reply was taken: the next command gets its own. */
+    struct json_object *ret = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-migrate", NULL, &ret, NULL), 0);
+    cr_assert_eq(int_member(ret, "n"), 4);
+    json_object_put(ret);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, execute_all_timeout_discards_the_late_replies, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        EXPECT("query-name"),
+        SLEEP(300),
+        SEND("{\"return\": {\"n\": 1}, \"id\": $1}\r\n{\"return\": {\"n\": 2}, \"id\": $2}\r\n"),
+        EXPECT("query-migrate"),
+        SEND("{\"return\": {\"n\": 3}, \"id\": $3}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    qemu_qmp_set_timeout(qmp, 100);
+    struct qemu_qmp_call calls[] = { { .command = "query-status" }, { .command = "query-name" } };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute_all(qmp, calls, 2, &err), -ETIMEDOUT);
+    cr_assert(strstr(err->message, "query-status"), "%s", err->message);
+    cr_assert_null(calls[0].ret);
+    cr_assert_null(calls[1].ret);
+    cr_assert_eq(calls[0].result, -ETIMEDOUT);
+    cr_assert_eq(calls[1].result, -ECANCELED);
+    qemu_qmp_calls_free(calls, 2);
+    qemu_qmp_set_timeout(qmp, 2000);
+    struct json_object *ret = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-migrate", NULL, &ret, NULL), 0);
+    cr_assert_eq(int_member(ret, "n"), 3);
+    json_object_put(ret);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(qmp, execute_all_refuses_too_many_and_sends_nothing, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        SEND("{\"return\": {\"n\": 1}, \"id\": $1}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    struct qemu_qmp_call calls[QEMU_QMP_MAX_CALLS + 1];
+    for (size_t i = 0; i < ARRAY_SIZE(calls); i++)
+        calls[i] =
+            (struct qemu_qmp_call){ .command = "query-name", .args = json_object_new_object() };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute_all(qmp, calls, ARRAY_SIZE(calls), &err), -E2BIG);
+    for (size_t i = 0; i < ARRAY_SIZE(calls); i++) {
+        cr_assert_null(calls[i].args, "the arguments of call %zu were not consumed", i);
+        cr_assert_null(calls[i].ret);
+        cr_assert_eq(calls[i].result, -ECANCELED);
+    }
+    /* The fake expects query-status next: nothing of the batch went out. */
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, NULL), 0);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
 }
 
 Test(qmp, no_reply_times_out, .timeout = 10)

@@ -220,7 +220,9 @@ build_overlay() { # DIR MODE
     done
     [ -x "$top_builddir/xen/migphase-xen-receiver" ] ||
         die "no Xen driver in $top_builddir (configure found no xenlight?)"
-    cp "$top_builddir/xen/migphase-xen-receiver" "$o/opt/migphase/"
+    # The helpers load the driver module from beside themselves.
+    cp "$top_builddir/xen/migphase-xen-receiver" "$top_builddir/xen/migphase-driver-xen.so" \
+        "$o/opt/migphase/"
     install -m 0755 "$top_srcdir/tests/xen/dom0-init.sh" "$o/init"
     install -m 0755 "$top_srcdir/tests/xen/dom0-tests.sh" "$o/opt/mpt/dom0-tests.sh"
     cp "$cache/vmlinux" "$o/opt/mpt/vmlinux"
