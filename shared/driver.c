@@ -5,7 +5,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -51,28 +50,13 @@ mp_vm_state_name(enum mp_vm_state state)
     return vm_state_names[state];
 }
 
-/* Where modules are: MIGPHASE_DRIVER_DIR, else beside this program (a copy
- * of the helpers kept together in one folder), else the installed folder. */
-static char *
-module_path(const char *file)
-{
-    const char *dir = getenv("MIGPHASE_DRIVER_DIR");
-    if (dir && *dir)
-        return xasprintf("%s/%s", dir, file);
-    _cleanup_free_ char *self = mp_self_dir();
-    if (self) {
-        char *beside = xasprintf("%s/%s", self, file);
-        if (access(beside, F_OK) == 0)
-            return beside;
-        free(beside);
-    }
-    return xasprintf("%s/%s", MP_DRIVERDIR, file);
-}
-
 static int
 load_module(const struct driver_slot *slot, const struct mp_driver **out, struct mp_error **err)
 {
-    _cleanup_free_ char *path = module_path(slot->module);
+    /* MIGPHASE_DRIVER_DIR, beside the program (the helpers copied to one
+     * folder), or where the package installs drivers. */
+    _cleanup_free_ char *path =
+        mp_find_file("MIGPHASE_DRIVER_DIR", slot->module, MP_DRIVERDIR, F_OK);
     /* RTLD_NOW: a module that does not fit this helper fails here, with the
      * missing symbol named, not in the middle of a step. */
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);

@@ -367,12 +367,6 @@ mp_proc_split_command(const char *command)
     return v;
 }
 
-static bool
-executable(const char *path)
-{
-    return access(path, X_OK) == 0;
-}
-
 char *
 mp_self_dir(void)
 {
@@ -389,19 +383,25 @@ mp_self_dir(void)
 }
 
 char *
-mp_helper_path(const char *name)
+mp_find_file(const char *env, const char *name, const char *installed_dir, int mode)
 {
-    const char *dir = getenv("MIGPHASE_HELPER_DIR");
+    const char *dir = getenv(env);
     if (dir && *dir)
         return xasprintf("%s/%s", dir, name);
     _cleanup_free_ char *self = mp_self_dir();
     if (self) {
         char *beside = xasprintf("%s/%s", self, name);
-        if (executable(beside))
+        if (access(beside, mode) == 0)
             return beside;
         free(beside);
     }
-    return xasprintf("%s/%s", MP_LIBEXECDIR, name);
+    return xasprintf("%s/%s", installed_dir, name);
+}
+
+char *
+mp_helper_path(const char *name)
+{
+    return mp_find_file("MIGPHASE_HELPER_DIR", name, MP_LIBEXECDIR, X_OK);
 }
 
 int

@@ -61,9 +61,12 @@ int mp_proc_read_pidfile(const char *path, pid_t *pid, struct mp_error **err);
 int mp_proc_start_time(pid_t pid, uint64_t *ticks);
 /* Split a command prefix ("systemd-run --scope") on blanks into an argv. */
 char **mp_proc_split_command(const char *command);
-/* Where a helper program is: $MIGPHASE_HELPER_DIR, else beside the running
- * program (a build tree, or bindir next to libexec), else the package's
- * libexec directory. Newly allocated. */
+/* Where a file of the package is: in the folder $env names, else beside the
+ * running program if access(mode) allows it there (a build tree, a copy of
+ * the helpers kept together), else in installed_dir. Newly allocated. */
+char *mp_find_file(const char *env, const char *name, const char *installed_dir, int mode);
+/* A helper program: mp_find_file with $MIGPHASE_HELPER_DIR and the package's
+ * libexec directory. */
 char *mp_helper_path(const char *name);
 /* The folder of the running program, newly allocated; NULL if unknown. */
 char *mp_self_dir(void);

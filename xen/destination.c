@@ -79,15 +79,9 @@ receiver_path(void)
     char *path = mp_helper_path(XEN_RECEIVER_PROGRAM);
     if (access(path, X_OK) == 0)
         return path;
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0)
+    _cleanup_free_ char *self = mp_self_dir();
+    if (!self)
         return path;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return path;
-    *slash = '\0';
     char *built = xasprintf("%s/../xen/%s", self, XEN_RECEIVER_PROGRAM);
     if (access(built, X_OK) == 0) {
         free(path);

@@ -55,4 +55,27 @@ for args in "--bogus" "--in" "--port-range 5-1"; do
         mp_fail "options '$args'"
     fi
 done
+echo "== a driver that is not installed: one line, exit 2"
+for args in "--driver nosuch" "--driver xen"; do
+    # This build may not have the Xen driver at all: then it is unknown.
+    rc=0
+    # shellcheck disable=SC2086
+    MIGPHASE_DRIVER_DIR=$MP_TMP/no-drivers "$MP_HELPERS/migphase-begin" --state-dir "$MP_STATE" \
+        --domain guest --qmp "$MP_TMP/x.qmp" $args >/dev/null 2>"$MP_TMP/err" || rc=$?
+    echo "migphase-begin $args: exit $rc: $(cat "$MP_TMP/err")"
+    if [ "$rc" -ne 2 ] || [ "$(wc -l <"$MP_TMP/err")" -ne 1 ] ||
+        ! grep -qE "cannot be loaded|unknown driver" "$MP_TMP/err"; then
+        mp_fail "begin $args"
+    fi
+    [ ! -e "$MP_STATE/source" ] || mp_fail "begin $args touched the journal"
+done
+if "$MP_HELPERS/migphase-status" --drivers | grep -q '^Operation .* xen'; then
+    # The build's module loads, every symbol resolved: what fails next is
+    # the missing hypervisor, not the driver.
+    rc=0
+    "$MP_HELPERS/migphase-begin" --state-dir "$MP_STATE" --driver xen --domain guest \
+        >/dev/null 2>"$MP_TMP/err" || rc=$?
+    echo "migphase-begin --driver xen with the built module: exit $rc: $(cat "$MP_TMP/err")"
+    ! grep -q "cannot be loaded" "$MP_TMP/err" || mp_fail "the built Xen module did not load"
+fi
 echo "PASS: bad input refused with exit 2 and nothing touched"
