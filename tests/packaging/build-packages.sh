@@ -7,14 +7,21 @@
 #
 # 1. configure and make dist (the release tarball, as a distribution gets it);
 # 2. dpkg-buildpackage -us -uc -b on the unpacked tarball plus debian/, then
-#    lintian, which must report no error;
+#    lintian, which must report no error. Where Debian has Xen (amd64, arm64,
+#    armhf) the Xen driver (a module) and its receiver are in migphase-xen,
+#    and migphase must not depend on any Xen library;
 # 3. rpmbuild -bb migphase.spec on the same tarball (--nodeps: Debian's rpm
 #    has no database of the build dependencies; Fedora's systemd and docdir
 #    macros come from tests/packaging/rpm-macros.fedora), then the RPM's
 #    scriptlets, config files and modes, and an install into an empty root;
+#    where the spec builds Xen (x86_64, aarch64), the same split into
+#    migphase and migphase-xen;
 # 4. debootstrap --variant=minbase of this machine's release, apt-get install
 #    ./migphase_*.deb there (which must pull the dependencies), then the
-#    installed programs, user, directories and unit, and apt-get purge.
+#    installed programs, user, directories and unit; where there is a
+#    migphase-xen, --driver xen must fail cleanly without it, and load once
+#    apt-get install ./migphase-xen_*.deb has pulled the Xen libraries; then
+#    apt-get purge.
 #
 # Nothing setuid or setgid may be in either package. Every step's time is
 # printed; the last line counts the checks. Nothing is cached between runs.
@@ -124,8 +131,31 @@ else
     fail "dpkg-buildpackage -us -uc -b"
     exit 1
 fi
-debfile=$(ls "$deb"/migphase_"$version"-*_*.deb)
+# The .debs by their exact names: migphase_VERSION_ARCH.deb, and where the
+# Xen driver is built, migphase-xen_VERSION_ARCH.deb.
+deb_version=$(dpkg-parsechangelog -l "$top/debian/changelog" -S Version)
+deb_version=${deb_version#*:}
+host_arch=$(dpkg-architecture -q DEB_HOST_ARCH)
+multiarch=$(dpkg-architecture -q DEB_HOST_MULTIARCH)
+case $host_arch in
+amd64 | arm64 | armhf) deb_xen=yes ;;
+*) deb_xen=no ;;
+esac
 ls -l "$deb"/*.deb
+debfile=$deb/migphase_${deb_version}_$host_arch.deb
+xendeb=$deb/migphase-xen_${deb_version}_$host_arch.deb
+if [ -f "$debfile" ]; then pass "built $(basename "$debfile")"; else
+    fail "no $(basename "$debfile")"
+    exit 1
+fi
+if [ "$deb_xen" = yes ]; then
+    if [ -f "$xendeb" ]; then pass "built $(basename "$xendeb") on $host_arch"; else
+        fail "no $(basename "$xendeb") on $host_arch"
+        exit 1
+    fi
+elif [ -e "$xendeb" ]; then
+    fail "$(basename "$xendeb") built on $host_arch, where Debian has no Xen"
+fi
 
 step "lintian"
 lintian --fail-on error --display-info "$deb"/migphase_*.changes > "$deb/lintian.log" 2>&1 &&
@@ -153,6 +183,41 @@ case "$depends" in
 *libxml2*) pass ".deb depends on libxml2" ;;
 *) fail ".deb does not depend on libxml2" ;;
 esac
+# The Xen driver is a module in migphase-xen: migphase itself loads no Xen
+# library and has neither the module nor the receiver.
+case "$depends" in
+*libxen*) fail "migphase depends on a Xen library: $depends" ;;
+*) pass "migphase depends on no Xen library" ;;
+esac
+xen_files="./usr/lib/$multiarch/migphase/drivers/migphase-driver-xen.so
+./usr/libexec/migphase/migphase-xen-receiver"
+for f in $xen_files; do
+    if echo "$contents" | grep -q " $f\$"; then fail "migphase's .deb has $f"; else
+        pass "migphase's .deb does not have $f"
+    fi
+done
+if [ "$deb_xen" = yes ]; then
+    xen_contents=$(dpkg-deb -c "$xendeb")
+    for f in $xen_files; do
+        if echo "$xen_contents" | grep -q " $f\$"; then pass "migphase-xen has $f"; else
+            fail "migphase-xen lacks $f"
+        fi
+    done
+    privileged=$(dpkg-deb --fsys-tarfile "$xendeb" | tar -tvf - | awk '$1 ~ /[sS]/')
+    if [ -z "$privileged" ]; then pass "no setuid or setgid file in migphase-xen"; else
+        fail "setuid or setgid files in migphase-xen: $privileged"
+    fi
+    xen_depends=$(dpkg-deb -f "$xendeb" Depends)
+    echo "migphase-xen Depends: $xen_depends"
+    case ", $xen_depends," in
+    *", migphase (= $deb_version),"*) pass "migphase-xen depends on migphase (= $deb_version)" ;;
+    *) fail "migphase-xen does not depend on migphase (= $deb_version)" ;;
+    esac
+    case "$xen_depends" in
+    *libxen*) pass "migphase-xen depends on the Xen libraries" ;;
+    *) fail "migphase-xen does not depend on any Xen library" ;;
+    esac
+fi
 # The maintainer scripts enable the unit and never start it.
 dpkg-deb -e "$debfile" "$deb/control"
 if grep -q 'deb-systemd-invoke.*start' "$deb/control/postinst"; then
@@ -177,11 +242,33 @@ else
     fail "rpmbuild -bb migphase.spec"
     exit 1
 fi
+# The RPMs by their package names. The spec builds the Xen driver, in
+# migphase-xen, on x86_64 and aarch64.
 rpmfile=
-for f in "$rpmtop"/RPMS/*/migphase-"$version"-*.rpm; do
-    case $f in *debug*) ;; *) rpmfile=$f ;; esac
+rpmxen=
+for f in "$rpmtop"/RPMS/*/*.rpm; do
+    case $(rpm -qp --qf '%{NAME}' "$f") in
+    migphase) rpmfile=$f ;;
+    migphase-xen) rpmxen=$f ;;
+    esac
 done
 ls -l "$rpmtop"/RPMS/*/
+case $(rpm --eval '%{_target_cpu}') in
+x86_64 | aarch64) rpm_xen=yes ;;
+*) rpm_xen=no ;;
+esac
+if [ -n "$rpmfile" ]; then pass "built the migphase RPM: $(basename "$rpmfile")"; else
+    fail "no migphase RPM"
+    exit 1
+fi
+if [ "$rpm_xen" = yes ]; then
+    if [ -n "$rpmxen" ]; then pass "built the migphase-xen RPM: $(basename "$rpmxen")"; else
+        fail "no migphase-xen RPM"
+        exit 1
+    fi
+elif [ -n "$rpmxen" ]; then
+    fail "a migphase-xen RPM without Xen: $(basename "$rpmxen")"
+fi
 scripts=$(rpm -qp --scripts "$rpmfile")
 echo "$scripts"
 if echo "$scripts" | grep -q '%'; then fail "RPM scriptlets have unexpanded macros"; else
@@ -206,6 +293,44 @@ if [ -z "$privileged" ]; then pass "no setuid or setgid file in the RPM"; else
 fi
 echo "RPM requires:"
 rpm -qp --requires "$rpmfile" | sed 's/^/  /'
+if rpm -qp --requires "$rpmfile" | grep -q '^libxen'; then
+    fail "the migphase RPM requires a Xen library"
+else
+    pass "the migphase RPM requires no Xen library"
+fi
+if rpm -qlp "$rpmfile" | grep -q -e '/migphase-driver-xen\.so$' -e '/migphase-xen-receiver$'; then
+    fail "the migphase RPM has the Xen driver: $(rpm -qlp "$rpmfile" | grep xen)"
+else
+    pass "the migphase RPM does not have the Xen driver"
+fi
+if [ -n "$rpmxen" ]; then
+    xen_list=$(rpm -qlp "$rpmxen")
+    echo "migphase-xen RPM files:"
+    echo "$xen_list" | sed 's/^/  /'
+    xen_module=$(echo "$xen_list" | grep '/migphase/drivers/migphase-driver-xen\.so$' || :)
+    if [ -n "$xen_module" ]; then pass "the migphase-xen RPM has $xen_module"; else
+        fail "the migphase-xen RPM has no migphase/drivers/migphase-driver-xen.so"
+    fi
+    if echo "$xen_list" | grep -qx /usr/libexec/migphase/migphase-xen-receiver; then
+        pass "the migphase-xen RPM has /usr/libexec/migphase/migphase-xen-receiver"
+    else
+        fail "the migphase-xen RPM has no /usr/libexec/migphase/migphase-xen-receiver"
+    fi
+    modes=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$rpmxen")
+    privileged=$(echo "$modes" | awk '$1 ~ /[sS]/')
+    if [ -z "$privileged" ]; then pass "no setuid or setgid file in the migphase-xen RPM"; else
+        fail "setuid or setgid files in the migphase-xen RPM: $privileged"
+    fi
+    xen_requires=$(rpm -qp --requires "$rpmxen")
+    echo "migphase-xen RPM requires:"
+    echo "$xen_requires" | sed 's/^/  /'
+    rpm_evr=$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$rpmfile")
+    if echo "$xen_requires" | grep -q "^migphase(.*) = $rpm_evr\$"; then
+        pass "the migphase-xen RPM requires migphase of its arch = $rpm_evr"
+    else
+        fail "the migphase-xen RPM does not require migphase%{?_isa} = $rpm_evr"
+    fi
+fi
 # An install into an empty root: the payload unpacks, and rpm -V agrees with
 # it. (Its dependencies are Fedora's, so --nodeps and no scriptlets here.)
 rpmroot=$work/rpmroot
@@ -213,6 +338,14 @@ mkdir -p "$rpmroot"
 check "rpm -i into an empty root" rpm --root "$rpmroot" --nodeps --noscripts -i "$rpmfile"
 check "rpm -V of the installed RPM" rpm --root "$rpmroot" -V --nodeps migphase
 check "installed RPM has its helpers" test -x "$rpmroot/usr/libexec/migphase/migphase-begin"
+if [ -n "$rpmxen" ]; then
+    check "rpm -i migphase-xen into the same root" \
+        rpm --root "$rpmroot" --nodeps --noscripts -i "$rpmxen"
+    check "rpm -V of the installed migphase-xen" rpm --root "$rpmroot" -V --nodeps migphase-xen
+    check "installed migphase-xen has the module" test -f "$rpmroot$xen_module"
+    check "installed migphase-xen has the receiver" \
+        test -x "$rpmroot/usr/libexec/migphase/migphase-xen-receiver"
+fi
 
 # ---------------------------------------------------------------------------
 step "debootstrap (minbase)"
@@ -243,6 +376,7 @@ mount -t proc proc "$root/proc"
 
 step "apt-get install ./migphase_*.deb in the root"
 cp "$debfile" "$root/tmp/"
+[ "$deb_xen" = no ] || cp "$xendeb" "$root/tmp/"
 in_root() {
     chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"
 }
@@ -285,15 +419,67 @@ if [ -z "$privileged" ]; then pass "no installed file is setuid or setgid"; else
     fail "setuid or setgid files installed: $privileged"
 fi
 
-step "apt-get purge migphase"
-if in_root apt-get purge -y -q migphase > "$work/root-purge.log" 2>&1; then
-    pass "apt-get purge migphase"
+# The Xen driver: without migphase-xen, --driver xen fails with a clear
+# message; migphase-xen pulls the Xen libraries, and then the module loads
+# (the step still fails: there is no Xen in the root).
+purge=migphase
+if [ "$deb_xen" = yes ]; then
+    xen_begin() {
+        in_root timeout 60 /usr/libexec/migphase/migphase-begin --driver xen --domain x \
+            --out /dev/null 2>&1
+    }
+    rc=0
+    out=$(xen_begin) || rc=$?
+    if [ "$rc" -eq 2 ] && echo "$out" | grep -q "cannot be loaded"; then
+        pass "without migphase-xen, --driver xen exits 2: $out"
+    else
+        fail "without migphase-xen, --driver xen exits $rc: $out"
+    fi
+
+    step "apt-get install ./migphase-xen_*.deb in the root"
+    if in_root sh -c 'cd /tmp && apt-get install -y -q ./migphase-xen_*.deb' \
+        > "$work/root-apt-xen.log" 2>&1; then
+        pass "apt-get install ./$(basename "$xendeb")"
+    else
+        tail -n 40 "$work/root-apt-xen.log"
+        fail "apt-get install ./$(basename "$xendeb")"
+        exit 1
+    fi
+    sed -n '/The following NEW packages/,/^[0-9]* upgraded/p' "$work/root-apt-xen.log"
+    if sed -n '/The following NEW packages/,/^[0-9]* upgraded/p' "$work/root-apt-xen.log" |
+        grep -q 'libxen'; then
+        pass "migphase-xen pulled the Xen libraries"
+    else
+        fail "migphase-xen pulled no Xen library"
+    fi
+    check "the module is installed" \
+        test -f "$root/usr/lib/$multiarch/migphase/drivers/migphase-driver-xen.so"
+    rc=0
+    out=$(xen_begin) || rc=$?
+    if echo "$out" | grep -q "cannot be loaded"; then
+        fail "with migphase-xen, the xen driver is still not loaded (exit $rc): $out"
+    else
+        pass "with migphase-xen, the xen driver loads (exit $rc, no Xen here): $out"
+    fi
+    # shellcheck disable=SC2016 # expanded by the shell in the root
+    privileged=$(in_root sh -c 'dpkg -L migphase-xen | while read -r f; do [ -f "$f" ] && [ -u "$f" -o -g "$f" ] && echo "$f"; done' || :)
+    if [ -z "$privileged" ]; then pass "no file of migphase-xen is setuid or setgid"; else
+        fail "setuid or setgid files installed by migphase-xen: $privileged"
+    fi
+    purge="migphase-xen migphase"
+fi
+
+step "apt-get purge $purge"
+# shellcheck disable=SC2086 # the package names
+if in_root apt-get purge -y -q $purge > "$work/root-purge.log" 2>&1; then
+    pass "apt-get purge $purge"
 else
     tail -n 20 "$work/root-purge.log"
-    fail "apt-get purge migphase"
+    fail "apt-get purge $purge"
 fi
 check "purge removes /etc/migphase" test ! -e "$root/etc/migphase"
 check "purge removes the helpers" test ! -e "$root/usr/libexec/migphase"
+check "purge removes the driver directory" test ! -e "$root/usr/lib/$multiarch/migphase"
 
 step end
 echo "packaging: $(($(date +%s) - started)) s in all"
