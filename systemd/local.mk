@@ -11,6 +11,7 @@ MP_EDIT = sed \
 	-e 's|@VERSION[@]|$(VERSION)|g' \
 	-e 's|@bindir[@]|$(bindir)|g' \
 	-e 's|@pkglibexecdir[@]|$(pkglibexecdir)|g' \
+	-e 's|@pkglibdir[@]|$(pkglibdir)|g' \
 	-e 's|@pkgdatadir[@]|$(pkgdatadir)|g' \
 	-e 's|@sysconfdir[@]|$(sysconfdir)|g' \
 	-e 's|@localstatedir[@]|$(localstatedir)|g' \
