@@ -82,8 +82,10 @@ mp_driver_lookup(const char *name, const struct mp_driver **out, struct mp_error
         const struct driver_slot *slot = &driver_slots[i];
         if (strcmp(slot->name, name) != 0)
             continue;
-        if (slot->builtin)
-            loaded[i] = slot->builtin;
+        if (slot->builtin) {
+            *out = slot->builtin;
+            return 0;
+        }
         if (!loaded[i]) {
             int r = load_module(slot, &loaded[i], err);
             if (r < 0)
