@@ -7,12 +7,15 @@
 #include "xen-internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define GUARD_INTERVAL_MS 100
 
@@ -338,6 +341,75 @@ record_stats(struct mp_cookie *out, const struct stream_guard *g)
     };
 }
 
+/* libxl_domain_suspend runs in a child process of its own. When its save
+ * helper dies during libxl's suspend callback (the guard cut the stream, or
+ * the network did), libxl 4.17 completes the save twice, the second time
+ * through a NULL pointer: on the test bed about one interrupted Perform in
+ * fifteen died of SIGSEGV. In a child, that is a failed stream that Perform
+ * rolls back. The child may use libxl after libxl_postfork_child_noexec,
+ * with a context of its own, and exits at once. Its error goes up a pipe. */
+static void
+suspend_child(struct xen_ctx *parent, uint32_t domid, int fd, int flags, const char *name,
+              int report)
+{
+    libxl_postfork_child_noexec(xen_libxl(parent));
+    struct xen_ctx *x = NULL;
+    struct mp_error *e = NULL;
+    int rc = xen_ctx_open(&x, &e);
+    if (rc == 0) {
+        rc = libxl_domain_suspend(xen_libxl(x), domid, fd, flags, NULL);
+        if (rc != 0)
+            xen_fail(x, &e, rc, "sending domain %s", name);
+    }
+    if (e)
+        (void)!write(report, e->message, strlen(e->message));
+    _exit(rc == 0 ? 0 : 1);
+}
+
+static int
+suspend_in_child(struct xen_ctx *x, uint32_t domid, int fd, int flags, const char *name,
+                 pid_t *child, int *report, struct mp_error **err)
+{
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+        return mp_error_set_errno(err, errno, "cannot make a pipe for the stream's sender");
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        return mp_error_set_errno(err, e, "cannot start the stream's sender");
+    }
+    if (pid == 0) {
+        close(pipe_fds[0]);
+        suspend_child(x, domid, fd, flags, name, pipe_fds[1]);
+    }
+    close(pipe_fds[1]);
+    *child = pid;
+    *report = pipe_fds[0];
+    return 0;
+}
+
+/* Wait for the sender; its end is the stream's. */
+static int
+wait_sender(pid_t pid, int report, const char *name, struct mp_error **err)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return mp_error_set_errno(err, errno, "cannot wait for the stream's sender");
+    }
+    char why[1024];
+    ssize_t n = read(report, why, sizeof(why) - 1);
+    why[n > 0 ? n : 0] = '\0';
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (WIFSIGNALED(status))
+        return mp_error_set(err, EIO, "sending domain %s: libxenlight died of signal %d", name,
+                            WTERMSIG(status));
+    return mp_error_set(err, EIO, "%s", *why ? why : "sending the domain failed");
+}
+
 /* Send the domain: rename, libxl's stream, the destination's answer. */
 static int
 send_domain(struct mp_step_ctx *ctx, struct xen_ctx *x, struct xen_domain *d, int fd,
@@ -357,13 +429,22 @@ send_domain(struct mp_step_ctx *ctx, struct xen_ctx *x, struct xen_domain *d, in
         .total_bytes = d->info.max_memkb * 1024,
         .progress = ctx->progress,
     };
-    r = guard_start(&g, err);
+    /* Offline: libxl suspends the guest first and sends its memory once.
+     * The sender is forked before the guard thread starts. */
+    int flags = params->live ? LIBXL_SUSPEND_LIVE : 0;
+    pid_t sender = -1;
+    _cleanup_close_ int report = -1;
+    r = suspend_in_child(x, d->domid, fd, flags, ctx->record->domain, &sender, &report, err);
     if (r < 0)
         return r;
-    /* Offline: libxl suspends the guest first and sends its memory once. */
-    int flags = params->live ? LIBXL_SUSPEND_LIVE : 0;
-    int rc = libxl_domain_suspend(xen_libxl(x), d->domid, fd, flags, NULL);
-    r = rc == 0 ? 0 : xen_fail(x, err, rc, "sending domain %s", ctx->record->domain);
+    r = guard_start(&g, err);
+    if (r < 0) {
+        /* Without a guard the stream cannot be bounded: stop it. */
+        shutdown(fd, SHUT_RDWR);
+        (void)wait_sender(sender, report, ctx->record->domain, NULL);
+        return r;
+    }
+    r = wait_sender(sender, report, ctx->record->domain, err);
     if (r == 0)
         r = receive_answer(fd, ctx->opts->incoming_timeout_ms, err);
     r = guard_stop(&g, r, params, err);
