@@ -50,11 +50,18 @@ advertised_host(const char *listen, const struct mp_cookie *out)
     return listen;
 }
 
+/* Where QEMU listens for the stream on port. */
+static char *
+incoming_uri(const struct mp_options *opts, unsigned port)
+{
+    bool v6 = strchr(opts->listen_addr, ':') != NULL;
+    return xasprintf(v6 ? "tcp:[%s]:%u" : "tcp:%s:%u", opts->listen_addr, port);
+}
+
 static json_object *
 incoming_args(const struct mp_options *opts, unsigned port)
 {
-    bool v6 = strchr(opts->listen_addr, ':') != NULL;
-    _cleanup_free_ char *uri = xasprintf(v6 ? "tcp:[%s]:%u" : "tcp:%s:%u", opts->listen_addr, port);
+    _cleanup_free_ char *uri = incoming_uri(opts, port);
     json_object *args = json_object_new_object();
     json_object_object_add(args, "uri", json_object_new_string(uri));
     return args;
@@ -67,8 +74,7 @@ incoming_result(struct mp_step_ctx *ctx, unsigned port, int r, struct mp_error *
                 struct mp_error **err)
 {
     const struct mp_options *opts = ctx->opts;
-    _cleanup_json_ json_object *args = incoming_args(opts, port);
-    const char *uri = json_object_get_string(json_object_object_get(args, "uri"));
+    _cleanup_free_ char *uri = incoming_uri(opts, port);
     if (r == 0) {
         const char *host = advertised_host(opts->listen_addr, ctx->out);
         ctx->out->uri = xasprintf(strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", host, port);

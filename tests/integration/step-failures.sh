@@ -53,6 +53,36 @@ grep -q "no free port" "$MP_TMP/prepare-port.err" || mp_fail "the error does not
 [ "$(mp_where_running fail)" = source ] || mp_fail "guest runs: $(mp_where_running fail)"
 mp_assert_nothing_pending
 
+echo "== Prepare: the first port of the range is taken, the next one is free"
+# Two consecutive free ports; the first stays taken by the listener.
+python3 -c "
+import socket, time
+while True:
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); p = s.getsockname()[1]
+    t = socket.socket()
+    try:
+        t.bind(('127.0.0.1', p + 1))
+    except OSError:
+        s.close(); continue
+    t.close(); s.listen(); break
+print(p, flush=True); time.sleep(120)  # $MP_TMP
+" >"$MP_TMP/port2" &
+disown $!
+for _ in $(seq 50); do [ -s "$MP_TMP/port2" ] && break; sleep 0.1; done
+port=$(cat "$MP_TMP/port2")
+"$H/migphase-begin" "${S[@]}" --qmp "$src" --out "$MP_TMP/begin.xml"
+run prepare-next-port "$H/migphase-prepare" "${S[@]}" --qmp "$MP_TMP/fail-dst.qmp" \
+    --listen 127.0.0.1 --port-range "$port-$((port + 1))" "${rewrite[@]}" \
+    --in "$MP_TMP/begin.xml" --out "$MP_TMP/prepare.xml"
+mp_expect_status 0 "$rc" "migphase-prepare with the first port of its range taken"
+grep -q "uri=\"tcp:127.0.0.1:$((port + 1))\"" "$MP_TMP/prepare.xml" ||
+    mp_fail "Prepare does not listen on the next port: $(grep incoming "$MP_TMP/prepare.xml")"
+"$H/migphase-finish" "${S[@]}" --cancelled --in "$MP_TMP/begin.xml" >/dev/null
+"$H/migphase-confirm" "${S[@]}" --cancelled --in "$MP_TMP/begin.xml"
+[ "$(mp_count_vms)" -eq 1 ] || mp_fail "$(mp_count_vms) VMs after cancelling, expected 1"
+[ "$(mp_where_running fail)" = source ] || mp_fail "guest runs: $(mp_where_running fail)"
+mp_assert_nothing_pending
+
 echo "== Perform: the destination QEMU is killed during the stream"
 # 8 MiB/s: the stream takes several seconds, long enough to kill the destination.
 "$H/migphase-begin" "${S[@]}" --qmp "$src" --bandwidth 8 --out "$MP_TMP/begin.xml"
