@@ -67,47 +67,131 @@ static const char *const capabilities_off[] = {
     "validate-uuid",
 };
 
-int
-qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
-                             struct qemu_qmp_call *then, struct mp_error **err)
+/* The state QEMU reports for a capability; absent when this QEMU lacks it. */
+static bool
+capability_state(json_object *reported, const char *name, bool *state)
+{
+    for (size_t i = 0; reported && i < json_object_array_length(reported); i++) {
+        json_object *c = json_object_array_get_idx(reported, i), *v = NULL;
+        if (json_object_object_get_ex(c, "capability", &v) &&
+            mp_streq0(json_object_get_string(v), name) &&
+            json_object_object_get_ex(c, "state", &v)) {
+            *state = json_object_get_boolean(v);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Add name=want to caps unless QEMU reports it already so. A capability
+ * this QEMU lacks cannot be on, so one we want off is left out; one we want
+ * on is asked for all the same, for QEMU to refuse. */
+static void
+want_capability(json_object *caps, json_object *reported, const char *name, bool want)
+{
+    bool now = false;
+    bool known = reported && capability_state(reported, name, &now);
+    if (!reported || (known ? now != want : want))
+        json_object_array_add(caps, capability(name, want));
+}
+
+/* migrate-set-capabilities for what differs from QEMU's report (everything
+ * when there is no report), or NULL when nothing does. */
+static json_object *
+capabilities_to_set(json_object *reported)
 {
     json_object *caps = json_object_new_array();
-    json_object_array_add(caps, capability("events", true));
+    want_capability(caps, reported, "events", true);
     for (size_t i = 0; i < ARRAY_SIZE(capabilities_off); i++)
-        json_object_array_add(caps, capability(capabilities_off[i], false));
-    json_object *cap_args = json_object_new_object();
-    json_object_object_add(cap_args, "capabilities", caps);
+        want_capability(caps, reported, capabilities_off[i], false);
+    if (json_object_array_length(caps) == 0) {
+        json_object_put(caps);
+        return NULL;
+    }
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "capabilities", caps);
+    return args;
+}
 
+static void
+want_int(json_object *args, json_object *reported, const char *key, int64_t want)
+{
+    json_object *v = NULL;
+    if (!reported || !json_object_object_get_ex(reported, key, &v) ||
+        json_object_get_int64(v) != want)
+        json_object_object_add(args, key, json_object_new_int64(want));
+}
+
+static void
+want_empty_string(json_object *args, json_object *reported, const char *key)
+{
+    json_object *v = NULL;
+    if (!reported || !json_object_object_get_ex(reported, key, &v) ||
+        !json_object_is_type(v, json_type_string) || *json_object_get_string(v))
+        json_object_object_add(args, key, json_object_new_string(""));
+}
+
+/* migrate-set-parameters for what differs from QEMU's report, or NULL. */
+static json_object *
+parameters_to_set(json_object *reported, const struct mp_params *params)
+{
     /* QEMU's default limit (128 MiB/s) never converges for a guest that
      * dirties memory quickly: no limit unless the user asked for one. */
     int64_t bandwidth = params->bandwidth_mib ? (int64_t)(params->bandwidth_mib << 20) : INT64_MAX;
     int64_t downtime = params->downtime_ms ? (int64_t)params->downtime_ms : 300;
-    json_object *param_args = json_object_new_object();
-    json_object_object_add(param_args, "max-bandwidth", json_object_new_int64(bandwidth));
-    json_object_object_add(param_args, "downtime-limit", json_object_new_int64(downtime));
-    json_object_object_add(param_args, "tls-creds", json_object_new_string(""));
-    json_object_object_add(param_args, "tls-hostname", json_object_new_string(""));
+    json_object *args = json_object_new_object();
+    want_int(args, reported, "max-bandwidth", bandwidth);
+    want_int(args, reported, "downtime-limit", downtime);
+    want_empty_string(args, reported, "tls-creds");
+    want_empty_string(args, reported, "tls-hostname");
+    if (json_object_object_length(args) == 0) {
+        json_object_put(args);
+        return NULL;
+    }
+    return args;
+}
 
-    /* Settings that do not depend on each other, and the caller's command
-     * if any: one round trip. */
-    struct qemu_qmp_call calls[3] = {
-        { .command = "migrate-set-capabilities", .args = cap_args },
-        { .command = "migrate-set-parameters", .args = param_args },
-    };
-    size_t n = 2;
+int
+qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
+                             struct qemu_qmp_call *then, struct mp_error **err)
+{
+    /* Set only what differs from what QEMU reports: QEMU reads a command a
+     * byte per turn of its main loop, and the whole list of capabilities
+     * costs it milliseconds. If it cannot report, set everything. */
+    struct qemu_qmp_call queries[] = { { .command = "query-migrate-capabilities" },
+                                       { .command = "query-migrate-parameters" } };
+    (void)qemu_qmp_execute_all(qmp, queries, ARRAY_SIZE(queries), NULL);
+    json_object *cap_args = capabilities_to_set(queries[0].ret);
+    json_object *param_args = parameters_to_set(queries[1].ret, params);
+    qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
+
+    /* The settings, which do not depend on each other, and the caller's
+     * command if any: one round trip. */
+    struct qemu_qmp_call calls[3];
+    const char *what[3];
+    size_t n = 0;
+    if (cap_args) {
+        what[n] = "setting migration capabilities";
+        calls[n++] =
+            (struct qemu_qmp_call){ .command = "migrate-set-capabilities", .args = cap_args };
+    }
+    if (param_args) {
+        what[n] = "setting migration parameters";
+        calls[n++] =
+            (struct qemu_qmp_call){ .command = "migrate-set-parameters", .args = param_args };
+    }
+    size_t settings = n;
     if (then)
         calls[n++] = *then;
-    (void)qemu_qmp_execute_all(qmp, calls, n, NULL);
+    if (n > 0)
+        (void)qemu_qmp_execute_all(qmp, calls, n, NULL);
     if (then)
-        *then = calls[2];
+        *then = calls[settings];
     int r = 0;
-    if (calls[0].result < 0)
-        r = mp_error_set(err, -calls[0].result, "setting migration capabilities: %s",
-                         calls[0].error->message);
-    else if (calls[1].result < 0)
-        r = mp_error_set(err, -calls[1].result, "setting migration parameters: %s",
-                         calls[1].error->message);
-    qemu_qmp_calls_free(calls, 2);
+    for (size_t i = 0; i < settings && r == 0; i++)
+        if (calls[i].result < 0)
+            r = mp_error_set(err, -calls[i].result, "%s: %s", what[i], calls[i].error->message);
+    qemu_qmp_calls_free(calls, settings);
     return r;
 }
 

@@ -202,14 +202,18 @@ qmp_event_name(struct json_object *event)
     return json_object_get_string(name);
 }
 
-/* The "id" of a reply when it is one of our string ids, else NULL. */
-static const char *
-qmp_reply_id(struct json_object *reply)
+/* Whether a reply carries one of our ids (a positive integer), and which. */
+static bool
+qmp_reply_id(struct json_object *reply, uint64_t *id)
 {
-    struct json_object *id;
-    if (!json_object_object_get_ex(reply, "id", &id) || !json_object_is_type(id, json_type_string))
-        return NULL;
-    return json_object_get_string(id);
+    struct json_object *v;
+    if (!json_object_object_get_ex(reply, "id", &v) || !json_object_is_type(v, json_type_int))
+        return false;
+    int64_t n = json_object_get_int64(v);
+    if (n <= 0)
+        return false;
+    *id = (uint64_t)n;
+    return true;
 }
 
 struct qmp_event {
@@ -235,8 +239,8 @@ struct qemu_qmp {
     struct qmp_event *events, *events_tail;
     size_t n_events, events_bytes;
 
-    /* A ring of the ids whose replies we no longer wait for. */
-    char *abandoned[QMP_MAX_ABANDONED];
+    /* A ring of the ids whose replies we no longer wait for (0: none). */
+    uint64_t abandoned[QMP_MAX_ABANDONED];
     size_t next_abandoned;
 
     /* Once the byte stream cannot be trusted (a protocol error, a message cut
@@ -317,11 +321,9 @@ qmp_take_event(struct qemu_qmp *qmp, const char *name)
 }
 
 static void
-qmp_abandon(struct qemu_qmp *qmp, const char *id)
+qmp_abandon(struct qemu_qmp *qmp, uint64_t id)
 {
-    char **slot = &qmp->abandoned[qmp->next_abandoned];
-    free(*slot);
-    *slot = xstrdup(id);
+    qmp->abandoned[qmp->next_abandoned] = id;
     qmp->next_abandoned = (qmp->next_abandoned + 1) % QMP_MAX_ABANDONED;
 }
 
@@ -329,14 +331,13 @@ qmp_abandon(struct qemu_qmp *qmp, const char *id)
 static bool
 qmp_claim_abandoned(struct qemu_qmp *qmp, struct json_object *reply)
 {
-    const char *id = qmp_reply_id(reply);
-    if (!id)
+    uint64_t id;
+    if (!qmp_reply_id(reply, &id))
         return false;
     for (size_t i = 0; i < QMP_MAX_ABANDONED; i++) {
-        if (mp_streq0(qmp->abandoned[i], id)) {
-            free(qmp->abandoned[i]);
-            qmp->abandoned[i] = NULL;
-            mp_debug("QMP: discarding the late reply to %s", id);
+        if (qmp->abandoned[i] == id) {
+            qmp->abandoned[i] = 0;
+            mp_debug("QMP: discarding the late reply to command %" PRIu64, id);
             return true;
         }
     }
@@ -558,7 +559,7 @@ qmp_send(struct qemu_qmp *qmp, const char *buf, size_t len, uint64_t deadline, u
 /* Wait for the reply to the command with this id, queueing the events that
  * come first. */
 static int
-qmp_await_reply(struct qemu_qmp *qmp, const char *command, const char *id, uint64_t deadline,
+qmp_await_reply(struct qemu_qmp *qmp, const char *command, uint64_t id, uint64_t deadline,
                 uint64_t timeout_ms, struct json_object **out, struct mp_error **err)
 {
     _cleanup_free_ char *what = xasprintf("the reply to %s", command);
@@ -583,10 +584,11 @@ qmp_await_reply(struct qemu_qmp *qmp, const char *command, const char *id, uint6
             continue;
         qmp_log_message("reply", msg);
         struct json_object *reply_id = NULL;
+        uint64_t got;
         if (json_object_object_get_ex(msg, "id", &reply_id)) {
-            if (!mp_streq0(qmp_reply_id(msg), id))
-                return mp_error_set(err, EPROTO, "QMP reply to %s (id %s) with id %s", command, id,
-                                    json_text(reply_id));
+            if (!qmp_reply_id(msg, &got) || got != id)
+                return mp_error_set(err, EPROTO, "QMP reply to %s (id %" PRIu64 ") with id %s",
+                                    command, id, json_text(reply_id));
         } else if (!json_object_object_get_ex(msg, "error", NULL)) {
             return mp_error_set(err, EPROTO, "QMP reply to %s without an id", command);
         }
@@ -600,7 +602,7 @@ qmp_await_reply(struct qemu_qmp *qmp, const char *command, const char *id, uint6
 /* Send one command; *id_out receives the id its reply will carry. */
 static int
 qmp_send_command(struct qemu_qmp *qmp, const char *command, struct json_object *args,
-                 uint64_t deadline, uint64_t timeout_ms, char **id_out, struct mp_error **err)
+                 uint64_t deadline, uint64_t timeout_ms, uint64_t *id_out, struct mp_error **err)
 {
     _cleanup_json_ struct json_object *owned_args = args;
     if (args && !json_object_is_type(args, json_type_object))
@@ -610,15 +612,17 @@ qmp_send_command(struct qemu_qmp *qmp, const char *command, struct json_object *
         return r;
 
     /* QEMU echoes "id" in the reply: it ties a reply to its command even when
-     * an earlier command timed out and its reply comes late. */
-    _cleanup_free_ char *id = xasprintf("migphase-%" PRIu64, ++qmp->last_id);
+     * an earlier command timed out and its reply comes late. A number, and
+     * no spaces: QEMU (7.2 at least) reads a command one byte per turn of its
+     * main loop, some 5 us a byte on a busy host, so every byte is latency. */
+    uint64_t id = ++qmp->last_id;
     _cleanup_json_ struct json_object *cmd = json_checked(json_object_new_object());
     json_add(cmd, "execute", json_object_new_string(command));
     if (owned_args)
         json_add(cmd, "arguments", steal_ptr(&owned_args));
-    json_add(cmd, "id", json_object_new_string(id));
+    json_add(cmd, "id", json_object_new_int64((int64_t)id));
     mp_debug("QMP command: %s", json_text(cmd));
-    _cleanup_free_ char *line = xasprintf("%s\r\n", json_text(cmd));
+    _cleanup_free_ char *line = xasprintf("%s\n", json_text(cmd));
 
     size_t sent;
     _cleanup_free_ char *what = xasprintf("QEMU to read %s", command);
@@ -629,13 +633,13 @@ qmp_send_command(struct qemu_qmp *qmp, const char *command, struct json_object *
             qmp_mark_broken(qmp, r, err);
         return r;
     }
-    *id_out = steal_ptr(&id);
+    *id_out = id;
     return 0;
 }
 
 /* Take the reply to the command sent with this id. */
 static int
-qmp_take_reply(struct qemu_qmp *qmp, const char *command, const char *id, uint64_t deadline,
+qmp_take_reply(struct qemu_qmp *qmp, const char *command, uint64_t id, uint64_t deadline,
                uint64_t timeout_ms, struct json_object **ret, struct mp_error **err)
 {
     _cleanup_json_ struct json_object *reply = NULL;
@@ -672,7 +676,7 @@ qmp_execute_until(struct qemu_qmp *qmp, const char *command, struct json_object 
 {
     if (ret)
         *ret = NULL;
-    _cleanup_free_ char *id = NULL;
+    uint64_t id;
     int r = qmp_send_command(qmp, command, args, deadline, timeout_ms, &id, err);
     if (r < 0)
         return r;
@@ -697,7 +701,7 @@ qemu_qmp_execute_all(struct qemu_qmp *qmp, struct qemu_qmp_call *calls, size_t n
                      struct mp_error **err)
 {
     uint64_t deadline = qmp_deadline(qmp->timeout_ms);
-    char *ids[QEMU_QMP_MAX_CALLS] = { NULL };
+    uint64_t ids[QEMU_QMP_MAX_CALLS] = { 0 };
     int first = 0;
     for (size_t i = 0; i < n; i++) {
         calls[i].ret = NULL;
@@ -738,8 +742,6 @@ qemu_qmp_execute_all(struct qemu_qmp *qmp, struct qemu_qmp_call *calls, size_t n
             give_up = r != -EREMOTEIO;
         }
     }
-    for (size_t i = 0; i < sent; i++)
-        free(ids[i]);
     return first;
 }
 
@@ -787,7 +789,7 @@ qmp_handshake(struct qemu_qmp *qmp, uint64_t deadline, uint64_t timeout_ms, stru
      * before the greeting is read, as QEMU reads commands only after its
      * greeting: the two cross on the wire instead of taking turns. A write
      * that fails here (QEMU hung up) is judged by the greeting's absence. */
-    _cleanup_free_ char *caps_id = NULL;
+    uint64_t caps_id = 0;
     _cleanup_error_ struct mp_error *send_err = NULL;
     (void)qmp_send_command(qmp, "qmp_capabilities", NULL, deadline, timeout_ms, &caps_id,
                            &send_err);
@@ -944,8 +946,6 @@ qemu_qmp_close(struct qemu_qmp *qmp)
     struct json_object *e;
     while ((e = qemu_qmp_next_event(qmp)))
         json_object_put(e);
-    for (size_t i = 0; i < QMP_MAX_ABANDONED; i++)
-        free(qmp->abandoned[i]);
     free(qmp->version);
     free(qmp->broken_msg);
     free(qmp);

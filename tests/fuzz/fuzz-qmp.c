@@ -2,8 +2,8 @@
  * parser alone, then is played as the server's side of a whole session
  * (greeting, capabilities, one command, events) over a socketpair, so that
  * the checks on greetings, replies, ids and events are fuzzed too. Seeds that
- * reach the session answer the ids the client uses: "migphase-1" for
- * qmp_capabilities, "migphase-2" for the command. */
+ * reach the session answer the ids the client uses: 1 for
+ * qmp_capabilities, 2 for the command. */
 #include "config.h"
 
 #include "error.h"

@@ -2,6 +2,7 @@
 # Migration options travel in the cookie and both sides honour them: an
 # offline migration to a destination left paused (--offline --paused), and a
 # Perform stopped by SIGTERM, which cancels the stream and resumes the source.
+# Settings an earlier migration left in a QEMU process are put back.
 # shellcheck source=tests/integration/lib.sh disable=SC2154
 . "$top_srcdir/tests/integration/lib.sh"
 mp_require_qemu
@@ -14,6 +15,11 @@ mp_start_guest opt $mem 8
 src="$MP_TMP/opt-src.qmp"
 dst="$MP_TMP/opt-dst.qmp"
 prep=(--qmp "$dst" --listen 127.0.0.1 --rewrite "$MP_TMP/opt-src-=$MP_TMP/opt-dst-")
+
+# What an earlier migration with other options leaves in the source QEMU.
+mp_qmp "$src" migrate-set-capabilities \
+    'capabilities=[{"capability": "xbzrle", "state": true}, {"capability": "events", "state": false}]' >/dev/null
+mp_qmp "$src" migrate-set-parameters max-bandwidth=1024 downtime-limit=5 tls-hostname=stale >/dev/null
 
 echo "== SIGTERM during Perform: the stream is cancelled, the source runs on"
 "$H/migphase-begin" "${S[@]}" --qmp "$src" --bandwidth 8 --out "$MP_TMP/begin.xml"
@@ -30,6 +36,18 @@ mp_expect_status 1 "$rc" "Perform stopped by SIGTERM"
 grep -q 'interrupted by signal 15' "$MP_TMP/perform.err" || mp_fail "Perform did not say it was interrupted"
 grep -q 'result="failed"' "$MP_TMP/perform.xml" || mp_fail "Perform's cookie does not say failed"
 [ "$(mp_run_state "$src")" = running ] || mp_fail "the source was not resumed"
+# Perform set what the migration relies on, whatever was there before.
+for want in xbzrle=False events=True; do
+    got=$(mp_qmp "$src" query-migrate-capabilities | python3 -c '
+import json, sys
+print(next((c["state"] for c in json.load(sys.stdin) if c["capability"] == sys.argv[1]), None))
+' "${want%=*}")
+    [ "$got" = "${want#*=}" ] || mp_fail "capability ${want%=*} is $got on the source, expected ${want#*=}"
+done
+for want in max-bandwidth=8388608 downtime-limit=300 tls-hostname=; do
+    got=$(mp_qmp --get "${want%=*}" "$src" query-migrate-parameters)
+    [ "$got" = "${want#*=}" ] || mp_fail "parameter ${want%=*} is '$got' on the source, expected '${want#*=}'"
+done
 "$H/migphase-finish" "${S[@]}" --in "$MP_TMP/perform.xml" --out "$MP_TMP/finish.xml"
 "$H/migphase-confirm" "${S[@]}" --in "$MP_TMP/finish.xml"
 [ "$(mp_count_vms)" -eq 1 ] || mp_fail "$(mp_count_vms) VMs after the cancel, expected 1"

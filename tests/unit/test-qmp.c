@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "monitor.h"
 #include "qmp.h"
 #include "util.h"
 
@@ -74,6 +75,9 @@ struct fake {
     struct json_tokener *tok;
     char buf[4096];
     size_t start, end;
+    /* The bytes of the last command read, when it came in one piece. */
+    char raw[1024];
+    bool raw_whole;
     char *ids[MAX_IDS];
     size_t n_ids;
 
@@ -119,10 +123,30 @@ fake_wait(struct fake *f, int fd, short events)
     return true;
 }
 
+/* Keep the text of the command the tokener just took (used bytes from
+ * f->start, with whitespace around it) and the byte after it. */
+static void
+fake_keep_raw(struct fake *f, size_t used)
+{
+    const char *p = f->buf + f->start;
+    size_t lead = strspn(p, " \t\r\n");
+    size_t end = used;
+    while (end > lead && strchr(" \t\r\n", p[end - 1]))
+        end--;
+    size_t len = end - lead + 1;
+    if (!f->raw_whole || len >= sizeof(f->raw) || f->start + end >= f->end) {
+        f->raw_whole = false;
+        return;
+    }
+    memcpy(f->raw, p + lead, len);
+    f->raw[len] = '\0';
+}
+
 /* Read one command from the client. */
 static struct json_object *
 fake_read(struct fake *f)
 {
+    f->raw_whole = true;
     for (;;) {
         while (f->start < f->end) {
             struct json_object *obj =
@@ -130,12 +154,14 @@ fake_read(struct fake *f)
             enum json_tokener_error jerr = json_tokener_get_error(f->tok);
             if (jerr == json_tokener_continue) {
                 f->start = f->end;
+                f->raw_whole = false;
                 break;
             }
             if (jerr != json_tokener_success) {
                 fake_fail(f, "fake QEMU: client sent bad JSON: %s", json_tokener_error_desc(jerr));
                 return NULL;
             }
+            fake_keep_raw(f, json_tokener_get_parse_end(f->tok));
             f->start += json_tokener_get_parse_end(f->tok);
             json_tokener_reset(f->tok);
             return obj;
@@ -152,6 +178,21 @@ fake_read(struct fake *f)
     }
 }
 
+/* QEMU reads a command a byte at a time, each byte a turn of its main loop:
+ * the client must send no byte it can do without (no spaces, one newline). */
+static bool
+fake_compact(struct fake *f, struct json_object *cmd)
+{
+    if (!f->raw_whole)
+        return true; /* split across reads: the next command is checked */
+    _cleanup_free_ char *want =
+        xasprintf("%s\n", json_object_to_json_string_ext(cmd, JSON_C_TO_STRING_PLAIN));
+    if (strcmp(f->raw, want) == 0)
+        return true;
+    fake_fail(f, "fake QEMU: command not compact: sent %s, expected %s", f->raw, want);
+    return false;
+}
+
 static bool
 fake_expect(struct fake *f, const struct fake_step *s)
 {
@@ -165,8 +206,11 @@ fake_expect(struct fake *f, const struct fake_step *s)
         fake_fail(f, "fake QEMU: expected %s, got %s", s->text, json_object_to_json_string(cmd));
         ok = false;
     } else if (!json_object_object_get_ex(cmd, "id", &id) ||
-               !json_object_is_type(id, json_type_string)) {
-        fake_fail(f, "fake QEMU: command without a string id: %s", json_object_to_json_string(cmd));
+               !json_object_is_type(id, json_type_int)) {
+        fake_fail(f, "fake QEMU: command without a numeric id: %s",
+                  json_object_to_json_string(cmd));
+        ok = false;
+    } else if (!fake_compact(f, cmd)) {
         ok = false;
     } else {
         json_object_object_get_ex(cmd, "arguments", &args);
@@ -642,14 +686,14 @@ Test(qmp, reply_with_wrong_id_is_eproto, .timeout = 10)
     static const struct fake_step script[] = {
         HANDSHAKE,
         EXPECT("query-status"),
-        SEND("{\"return\": {}, \"id\": \"migphase-999\"}\r\n"),
+        SEND("{\"return\": {}, \"id\": 999}\r\n"),
         END(),
     };
     struct fake *f = fake_start(script);
     struct qemu_qmp *qmp = connect_fake(f, 1000);
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err), -EPROTO);
-    cr_assert(strstr(err->message, "migphase-999"), "%s", err->message);
+    cr_assert(strstr(err->message, "with id 999"), "%s", err->message);
     /* The stream cannot be trusted any more. */
     _cleanup_error_ struct mp_error *err2 = NULL;
     cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err2), -EPROTO);
@@ -1665,4 +1709,126 @@ Test(qmp_parse, deep_nesting)
     size_t n;
     cr_assert_eq(parse(s, strlen(s), &n, NULL), 0);
     cr_assert_eq(n, 1);
+}
+
+/* ---- migration settings: only what differs from QEMU's report ---- */
+
+#define CAPS_REPLY(list)      "{\"return\": [" list "], \"id\": $1}\n"
+#define CAP(name, state)      "{\"capability\": \"" name "\", \"state\": " state "}"
+#define PARAMS_REPLY(members) "{\"return\": {" members "}, \"id\": $2}\n"
+#define SETTINGS_QUERIES      EXPECT("query-migrate-capabilities"), EXPECT("query-migrate-parameters")
+/* clang-format off */
+#define EVERY_CAPABILITY                                                                           \
+    CAP("events", "true") ","                                                                      \
+    CAP("xbzrle", "false") "," CAP("auto-converge", "false") "," CAP("compress", "false") ","      \
+    CAP("postcopy-ram", "false") "," CAP("release-ram", "false") ","                               \
+    CAP("return-path", "false") "," CAP("pause-before-switchover", "false") ","                    \
+    CAP("multifd", "false") "," CAP("late-block-activate", "false") ","                            \
+    CAP("x-ignore-shared", "false") "," CAP("validate-uuid", "false")
+/* clang-format on */
+
+static int
+setup_migration(struct fake *f, const struct mp_params *params, struct qemu_qmp_call *then,
+                struct mp_error **err)
+{
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    int r = qemu_monitor_setup_migration(qmp, params, then, err);
+    qemu_qmp_close(qmp);
+    return r;
+}
+
+Test(monitor, fresh_qemu_gets_events_and_the_bandwidth_only, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(
+            CAP("xbzrle", "false") "," CAP("events", "false") "," CAP("multifd", "false"))),
+        SEND(PARAMS_REPLY("\"max-bandwidth\": 134217728, \"downtime-limit\": 300, "
+                          "\"tls-creds\": \"\", \"tls-hostname\": \"\"")),
+        EXPECT_ARGS("migrate-set-capabilities", "{\"capabilities\": [" CAP("events", "true") "]}"),
+        EXPECT_ARGS("migrate-set-parameters", "{\"max-bandwidth\": 9223372036854775807}"),
+        SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
+    fake_finish(f);
+}
+
+Test(monitor, settings_left_by_an_earlier_migration_are_undone, .timeout = 10)
+{
+    /* A QEMU that was the destination of a migration with other settings:
+     * they persist in the process, and each one must be put back. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("xbzrle", "true") "," CAP("events", "true") "," CAP(
+            "multifd", "true") "," CAP("postcopy-ram", "false"))),
+        SEND(PARAMS_REPLY("\"max-bandwidth\": 10485760, \"downtime-limit\": 300, "
+                          "\"tls-creds\": \"sec0\", \"tls-hostname\": \"\"")),
+        EXPECT_ARGS("migrate-set-capabilities",
+                    "{\"capabilities\": [" CAP("xbzrle", "false") "," CAP("multifd", "false") "]}"),
+        EXPECT_ARGS("migrate-set-parameters",
+                    "{\"max-bandwidth\": 1048576000, \"downtime-limit\": 50, "
+                    "\"tls-creds\": \"\"}"),
+        SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true, .bandwidth_mib = 1000, .downtime_ms = 50 };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
+    fake_finish(f);
+}
+
+Test(monitor, nothing_to_change_sends_only_the_callers_command, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("events", "true") "," CAP("xbzrle", "false"))),
+        SEND(PARAMS_REPLY("\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
+                          "\"tls-creds\": \"\", \"tls-hostname\": \"\"")),
+        EXPECT_ARGS("migrate-incoming", "{\"uri\": \"tcp:127.0.0.1:49152\"}"),
+        SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"port taken\"}, \"id\": $3}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true };
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string("tcp:127.0.0.1:49152"));
+    struct qemu_qmp_call then = { .command = "migrate-incoming", .args = args };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, &then, &err), 0, "%s", err ? err->message : "");
+    cr_assert_eq(then.result, -EREMOTEIO);
+    cr_assert(strstr(then.error->message, "port taken"), "%s", then.error->message);
+    qemu_qmp_calls_free(&then, 1);
+    fake_finish(f);
+}
+
+Test(monitor, without_a_report_everything_is_set, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND("{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no\"}, \"id\": $1}\n"
+             "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no\"}, \"id\": $2}\n"),
+        EXPECT_ARGS("migrate-set-capabilities", "{\"capabilities\": [" EVERY_CAPABILITY "]}"),
+        EXPECT_ARGS("migrate-set-parameters",
+                    "{\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
+                    "\"tls-creds\": \"\", \"tls-hostname\": \"\"}"),
+        SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"no such cap\"}, \"id\": $3}\n"
+             "{\"return\": {}, \"id\": $4}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, NULL, &err), -EREMOTEIO);
+    cr_assert(strstr(err->message, "setting migration capabilities: "), "%s", err->message);
+    cr_assert(strstr(err->message, "no such cap"), "%s", err->message);
+    fake_finish(f);
 }
