@@ -7,14 +7,20 @@ Migrates the project's test guest on this host, N times through the five
 helpers (begin, prepare, perform, finish, confirm, each a separate process
 exchanging cookies through pipes) and N times with the bare QMP commands a
 script would issue (start the destination with -incoming, set the same
-parameters, migrate, wait, cont, quit), alternating the two so that machine
-noise falls on both. Prints the median wall time of each path and their ratio,
-and each helper's own wall time and peak RSS.
+parameters, migrate, wait for QEMU's event, cont, quit), alternating the two
+so that machine noise falls on both. Prints the median wall time of each path
+and their ratio; what the helpers add outside the stream, in ms and as a share
+of the bare migration; and each step's median time beside its bare
+counterpart, with each helper's peak RSS.
+
+The bare path is the fastest a script could be: compact JSON without ids
+(QEMU reads a command a byte at a time), events instead of polling.
 
 This is a benchmark, not a test: it asserts nothing.
 """
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -29,6 +35,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "guest"))
 from qmp import Monitor  # noqa: E402  (the test guest's own QMP client)
 
 STEPS = ["begin", "prepare", "perform", "finish", "confirm"]
+GNU_TIME = "/usr/bin/time"
 
 
 def start_guest(tmp, name, build, mem, rate, accel):
@@ -53,23 +60,25 @@ def start_guest(tmp, name, build, mem, rate, accel):
     return qmp
 
 
-def run_measured(argv, stdin_data, env):
-    """Run one helper; return (stdout, wall seconds, peak RSS in KiB) of that
-    process alone (wait4 gives its own rusage)."""
+def run_measured(argv, stdin_data, env, rss_file=None):
+    """Run one helper; return (stdout, wall seconds). With rss_file, run it
+    under GNU time, which writes the helper's peak RSS (KiB) there: wait4's
+    own figure counts the memory of the Python process it was forked from."""
+    if rss_file:
+        argv = [GNU_TIME, "-f", "%M", "-o", rss_file] + argv
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     proc.stdin.write(stdin_data)
     proc.stdin.close()
     out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.wait()
     wall = time.monotonic() - start
     if proc.returncode != 0:
         raise RuntimeError("%s exited %d" % (argv[0], proc.returncode))
-    return out, wall, usage.ru_maxrss
+    return out, wall
 
 
-def helpers_path(build, tmp, qmp, name):
+def helpers_path(build, tmp, qmp, name, measure_rss=False):
     env = dict(os.environ)
     state = os.path.join(tmp, "state")
     common = ["--state-dir", state]
@@ -86,7 +95,10 @@ def helpers_path(build, tmp, qmp, name):
     start = time.monotonic()
     for step in STEPS:
         argv = [os.path.join(build, "helpers", "migphase-" + step)] + common + argvs[step]
-        cookie, times[step], rss[step] = run_measured(argv, cookie, env)
+        rss_file = os.path.join(tmp, step + ".rss") if measure_rss else None
+        cookie, times[step] = run_measured(argv, cookie, env, rss_file)
+        if rss_file:
+            rss[step] = int(open(rss_file).read().split()[-1])
     total = time.monotonic() - start
     dst_pid = int(open(os.path.join(state, "destination", name, "qemu.pid")).read())
     perform = open(os.path.join(state, "source", name, "perform-out.xml")).read()
@@ -94,41 +106,100 @@ def helpers_path(build, tmp, qmp, name):
     return total, stream, times, rss, dst_pid
 
 
+class BareMonitor:
+    """The least a script can send: compact JSON without ids (QEMU reads a
+    command a byte at a time), and events kept for the caller, so that the
+    end of the stream is seen the moment QEMU says so, as Perform sees it."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(60)
+        self.sock.connect(path)
+        self.reader = self.sock.makefile("r", encoding="utf-8")
+        self.events = []
+        self.read()  # the greeting
+        self.execute("qmp_capabilities")
+
+    def read(self):
+        line = self.reader.readline()
+        if not line:
+            raise ConnectionError("QEMU closed the monitor connection")
+        return json.loads(line)
+
+    def execute(self, command, arguments=None):
+        request = {"execute": command}
+        if arguments:
+            request["arguments"] = arguments
+        self.sock.sendall(json.dumps(request, separators=(",", ":")).encode() + b"\n")
+        while True:
+            reply = self.read()
+            if "event" in reply:
+                self.events.append(reply)
+            elif "error" in reply:
+                raise RuntimeError("%s: %s" % (command, reply["error"].get("desc")))
+            else:
+                return reply.get("return")
+
+    def wait_migration_end(self):
+        while True:
+            event = self.events.pop(0) if self.events else self.read()
+            if event.get("event") == "MIGRATION" and \
+                    event["data"]["status"] in ("completed", "failed", "cancelled"):
+                return event["data"]["status"]
+
+
 def bare_path(tmp, qmp, name):
-    """What a script without migphase does, with the same settings."""
-    src = Monitor(qmp, 30)
+    """What a script without migphase does, with the same settings, step by
+    step beside the helper each step compares with."""
+    times = {}
+    mark = time.monotonic()
+
+    def lap(step):
+        nonlocal mark
+        now = time.monotonic()
+        times[step] = now - mark
+        mark = now
+
+    start = mark
+    src = BareMonitor(qmp)
     src_pid = int(open(os.path.join(tmp, name + ".pid")).read())
     argv = open("/proc/%d/cmdline" % src_pid, "rb").read().split(b"\0")[:-1]
+    lap("begin")
     dst_qmp = os.path.join(tmp, name + "-bare.qmp")
     port = free_port()
-    start = time.monotonic()
     dst_argv = [a.decode() for a in argv if a not in (b"-daemonize",)]
     dst_argv = drop_options(dst_argv, {"-qmp", "-pidfile", "-serial"})
     dst_argv += ["-qmp", "unix:%s,server=on,wait=off" % dst_qmp, "-serial", "null",
                  "-incoming", "tcp:127.0.0.1:%d" % port, "-S",
                  "-daemonize", "-pidfile", os.path.join(tmp, name + "-bare.pid")]
     subprocess.run(dst_argv, check=True)
-    dst = Monitor(dst_qmp, 30)
+    dst = BareMonitor(dst_qmp)
+    dst.execute("migrate-set-capabilities", {"capabilities": [{"capability": "events", "state": True}]})
+    lap("prepare")
     src.execute("migrate-set-capabilities", {"capabilities": [{"capability": "events", "state": True}]})
-    src.execute("migrate-set-parameters", {"max-bandwidth": 2 ** 63 - 1, "downtime-limit": 300})
+    src.execute("migrate-set-parameters", {"max-bandwidth": 2 ** 63 - 1})
     src.execute("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
+    if src.wait_migration_end() != "completed":
+        raise RuntimeError("the bare migration failed")
     info = src.execute("query-migrate")
-    # QEMU says completed a moment before it fills in total-time.
-    while info["status"] not in ("completed", "failed", "cancelled") or not info.get("total-time"):
-        time.sleep(0.01)
+    while not info.get("total-time"):  # filled in a moment after "completed"
+        time.sleep(0.001)
         info = src.execute("query-migrate")
     stream = info["total-time"] / 1000.0
-    while dst.execute("query-migrate").get("status") != "completed":
-        time.sleep(0.01)
+    lap("perform")
+    if dst.wait_migration_end() != "completed":
+        raise RuntimeError("the bare migration failed on the destination")
     dst.execute("cont")
+    lap("finish")
     try:
         src.execute("quit")
     except (ConnectionError, OSError):
         pass
     while os.path.exists("/proc/%d" % src_pid) and "Z" not in state_of(src_pid):
-        time.sleep(0.005)
+        time.sleep(0.001)
+    lap("confirm")
     total = time.monotonic() - start
-    return total, stream, int(open(os.path.join(tmp, name + "-bare.pid")).read())
+    return total, stream, times, int(open(os.path.join(tmp, name + "-bare.pid")).read())
 
 
 def state_of(pid):
@@ -177,12 +248,11 @@ def main():
     build = os.path.abspath(args.build)
 
     # The stream's own length (QEMU's total-time) varies from run to run with
-    # how the guest's writes meet the passes; what the helpers add is the
-    # time outside the stream, which is measured as wall time minus that.
-    helper_totals, bare_totals = [], []
-    helper_outside, bare_outside = [], []
-    step_times = {s: [] for s in STEPS}
-    step_rss = {s: 0 for s in STEPS}
+    # how the guest's writes meet the passes, by more than the helpers cost;
+    # what the helpers add is the time outside the stream: wall time minus it.
+    totals = {"helpers": [], "bare": []}
+    outside = {"helpers": [], "bare": []}
+    step_times = {path: {s: [] for s in STEPS} for path in totals}
     for run in range(args.runs):
         for path in ("helpers", "bare") if run % 2 == 0 else ("bare", "helpers"):
             tmp = tempfile.mkdtemp(prefix="migphase-bench.")
@@ -190,37 +260,67 @@ def main():
             try:
                 qmp = start_guest(tmp, name, build, args.mem, args.rate, args.accel)
                 if path == "helpers":
-                    total, stream, times, rss, dst_pid = helpers_path(build, tmp, qmp, name)
-                    helper_totals.append(total)
-                    helper_outside.append(total - stream)
-                    for s in STEPS:
-                        step_times[s].append(times[s])
-                        step_rss[s] = max(step_rss[s], rss[s])
+                    total, stream, times, _, dst_pid = helpers_path(build, tmp, qmp, name)
                 else:
-                    total, stream, dst_pid = bare_path(tmp, qmp, name)
-                    bare_totals.append(total)
-                    bare_outside.append(total - stream)
+                    total, stream, times, dst_pid = bare_path(tmp, qmp, name)
+                totals[path].append(total)
+                outside[path].append(total - stream)
+                times["perform"] -= stream
+                for s in STEPS:
+                    step_times[path][s].append(times[s])
                 kill(dst_pid)
                 print("run %d %-7s %.3f s (stream %.3f s)" % (run + 1, path, total, stream),
                       flush=True)
             finally:
                 subprocess.run(["pkill", "-KILL", "-f", tmp])
                 shutil.rmtree(tmp, ignore_errors=True)
+    report(args, totals, outside, step_times, peak_rss(build, args))
 
-    h, b = statistics.median(helper_totals), statistics.median(bare_totals)
+
+def peak_rss(build, args):
+    """Each helper's peak RSS, from one more migration run under GNU time
+    (not timed: time's own fork and exec would count as the helper's)."""
+    if not os.access(GNU_TIME, os.X_OK):
+        return None
+    tmp = tempfile.mkdtemp(prefix="migphase-bench.")
+    try:
+        qmp = start_guest(tmp, "benchrss", build, args.mem, args.rate, args.accel)
+        _, _, _, rss, dst_pid = helpers_path(build, tmp, qmp, "benchrss", measure_rss=True)
+        kill(dst_pid)
+        return rss
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", tmp])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ms(seconds):
+    return seconds * 1000
+
+
+def report(args, totals, outside, step_times, rss):
+    med = statistics.median
+    h, b = med(totals["helpers"]), med(totals["bare"])
+    added = med(outside["helpers"]) - med(outside["bare"])
     print()
     print("guest: %d MiB rewritten at %d MiB/s, accel %s, %d runs each" %
           (args.mem, args.rate, args.accel, args.runs))
     print("median wall time, five helpers: %.3f s" % h)
     print("median wall time, bare QMP:     %.3f s" % b)
-    print("helpers / bare: %.3f (%+.1f ms)" % (h / b, (h - b) * 1000))
-    ho, bo = statistics.median(helper_outside), statistics.median(bare_outside)
-    print("median time outside the stream: helpers %.1f ms, bare %.1f ms: the helpers add %+.1f ms"
-          % (ho * 1000, bo * 1000, (ho - bo) * 1000))
+    print("helpers / bare, medians of the wall times: %.3f (%+.1f ms; the stream's swing "
+          "from run to run is in this)" % (h / b, ms(h - b)))
+    print("median time outside the stream: helpers %.1f ms, bare %.1f ms" %
+          (ms(med(outside["helpers"])), ms(med(outside["bare"]))))
+    print("the helpers add %+.1f ms, %+.1f %% of the bare migration's median wall time "
+          "(goal: under 50 ms and under 5 %%)" % (ms(added), 100 * added / b))
     print()
-    print("%-8s %12s %14s" % ("helper", "median wall", "peak RSS"))
+    print("%-29s %10s %10s %10s %12s" % ("step (median)", "helper", "bare", "added", "helper RSS"))
     for s in STEPS:
-        print("%-8s %10.1f ms %10d KiB" % (s, statistics.median(step_times[s]) * 1000, step_rss[s]))
+        hs, bs = med(step_times["helpers"][s]), med(step_times["bare"][s])
+        label = s + (", outside the stream" if s == "perform" else "")
+        print("%-29s %7.1f ms %7.1f ms %+7.1f ms %12s" %
+              (label, ms(hs), ms(bs), ms(hs - bs), "%d KiB" % rss[s] if rss else "-"))
+    if not rss:
+        print("(peak RSS needs GNU time at %s: apt-get install time)" % GNU_TIME)
 
 
 if __name__ == "__main__":

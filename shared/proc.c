@@ -9,8 +9,10 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 volatile sig_atomic_t mp_interrupted;
 
@@ -270,20 +272,48 @@ mp_proc_alive(pid_t pid)
     return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
 }
 
+/* A descriptor that turns readable when pid exits (Linux 5.3), or -1 where
+ * the kernel or a seccomp filter has none: then we poll. */
+static int
+open_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+/* Sleep until pidfd says its process exited or ms pass; without a pidfd,
+ * a short sleep (Confirm waits here for the source to exit). */
+static void
+wait_exit_or(int pidfd, uint64_t ms)
+{
+    if (pidfd < 0) {
+        mp_sleep_ms(ms < 2 ? ms : 2);
+        return;
+    }
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
+    (void)poll(&p, 1, (int)(ms < 100 ? ms : 100)); /* EINTR: the caller looks again */
+}
+
 int
 mp_proc_wait_gone(pid_t pid, uint64_t timeout_ms, struct mp_error **err)
 {
     uint64_t deadline = mp_now_ms() + timeout_ms;
+    _cleanup_close_ int pidfd = open_pidfd(pid);
     for (;;) {
         /* Reap it if it happens to be our child. */
         while (waitpid(pid, NULL, WNOHANG) < 0 && errno == EINTR)
             ;
         if (!mp_proc_alive(pid))
             return 0;
-        if (mp_now_ms() >= deadline)
+        uint64_t now = mp_now_ms();
+        if (now >= deadline)
             return mp_error_set(err, ETIMEDOUT, "process %ld still runs after %llu ms", (long)pid,
                                 (unsigned long long)timeout_ms);
-        mp_sleep_ms(2); /* Confirm waits here for the source to exit: keep it short */
+        wait_exit_or(pidfd, deadline - now);
     }
 }
 
