@@ -75,6 +75,11 @@ struct mp_driver {
     /* Capabilities (bit CAP_x) the driver's steps need after privileges are
      * dropped; every other one is cleared. */
     uint64_t capabilities;
+    /* Steps (bit 1 << MP_STEP_x) whose operation commits the STARTED record
+     * itself, with the facts it gathers first, before its first side effect.
+     * For the others that record is committed before the operation runs;
+     * doing it twice would cost a second durable write. */
+    uint32_t records_own_start;
 
     int (*begin)(struct mp_step_ctx *ctx, struct mp_error **err);
     int (*prepare)(struct mp_step_ctx *ctx, struct mp_error **err);

@@ -419,9 +419,11 @@ run_driver(const struct mp_driver *driver, struct mp_step_ctx *ctx, const char *
         if (r < 0)
             return mp_error_prefix(err, "saving the cookie in the journal");
     }
-    r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
-    if (r < 0)
-        return r;
+    if (!(driver->records_own_start & (1u << ctx->step))) {
+        r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
+        if (r < 0)
+            return r;
+    }
     if (ctx->step == MP_STEP_PERFORM)
         ctx->progress = mp_progress_new(ctx->opts->progress, STDERR_FILENO);
     r = mp_driver_run_step(driver, ctx, err);
