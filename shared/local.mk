@@ -23,7 +23,7 @@ nodist_shared_libmigphase_a_SOURCES = shared/cookie-schema.gen.c shared/support-
 # was installed; the same file is installed for other tools to use.
 dist_pkgdata_DATA += shared/cookie.rng
 shared/cookie-schema.gen.c: shared/cookie.rng shared/embed-file.sh
-	$(AM_V_GEN)$(SHELL) $(srcdir)/shared/embed-file.sh mp_cookie_schema $(srcdir)/shared/cookie.rng > $@.tmp && mv $@.tmp $@
+	$(AM_V_GEN)$(SHELL) $(srcdir)/shared/embed-file.sh --compact-xml mp_cookie_schema $(srcdir)/shared/cookie.rng > $@.tmp && mv $@.tmp $@
 BUILT_SOURCES += shared/cookie-schema.gen.c shared/support-matrix.gen.c
 CLEANFILES += shared/cookie-schema.gen.c
 EXTRA_DIST += shared/embed-file.sh
