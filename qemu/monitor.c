@@ -213,15 +213,22 @@ copy_string(char *dst, size_t size, json_object *obj, const char *key)
         snprintf(dst, size, "%s", json_object_get_string(v));
 }
 
+/* QEMU 6.0 and later list what blocks an outgoing migration in
+ * "blocked-reasons", present only when something does. (A "blocked" flag
+ * beside it was in 6.0's development tree only; honoured if seen.) */
 static void
 collect_blockers(struct qemu_migration_info *info, json_object *ret)
 {
     json_object *blocked = NULL, *reasons = NULL;
-    if (!json_object_object_get_ex(ret, "blocked", &blocked) || !json_object_get_boolean(blocked))
+    bool listed = json_object_object_get_ex(ret, "blocked-reasons", &reasons) &&
+                  json_object_is_type(reasons, json_type_array) &&
+                  json_object_array_length(reasons) > 0;
+    bool flagged = json_object_object_get_ex(ret, "blocked", &blocked) &&
+                   json_object_get_boolean(blocked);
+    if (!listed && !flagged)
         return;
     info->blocked = true;
-    if (!json_object_object_get_ex(ret, "blocked-reasons", &reasons) ||
-        !json_object_is_type(reasons, json_type_array))
+    if (!listed)
         return;
     size_t used = 0;
     for (size_t i = 0; i < json_object_array_length(reasons); i++) {
@@ -272,18 +279,38 @@ qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *inf
 }
 
 int
-qemu_monitor_state(struct qemu_qmp *qmp, char **run_state, struct qemu_migration_info *info,
-                   struct mp_error **err)
+qemu_monitor_state_and(struct qemu_qmp *qmp, char **run_state, struct qemu_migration_info *info,
+                       struct qemu_qmp_call *more, size_t n_more, struct mp_error **err)
 {
-    struct qemu_qmp_call calls[] = { { .command = "query-status" },
-                                     { .command = "query-migrate" } };
-    int r = qemu_qmp_execute_all(qmp, calls, ARRAY_SIZE(calls), err);
+    struct qemu_qmp_call calls[QEMU_QMP_MAX_CALLS] = { { .command = "query-status" },
+                                                       { .command = "query-migrate" } };
+    if (n_more > QEMU_QMP_MAX_CALLS - 2)
+        return mp_error_set(err, E2BIG, "too many QMP queries at once");
+    for (size_t i = 0; i < n_more; i++)
+        calls[2 + i] = more[i];
+    /* The caller's queries answer on their own: only ours decide. */
+    (void)qemu_qmp_execute_all(qmp, calls, 2 + n_more, NULL);
+    for (size_t i = 0; i < n_more; i++)
+        more[i] = calls[2 + i];
+    int r = calls[0].result < 0 ? calls[0].result : calls[1].result;
+    struct qemu_qmp_call *failed = calls[0].result < 0 ? &calls[0] : &calls[1];
+    if (r < 0 && failed->error && err && !*err)
+        *err = steal_ptr(&failed->error);
+    else if (r < 0)
+        mp_error_set(err, -r, "QMP %s was not answered", failed->command);
     if (r == 0)
         r = status_from_reply(calls[0].ret, run_state, err);
     if (r == 0)
         migration_info_from_reply(calls[1].ret, info);
-    qemu_qmp_calls_free(calls, ARRAY_SIZE(calls));
+    qemu_qmp_calls_free(calls, 2);
     return r;
+}
+
+int
+qemu_monitor_state(struct qemu_qmp *qmp, char **run_state, struct qemu_migration_info *info,
+                   struct mp_error **err)
+{
+    return qemu_monitor_state_and(qmp, run_state, info, NULL, 0, err);
 }
 
 int

@@ -33,6 +33,10 @@ int qemu_monitor_status(struct qemu_qmp *qmp, char **status, struct mp_error **e
 /* Run state and migration status together: what a VM is doing. */
 int qemu_monitor_state(struct qemu_qmp *qmp, char **run_state, struct qemu_migration_info *info,
                        struct mp_error **err);
+/* The same, with the caller's queries in the same round trip: each leaves its
+ * own outcome in more[i] (free with qemu_qmp_calls_free); only ours fail it. */
+int qemu_monitor_state_and(struct qemu_qmp *qmp, char **run_state, struct qemu_migration_info *info,
+                           struct qemu_qmp_call *more, size_t n_more, struct mp_error **err);
 /* Set every migration capability and parameter we rely on, explicitly: QEMU
  * keeps them for the life of the process, including values it received as a
  * destination of an earlier migration. then (may be NULL) is one more command

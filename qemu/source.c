@@ -14,12 +14,13 @@
 
 #define POLL_INTERVAL_MS 100
 
-/* What Begin asks QEMU about the VM beyond its state, in one round trip. A
- * query that fails leaves its answer NULL: each has a fallback. */
+/* What Begin asks QEMU about the VM beyond its state, in the same round
+ * trip. A query that fails leaves its answer NULL: each has a fallback. */
 enum vm_query { Q_NAME, Q_UUID, Q_KVM, Q_MEMORY, Q_COUNT };
 
-static void
-query_vm(struct qemu_qmp *qmp, json_object *answers[Q_COUNT])
+static int
+query_vm(struct qemu_qmp *qmp, char **status, struct qemu_migration_info *info,
+         json_object *answers[Q_COUNT], struct mp_error **err)
 {
     struct qemu_qmp_call calls[Q_COUNT] = {
         [Q_NAME] = { .command = "query-name" },
@@ -27,10 +28,18 @@ query_vm(struct qemu_qmp *qmp, json_object *answers[Q_COUNT])
         [Q_KVM] = { .command = "query-kvm" },
         [Q_MEMORY] = { .command = "query-memory-size-summary" },
     };
-    (void)qemu_qmp_execute_all(qmp, calls, Q_COUNT, NULL);
+    int r = qemu_monitor_state_and(qmp, status, info, calls, Q_COUNT, err);
     for (size_t i = 0; i < Q_COUNT; i++)
         answers[i] = steal_ptr(&calls[i].ret);
     qemu_qmp_calls_free(calls, Q_COUNT);
+    return r;
+}
+
+static void
+free_answers(json_object *answers[Q_COUNT])
+{
+    for (size_t i = 0; i < Q_COUNT; i++)
+        json_object_put(steal_ptr(&answers[i]));
 }
 
 static char *
@@ -98,6 +107,20 @@ warn_tcg_dirty_bitmap(const char *version, json_object *query_kvm, json_object *
                 version, (long long)(ram / 1024 + 128));
 }
 
+/* The QEMU process behind the socket, and its command line. */
+static int
+capture_process(const char *socket, struct qemu_qmp *qmp, pid_t *pid, char ***argv,
+                struct mp_error **err)
+{
+    int r = qemu_qmp_peer_pid(qmp, pid);
+    if (r < 0)
+        return mp_error_set_errno(err, -r, "cannot tell which process serves %s", socket);
+    r = mp_proc_cmdline(*pid, argv, err);
+    if (r < 0)
+        return mp_error_prefix(err, "capturing the VM's command line");
+    return 0;
+}
+
 int
 qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err)
 {
@@ -108,23 +131,19 @@ qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err)
         return r;
     _cleanup_free_ char *status = NULL;
     struct qemu_migration_info info;
-    r = qemu_monitor_state(qmp, &status, &info, err);
-    if (r < 0)
-        return r;
-    r = check_movable(status, &info, err);
-    if (r < 0)
-        return r;
-    pid_t pid;
-    r = qemu_qmp_peer_pid(qmp, &pid);
-    if (r < 0)
-        return mp_error_set_errno(err, -r, "cannot tell which process serves %s", opts->qmp_socket);
-    _cleanup_strv_ char **argv = NULL;
-    r = mp_proc_cmdline(pid, &argv, err);
-    if (r < 0)
-        return mp_error_prefix(err, "capturing the VM's command line");
-
     json_object *answers[Q_COUNT];
-    query_vm(qmp, answers);
+    r = query_vm(qmp, &status, &info, answers, err);
+    if (r == 0)
+        r = check_movable(status, &info, err);
+    pid_t pid = 0;
+    _cleanup_strv_ char **argv = NULL;
+    if (r == 0)
+        r = capture_process(opts->qmp_socket, qmp, &pid, &argv, err);
+    if (r < 0) {
+        free_answers(answers);
+        return r;
+    }
+
     struct mp_cookie *out = ctx->out;
     out->domain_name = domain_name(answers[Q_NAME], opts);
     out->domain_uuid = string_member(answers[Q_UUID], "UUID");
@@ -133,8 +152,7 @@ qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err)
     mp_cookie_set_data(out, "qemu-version", qemu_qmp_version(qmp));
     mp_cookie_set_data(out, "source-state", status);
     warn_tcg_dirty_bitmap(qemu_qmp_version(qmp), answers[Q_KVM], answers[Q_MEMORY]);
-    for (size_t i = 0; i < Q_COUNT; i++)
-        json_object_put(answers[i]);
+    free_answers(answers);
     qemu_record_process(ctx->record, opts->qmp_socket, pid);
     return 0;
 }

@@ -24,6 +24,44 @@ run begin-nosocket "$H/migphase-begin" "${S[@]}" --qmp "$MP_TMP/nonexistent.qmp"
 mp_expect_status 1 "$rc" "migphase-begin on a missing socket"
 [ ! -e "$MP_STATE/source/fail/record" ] || mp_fail "a failed Begin left a journal record"
 
+echo "== Begin: a migration of the VM is already under way"
+# Into a pipe at 1 MiB/s: the stream stays active for a minute.
+mp_qmp "$src" migrate-set-parameters max-bandwidth=1048576 >/dev/null
+mp_qmp "$src" migrate uri="exec:cat >/dev/null" >/dev/null
+run begin-busy "$H/migphase-begin" "${S[@]}" --qmp "$src" --out "$MP_TMP/x.xml"
+mp_expect_status 1 "$rc" "migphase-begin during another migration"
+grep -q 'a migration of this VM is already under way' "$MP_TMP/begin-busy.err" || mp_fail "Begin did not say why"
+mp_qmp "$src" migrate_cancel >/dev/null
+for _ in $(seq 100); do
+    [ "$(mp_qmp --get status "$src" query-migrate)" = cancelled ] && break
+    sleep 0.1
+done
+[ "$(mp_run_state "$src")" = running ] || mp_fail "the source is $(mp_run_state "$src") after the cancel"
+[ ! -e "$MP_STATE/source/fail/record" ] || mp_fail "a refused Begin left a journal record"
+
+echo "== Begin: QEMU reports a migration blocker (a writable vvfat drive)"
+mkdir "$MP_TMP/vvfat"
+mp_start_guest blk 16 8 -drive "file=fat:rw:$MP_TMP/vvfat,format=vvfat,if=none,id=v0"
+run begin-blocked "$H/migphase-begin" "${S[@]}" --qmp "$MP_TMP/blk-src.qmp" --out "$MP_TMP/x.xml"
+mp_expect_status 1 "$rc" "migphase-begin on a VM with a migration blocker"
+grep -q 'QEMU blocks migration of this VM: .*vvfat (rw) format' "$MP_TMP/begin-blocked.err" ||
+    mp_fail "Begin did not give QEMU's reason"
+[ ! -e "$MP_STATE/source/blk/record" ] || mp_fail "a refused Begin left a journal record"
+blk=$(cat "$MP_TMP/blk-src.pid")
+kill "$blk"
+while kill -0 "$blk" 2>/dev/null; do sleep 0.05; done
+
+echo "== Begin: a VM that has not started (prelaunch) cannot move"
+qemu-system-x86_64 -accel "$MP_ACCEL" -m 16 -nodefaults -no-user-config -display none -S \
+    -qmp "unix:$MP_TMP/idle.qmp,server=on,wait=off" -daemonize -pidfile "$MP_TMP/idle.pid"
+run begin-prelaunch "$H/migphase-begin" "${S[@]}" --qmp "$MP_TMP/idle.qmp" --out "$MP_TMP/x.xml"
+mp_expect_status 1 "$rc" "migphase-begin on a VM in prelaunch"
+grep -q 'the VM is prelaunch; only a running or paused VM can move' "$MP_TMP/begin-prelaunch.err" ||
+    mp_fail "Begin did not say why"
+idle=$(cat "$MP_TMP/idle.pid")
+kill "$idle"
+while kill -0 "$idle" 2>/dev/null; do sleep 0.05; done
+
 echo "== Prepare: a malformed cookie"
 printf '<migphase-cookie version="1" step="begin"><domain' >"$MP_TMP/bad.xml"
 run prepare-bad "$H/migphase-prepare" "${S[@]}" --qmp "$MP_TMP/fail-dst.qmp" --in "$MP_TMP/bad.xml"

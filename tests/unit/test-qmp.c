@@ -1832,3 +1832,95 @@ Test(monitor, without_a_report_everything_is_set, .timeout = 10)
     cr_assert(strstr(err->message, "no such cap"), "%s", err->message);
     fake_finish(f);
 }
+
+Test(monitor, state_and_the_callers_queries_share_one_round_trip, .timeout = 10)
+{
+    /* The fake answers only once it holds all three commands. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        EXPECT("query-migrate"),
+        EXPECT("query-name"),
+        SEND("{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": $1}\n"
+             "{\"return\": {\"status\": \"active\"}, \"id\": $2}\n"
+             "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no name\"}, \"id\": $3}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    struct qemu_qmp_call more[] = { { .command = "query-name" } };
+    _cleanup_free_ char *status = NULL;
+    struct qemu_migration_info info;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_monitor_state_and(qmp, &status, &info, more, 1, &err), 0, "%s",
+                 err ? err->message : "");
+    cr_assert_str_eq(status, "running");
+    cr_assert_str_eq(info.status, "active");
+    cr_assert_eq(more[0].result, -EREMOTEIO);
+    qemu_qmp_calls_free(more, 1);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(monitor, state_and_fails_on_its_own_queries_only, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        EXPECT("query-migrate"),
+        EXPECT("query-name"),
+        SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"busy\"}, \"id\": $1}\n"
+             "{\"return\": {\"status\": \"none\"}, \"id\": $2}\n"
+             "{\"return\": {\"name\": \"vm\"}, \"id\": $3}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    struct qemu_qmp_call more[] = { { .command = "query-name" } };
+    _cleanup_free_ char *status = NULL;
+    struct qemu_migration_info info;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_monitor_state_and(qmp, &status, &info, more, 1, &err), -EREMOTEIO);
+    cr_assert(strstr(err->message, "query-status") && strstr(err->message, "busy"), "%s",
+              err->message);
+    cr_assert_eq(more[0].result, 0);
+    cr_assert_not_null(more[0].ret);
+    qemu_qmp_calls_free(more, 1);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+/* QEMU 7.2 says what blocks a migration in "blocked-reasons" alone. */
+Test(monitor, migration_blockers_are_reported_with_their_reasons, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        EXPECT("query-migrate"),
+        SEND("{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": $1}\n"
+             "{\"return\": {\"blocked-reasons\": [\"a non-migratable device\", \"a second "
+             "one\"]}, \"id\": $2}\n"),
+        EXPECT("query-migrate"),
+        SEND("{\"return\": {\"blocked\": true}, \"id\": $3}\n"),
+        EXPECT("query-migrate"),
+        SEND("{\"return\": {\"blocked-reasons\": []}, \"id\": $4}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    _cleanup_free_ char *status = NULL;
+    struct qemu_migration_info info;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_monitor_state(qmp, &status, &info, &err), 0, "%s", err ? err->message : "");
+    cr_assert(info.blocked);
+    cr_assert_str_eq(info.blocked_reasons, "a non-migratable device; a second one");
+    cr_assert_str_eq(info.status, "none");
+    /* The flag of QEMU 6.0's development tree, without reasons. */
+    cr_assert_eq(qemu_monitor_query_migrate(qmp, &info, &err), 0);
+    cr_assert(info.blocked);
+    cr_assert_str_eq(info.blocked_reasons, "");
+    cr_assert_eq(qemu_monitor_query_migrate(qmp, &info, &err), 0);
+    cr_assert(!info.blocked);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
