@@ -3,6 +3,8 @@
 # offline migration to a destination left paused (--offline --paused), and a
 # Perform stopped by SIGTERM, which cancels the stream and resumes the source.
 # Settings an earlier migration left in a QEMU process are put back.
+# --downtime-ms travels in the cookie to both sides; --launcher starts the
+# destination VM.
 # shellcheck source=tests/integration/lib.sh disable=SC2154
 . "$top_srcdir/tests/integration/lib.sh"
 mp_require_qemu
@@ -54,9 +56,17 @@ done
 mp_verify_memory "$src" $mem
 mp_assert_nothing_pending
 
-echo "== --offline --paused: the source pauses first, the destination stays paused"
+echo "== --offline --paused --downtime-ms --launcher: the source pauses first, the destination"
+echo "   stays paused, both sides got the downtime limit, the launcher started the destination"
 ticks=$(mp_last_tick "$MP_TMP/opt-src-serial.log")
-mp_migrate opt --local --listen 127.0.0.1 --offline --paused --progress none
+mp_migrate opt --local --listen 127.0.0.1 --offline --paused --progress none --downtime-ms 150 \
+    --launcher "env MIGPHASE_TEST_LAUNCHER=yes"
+grep -q 'downtime-ms="150"' "$MP_STATE/source/opt/begin-out.xml" ||
+    mp_fail "the cookie does not carry the downtime limit"
+[ "$(mp_qmp --get downtime-limit "$dst" query-migrate-parameters)" = 150 ] ||
+    mp_fail "the destination's downtime limit is not 150 ms"
+tr '\0' '\n' <"/proc/$(mp_dest_pid opt)/environ" | grep -qx MIGPHASE_TEST_LAUNCHER=yes ||
+    mp_fail "the destination VM was not started through the launcher"
 [ "$(mp_run_state "$dst")" = paused ] || mp_fail "the destination is $(mp_run_state "$dst"), not paused"
 [ "$(mp_count_vms)" -eq 1 ] || mp_fail "the source QEMU is still there"
 grep -q 'live="no"' "$MP_STATE/source/opt/perform-out.xml" || mp_fail "the cookie does not say offline"
