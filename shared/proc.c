@@ -272,8 +272,8 @@ mp_proc_alive(pid_t pid)
     return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
 }
 
-/* A descriptor that turns readable when pid exits (Linux 5.3), or -1 where
- * the kernel or a seccomp filter has none: then we poll. */
+/* A descriptor that turns readable once every thread of pid has exited
+ * (Linux 5.3), or -1 where the kernel or a seccomp filter has none. */
 static int
 open_pidfd(pid_t pid)
 {
@@ -285,35 +285,56 @@ open_pidfd(pid_t pid)
 #endif
 }
 
-/* Sleep until pidfd says its process exited or ms pass; without a pidfd,
- * a short sleep (Confirm waits here for the source to exit). */
 static void
-wait_exit_or(int pidfd, uint64_t ms)
+reap_if_child(pid_t pid)
 {
-    if (pidfd < 0) {
-        mp_sleep_ms(ms < 2 ? ms : 2);
-        return;
-    }
+    while (waitpid(pid, NULL, WNOHANG) < 0 && errno == EINTR)
+        ;
+}
+
+static int
+still_runs(pid_t pid, uint64_t timeout_ms, struct mp_error **err)
+{
+    return mp_error_set(err, ETIMEDOUT, "process %ld still runs after %llu ms", (long)pid,
+                        (unsigned long long)timeout_ms);
+}
+
+/* A QEMU's main thread is a zombie some milliseconds before its other
+ * threads are gone with the guest's memory and the locks on its disk
+ * images; the pidfd waits for all of them, so that what comes next (a VM
+ * started on the same images) finds them free. */
+static int
+wait_pidfd(int pidfd, pid_t pid, uint64_t timeout_ms, struct mp_error **err)
+{
+    uint64_t deadline = mp_now_ms() + timeout_ms;
     struct pollfd p = { .fd = pidfd, .events = POLLIN };
-    (void)poll(&p, 1, (int)(ms < 100 ? ms : 100)); /* EINTR: the caller looks again */
+    for (;;) {
+        uint64_t now = mp_now_ms();
+        uint64_t left = deadline > now ? deadline - now : 0;
+        int n = poll(&p, 1, (int)(left < 100 ? left : 100));
+        if (n > 0) {
+            reap_if_child(pid);
+            return 0;
+        }
+        if (n == 0 && left == 0)
+            return still_runs(pid, timeout_ms, err);
+    }
 }
 
 int
 mp_proc_wait_gone(pid_t pid, uint64_t timeout_ms, struct mp_error **err)
 {
-    uint64_t deadline = mp_now_ms() + timeout_ms;
     _cleanup_close_ int pidfd = open_pidfd(pid);
+    if (pidfd >= 0)
+        return wait_pidfd(pidfd, pid, timeout_ms, err);
+    uint64_t deadline = mp_now_ms() + timeout_ms;
     for (;;) {
-        /* Reap it if it happens to be our child. */
-        while (waitpid(pid, NULL, WNOHANG) < 0 && errno == EINTR)
-            ;
+        reap_if_child(pid);
         if (!mp_proc_alive(pid))
             return 0;
-        uint64_t now = mp_now_ms();
-        if (now >= deadline)
-            return mp_error_set(err, ETIMEDOUT, "process %ld still runs after %llu ms", (long)pid,
-                                (unsigned long long)timeout_ms);
-        wait_exit_or(pidfd, deadline - now);
+        if (mp_now_ms() >= deadline)
+            return still_runs(pid, timeout_ms, err);
+        mp_sleep_ms(2); /* Confirm waits here for the source to exit: keep it short */
     }
 }
 
