@@ -260,7 +260,19 @@ def main():
             finally:
                 subprocess.run(["pkill", "-KILL", "-f", tmp])
                 shutil.rmtree(tmp, ignore_errors=True)
-    report(args, totals, outside, step_times, peak_rss(build, args))
+    report(args, totals, outside, step_times, peak_rss(build, args), process_start(build))
+
+
+def process_start(build):
+    """The machine's pace, to read the rest by: the median time to start a
+    helper that does nothing (--version), five of which every migration pays."""
+    walls = []
+    for _ in range(21):
+        start = time.monotonic()
+        subprocess.run([os.path.join(build, "helpers", "migphase-begin"), "--version"],
+                       stdout=subprocess.DEVNULL, check=True)
+        walls.append(time.monotonic() - start)
+    return statistics.median(walls)
 
 
 def peak_rss(build, args):
@@ -283,7 +295,7 @@ def ms(seconds):
     return seconds * 1000
 
 
-def report(args, totals, outside, step_times, rss):
+def report(args, totals, outside, step_times, rss, start):
     med = statistics.median
     h, b = med(totals["helpers"]), med(totals["bare"])
     added = med(outside["helpers"]) - med(outside["bare"])
@@ -312,6 +324,7 @@ def report(args, totals, outside, step_times, rss):
               (label, ms(hs), ms(bs), ms(hs - bs), "%d KiB" % rss[s] if rss else "-"))
     if not rss:
         print("(peak RSS needs GNU time at %s: apt-get install time)" % GNU_TIME)
+    print("starting a helper that does nothing (--version) takes %.1f ms here" % ms(start))
 
 
 if __name__ == "__main__":
