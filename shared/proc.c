@@ -4,10 +4,12 @@
 
 #include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -251,6 +253,25 @@ mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t inpu
     return 0;
 }
 
+/* A zombie main thread: the process lives on while any other thread does
+ * (a quitting QEMU's, which still hold the guest's memory and its disk
+ * images' locks). */
+static bool
+has_other_threads(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+    DIR *dir = opendir(path);
+    if (!dir)
+        return false;
+    bool others = false;
+    const struct dirent *e;
+    while (!others && (e = readdir(dir)))
+        others = e->d_name[0] != '.' && strtol(e->d_name, NULL, 10) != (long)pid;
+    closedir(dir);
+    return others;
+}
+
 bool
 mp_proc_alive(pid_t pid)
 {
@@ -269,7 +290,9 @@ mp_proc_alive(pid_t pid)
         return true;
     buf[n] = '\0';
     const char *paren = strrchr(buf, ')');
-    return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
+    if (!(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X')))
+        return true;
+    return has_other_threads(pid);
 }
 
 /* A descriptor that turns readable once every thread of pid has exited

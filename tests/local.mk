@@ -18,7 +18,8 @@ UNIT_TESTS = \
 	tests/unit/test-options \
 	tests/unit/test-qmp \
 	tests/unit/test-argv \
-	tests/unit/test-privs
+	tests/unit/test-privs \
+	tests/unit/test-proc
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -56,6 +57,10 @@ tests_unit_test_privs_SOURCES = tests/unit/test-privs.c
 tests_unit_test_privs_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_privs_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_privs_LDADD = $(TEST_LIBS)
+tests_unit_test_proc_SOURCES = tests/unit/test-proc.c
+tests_unit_test_proc_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_proc_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_proc_LDADD = $(TEST_LIBS) -lpthread
 
 EXTRA_DIST += tests/data
 
