@@ -223,8 +223,8 @@ collect_blockers(struct qemu_migration_info *info, json_object *ret)
     bool listed = json_object_object_get_ex(ret, "blocked-reasons", &reasons) &&
                   json_object_is_type(reasons, json_type_array) &&
                   json_object_array_length(reasons) > 0;
-    bool flagged = json_object_object_get_ex(ret, "blocked", &blocked) &&
-                   json_object_get_boolean(blocked);
+    bool flagged =
+        json_object_object_get_ex(ret, "blocked", &blocked) && json_object_get_boolean(blocked);
     if (!listed && !flagged)
         return;
     info->blocked = true;
