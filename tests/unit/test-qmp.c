@@ -1833,61 +1833,64 @@ Test(monitor, without_a_report_everything_is_set, .timeout = 10)
     fake_finish(f);
 }
 
+#define STATE_AND_NAME_QUERIES                                                                     \
+    HANDSHAKE, EXPECT("query-status"), EXPECT("query-migrate"), EXPECT("query-name")
+
+/* qemu_monitor_state_and with query-name beside its own queries. */
+static int
+state_and_name(const struct fake_step *script, char **status, struct qemu_migration_info *info,
+               struct qemu_qmp_call *name, struct mp_error **err)
+{
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    *name = (struct qemu_qmp_call){ .command = "query-name" };
+    int r = qemu_monitor_state_and(qmp, status, info, name, 1, err);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+    return r;
+}
+
 Test(monitor, state_and_the_callers_queries_share_one_round_trip, .timeout = 10)
 {
     /* The fake answers only once it holds all three commands. */
     static const struct fake_step script[] = {
-        HANDSHAKE,
-        EXPECT("query-status"),
-        EXPECT("query-migrate"),
-        EXPECT("query-name"),
+        STATE_AND_NAME_QUERIES,
         SEND("{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": $1}\n"
              "{\"return\": {\"status\": \"active\"}, \"id\": $2}\n"
              "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no name\"}, \"id\": $3}\n"),
         END(),
     };
-    struct fake *f = fake_start(script);
-    struct qemu_qmp *qmp = connect_fake(f, 1000);
-    struct qemu_qmp_call more[] = { { .command = "query-name" } };
+    struct qemu_qmp_call name;
     _cleanup_free_ char *status = NULL;
     struct qemu_migration_info info;
     _cleanup_error_ struct mp_error *err = NULL;
-    cr_assert_eq(qemu_monitor_state_and(qmp, &status, &info, more, 1, &err), 0, "%s",
+    cr_assert_eq(state_and_name(script, &status, &info, &name, &err), 0, "%s",
                  err ? err->message : "");
     cr_assert_str_eq(status, "running");
     cr_assert_str_eq(info.status, "active");
-    cr_assert_eq(more[0].result, -EREMOTEIO);
-    qemu_qmp_calls_free(more, 1);
-    qemu_qmp_close(qmp);
-    fake_finish(f);
+    cr_assert_eq(name.result, -EREMOTEIO);
+    qemu_qmp_calls_free(&name, 1);
 }
 
 Test(monitor, state_and_fails_on_its_own_queries_only, .timeout = 10)
 {
     static const struct fake_step script[] = {
-        HANDSHAKE,
-        EXPECT("query-status"),
-        EXPECT("query-migrate"),
-        EXPECT("query-name"),
+        STATE_AND_NAME_QUERIES,
         SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"busy\"}, \"id\": $1}\n"
              "{\"return\": {\"status\": \"none\"}, \"id\": $2}\n"
              "{\"return\": {\"name\": \"vm\"}, \"id\": $3}\n"),
         END(),
     };
-    struct fake *f = fake_start(script);
-    struct qemu_qmp *qmp = connect_fake(f, 1000);
-    struct qemu_qmp_call more[] = { { .command = "query-name" } };
+    struct qemu_qmp_call name;
     _cleanup_free_ char *status = NULL;
     struct qemu_migration_info info;
     _cleanup_error_ struct mp_error *err = NULL;
-    cr_assert_eq(qemu_monitor_state_and(qmp, &status, &info, more, 1, &err), -EREMOTEIO);
+    cr_assert_eq(state_and_name(script, &status, &info, &name, &err), -EREMOTEIO);
     cr_assert(strstr(err->message, "query-status") && strstr(err->message, "busy"), "%s",
               err->message);
-    cr_assert_eq(more[0].result, 0);
-    cr_assert_not_null(more[0].ret);
-    qemu_qmp_calls_free(more, 1);
-    qemu_qmp_close(qmp);
-    fake_finish(f);
+    cr_assert_eq(name.result, 0);
+    cr_assert_not_null(name.ret);
+    qemu_qmp_calls_free(&name, 1);
 }
 
 /* QEMU 7.2 says what blocks a migration in "blocked-reasons" alone. */
