@@ -41,27 +41,10 @@ launch_vm(struct mp_step_ctx *ctx, char *const *argv, const char *log_path, pid_
     return 0;
 }
 
-/* The host part of the URI the source connects to. */
-static const char *
-advertised_host(const char *listen, const struct mp_cookie *out)
-{
-    if (strcmp(listen, "0.0.0.0") == 0 || strcmp(listen, "::") == 0)
-        return out->destination.hostname;
-    return listen;
-}
-
-/* Where QEMU listens for the stream on port. */
-static char *
-incoming_uri(const struct mp_options *opts, unsigned port)
-{
-    bool v6 = strchr(opts->listen_addr, ':') != NULL;
-    return xasprintf(v6 ? "tcp:[%s]:%u" : "tcp:%s:%u", opts->listen_addr, port);
-}
-
 static json_object *
 incoming_args(const struct mp_options *opts, unsigned port)
 {
-    _cleanup_free_ char *uri = incoming_uri(opts, port);
+    _cleanup_free_ char *uri = mp_tcp_uri(opts->listen_addr, port);
     json_object *args = json_object_new_object();
     json_object_object_add(args, "uri", json_object_new_string(uri));
     return args;
@@ -74,10 +57,9 @@ incoming_result(struct mp_step_ctx *ctx, unsigned port, int r, struct mp_error *
                 struct mp_error **err)
 {
     const struct mp_options *opts = ctx->opts;
-    _cleanup_free_ char *uri = incoming_uri(opts, port);
+    _cleanup_free_ char *uri = mp_tcp_uri(opts->listen_addr, port);
     if (r == 0) {
-        const char *host = advertised_host(opts->listen_addr, ctx->out);
-        ctx->out->uri = xasprintf(strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", host, port);
+        ctx->out->uri = mp_stream_uri(opts->listen_addr, ctx->out->destination.hostname, port);
         mp_journal_record_set_fact(ctx->record, "uri", uri);
         return 1;
     }

@@ -360,6 +360,19 @@ mp_realtime_us(void)
 }
 
 char *
+mp_tcp_uri(const char *host, unsigned port)
+{
+    return xasprintf(strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", host, port);
+}
+
+char *
+mp_stream_uri(const char *listen_addr, const char *own_name, unsigned port)
+{
+    bool everywhere = strcmp(listen_addr, "0.0.0.0") == 0 || strcmp(listen_addr, "::") == 0;
+    return mp_tcp_uri(everywhere ? own_name : listen_addr, port);
+}
+
+char *
 mp_host_name(void)
 {
     char name[256] = "";

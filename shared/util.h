@@ -105,6 +105,12 @@ uint64_t mp_now_ms(void);
 /* Wall clock in microseconds since the epoch. */
 uint64_t mp_realtime_us(void);
 
+/* "tcp:HOST:PORT", HOST in brackets when it is an IPv6 address. */
+char *mp_tcp_uri(const char *host, unsigned port);
+/* The URI a source sends the stream to, for a destination that listens on
+ * listen_addr:port: this host's name (own_name) in place of an address that
+ * means every address. */
+char *mp_stream_uri(const char *listen_addr, const char *own_name, unsigned port);
 /* This host's name and a stable identity (/etc/machine-id, else hostname). */
 char *mp_host_name(void);
 char *mp_host_id(void);

@@ -19,7 +19,8 @@ UNIT_TESTS = \
 	tests/unit/test-qmp \
 	tests/unit/test-argv \
 	tests/unit/test-privs \
-	tests/unit/test-proc
+	tests/unit/test-proc \
+	tests/unit/test-util
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -61,6 +62,10 @@ tests_unit_test_proc_SOURCES = tests/unit/test-proc.c
 tests_unit_test_proc_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_proc_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_proc_LDADD = $(TEST_LIBS) -lpthread
+tests_unit_test_util_SOURCES = tests/unit/test-util.c
+tests_unit_test_util_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_util_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_util_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/data
 

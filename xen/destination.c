@@ -177,15 +177,6 @@ wait_listening(struct mp_step_ctx *ctx, pid_t pid, const char *result_path, cons
     }
 }
 
-/* The host part of the URI the source connects to. */
-static const char *
-advertised_host(const char *listen, const struct mp_cookie *out)
-{
-    if (strcmp(listen, "0.0.0.0") == 0 || strcmp(listen, "::") == 0)
-        return out->destination.hostname;
-    return listen;
-}
-
 static int
 check_cookie(const struct mp_cookie *in, struct mp_error **err)
 {
@@ -248,8 +239,7 @@ xen_prepare(struct mp_step_ctx *ctx, struct mp_error **err)
     if (r == 0)
         r = wait_listening(ctx, pid, result, log_path, &port, err);
     if (r == 0) {
-        const char *host = advertised_host(ctx->opts->listen_addr, ctx->out);
-        ctx->out->uri = xasprintf(strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", host, port);
+        ctx->out->uri = mp_stream_uri(ctx->opts->listen_addr, ctx->out->destination.hostname, port);
         char buf[8];
         snprintf(buf, sizeof(buf), "%u", port);
         mp_journal_record_set_fact(ctx->record, FACT_PORT, buf);
