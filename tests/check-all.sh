@@ -122,7 +122,15 @@ check_xen() {
     local out line
     out=$(make -C build check-xen 2>&1)
     local rc=$?
+    echo "$out" >build/xen-testbed.log
     echo "$out" | tail -n 40
+    # A CI log is often read from its end: the first failure, with what led
+    # to it, goes last, where the later failures it caused cannot hide it.
+    if echo "$out" | grep -q '\] not ok '; then
+        echo "--- the Xen test bed's first failure (whole log: build/xen-testbed.log):"
+        echo "$out" | awk '/\] not ok / { for (i = NR - 12; i < NR; i++) if (i in l) print l[i]; print; exit }
+            { l[NR] = $0 }'
+    fi
     line=$(echo "$out" | grep -E '^xen: [0-9]+ passed, [0-9]+ failed' | tail -n 1)
     if [ -z "$line" ]; then
         xen_fail=1

@@ -10,7 +10,7 @@ xen_libxen_a_CFLAGS = $(AM_CFLAGS) -fPIC $(XENLIGHT_CFLAGS) $(JSONC_CFLAGS) $(LI
 xen_libxen_a_SOURCES = \
 	xen/xen-internal.h \
 	xen/context.c xen/domain.c xen/result.c xen/stream.c \
-	xen/source.c xen/destination.c xen/probe.c
+	xen/source.c xen/suspend.c xen/destination.c xen/probe.c
 
 # libmigphase's symbols are left undefined here: the helper that loads the
 # module has them. Perform's stream guard is a thread.

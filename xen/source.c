@@ -302,12 +302,19 @@ receive_answer(int fd, uint64_t timeout_ms, struct mp_error **err)
 /* Give the source back its name and its vCPUs after a stream that did not
  * complete. Only a domain that really suspended is resumed (a live stream
  * that failed before its last pass leaves it running; resuming that would
- * corrupt it); one left paused by libxl is unpaused. */
+ * corrupt it); one left paused by libxl is unpaused. A suspend request still
+ * on its way is settled first (the watch Perform kept, if any), so that the
+ * state read here is the one the domain keeps. */
 static int
-restore_source(struct xen_ctx *x, const struct mp_journal_record *record, struct mp_error **err)
+restore_source(struct xen_ctx *x, const struct mp_journal_record *record,
+               struct xen_suspend_watch *watch, struct mp_error **err)
 {
+    uint32_t domid = xen_recorded_domid(record, FACT_DOMID);
+    int r = domid ? xen_suspend_settle(x, domid, watch, err) : 0;
+    if (r < 0)
+        return mp_error_prefix(err, "settling the suspend of domain %s", record->domain);
     _cleanup_xen_domain_ struct xen_domain d = { 0 };
-    int r = recorded_domain(x, record, &d, err);
+    r = recorded_domain(x, record, &d, err);
     if (r < 0)
         return r;
     r = xen_domain_rename(x, &d, record->domain, err);
@@ -488,15 +495,17 @@ xen_perform(struct mp_step_ctx *ctx, struct mp_error **err)
     if (r < 0)
         return r;
 
+    /* Watched from before the sender starts, so that no request escapes. */
+    struct xen_suspend_watch *watch = xen_suspend_watch_start(d.domid);
     r = send_domain(ctx, x, &d, fd, err);
-    if (r == 0)
-        return 0;
     struct mp_error *undo_err = NULL;
-    if (restore_source(x, ctx->record, &undo_err) < 0) {
+    if (r < 0 && restore_source(x, ctx->record, watch, &undo_err) < 0) {
+        xen_suspend_watch_free(watch);
         mp_error_prefix(err, "%s; and then restoring the source failed", undo_err->message);
         mp_error_free(undo_err);
         return mp_error_left_state(err);
     }
+    xen_suspend_watch_free(watch);
     return r;
 }
 
@@ -510,7 +519,7 @@ xen_confirm(struct mp_step_ctx *ctx, struct mp_error **err)
     if (r < 0)
         return mp_error_left_state(err);
     if (ctx->cancel) {
-        r = restore_source(x, ctx->record, err);
+        r = restore_source(x, ctx->record, NULL, err);
         if (r < 0) {
             mp_error_prefix(err, "resuming the source");
             return mp_error_left_state(err);

@@ -103,6 +103,24 @@ uint32_t xen_recorded_domid(const struct mp_journal_record *record, const char *
 /* The receiver Prepare started, while that very process lives; else 0. */
 pid_t xen_recorded_receiver(const struct mp_journal_record *record);
 
+/* ---- suspend requests that outlive their sender (xen/suspend.c) ---- */
+
+/* How long a guest that took a suspend request may take to suspend: libxl's
+ * own bound. */
+#define XEN_SUSPEND_WAIT_MS 60000
+
+/* A xenstore watch on a domain's control/shutdown, where libxl asks the guest
+ * to suspend. NULL (said at debug level) when xenstore cannot be watched. */
+struct xen_suspend_watch;
+struct xen_suspend_watch *xen_suspend_watch_start(uint32_t domid);
+void xen_suspend_watch_free(struct xen_suspend_watch *w);
+/* After a stream that did not complete, before undoing it: withdraw a suspend
+ * request the guest has not taken; if the watch saw one taken, wait (up to
+ * XEN_SUSPEND_WAIT_MS) for the guest to suspend. Without a watch, only
+ * withdraw. The domain's state is final when this returns 0. */
+int xen_suspend_settle(struct xen_ctx *x, uint32_t domid, struct xen_suspend_watch *w,
+                       struct mp_error **err);
+
 /* ---- the receiver's result file (xen/result.c) ---- */
 
 enum xen_receiver_state {

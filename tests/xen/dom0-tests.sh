@@ -337,5 +337,49 @@ check "Interrupted Perform: the guest runs once, as pvh1" alive_once pvh1
 check "Interrupted Perform: its heartbeat goes on, memory intact" \
     beats_go_on "$pvh_boot" "${before%% *}"
 
+# 6. The sender dies as the guest suspends (where libxl 4.17 crashes): a
+# request the guest has not taken is withdrawn, one it took is waited for,
+# so that the source Perform leaves is the one that stays: running, not
+# suspended a moment later with no one to resume it. The sender is killed
+# as soon as libxl asks the guest to suspend; a stream that completes first
+# is finished and tried again.
+sender_dies() {
+    p=$W/sd
+    for attempt in 1 2 3; do
+        step 0 begin --domain pvh1 --out "$p.begin.xml" &&
+            step 0 prepare --listen 127.0.0.1 --in "$p.begin.xml" --out "$p.prepare.xml" ||
+            return 1
+        domid=$(xl domid pvh1)
+        xenstore-watch -n 2 "/local/domain/$domid/control/shutdown" >/dev/null 2>&1 &
+        watcher=$!
+        "$H/migphase-perform" --driver xen --state-dir "$S" --progress none --log-level info \
+            --in "$p.prepare.xml" --out "$p.perform.xml" 2>"$W/sd.err" &
+        perform=$!
+        wait "$watcher"
+        read -r sender _ <"/proc/$perform/task/$perform/children"
+        kill -9 "$sender"
+        wait "$perform"
+        rc=$?
+        say "  attempt $attempt: killed the sender (pid $sender) at the suspend request; migphase-perform -> $rc"
+        show "$W/sd.err"
+        [ "$rc" -eq 0 ] || break
+        step 0 finish --in "$p.perform.xml" --out "$p.finish.xml" &&
+            step 0 confirm --in "$p.finish.xml" || return 1
+    done
+    [ "$rc" -eq 1 ] && grep -q 'libxenlight died of signal 9' "$W/sd.err"
+}
+# Right after Perform, and again once a guest that took the request would
+# have suspended.
+still_running() { # NAME
+    alive_once "$1" && sleep 3 && alive_once "$1"
+}
+before=$(last_beat "$pvh_boot")
+check "Sender dies at the suspend: Perform fails" sender_dies
+check "Sender dies at the suspend: Perform left the guest running, as pvh1" still_running pvh1
+check "Sender dies at the suspend: migphase-status's commands recover" recover
+check "Sender dies at the suspend: nothing pending afterwards" status_clean
+check "Sender dies at the suspend: its heartbeat goes on, memory intact" \
+    beats_go_on "$pvh_boot" "${before%% *}"
+
 say "tests took $(($(clock) - t_start)) s in dom0"
 echo "MIGPHASE-XEN-VERDICT: $passed passed, $failed failed"
