@@ -76,12 +76,25 @@
  * journals in a loop; give up rather than spin. */
 #define OPEN_ATTEMPTS 5
 
+/* A file written under a temporary name, waiting for the commit that makes
+ * it durable and gives it its name. */
+struct staged_file {
+    char *name;
+    char *tmp;
+    int fd;
+};
+
+/* A step's cookies (in, out) and the record. */
+#define MAX_STAGED 3
+
 struct mp_journal {
     char *dir; /* <state>/<role>/<domain>, for messages and the final rmdir */
     char *domain;
     enum mp_role role;
     int dir_fd;
     int lock_fd;
+    struct staged_file staged[MAX_STAGED];
+    size_t n_staged;
 };
 
 static const char *const phase_names[] = {
@@ -781,11 +794,87 @@ mp_journal_path(const struct mp_journal *journal, const char *name)
     return xasprintf("%s/%s", journal->dir, name);
 }
 
+/* ---- staged files: one commit makes several files durable ---------------- */
+
+static void
+unstage(struct mp_journal *journal, size_t i)
+{
+    struct staged_file *f = &journal->staged[i];
+    close(f->fd);
+    (void)unlinkat(journal->dir_fd, f->tmp, 0);
+    free(f->name);
+    free(f->tmp);
+    journal->staged[i] = journal->staged[--journal->n_staged];
+}
+
+static void
+unstage_all(struct mp_journal *journal)
+{
+    while (journal->n_staged > 0)
+        unstage(journal, journal->n_staged - 1);
+}
+
+/* Write a file under a temporary name and start its writeback, so that the
+ * commit's fsyncs find its data on the way and one journal commit of the
+ * file system carries every staged file. A file staged again under the same
+ * name replaces the first. */
+static int
+stage_file(struct mp_journal *journal, const char *name, const char *buf, size_t len,
+           struct mp_error **err)
+{
+    for (size_t i = 0; i < journal->n_staged; i++) {
+        if (strcmp(journal->staged[i].name, name) == 0)
+            unstage(journal, i);
+    }
+    assert(journal->n_staged < MAX_STAGED);
+    _cleanup_free_ char *tmp = xasprintf(".%s.tmp.%ld", name, (long)getpid());
+    int fd =
+        openat(journal->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return mp_error_set_errno(err, errno, "cannot create %s/%s", journal->dir, tmp);
+    int r = mp_write_all(fd, buf, len);
+    if (r < 0) {
+        close(fd);
+        (void)unlinkat(journal->dir_fd, tmp, 0);
+        return mp_error_set_errno(err, -r, "cannot write %s/%s", journal->dir, tmp);
+    }
+    /* Only a head start: the fsync in commit_staged is what counts. */
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    journal->staged[journal->n_staged++] =
+        (struct staged_file){ .name = xstrdup(name), .tmp = steal_ptr(&tmp), .fd = fd };
+    return 0;
+}
+
+/* Make every staged file durable, then give each its name (the record last:
+ * it may name what the others hold), then make the names durable. */
+static int
+commit_staged(struct mp_journal *journal, struct mp_error **err)
+{
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < journal->n_staged; i++) {
+        if (fsync(journal->staged[i].fd) < 0)
+            r = mp_error_set_errno(err, errno, "cannot write %s/%s", journal->dir,
+                                   journal->staged[i].name);
+    }
+    for (size_t i = 0; r == 0 && i < journal->n_staged; i++) {
+        struct staged_file *f = &journal->staged[i];
+        if (renameat(journal->dir_fd, f->tmp, journal->dir_fd, f->name) < 0)
+            r = mp_error_set_errno(err, errno, "cannot write %s/%s", journal->dir, f->name);
+    }
+    /* The renamed ones are no longer under their temporary names. */
+    unstage_all(journal);
+    if (r == 0 && fsync(journal->dir_fd) < 0)
+        r = mp_error_set_errno(err, errno, "cannot sync the journal directory %s", journal->dir);
+    return r;
+}
+
 void
 mp_journal_close(struct mp_journal *journal)
 {
     if (!journal)
         return;
+    /* Staged without a commit: not part of the journal. */
+    unstage_all(journal);
     /* Closing the last descriptor of the lock releases it. */
     if (journal->lock_fd >= 0)
         close(journal->lock_fd);
@@ -822,9 +911,13 @@ mp_journal_commit(struct mp_journal *journal, struct mp_journal_record *record,
     if (len > MP_JOURNAL_MAX_RECORD_SIZE)
         return mp_error_set(err, EFBIG, "%s would take %zu bytes, more than the %d allowed", what,
                             len, MP_JOURNAL_MAX_RECORD_SIZE);
-    r = mp_write_file_at(journal->dir_fd, RECORD_NAME, text, len, 0600, err);
-    if (r < 0)
+    r = stage_file(journal, RECORD_NAME, text, len, err);
+    if (r == 0)
+        r = commit_staged(journal, err);
+    if (r < 0) {
+        unstage_all(journal);
         return mp_error_prefix(err, "committing the journal %s", journal->dir);
+    }
     return 0;
 }
 
@@ -844,9 +937,8 @@ mp_journal_save_cookie(struct mp_journal *journal, enum mp_step step, bool out, 
     if (len > MP_COOKIE_MAX_SIZE)
         return mp_error_set(err, EFBIG, "cookie %s/%s would be larger than %d bytes", journal->dir,
                             name, MP_COOKIE_MAX_SIZE);
-    /* The commit that follows every save syncs the directory for both: one
-     * directory fsync a step saves at its start and at its end. */
-    int r = mp_write_file_at_unsynced(journal->dir_fd, name, xml, len, 0600, err);
+    /* Made durable, and given its name, by the commit that follows. */
+    int r = stage_file(journal, name, xml, len, err);
     if (r < 0)
         return mp_error_prefix(err, "saving a cookie in the journal %s", journal->dir);
     return 0;
@@ -886,6 +978,7 @@ unlink_ours(struct mp_journal *journal, const char *name, struct mp_error **err)
 int
 mp_journal_remove(struct mp_journal *journal, struct mp_error **err)
 {
+    unstage_all(journal);
     /* The record goes first: once it is gone nothing is pending, and a crash
      * part way through only leaves files that no one reads. */
     int r = unlink_ours(journal, RECORD_NAME, err);

@@ -67,13 +67,15 @@ mp_journal_closep(struct mp_journal **j)
  * record fails with -EBADMSG and a message that names the file. */
 int mp_journal_load(struct mp_journal *journal, struct mp_journal_record **out,
                     struct mp_error **err);
-/* Replace the record atomically (temp file, fsync, rename, fsync dir). Sets
- * updated_us. */
+/* Replace the record atomically (temp file, fsync, rename, fsync dir),
+ * together with the cookies saved since the last commit. Sets updated_us. */
 int mp_journal_commit(struct mp_journal *journal, struct mp_journal_record *record,
                       struct mp_error **err);
 /* Store or fetch a cookie of a step ("in" is what the step read, "out" what it
- * wrote). A stored cookie is durable with the next mp_journal_commit, which
- * must follow. Fetching a missing cookie fails with -ENOENT. */
+ * wrote). A stored cookie joins the journal with the next mp_journal_commit,
+ * which writes it and the record in one durable batch; until then it cannot
+ * be fetched, and closing the journal drops it. Fetching a missing cookie
+ * fails with -ENOENT. */
 int mp_journal_save_cookie(struct mp_journal *journal, enum mp_step step, bool out, const char *xml,
                            size_t len, struct mp_error **err);
 int mp_journal_load_cookie(struct mp_journal *journal, enum mp_step step, bool out, char **xml,

@@ -233,8 +233,8 @@ mp_write_all(int fd, const void *buf, size_t len)
 }
 
 int
-mp_write_file_at_unsynced(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-                          struct mp_error **err)
+mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                 struct mp_error **err)
 {
     _cleanup_free_ char *tmp = xasprintf(".%s.tmp.%ld", name, (long)getpid());
     _cleanup_close_ int fd =
@@ -250,16 +250,6 @@ mp_write_file_at_unsynced(int dirfd, const char *name, const void *buf, size_t l
         (void)unlinkat(dirfd, tmp, 0);
         return mp_error_set_errno(err, -r, "cannot write %s", name);
     }
-    return 0;
-}
-
-int
-mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-                 struct mp_error **err)
-{
-    int r = mp_write_file_at_unsynced(dirfd, name, buf, len, mode, err);
-    if (r < 0)
-        return r;
     /* The rename is durable only once the directory itself is synced. */
     if (fsync(dirfd) < 0)
         return mp_error_set_errno(err, errno, "cannot sync the directory of %s", name);

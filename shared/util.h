@@ -88,10 +88,6 @@ int mp_write_file(const char *path, const void *buf, size_t len, struct mp_error
 /* Same as mp_write_file for a file named relative to an open directory. */
 int mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
                      struct mp_error **err);
-/* Same without the directory fsync: the file is whole under its name, but the
- * rename is durable only with the caller's next fsync of dirfd. */
-int mp_write_file_at_unsynced(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-                              struct mp_error **err);
 /* Create a directory and its parents (mode for the ones created). */
 int mp_mkdir_p(const char *path, mode_t mode);
 

@@ -856,9 +856,12 @@ Test(journal, cookies_round_trip)
     cr_assert_eq(mp_journal_save_cookie(j, MP_STEP_PREPARE, false, in, sizeof(in), NULL), 0);
     cr_assert_eq(mp_journal_save_cookie(j, MP_STEP_PREPARE, true, "old", 3, NULL), 0);
     cr_assert_eq(mp_journal_save_cookie(j, MP_STEP_PREPARE, true, out, strlen(out), NULL), 0);
-
     _cleanup_free_ char *in_path = path_in("/prepare-in.xml", "destination", "vm");
     _cleanup_free_ char *out_path = path_in("/prepare-out.xml", "destination", "vm");
+    cr_assert(!exists(in_path), "a cookie is in the journal only once committed");
+    _cleanup_record_ struct mp_journal_record *r = sample_record("vm", MP_ROLE_DESTINATION);
+    commit_ok(j, r);
+
     cr_assert_eq(mode_of(in_path), 0600);
     cr_assert_eq(mode_of(out_path), 0600);
 
@@ -877,6 +880,29 @@ Test(journal, cookies_round_trip)
                  -ENOENT);
     cr_assert_null(missing);
     cr_assert(strstr(err->message, "finish-in.xml"), "%s", err->message);
+}
+
+/* A cookie saved by a step that never committed is not part of the journal:
+ * nothing of it stays, not even under a temporary name. */
+Test(journal, cookies_without_a_commit_are_dropped)
+{
+    struct mp_journal *j = open_ok("vm", MP_ROLE_SOURCE);
+    _cleanup_record_ struct mp_journal_record *r = sample_record("vm", MP_ROLE_SOURCE);
+    commit_ok(j, r);
+    cr_assert_eq(mp_journal_save_cookie(j, MP_STEP_PERFORM, false, "<c/>", 4, NULL), 0);
+    mp_journal_close(j);
+
+    _cleanup_free_ char *dir = path_in("", "source", "vm");
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        bool ours = strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strcmp(n, "lock") == 0 ||
+                    strcmp(n, "record") == 0;
+        cr_assert(ours, "left behind: %s", n);
+    }
+    closedir(d);
 }
 
 Test(journal, cookies_are_size_capped)
@@ -968,9 +994,9 @@ Test(journal, remove_deletes_everything_it_wrote)
 {
     _cleanup_journal_ struct mp_journal *j = open_ok("vm", MP_ROLE_SOURCE);
     _cleanup_record_ struct mp_journal_record *r = sample_record("vm", MP_ROLE_SOURCE);
-    commit_ok(j, r);
     cr_assert_eq(mp_journal_save_cookie(j, MP_STEP_BEGIN, true, "<c/>", 4, NULL), 0);
     cr_assert_eq(mp_journal_save_cookie(j, MP_STEP_CONFIRM, false, "<c/>", 4, NULL), 0);
+    commit_ok(j, r);
     _cleanup_free_ char *stray = path_in("/.record.tmp.12345", "source", "vm");
     write_raw(stray, "half", 4);
 
