@@ -168,6 +168,22 @@ wanted(const struct mp_journal_entry *e, const struct mp_options *opts)
     return e->error || !e->record->closed;
 }
 
+/* The matrix is what this build supports; a driver built as a module may
+ * still be missing here (its package not installed): say which load. */
+static void
+print_availability(FILE *out)
+{
+    fputs("\nOn this host:\n", out);
+    for (size_t i = 0; mp_driver_names[i]; i++) {
+        const struct mp_driver *driver;
+        _cleanup_error_ struct mp_error *e = NULL;
+        if (mp_driver_lookup(mp_driver_names[i], &driver, &e) == 0)
+            fprintf(out, "  %-6s loads\n", mp_driver_names[i]);
+        else
+            fprintf(out, "  %-6s missing: %s\n", mp_driver_names[i], e->message);
+    }
+}
+
 static int
 run(struct mp_options *opts, int argc, char **argv, struct mp_error **err)
 {
@@ -176,6 +192,7 @@ run(struct mp_options *opts, int argc, char **argv, struct mp_error **err)
         return r;
     if (opts->list_drivers) {
         mp_support_print(stdout);
+        print_availability(stdout);
         return 0;
     }
     if (opts->print_rules) {

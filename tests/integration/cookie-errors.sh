@@ -69,7 +69,16 @@ for args in "--driver nosuch" "--driver xen"; do
     fi
     [ ! -e "$MP_STATE/source" ] || mp_fail "begin $args touched the journal"
 done
-if "$MP_HELPERS/migphase-status" --drivers | grep -q '^Operation .* xen'; then
+# --drivers tells a module that loads from one that is missing.
+MIGPHASE_DRIVER_DIR=$MP_TMP/no-drivers "$MP_HELPERS/migphase-status" --drivers >"$MP_TMP/drivers"
+grep -q '^  qemu   loads$' "$MP_TMP/drivers" || mp_fail "--drivers: qemu does not load"
+if grep -q '^Operation .* xen' "$MP_TMP/drivers"; then
+    grep -q '^  xen    missing: the xen driver cannot be loaded: ' "$MP_TMP/drivers" ||
+        mp_fail "--drivers without the Xen module says it loads"
+    "$MP_HELPERS/migphase-status" --drivers | grep -q '^  xen    loads$' ||
+        mp_fail "--drivers with the built Xen module says it is missing"
+fi
+if "$MP_HELPERS/migphase-status" --drivers | grep -q '^  xen    loads$'; then
     # The build's module loads, every symbol resolved: what fails next is
     # the missing hypervisor, not the driver.
     rc=0
