@@ -435,6 +435,12 @@ if [ "$deb_xen" = yes ]; then
     else
         fail "without migphase-xen, --driver xen exits $rc: $out"
     fi
+    xen_listed() { in_root migphase-status --drivers 2>&1 | grep "^  xen "; }
+    out=$(xen_listed || :)
+    case "$out" in
+    "  xen    missing: "*) pass "without migphase-xen, --drivers says: $out" ;;
+    *) fail "without migphase-xen, --drivers says: $out" ;;
+    esac
 
     step "apt-get install ./migphase-xen_*.deb in the root"
     if in_root sh -c 'cd /tmp && apt-get install -y -q ./migphase-xen_*.deb' \
@@ -460,6 +466,10 @@ if [ "$deb_xen" = yes ]; then
         fail "with migphase-xen, the xen driver is still not loaded (exit $rc): $out"
     else
         pass "with migphase-xen, the xen driver loads (exit $rc, no Xen here): $out"
+    fi
+    out=$(xen_listed || :)
+    if [ "$out" = "  xen    loads" ]; then pass "with migphase-xen, --drivers says: $out"; else
+        fail "with migphase-xen, --drivers says: $out"
     fi
     # shellcheck disable=SC2016 # expanded by the shell in the root
     privileged=$(in_root sh -c 'dpkg -L migphase-xen | while read -r f; do [ -f "$f" ] && [ -u "$f" -o -g "$f" ] && echo "$f"; done' || :)
