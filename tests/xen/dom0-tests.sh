@@ -350,7 +350,10 @@ sender_dies() {
             step 0 prepare --listen 127.0.0.1 --in "$p.begin.xml" --out "$p.prepare.xml" ||
             return 1
         domid=$(xl domid pvh1)
-        xenstore-watch -n 2 "/local/domain/$domid/control/shutdown" >/dev/null 2>&1 &
+        # Bounded: a libxl that asked through an event channel instead would
+        # never write the node (the stream then completes first).
+        timeout 120 xenstore-watch -n 2 "/local/domain/$domid/control/shutdown" \
+            >/dev/null 2>&1 &
         watcher=$!
         "$H/migphase-perform" --driver xen --state-dir "$S" --progress none --log-level info \
             --in "$p.prepare.xml" --out "$p.perform.xml" 2>"$W/sd.err" &
