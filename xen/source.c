@@ -499,13 +499,13 @@ xen_perform(struct mp_step_ctx *ctx, struct mp_error **err)
     struct xen_suspend_watch *watch = xen_suspend_watch_start(d.domid);
     r = send_domain(ctx, x, &d, fd, err);
     struct mp_error *undo_err = NULL;
-    if (r < 0 && restore_source(x, ctx->record, watch, &undo_err) < 0) {
-        xen_suspend_watch_free(watch);
+    int undo = r < 0 ? restore_source(x, ctx->record, watch, &undo_err) : 0;
+    xen_suspend_watch_free(watch);
+    if (undo < 0) {
         mp_error_prefix(err, "%s; and then restoring the source failed", undo_err->message);
         mp_error_free(undo_err);
         return mp_error_left_state(err);
     }
-    xen_suspend_watch_free(watch);
     return r;
 }
 
