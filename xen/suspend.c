@@ -76,15 +76,10 @@ request_seen(struct xen_suspend_watch *w)
     return w->events > 1;
 }
 
-enum request_state {
-    REQUEST_NONE,      /* nothing pending in the node */
-    REQUEST_WITHDRAWN, /* it said "suspend": now it does not */
-};
-
 /* Clear a "suspend" the guest has not taken, in a transaction, so that a
  * guest taking it at the same moment makes one of the two retry. */
 static int
-withdraw(struct xs_handle *xs, const char *path, enum request_state *state, struct mp_error **err)
+withdraw(struct xs_handle *xs, const char *path, bool *withdrawn, struct mp_error **err)
 {
     for (;;) {
         xs_transaction_t t = xs_transaction_start(xs);
@@ -99,7 +94,7 @@ withdraw(struct xs_handle *xs, const char *path, enum request_state *state, stru
             return mp_error_set_errno(err, e, "cannot withdraw the suspend request in %s", path);
         }
         if (xs_transaction_end(xs, t, false)) {
-            *state = pending ? REQUEST_WITHDRAWN : REQUEST_NONE;
+            *withdrawn = pending;
             return 0;
         }
         if (errno != EAGAIN)
@@ -139,17 +134,18 @@ xen_suspend_settle(struct xen_ctx *x, uint32_t domid, struct xen_suspend_watch *
                    struct mp_error **err)
 {
     bool requested = w && request_seen(w);
-    struct xs_handle *own = NULL;
-    struct xs_handle *xs = w ? w->xs : (own = xs_open(0));
-    _cleanup_free_ char *path = xs ? shutdown_node(xs, domid) : NULL;
-    int r = path ? 0 : mp_error_set_errno(err, errno, "cannot read domain %u in xenstore", domid);
-    enum request_state state = REQUEST_NONE;
-    if (r == 0)
-        r = withdraw(xs, path, &state, err);
+    /* Without a watch, a connection of its own for the one transaction. */
+    struct xs_handle *own = w ? NULL : xs_open(0);
+    _cleanup_free_ char *own_path = own ? shutdown_node(own, domid) : NULL;
+    struct xs_handle *xs = w ? w->xs : own;
+    const char *path = w ? w->path : own_path;
+    bool withdrawn = false;
+    int r = path ? withdraw(xs, path, &withdrawn, err)
+                 : mp_error_set_errno(err, errno, "cannot read domain %u in xenstore", domid);
     xs_close(own);
     if (r < 0)
         return r;
-    if (state == REQUEST_WITHDRAWN) {
+    if (withdrawn) {
         mp_info("withdrew the suspend request of domain %u", domid);
         return 0;
     }
