@@ -36,7 +36,7 @@ nothing is written and the exit status is 1 (2 for a usage error).
   --srcdir=DIR           read SOURCE, --header and --configure relative to DIR
                          (default: the current directory)
   --header=FILE          header declaring struct mp_driver and
-                         struct mp_driver_features (default: shared/driver.h)
+                         struct mp_driver_features (default: engine/driver.h)
   --configure=FILE       take the package version from AC_INIT in FILE
                          (default: configure.ac)
   --package-version=VER  use VER as the package version instead
@@ -59,7 +59,7 @@ its table. The metadata fields of struct mp_driver (.name, .features and any
 other field that is not a function pointer) take no version.
 EOF
 
-# Text shared by the plain-text matrix here and in shared/support.c: the two
+# Text shared by the plain-text matrix here and in engine/support.c: the two
 # must print the same bytes (tests/hvsupport/runtime-matrix.sh compares them).
 my $TEXT_LEGEND = "Hypervisor support: the $PACKAGE release that first implemented each entry.\n"
     . "\"-\": not implemented. \"X (removed Y)\": implemented in X, removed in Y.\n";
@@ -779,7 +779,7 @@ sub write_output {
 
 sub main {
     my @argv = @_;
-    my %opts = (srcdir => '.', header => 'shared/driver.h', configure => 'configure.ac');
+    my %opts = (srcdir => '.', header => 'engine/driver.h', configure => 'configure.ac');
     GetOptionsFromArray(\@argv, \%opts, 'srcdir=s', 'header=s', 'configure=s',
         'package-version=s' => \$opts{package_version}, 'html=s', 'text=s',
         'c-source=s' => \$opts{c_source}, 'drivers:s', 'help')

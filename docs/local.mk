@@ -1,7 +1,7 @@
 # The hypervisor support matrix. docs/hvsupport.pl reads the version comments
 # of the driver tables and writes the matrix three ways: docs/hvsupport.html
 # and docs/hvsupport.txt (installed and distributed) and
-# shared/support-matrix.gen.c (the same data, compiled into libmigphase for
+# engine/support-matrix.gen.c (the same data, compiled into the engine library for
 # mp_support_print()). A missing or bad annotation fails the generator, and
 # with it the build: there is no hand-written page to fall behind the code.
 
@@ -11,10 +11,10 @@
 HVSUPPORT_DRIVER_FILES = qemu/driver.c xen/driver.c
 # Versions are checked against AC_INIT in configure.ac, so a release bump
 # there regenerates the matrix too.
-HVSUPPORT_INPUTS = docs/hvsupport.pl shared/driver.h configure.ac $(HVSUPPORT_DRIVER_FILES)
+HVSUPPORT_INPUTS = docs/hvsupport.pl engine/driver.h configure.ac $(HVSUPPORT_DRIVER_FILES)
 # Inputs are read from $(srcdir); outputs go to the build directory.
 HVSUPPORT = $(PERL) $(srcdir)/docs/hvsupport.pl --srcdir=$(srcdir) \
-	--header=shared/driver.h --configure=configure.ac
+	--header=engine/driver.h --configure=configure.ac
 
 # Distributed, so a tarball build does not need to regenerate them; make
 # still does when a source is newer (writing to the build directory).
@@ -28,10 +28,10 @@ docs/hvsupport.txt: $(HVSUPPORT_INPUTS)
 	$(AM_V_GEN)$(MKDIR_P) docs && $(HVSUPPORT) --text=$@ $(HVSUPPORT_DRIVER_FILES)
 
 # Not distributed: always generated, like shared/cookie-schema.gen.c. Listed
-# in nodist_shared_libmigphase_a_SOURCES (shared/local.mk).
-shared/support-matrix.gen.c: $(HVSUPPORT_INPUTS)
-	$(AM_V_GEN)$(MKDIR_P) shared && $(HVSUPPORT) --c-source=$@ $(HVSUPPORT_DRIVER_FILES)
-CLEANFILES += shared/support-matrix.gen.c
+# in nodist_engine_libmigphase_engine_a_SOURCES (engine/local.mk).
+engine/support-matrix.gen.c: $(HVSUPPORT_INPUTS)
+	$(AM_V_GEN)$(MKDIR_P) engine && $(HVSUPPORT) --c-source=$@ $(HVSUPPORT_DRIVER_FILES)
+CLEANFILES += engine/support-matrix.gen.c
 
 # Tests: broken tables must fail with their exact messages, the fixtures and
 # the real tables must give the expected pages, and the C printer must print
@@ -49,17 +49,19 @@ EXTRA_DIST += $(HVSUPPORT_TESTS) \
 	tests/hvsupport/fake-driver.h tests/hvsupport/fixture-configure.ac \
 	tests/hvsupport/good tests/hvsupport/broken
 
-# print-matrix prints through shared/support.c as the helpers do. It links
-# the generated data but no driver code, so it builds whatever configure found.
+# print-matrix prints through engine/support.c as the helpers do. It links
+# the generated data and the base library but no driver code, so it builds whatever configure found.
 check_PROGRAMS += tests/hvsupport/print-matrix tests/hvsupport/print-matrix-fixture
 tests_hvsupport_print_matrix_SOURCES = \
-	tests/hvsupport/print-matrix.c shared/support.c shared/support.h
-nodist_tests_hvsupport_print_matrix_SOURCES = shared/support-matrix.gen.c
+	tests/hvsupport/print-matrix.c engine/support.c engine/support.h
+nodist_tests_hvsupport_print_matrix_SOURCES = engine/support-matrix.gen.c
 tests_hvsupport_print_matrix_CPPFLAGS = $(AM_CPPFLAGS) -DPRINT_MATRIX_DRIVER='"qemu"'
+tests_hvsupport_print_matrix_LDADD = $(BASE_LIBS)
 tests_hvsupport_print_matrix_fixture_SOURCES = \
-	tests/hvsupport/print-matrix.c shared/support.c shared/support.h
+	tests/hvsupport/print-matrix.c engine/support.c engine/support.h
 nodist_tests_hvsupport_print_matrix_fixture_SOURCES = tests/hvsupport/fixture-matrix.gen.c
 tests_hvsupport_print_matrix_fixture_CPPFLAGS = $(AM_CPPFLAGS) -DPRINT_MATRIX_DRIVER='"alpha"'
+tests_hvsupport_print_matrix_fixture_LDADD = $(BASE_LIBS)
 
 HVSUPPORT_FIXTURE_INPUTS = docs/hvsupport.pl tests/hvsupport/fake-driver.h \
 	tests/hvsupport/fixture-configure.ac tests/hvsupport/good/alpha.c tests/hvsupport/good/beta.c

@@ -1,9 +1,12 @@
 # One program per step, migphase-status and the reference orchestrator.
-# Driver modules (xen/local.mk) use libmigphase from the helper that loads
-# them: every part of it is linked in and exported.
-HELPER_LIBS = qemu/libqemu.a $(LIBMIGPHASE_LIBS)
-HELPER_LINK_FLAGS = $(AM_LDFLAGS) -Wl,--export-dynamic \
-	-Wl,--whole-archive,shared/libmigphase.a,--no-whole-archive
+# Driver modules (xen/local.mk) take our functions from the helper that loads
+# them: every part of the base library is linked in, and the helpers export
+# exactly what the modules use (helpers/module-exports.list), nothing else.
+HELPER_LIBS = $(ENGINE_LIBS)
+HELPER_EXPORTS = helpers/module-exports.list
+HELPER_LINK_FLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/$(HELPER_EXPORTS) \
+	-Wl,--whole-archive,shared/libmigphase-base.a,--no-whole-archive
+EXTRA_DIST += $(HELPER_EXPORTS)
 pkglibexec_PROGRAMS += \
 	helpers/migphase-begin helpers/migphase-prepare helpers/migphase-perform \
 	helpers/migphase-finish helpers/migphase-confirm
@@ -11,21 +14,44 @@ bin_PROGRAMS += helpers/migphase-status helpers/migphase-migrate
 helpers_migphase_begin_SOURCES = helpers/begin.c
 helpers_migphase_begin_LDADD = $(HELPER_LIBS)
 helpers_migphase_begin_LDFLAGS = $(HELPER_LINK_FLAGS)
+EXTRA_helpers_migphase_begin_DEPENDENCIES = $(HELPER_EXPORTS)
 helpers_migphase_prepare_SOURCES = helpers/prepare.c
 helpers_migphase_prepare_LDADD = $(HELPER_LIBS)
 helpers_migphase_prepare_LDFLAGS = $(HELPER_LINK_FLAGS)
+EXTRA_helpers_migphase_prepare_DEPENDENCIES = $(HELPER_EXPORTS)
 helpers_migphase_perform_SOURCES = helpers/perform.c
 helpers_migphase_perform_LDADD = $(HELPER_LIBS)
 helpers_migphase_perform_LDFLAGS = $(HELPER_LINK_FLAGS)
+EXTRA_helpers_migphase_perform_DEPENDENCIES = $(HELPER_EXPORTS)
 helpers_migphase_finish_SOURCES = helpers/finish.c
 helpers_migphase_finish_LDADD = $(HELPER_LIBS)
 helpers_migphase_finish_LDFLAGS = $(HELPER_LINK_FLAGS)
+EXTRA_helpers_migphase_finish_DEPENDENCIES = $(HELPER_EXPORTS)
 helpers_migphase_confirm_SOURCES = helpers/confirm.c
 helpers_migphase_confirm_LDADD = $(HELPER_LIBS)
 helpers_migphase_confirm_LDFLAGS = $(HELPER_LINK_FLAGS)
+EXTRA_helpers_migphase_confirm_DEPENDENCIES = $(HELPER_EXPORTS)
 helpers_migphase_status_SOURCES = helpers/status.c
 helpers_migphase_status_LDADD = $(HELPER_LIBS)
 helpers_migphase_status_LDFLAGS = $(HELPER_LINK_FLAGS)
+EXTRA_helpers_migphase_status_DEPENDENCIES = $(HELPER_EXPORTS)
 helpers_migphase_migrate_SOURCES = helpers/migrate.c
 helpers_migphase_migrate_LDADD = $(HELPER_LIBS)
 helpers_migphase_migrate_LDFLAGS = $(HELPER_LINK_FLAGS)
+EXTRA_helpers_migphase_migrate_DEPENDENCIES = $(HELPER_EXPORTS)
+
+# Driver modules and the helpers that load them: a module of another build is
+# refused (its interface stamp), and the helpers export what this build's
+# module takes from them, only that. Both skip without the Xen driver.
+MODULE_TESTS = tests/modules/abi-stamp.sh tests/modules/exports.sh
+TESTS += $(MODULE_TESTS)
+EXTRA_DIST += $(MODULE_TESTS) tests/modules/other-build.c
+# The module of another build: made as a module of this build is, stamped
+# with another interface. Built for the test only (make check).
+tests/modules/other-build/migphase-driver-xen.so: tests/modules/other-build.c \
+		engine/driver-abi.gen.h config.h
+	$(AM_V_CC)$(MKDIR_P) tests/modules/other-build && \
+	$(CC) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) $(AM_CFLAGS) $(CFLAGS) -fPIC -shared \
+		$(AM_LDFLAGS) $(LDFLAGS) -o $@ $(srcdir)/tests/modules/other-build.c
+tests/modules/abi-stamp.log: tests/modules/other-build/migphase-driver-xen.so
+CLEANFILES += tests/modules/other-build/migphase-driver-xen.so

@@ -6,6 +6,7 @@
 #include "cookie.h"
 #include "error.h"
 #include "log.h"
+#include "support.h"
 #include "options.h"
 #include "proc.h"
 
@@ -289,7 +290,7 @@ main(int argc, char **argv)
     mp_log_init(argv[0]);
     struct mp_options opts;
     _cleanup_error_ struct mp_error *err = NULL;
-    int r = mp_options_parse(&opts, MP_PROG_MIGRATE, usage, argc, argv, &err);
+    int r = mp_support_parse_options(&opts, MP_PROG_MIGRATE, usage, argc, argv, &err);
     if (r > 0 && check_options(&opts, &err) < 0)
         r = -EINVAL;
     int status = r < 0 ? mp_exit_status(r, err) : MP_EXIT_OK;

@@ -1,6 +1,7 @@
 /* migphase-status: what every unfinished migration on this host needs. */
 #include "config.h"
 
+#include "buf.h"
 #include "driver.h"
 #include "journal.h"
 #include "log.h"
@@ -53,13 +54,10 @@ probe_vm(const struct mp_journal_record *record, const struct mp_options *opts)
 static char *
 join_command(char *const *argv)
 {
-    char *s = xstrdup("");
-    for (size_t i = 0; argv && argv[i]; i++) {
-        char *next = xasprintf("%s%s%s", s, i ? " " : "", argv[i]);
-        free(s);
-        s = next;
-    }
-    return s;
+    _cleanup_buf_ struct mp_buf b = { 0 };
+    for (size_t i = 0; argv && argv[i]; i++)
+        mp_buf_printf(&b, "%s%s", i ? " " : "", argv[i]);
+    return mp_buf_steal(&b, NULL);
 }
 
 static void
@@ -90,8 +88,12 @@ print_text(const struct pending *p, size_t n)
                    p[i].rule->action == MP_ACTION_RERUN_FINISH
                        ? "; on the source, run migphase-status for the Finish command"
                        : "");
-        if (r->message)
-            printf("  last error: %s\n", r->message);
+        if (r->message) {
+            /* The journal's message can quote a peer's words: one line. */
+            _cleanup_free_ char *message =
+                mp_log_text(r->message, strlen(r->message), 500, MP_LOG_LINE);
+            printf("  last error: %s\n", message);
+        }
     }
 }
 
@@ -174,20 +176,20 @@ static void
 print_availability(FILE *out)
 {
     fputs("\nOn this host:\n", out);
-    for (size_t i = 0; mp_driver_names[i]; i++) {
+    for (size_t i = 0; mp_driver_name(i); i++) {
         const struct mp_driver *driver;
         _cleanup_error_ struct mp_error *e = NULL;
-        if (mp_driver_lookup(mp_driver_names[i], &driver, &e) == 0)
-            fprintf(out, "  %-6s loads\n", mp_driver_names[i]);
+        if (mp_driver_lookup(mp_driver_name(i), &driver, &e) == 0)
+            fprintf(out, "  %-6s loads\n", mp_driver_name(i));
         else
-            fprintf(out, "  %-6s missing: %s\n", mp_driver_names[i], e->message);
+            fprintf(out, "  %-6s missing: %s\n", mp_driver_name(i), e->message);
     }
 }
 
 static int
 run(struct mp_options *opts, int argc, char **argv, struct mp_error **err)
 {
-    int r = mp_options_parse(opts, MP_PROG_STATUS, usage, argc, argv, err);
+    int r = mp_support_parse_options(opts, MP_PROG_STATUS, usage, argc, argv, err);
     if (r <= 0)
         return r;
     if (opts->list_drivers) {

@@ -1,6 +1,6 @@
 # Site hooks: the example hooks and the adapters for existing hook
 # directories (installed under $(pkgdatadir)/hooks, documented in
-# docs/hooks.md), and their tests. shared/hooks.c itself is in libmigphase.
+# docs/hooks.md), and their tests. engine/hooks.c itself is in the engine library.
 
 hooksexamplesdir = $(pkgdatadir)/hooks/examples
 dist_hooksexamples_SCRIPTS = hooks/examples/lease-handoff hooks/examples/network-taps
@@ -19,7 +19,7 @@ EXTRA_DIST += hooks/opennebula/migphase-one.in
 pkglibexec_PROGRAMS += hooks/libvirt/migphase-libvirt-hook
 hooks_libvirt_migphase_libvirt_hook_SOURCES = hooks/libvirt/libvirt-hook.c
 hooks_libvirt_migphase_libvirt_hook_CFLAGS = $(AM_CFLAGS) $(LIBXML_CFLAGS)
-hooks_libvirt_migphase_libvirt_hook_LDADD = shared/libmigphase.a qemu/libqemu.a $(LIBMIGPHASE_LIBS)
+hooks_libvirt_migphase_libvirt_hook_LDADD = $(ENGINE_LIBS)
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-hooks
@@ -34,7 +34,7 @@ tests_unit_test_hooks_LDADD = $(TEST_LIBS)
 # privilege than the helpers keep for them.
 check_PROGRAMS += tests/hooks/run-hooks
 tests_hooks_run_hooks_SOURCES = tests/hooks/run-hooks.c
-tests_hooks_run_hooks_LDADD = $(LIBMIGPHASE_LIBS)
+tests_hooks_run_hooks_LDADD = $(ENGINE_LIBS)
 
 HOOK_TESTS = \
 	tests/hooks/site-hooks.sh \

@@ -18,15 +18,13 @@ static int
 connect_new_vm(const char *socket, pid_t pid, const char *log_path, const struct mp_options *opts,
                struct qemu_qmp **qmp, struct mp_error **err)
 {
-    uint64_t deadline = mp_now_ms() + opts->qmp_timeout_ms;
     _cleanup_free_ char *what = xasprintf("the destination QEMU (QMP %s)", socket);
-    for (;;) {
-        if (qemu_monitor_open(socket, opts, qmp, NULL) == 0)
-            return 0;
-        int r = mp_proc_wait_starting(pid, what, log_path, deadline, opts->qmp_timeout_ms, err);
-        if (r < 0)
-            return r;
-    }
+    struct qemu_qmp_starting vm = { .pid = pid, .what = what, .log_path = log_path };
+    int r = qemu_qmp_connect_wait(socket, &vm, opts->qmp_timeout_ms, qmp, err);
+    if (r < 0)
+        return r;
+    qemu_qmp_set_interrupt(*qmp, &mp_interrupted);
+    return 0;
 }
 
 static int
@@ -60,7 +58,7 @@ incoming_result(struct mp_step_ctx *ctx, unsigned port, int r, struct mp_error *
     _cleanup_free_ char *uri = mp_tcp_uri(opts->listen_addr, port);
     if (r == 0) {
         ctx->out->uri = mp_stream_uri(opts->listen_addr, ctx->out->destination.hostname, port);
-        mp_journal_record_set_fact(ctx->record, "uri", uri);
+        mp_journal_record_set_fact(ctx->record, QEMU_FACT_URI, uri);
         return 1;
     }
     if (r == -EREMOTEIO && strstr(e->message, "in use")) {
@@ -97,12 +95,16 @@ setup_and_listen(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error 
                         opts->port_hi, opts->listen_addr);
 }
 
-/* A QEMU already answering on the socket would get our commands. */
+/* A QEMU already answering on the socket would get our commands, unless it
+ * is the VM of an interrupted earlier Prepare (stale), which the act stops. */
 static int
-check_socket_free(const struct mp_options *opts, struct mp_error **err)
+check_socket_free(const struct mp_options *opts, pid_t stale, struct mp_error **err)
 {
     _cleanup_qmp_ struct qemu_qmp *other = NULL;
     if (qemu_qmp_connect(opts->qmp_socket, opts->qmp_timeout_ms, &other, NULL) < 0)
+        return 0;
+    pid_t peer = 0;
+    if (stale > 0 && qemu_qmp_peer_pid(other, &peer) == 0 && peer == stale)
         return 0;
     return mp_error_input(err, EADDRINUSE,
                           "a running VM already answers on %s: choose another --qmp",
@@ -112,13 +114,12 @@ check_socket_free(const struct mp_options *opts, struct mp_error **err)
 /* A destination VM from an interrupted Prepare never received anything
  * (its cookie was not handed out): it goes before a new one starts. */
 static int
-remove_stale_vm(struct mp_step_ctx *ctx, struct mp_error **err)
+remove_stale_vm(pid_t stale, const struct mp_options *opts, struct mp_error **err)
 {
-    pid_t old = qemu_recorded_pid(ctx->record);
-    if (old <= 0 || !mp_proc_alive(old))
+    if (stale <= 0 || !mp_proc_alive(stale))
         return 0;
-    mp_info("stopping the destination VM (pid %ld) of an interrupted Prepare", (long)old);
-    return mp_proc_terminate(old, ctx->opts->exit_timeout_ms, err);
+    mp_info("stopping the destination VM (pid %ld) of an interrupted Prepare", (long)stale);
+    return mp_proc_terminate(stale, opts->exit_timeout_ms, err);
 }
 
 /* The monitor that answers must be the new VM's: an older QEMU still
@@ -155,43 +156,49 @@ setup_vm(struct mp_step_ctx *ctx, pid_t *pid, const char *pidfile, const char *l
     return setup_and_listen(ctx, qmp, err);
 }
 
-int
-qemu_prepare(struct mp_step_ctx *ctx, struct mp_error **err)
+/* Drop the recorded pid, so that the pid file names the VM: an interrupted
+ * earlier Prepare's VM until it is replaced, then the new one. */
+static void
+forget_recorded_pid(struct mp_journal_record *record)
 {
+    mp_journal_record_set_fact(record, QEMU_FACT_PID, NULL);
+    mp_journal_record_set_fact(record, QEMU_FACT_PID "-start", NULL);
+}
+
+/* What Prepare's plan found, for its act. */
+struct new_vm {
+    char **argv;
+    char *pidfile;
+    char *log_path;
+    pid_t stale; /* the VM of an interrupted earlier Prepare, 0: none */
+};
+
+static void
+new_vm_free(void *state)
+{
+    struct new_vm *vm = state;
+    mp_strv_free(vm->argv);
+    free(vm->pidfile);
+    free(vm->log_path);
+    free(vm);
+}
+
+/* Start the VM the plan described, waiting for the stream. */
+static int
+prepare_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
+{
+    struct new_vm *vm = state;
     const struct mp_options *opts = ctx->opts;
-    if (!opts->qmp_socket)
-        return mp_error_input(err, EINVAL,
-                              "no QMP socket for the destination VM: give --qmp SOCKET");
-    if (!mp_streq0(ctx->in->description_format, "qemu-argv"))
-        return mp_error_input(err, EINVAL, "the cookie does not describe a QEMU VM");
-    int r = remove_stale_vm(ctx, err);
+    int r = remove_stale_vm(vm->stale, opts, err);
     if (r < 0)
         return mp_error_left_state(err);
-    _cleanup_free_ char *pidfile = mp_journal_path(ctx->journal, "qemu.pid");
-    _cleanup_free_ char *log_path = mp_journal_path(ctx->journal, "qemu.log");
-    struct qemu_argv_target target = { opts->qmp_socket, pidfile, opts->rewrites };
-    _cleanup_strv_ char **argv = NULL;
-    r = qemu_argv_for_destination(ctx->in->description_args, &target, &argv, err);
-    if (r < 0)
-        return r;
-    r = check_socket_free(opts, err);
-    if (r < 0)
-        return r;
-    (void)unlink(pidfile);
-    (void)unlink(log_path);
-
-    /* Recorded before the launch: a Prepare killed right after it must
-     * still let recovery find the VM (by its pid file). */
-    mp_journal_record_set_fact(ctx->record, "qmp", opts->qmp_socket);
-    mp_journal_record_set_fact(ctx->record, "pidfile", pidfile);
-    r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
-    if (r < 0)
-        return r;
+    (void)unlink(vm->pidfile);
+    (void)unlink(vm->log_path);
     pid_t pid;
-    r = launch_vm(ctx, argv, log_path, &pid, err);
+    r = launch_vm(ctx, vm->argv, vm->log_path, &pid, err);
     if (r < 0)
         return r;
-    r = setup_vm(ctx, &pid, pidfile, log_path, err);
+    r = setup_vm(ctx, &pid, vm->pidfile, vm->log_path, err);
     if (r == 0)
         return 0;
     /* On any failure the destination VM must be gone. */
@@ -202,6 +209,37 @@ qemu_prepare(struct mp_step_ctx *ctx, struct mp_error **err)
         return mp_error_left_state(err);
     }
     return r;
+}
+
+/* The command line the destination will run, and where recovery will find
+ * the VM: its pid file, recorded before the launch, names whichever VM of
+ * this migration runs (an interrupted earlier Prepare's used the same). */
+int
+qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
+{
+    const struct mp_options *opts = ctx->opts;
+    if (!opts->qmp_socket)
+        return mp_error_input(err, EINVAL,
+                              "no QMP socket for the destination VM: give --qmp SOCKET");
+    if (!mp_streq0(ctx->in->description_format, "qemu-argv"))
+        return mp_error_input(err, EINVAL, "the cookie does not describe a QEMU VM");
+    struct new_vm *vm = xzalloc(sizeof(*vm));
+    vm->pidfile = mp_journal_path(ctx->journal, "qemu.pid");
+    vm->log_path = mp_journal_path(ctx->journal, "qemu.log");
+    struct qemu_argv_target target = { opts->qmp_socket, vm->pidfile, opts->rewrites };
+    vm->stale = qemu_recorded_pid(ctx->record);
+    int r = qemu_argv_for_destination(ctx->in->description_args, &target, &vm->argv, err);
+    if (r == 0)
+        r = check_socket_free(opts, vm->stale, err);
+    if (r < 0) {
+        new_vm_free(vm);
+        return r;
+    }
+    forget_recorded_pid(ctx->record);
+    mp_journal_record_set_fact(ctx->record, QEMU_FACT_QMP, opts->qmp_socket);
+    mp_journal_record_set_fact(ctx->record, QEMU_FACT_PIDFILE, vm->pidfile);
+    *plan = (struct mp_step_plan){ .act = prepare_act, .state = vm, .free_state = new_vm_free };
+    return 0;
 }
 
 /* Wait for the incoming stream to end. -ECONNRESET: QEMU exited, which is
@@ -265,35 +303,59 @@ fail_incoming(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, pid_t pid, struct m
     return -(*err)->errnum;
 }
 
-int
-qemu_finish(struct mp_step_ctx *ctx, struct mp_error **err)
+/* What Finish's plan found: the VM's monitor (NULL: it is gone) and pid. */
+struct incoming_vm {
+    struct qemu_qmp *qmp;
+    pid_t pid;
+};
+
+static void
+incoming_vm_free(void *state)
 {
-    const char *socket = mp_journal_record_get_fact(ctx->record, "qmp");
-    pid_t pid = qemu_recorded_pid(ctx->record);
-    _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
-    if (!socket || qemu_monitor_open(socket, ctx->opts, &qmp, NULL) < 0)
-        qmp = NULL;
+    struct incoming_vm *vm = state;
+    qemu_qmp_close(vm->qmp);
+    free(vm);
+}
+
+/* Resume the VM once the stream completed, or discard it. */
+static int
+finish_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
+{
+    struct incoming_vm *vm = state;
     if (ctx->cancel) {
-        int r = discard_vm(ctx, qmp, pid, err);
+        int r = discard_vm(ctx, vm->qmp, vm->pid, err);
         if (r == 0)
             ctx->out->outcome = MP_OUTCOME_CANCELLED;
         return r;
     }
-    if (!qmp) {
+    if (!vm->qmp) {
         mp_error_set(err, ENOENT, "the destination VM is gone: the incoming stream failed");
-        return fail_incoming(ctx, NULL, pid, err);
+        return fail_incoming(ctx, NULL, vm->pid, err);
     }
-    int r = wait_incoming(ctx, qmp, err);
+    int r = wait_incoming(ctx, vm->qmp, err);
     if (r == -ECONNRESET || r == -EPIPE) {
-        qemu_qmp_close(steal_ptr(&qmp));
-        return fail_incoming(ctx, NULL, pid, err);
+        qemu_qmp_close(steal_ptr(&vm->qmp));
+        return fail_incoming(ctx, NULL, vm->pid, err);
     }
     if (r < 0)
-        return fail_incoming(ctx, qmp, pid, err);
+        return fail_incoming(ctx, vm->qmp, vm->pid, err);
     if (ctx->in->params.paused)
         return 0;
-    r = qemu_qmp_execute(qmp, "cont", NULL, NULL, err);
+    r = qemu_qmp_execute(vm->qmp, "cont", NULL, NULL, err);
     if (r < 0)
-        return fail_incoming(ctx, qmp, pid, err);
+        return fail_incoming(ctx, vm->qmp, vm->pid, err);
+    return 0;
+}
+
+int
+qemu_finish(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
+{
+    (void)err;
+    struct incoming_vm *vm = xzalloc(sizeof(*vm));
+    const char *socket = mp_journal_record_get_fact(ctx->record, QEMU_FACT_QMP);
+    vm->pid = qemu_recorded_pid(ctx->record);
+    if (!socket || qemu_monitor_open(socket, ctx->opts, &vm->qmp, NULL) < 0)
+        vm->qmp = NULL;
+    *plan = (struct mp_step_plan){ .act = finish_act, .state = vm, .free_state = incoming_vm_free };
     return 0;
 }

@@ -15,14 +15,12 @@ static const struct mp_driver_features qemu_features = {
 };
 
 const struct mp_driver mp_qemu_driver = {
+    .abi = MP_DRIVER_ABI,
     .name = "qemu",
     .features = &qemu_features,
     /* QMP sockets, /proc/PID/cmdline of our own uid and fork/exec: no
      * capability is needed. */
     .capabilities = 0,
-    /* Prepare records where the new VM will be before it starts it, Perform
-     * whether the VM ran before it starts the stream. */
-    .records_own_start = 1u << MP_STEP_PREPARE | 1u << MP_STEP_PERFORM,
     .begin = qemu_begin,     /* 0.1.0 */
     .prepare = qemu_prepare, /* 0.1.0 */
     .perform = qemu_perform, /* 0.1.0 */

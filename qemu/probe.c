@@ -25,60 +25,71 @@ pid_from_pidfile(const char *pidfile)
     return 0;
 }
 
+/* What the record says of its VM: by the recorded pid and its start time;
+ * while Prepare's VM has no pid recorded yet, by the pid file it was given.
+ * Nothing recorded at all is UNKNOWN. */
+static enum mp_proc_fate
+recorded_vm(const struct mp_journal_record *record, pid_t *pid)
+{
+    if (mp_journal_record_get_fact(record, QEMU_FACT_PID))
+        return mp_proc_recorded(record, QEMU_FACT_PID, pid);
+    const char *pidfile = mp_journal_record_get_fact(record, QEMU_FACT_PIDFILE);
+    *pid = pid_from_pidfile(pidfile);
+    if (!pidfile)
+        return MP_PROC_UNKNOWN;
+    if (*pid > 0 && mp_proc_alive(*pid))
+        return MP_PROC_ALIVE;
+    *pid = 0;
+    return MP_PROC_GONE;
+}
+
 pid_t
 qemu_recorded_pid(const struct mp_journal_record *record)
 {
-    const char *pid_s = mp_journal_record_get_fact(record, "pid");
-    const char *start_s = mp_journal_record_get_fact(record, "pid-start");
-    uint64_t pid = 0, start = 0, now = 0;
-    if (!pid_s)
-        return pid_from_pidfile(mp_journal_record_get_fact(record, "pidfile"));
-    if (mp_parse_u64(pid_s, &pid) < 0 || pid == 0 || pid > INT32_MAX)
-        return 0;
-    /* A pid outlives its process: trust it only while the start time matches. */
-    if (start_s && mp_parse_u64(start_s, &start) == 0 &&
-        (mp_proc_start_time((pid_t)pid, &now) < 0 || now != start))
-        return 0;
-    return (pid_t)pid;
+    pid_t pid;
+    return recorded_vm(record, &pid) == MP_PROC_ALIVE ? pid : 0;
 }
 
 bool
 qemu_recorded_vm_gone(const struct mp_journal_record *record)
 {
-    const char *pid_s = mp_journal_record_get_fact(record, "pid");
-    uint64_t pid = 0;
-    bool known = (pid_s && mp_parse_u64(pid_s, &pid) == 0 && pid > 0 && pid <= INT32_MAX) ||
-                 mp_journal_record_get_fact(record, "pidfile");
-    if (!known)
-        return false; /* nothing recorded: we cannot tell */
-    pid_t alive = qemu_recorded_pid(record);
-    return alive == 0 || !mp_proc_alive(alive);
+    pid_t pid;
+    return recorded_vm(record, &pid) == MP_PROC_GONE;
 }
 
 void
 qemu_record_process(struct mp_journal_record *record, const char *qmp_socket, pid_t pid)
 {
-    char buf[32];
-    mp_journal_record_set_fact(record, "qmp", qmp_socket);
-    snprintf(buf, sizeof(buf), "%ld", (long)pid);
-    mp_journal_record_set_fact(record, "pid", buf);
-    uint64_t start;
-    if (mp_proc_start_time(pid, &start) == 0) {
-        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)start);
-        mp_journal_record_set_fact(record, "pid-start", buf);
+    mp_journal_record_set_fact(record, QEMU_FACT_QMP, qmp_socket);
+    mp_proc_record(record, QEMU_FACT_PID, pid);
+}
+
+/* A VM whose monitor does not answer: gone, or alive but not answering.
+ * A recorded pid that cannot be checked proves neither; a record that names
+ * no process at all has no VM to find. */
+static enum mp_vm_state
+silent_vm_state(const struct mp_journal_record *record)
+{
+    pid_t pid;
+    switch (recorded_vm(record, &pid)) {
+    case MP_PROC_ALIVE:
+        return MP_VM_UNKNOWN;
+    case MP_PROC_GONE:
+        return MP_VM_ABSENT;
+    case MP_PROC_UNKNOWN:
+        break;
     }
+    return mp_journal_record_get_fact(record, QEMU_FACT_PID) ? MP_VM_UNKNOWN : MP_VM_ABSENT;
 }
 
 int
 qemu_probe(const struct mp_journal_record *record, const struct mp_options *opts,
            enum mp_vm_state *state, struct mp_error **err)
 {
-    const char *socket = mp_journal_record_get_fact(record, "qmp");
-    pid_t pid = qemu_recorded_pid(record);
+    const char *socket = mp_journal_record_get_fact(record, QEMU_FACT_QMP);
     _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
     if (!socket || qemu_qmp_connect(socket, opts->qmp_timeout_ms, &qmp, NULL) < 0) {
-        /* No monitor: the process is gone, or alive but not answering. */
-        *state = pid > 0 && mp_proc_alive(pid) ? MP_VM_UNKNOWN : MP_VM_ABSENT;
+        *state = silent_vm_state(record);
         return 0;
     }
     _cleanup_free_ char *status = NULL;

@@ -3,19 +3,30 @@
 
 #include "driver.h"
 
-int qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err);
-int qemu_prepare(struct mp_step_ctx *ctx, struct mp_error **err);
-int qemu_perform(struct mp_step_ctx *ctx, struct mp_error **err);
-int qemu_finish(struct mp_step_ctx *ctx, struct mp_error **err);
-int qemu_confirm(struct mp_step_ctx *ctx, struct mp_error **err);
+/* The QEMU driver's journal facts (docs/journal-format.md). */
+#define QEMU_FACT_QMP         "qmp"         /* the VM's monitor socket */
+#define QEMU_FACT_PID         "pid"         /* the VM's pid (and "pid-start") */
+#define QEMU_FACT_PIDFILE     "pidfile"     /* Prepare: where the new VM writes its pid */
+#define QEMU_FACT_WAS_RUNNING "was-running" /* Perform: the VM ran before the migration */
+#define QEMU_FACT_URI         "uri"         /* Prepare: where the VM listens */
+
+/* The steps' plans (engine/driver.h). */
+int qemu_begin(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+int qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+int qemu_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+int qemu_finish(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+int qemu_confirm(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
 int qemu_probe(const struct mp_journal_record *record, const struct mp_options *opts,
                enum mp_vm_state *state, struct mp_error **err);
 
-/* The VM's pid from a journal record, or 0 when it is unknown or the pid now
- * names another process (the recorded start time differs). */
+/* The VM's pid from a journal record (QEMU_FACT_PID, or while none is
+ * recorded the QEMU_FACT_PIDFILE), or 0 when the VM is gone, the pid now
+ * names another process, or it was recorded without a start time. */
 pid_t qemu_recorded_pid(const struct mp_journal_record *record);
 /* Record the VM's QMP socket, pid and the pid's start time as facts. */
 void qemu_record_process(struct mp_journal_record *record, const char *qmp_socket, pid_t pid);
-/* Whether the recorded VM process is known to be gone (a pid was recorded
- * and no process with that pid and start time exists). */
+/* Whether the recorded VM process is known to be gone: no process with the
+ * recorded pid and start time exists (or, while no pid is recorded, none
+ * started with the recorded pid file). A pid without a start time says
+ * nothing: false. */
 bool qemu_recorded_vm_gone(const struct mp_journal_record *record);

@@ -6,9 +6,9 @@
 #include "qmp.h"
 
 #include "log.h"
+#include "proc.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -232,9 +232,6 @@ struct qemu_qmp {
 
     struct qmp_reader reader;
     size_t in_start, in_end;
-    /* A message parsed ahead by qmp_drain_buffered, for the next reader. */
-    struct json_object *held;
-    size_t held_size;
 
     struct qmp_event *events, *events_tail;
     size_t n_events, events_bytes;
@@ -278,27 +275,6 @@ qmp_check_usable(struct qemu_qmp *qmp, struct mp_error **err)
                         qmp->broken_msg);
 }
 
-static void
-qmp_queue_event(struct qemu_qmp *qmp, struct json_object *obj, size_t size)
-{
-    while (qmp->events && (qmp->n_events >= QMP_MAX_QUEUED_EVENTS ||
-                           qmp->events_bytes + size > QMP_MAX_QUEUED_BYTES)) {
-        struct json_object *old = qemu_qmp_next_event(qmp);
-        mp_debug("QMP event queue full, dropping the oldest event (%s)", qmp_event_name(old));
-        json_object_put(old);
-    }
-    struct qmp_event *e = xzalloc(sizeof(*e));
-    e->obj = obj;
-    e->size = size;
-    if (qmp->events_tail)
-        qmp->events_tail->next = e;
-    else
-        qmp->events = e;
-    qmp->events_tail = e;
-    qmp->n_events++;
-    qmp->events_bytes += size;
-}
-
 /* Take the first queued event called name (any when NULL), or NULL. */
 static struct json_object *
 qmp_take_event(struct qemu_qmp *qmp, const char *name)
@@ -318,6 +294,27 @@ qmp_take_event(struct qemu_qmp *qmp, const char *name)
         return obj;
     }
     return NULL;
+}
+
+static void
+qmp_queue_event(struct qemu_qmp *qmp, struct json_object *obj, size_t size)
+{
+    while (qmp->events && (qmp->n_events >= QMP_MAX_QUEUED_EVENTS ||
+                           qmp->events_bytes + size > QMP_MAX_QUEUED_BYTES)) {
+        struct json_object *old = qmp_take_event(qmp, NULL);
+        mp_debug("QMP event queue full, dropping the oldest event (%s)", qmp_event_name(old));
+        json_object_put(old);
+    }
+    struct qmp_event *e = xzalloc(sizeof(*e));
+    e->obj = obj;
+    e->size = size;
+    if (qmp->events_tail)
+        qmp->events_tail->next = e;
+    else
+        qmp->events = e;
+    qmp->events_tail = e;
+    qmp->n_events++;
+    qmp->events_bytes += size;
 }
 
 static void
@@ -423,8 +420,8 @@ qmp_fill(struct qemu_qmp *qmp, const char *what, struct mp_error **err)
             return (int)n;
         }
         if (n == 0 || errno == ECONNRESET)
-            return mp_error_set(err, ECONNRESET, "QEMU closed the QMP connection%s%s",
-                                what ? " while we waited for " : "", what ? what : "");
+            return mp_error_set(err, ECONNRESET,
+                                "QEMU closed the QMP connection while we waited for %s", what);
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return -EAGAIN;
         if (errno != EINTR)
@@ -438,11 +435,6 @@ static int
 qmp_next_buffered(struct qemu_qmp *qmp, struct json_object **msg, size_t *size,
                   struct mp_error **err)
 {
-    if (qmp->held) {
-        *msg = steal_ptr(&qmp->held);
-        *size = qmp->held_size;
-        return 1;
-    }
     while (qmp->in_start < qmp->in_end) {
         size_t used;
         int r = qmp_reader_feed(&qmp->reader, qmp->in + qmp->in_start, qmp->in_end - qmp->in_start,
@@ -498,35 +490,6 @@ qmp_dispatch_unsolicited(struct qemu_qmp *qmp, struct json_object *msg, size_t s
     r = mp_error_set(err, EPROTO, "unexpected QMP message: %.*s", QMP_SNIPPET, json_text(msg));
     json_object_put(msg);
     return r;
-}
-
-/* Queue the events that arrived in the same read as the message we waited
- * for, so that a caller who poll()s qemu_qmp_fd() next does not sleep with
- * events already in our buffer. Any other message is held for the next call,
- * which judges it in context; a stream error surfaces on the next call too. */
-static void
-qmp_drain_buffered(struct qemu_qmp *qmp)
-{
-    _cleanup_error_ struct mp_error *e = NULL;
-    while (!qmp->held) {
-        struct json_object *msg;
-        size_t size;
-        int r = qmp_next_buffered(qmp, &msg, &size, &e);
-        if (r == 0)
-            return;
-        if (r < 0) {
-            qmp_mark_broken(qmp, r, &e);
-            return;
-        }
-        enum qmp_kind kind;
-        if (qmp_classify(msg, &kind, NULL) == 0 && kind == QMP_EVENT) {
-            qmp_log_message("event", msg);
-            qmp_queue_event(qmp, msg, size);
-        } else {
-            qmp->held = msg;
-            qmp->held_size = size;
-        }
-    }
 }
 
 /* Send all of buf before deadline. *sent says how much went out, so that the
@@ -652,7 +615,6 @@ qmp_take_reply(struct qemu_qmp *qmp, const char *command, uint64_t id, uint64_t 
         qmp_mark_broken(qmp, r, err);
         return r;
     }
-    qmp_drain_buffered(qmp);
 
     struct json_object *val;
     if (json_object_object_get_ex(reply, "error", &val)) {
@@ -818,41 +780,6 @@ qmp_handshake(struct qemu_qmp *qmp, uint64_t deadline, uint64_t timeout_ms, stru
     return qmp_take_reply(qmp, "qmp_capabilities", caps_id, deadline, timeout_ms, NULL, err);
 }
 
-static int
-qmp_open(int fd, uint64_t deadline, uint64_t timeout_ms, struct qemu_qmp **out,
-         struct mp_error **err)
-{
-    struct qemu_qmp *qmp = xzalloc(sizeof(*qmp));
-    qmp->fd = fd;
-    qmp->timeout_ms = timeout_ms;
-    qmp_reader_init(&qmp->reader);
-
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
-        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-        int r = mp_error_set_errno(err, errno, "cannot set up the QMP socket");
-        qemu_qmp_close(qmp);
-        return r;
-    }
-    int r = qmp_handshake(qmp, deadline, timeout_ms, err);
-    if (r < 0) {
-        qemu_qmp_close(qmp);
-        return r;
-    }
-    mp_debug("QMP: connected to QEMU %s", qmp->version);
-    *out = qmp;
-    return 0;
-}
-
-int
-qemu_qmp_connect_fd(int fd, uint64_t timeout_ms, struct qemu_qmp **out, struct mp_error **err)
-{
-    *out = NULL;
-    if (fd < 0)
-        return mp_error_set(err, EBADF, "no QMP socket");
-    return qmp_open(fd, qmp_deadline(timeout_ms), timeout_ms, out, err);
-}
-
 /* One non-blocking connect. AF_UNIX stream sockets connect at once or fail;
  * a full listen backlog gives EAGAIN rather than EINPROGRESS. */
 static int
@@ -872,6 +799,37 @@ qmp_socket_connect(const char *path, int *out)
     return 0;
 }
 
+/* Greet the QEMU at the other end of fd (which is taken) as a client. */
+static int
+qmp_open(const char *path, int fd, uint64_t deadline, uint64_t timeout_ms, struct qemu_qmp **out,
+         struct mp_error **err)
+{
+    struct qemu_qmp *qmp = xzalloc(sizeof(*qmp));
+    qmp->fd = fd;
+    qmp->timeout_ms = timeout_ms;
+    qmp_reader_init(&qmp->reader);
+    int r = qmp_handshake(qmp, deadline, timeout_ms, err);
+    if (r < 0) {
+        qemu_qmp_close(qmp);
+        return mp_error_prefix(err, "QMP socket %s", path);
+    }
+    mp_debug("QMP: connected to QEMU %s", qmp->version);
+    *out = qmp;
+    return 0;
+}
+
+/* One attempt: connect to path and greet QEMU before deadline. */
+static int
+qmp_connect_once(const char *path, uint64_t deadline, uint64_t timeout_ms, struct qemu_qmp **out,
+                 struct mp_error **err)
+{
+    int fd = -1;
+    int r = qmp_socket_connect(path, &fd);
+    if (r < 0)
+        return mp_error_set_errno(err, -r, "cannot connect to QMP socket %s", path);
+    return qmp_open(path, fd, deadline, timeout_ms, out, err);
+}
+
 static void
 qmp_sleep_until(uint64_t deadline, uint64_t ms)
 {
@@ -885,53 +843,70 @@ qmp_sleep_until(uint64_t deadline, uint64_t ms)
     nanosleep(&ts, NULL);
 }
 
-/* Connect to path, retrying the errors in retry (a 0-terminated list) every
- * few milliseconds until deadline. */
-static int
-qmp_connect_path(const char *path, uint64_t timeout_ms, const int *retry, struct qemu_qmp **out,
-                 struct mp_error **err)
-{
-    *out = NULL;
-    uint64_t deadline = qmp_deadline(timeout_ms);
-    int fd = -1;
-    for (;;) {
-        int r = qmp_socket_connect(path, &fd);
-        if (r == 0)
-            break;
-        bool again = false;
-        for (const int *e = retry; *e; e++)
-            again = again || r == -*e;
-        if (!again)
-            return mp_error_set_errno(err, -r, "cannot connect to QMP socket %s", path);
-        if (mp_now_ms() >= deadline)
-            return mp_error_set(err, ETIMEDOUT,
-                                "cannot connect to QMP socket %s within %" PRIu64 " ms: %s", path,
-                                timeout_ms, strerror(-r));
-        qmp_sleep_until(deadline, QMP_CONNECT_RETRY_MS);
-    }
-    int r = qmp_open(fd, deadline, timeout_ms, out, err);
-    if (r < 0)
-        return mp_error_prefix(err, "QMP socket %s", path);
-    return 0;
-}
-
 int
 qemu_qmp_connect(const char *socket_path, uint64_t timeout_ms, struct qemu_qmp **out,
                  struct mp_error **err)
 {
-    /* A QEMU that is busy accepting may have a full backlog for a moment. */
-    static const int retry[] = { EAGAIN, 0 };
-    return qmp_connect_path(socket_path, timeout_ms, retry, out, err);
+    *out = NULL;
+    uint64_t deadline = qmp_deadline(timeout_ms);
+    for (;;) {
+        _cleanup_error_ struct mp_error *e = NULL;
+        int r = qmp_connect_once(socket_path, deadline, timeout_ms, out, &e);
+        /* A QEMU that is busy accepting may have a full backlog for a moment. */
+        if (r == -EAGAIN && mp_now_ms() < deadline) {
+            qmp_sleep_until(deadline, QMP_CONNECT_RETRY_MS);
+            continue;
+        }
+        if (r == -EAGAIN)
+            return mp_error_set(err, ETIMEDOUT,
+                                "cannot connect to QMP socket %s within %" PRIu64 " ms: %s",
+                                socket_path, timeout_ms, strerror(EAGAIN));
+        if (r < 0 && err && !*err)
+            *err = steal_ptr(&e);
+        return r;
+    }
+}
+
+/* Whether an attempt on a QEMU that is starting may succeed later: its
+ * socket is not there yet (ENOENT), bound but not listening yet
+ * (ECONNREFUSED), its backlog full (EAGAIN). A QEMU that hung up or stayed
+ * silent (ECONNRESET, ETIMEDOUT) may be dying: the look at the process that
+ * follows tells, with its last words. */
+static bool
+qmp_worth_waiting(int r)
+{
+    return r == -ENOENT || r == -ECONNREFUSED || r == -EAGAIN || r == -ECONNRESET ||
+           r == -ETIMEDOUT;
 }
 
 int
-qemu_qmp_connect_wait(const char *socket_path, uint64_t timeout_ms, struct qemu_qmp **out,
-                      struct mp_error **err)
+qemu_qmp_connect_wait(const char *socket_path, const struct qemu_qmp_starting *vm,
+                      uint64_t timeout_ms, struct qemu_qmp **out, struct mp_error **err)
 {
-    /* A starting QEMU has not created its socket yet (ENOENT), or has bound
-     * it but not yet listened (ECONNREFUSED). */
-    static const int retry[] = { ENOENT, ECONNREFUSED, EAGAIN, 0 };
-    return qmp_connect_path(socket_path, timeout_ms, retry, out, err);
+    *out = NULL;
+    uint64_t deadline = qmp_deadline(timeout_ms);
+    for (;;) {
+        _cleanup_error_ struct mp_error *e = NULL;
+        int r = qmp_connect_once(socket_path, deadline, timeout_ms, out, &e);
+        if (r == 0)
+            return 0;
+        if (!qmp_worth_waiting(r)) {
+            if (err && !*err)
+                *err = steal_ptr(&e);
+            return r;
+        }
+        _cleanup_error_ struct mp_error *why = NULL;
+        r = mp_proc_wait_starting(vm->pid, vm->what, vm->log_path, deadline, timeout_ms, &why);
+        /* Out of time, what the last try met (no socket, a refusal,
+         * silence) is the best clue. */
+        if (r == -ETIMEDOUT)
+            return mp_error_set(err, ETIMEDOUT, "%s: %s", why->message, e->message);
+        if (r < 0) {
+            if (err && !*err)
+                *err = steal_ptr(&why);
+            return r;
+        }
+    }
 }
 
 void
@@ -942,9 +917,8 @@ qemu_qmp_close(struct qemu_qmp *qmp)
     if (qmp->fd >= 0)
         close(qmp->fd);
     qmp_reader_done(&qmp->reader);
-    json_object_put(qmp->held);
     struct json_object *e;
-    while ((e = qemu_qmp_next_event(qmp)))
+    while ((e = qmp_take_event(qmp, NULL)))
         json_object_put(e);
     free(qmp->version);
     free(qmp->broken_msg);
@@ -969,28 +943,10 @@ qemu_qmp_peer_pid(const struct qemu_qmp *qmp, pid_t *pid)
 }
 
 void
-qemu_qmp_set_timeout(struct qemu_qmp *qmp, uint64_t timeout_ms)
-{
-    qmp->timeout_ms = timeout_ms;
-}
-
-void
 qemu_qmp_set_interrupt(struct qemu_qmp *qmp, volatile sig_atomic_t *flag)
 {
     qmp->interrupt = flag;
     qmp->interrupt_seen = 0;
-}
-
-int
-qemu_qmp_fd(const struct qemu_qmp *qmp)
-{
-    return qmp->fd;
-}
-
-struct json_object *
-qemu_qmp_next_event(struct qemu_qmp *qmp)
-{
-    return qmp_take_event(qmp, NULL);
 }
 
 int
@@ -1024,91 +980,10 @@ qemu_qmp_wait_event(struct qemu_qmp *qmp, const char *name, uint64_t timeout_ms,
         *event = qmp_take_event(qmp, name);
         if (*event) {
             json_object_put(dropped);
-            qmp_drain_buffered(qmp);
             return 0;
         }
     }
     if (qmp_error_is_fatal(r))
         qmp_mark_broken(qmp, r, err);
     return r;
-}
-
-int
-qemu_qmp_poll_events(struct qemu_qmp *qmp, struct mp_error **err)
-{
-    int r = qmp_check_usable(qmp, err);
-    if (r < 0)
-        return r;
-    /* Bounded, so that a flood of events cannot keep us here. */
-    size_t budget = QEMU_QMP_MAX_MESSAGE;
-    for (;;) {
-        struct json_object *msg;
-        size_t size;
-        r = qmp_next_buffered(qmp, &msg, &size, err);
-        if (r > 0) {
-            r = qmp_dispatch_unsolicited(qmp, msg, size, err);
-            if (r < 0)
-                break;
-            continue;
-        }
-        if (r < 0 || budget == 0)
-            break;
-        r = qmp_fill(qmp, NULL, err);
-        if (r == -EAGAIN)
-            return 0;
-        if (r < 0)
-            break;
-        budget -= (size_t)r < budget ? (size_t)r : budget;
-    }
-    if (r < 0)
-        qmp_mark_broken(qmp, r, err);
-    return r < 0 ? r : 0;
-}
-
-void
-qemu_qmp_free_messages(struct json_object **messages, size_t n)
-{
-    if (!messages)
-        return;
-    for (size_t i = 0; i < n; i++)
-        json_object_put(messages[i]);
-    free(messages);
-}
-
-int
-qemu_qmp_parse_messages(const char *buf, size_t len, struct json_object ***messages, size_t *n,
-                        struct mp_error **err)
-{
-    *messages = NULL;
-    *n = 0;
-    struct qmp_reader rd;
-    qmp_reader_init(&rd);
-    struct json_object **list = NULL;
-    size_t count = 0;
-    int r = 0;
-    while (len > 0) {
-        size_t used, size;
-        struct json_object *msg;
-        r = qmp_reader_feed(&rd, buf, len, &used, &size, &msg, err);
-        buf += used;
-        len -= used;
-        if (r < 0)
-            break;
-        if (r == 0)
-            continue;
-        enum qmp_kind kind;
-        list = xreallocarray(list, count + 1, sizeof(*list));
-        list[count++] = msg;
-        r = qmp_classify(msg, &kind, err);
-        if (r < 0)
-            break;
-    }
-    qmp_reader_done(&rd);
-    if (r < 0) {
-        qemu_qmp_free_messages(list, count);
-        return r;
-    }
-    *messages = list;
-    *n = count;
-    return 0;
 }

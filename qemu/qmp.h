@@ -23,16 +23,26 @@ qemu_json_putp(struct json_object **obj)
 #define _cleanup_json_ _cleanup_(qemu_json_putp)
 
 /* Connect to a unix socket, read the greeting and negotiate capabilities
- * (qmp_capabilities). Every wait is bounded by timeout_ms. */
+ * (qmp_capabilities). Every wait, the connection's later commands included,
+ * is bounded by timeout_ms. */
 int qemu_qmp_connect(const char *socket_path, uint64_t timeout_ms, struct qemu_qmp **out,
                      struct mp_error **err);
-/* Same on an already connected stream socket (takes ownership of fd). */
-int qemu_qmp_connect_fd(int fd, uint64_t timeout_ms, struct qemu_qmp **out, struct mp_error **err);
-/* Like qemu_qmp_connect, for a QEMU that is still starting: while the socket
- * is missing or refuses connections, retry every 10 ms. timeout_ms bounds the
- * whole of it, handshake included; -ETIMEDOUT when the socket never answered. */
-int qemu_qmp_connect_wait(const char *socket_path, uint64_t timeout_ms, struct qemu_qmp **out,
-                          struct mp_error **err);
+
+/* The QEMU process that qemu_qmp_connect_wait waits for. */
+struct qemu_qmp_starting {
+    pid_t pid;            /* the process that will answer on the socket */
+    const char *what;     /* what names it in errors ("the destination QEMU") */
+    const char *log_path; /* its output, whose last line says why it died */
+};
+/* Like qemu_qmp_connect, for a QEMU we just started: while its socket is
+ * missing, refuses connections or hangs up, retry, checking between tries
+ * that the process lives (mp_proc_wait_starting). Fails with the last line
+ * of its log if it died, -EINTR on an interrupt, -ETIMEDOUT with what the
+ * last try met when it did not answer within timeout_ms (which bounds the
+ * whole, handshake included), and at once on any other error (not QMP at
+ * the other end). */
+int qemu_qmp_connect_wait(const char *socket_path, const struct qemu_qmp_starting *vm,
+                          uint64_t timeout_ms, struct qemu_qmp **out, struct mp_error **err);
 void qemu_qmp_close(struct qemu_qmp *qmp);
 static inline void
 qemu_qmp_closep(struct qemu_qmp **q)
@@ -45,8 +55,6 @@ qemu_qmp_closep(struct qemu_qmp **q)
 const char *qemu_qmp_version(const struct qemu_qmp *qmp);
 /* Pid of the process at the other end (SO_PEERCRED), or -ENOTSOCK etc. */
 int qemu_qmp_peer_pid(const struct qemu_qmp *qmp, pid_t *pid);
-/* Change the bound on waits for replies. */
-void qemu_qmp_set_timeout(struct qemu_qmp *qmp, uint64_t timeout_ms);
 /* Let a signal handler cancel waits: when *flag takes a new non-zero value,
  * the wait in progress (or the next one) returns -EINTR ("interrupted"). Each
  * value interrupts once: the commands that clean up afterwards (migrate_cancel,
@@ -92,18 +100,3 @@ void qemu_qmp_calls_free(struct qemu_qmp_call *calls, size_t n);
  * object (event may be NULL to drop it). -ETIMEDOUT after timeout_ms. */
 int qemu_qmp_wait_event(struct qemu_qmp *qmp, const char *name, uint64_t timeout_ms,
                         struct json_object **event, struct mp_error **err);
-/* Take the next queued event without waiting; NULL when none. */
-struct json_object *qemu_qmp_next_event(struct qemu_qmp *qmp);
-/* Read whatever is available without blocking and queue the events. */
-int qemu_qmp_poll_events(struct qemu_qmp *qmp, struct mp_error **err);
-/* The socket, for poll() together with other descriptors. */
-int qemu_qmp_fd(const struct qemu_qmp *qmp);
-
-/* Feed raw bytes as if read from the socket and return the messages parsed:
- * the entry point of the QMP fuzz target. *messages (an array of *n objects)
- * belongs to the caller: free it with qemu_qmp_free_messages. An incomplete
- * last message is left out, as the socket would wait for more. -EPROTO and
- * -EMSGSIZE as for qemu_qmp_execute; on error nothing is returned. */
-int qemu_qmp_parse_messages(const char *buf, size_t len, struct json_object ***messages, size_t *n,
-                            struct mp_error **err);
-void qemu_qmp_free_messages(struct json_object **messages, size_t n);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "argv.h"
+#include "facts.h"
 #include "log.h"
 #include "monitor.h"
 #include "proc.h"
@@ -121,9 +122,11 @@ capture_process(const char *socket, struct qemu_qmp *qmp, pid_t *pid, char ***ar
     return 0;
 }
 
+/* Begin only looks: its plan is all of it. */
 int
-qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err)
+qemu_begin(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
 {
+    (void)plan;
     const struct mp_options *opts = ctx->opts;
     _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
     int r = qemu_monitor_open(opts->qmp_socket, opts, &qmp, err);
@@ -157,11 +160,43 @@ qemu_begin(struct mp_step_ctx *ctx, struct mp_error **err)
     return 0;
 }
 
+/* What a Perform or Confirm plan found, for its act. */
+struct source_vm {
+    struct qemu_qmp *qmp;
+    pid_t pid;
+    bool was_running;   /* Perform: the VM ran before the migration touched it */
+    bool stream_exists; /* Perform: a stream an earlier run started goes on */
+};
+
+static void
+source_vm_free(void *state)
+{
+    struct source_vm *vm = state;
+    qemu_qmp_close(vm->qmp);
+    free(vm);
+}
+
+static void
+source_vm_freep(struct source_vm **vm)
+{
+    if (*vm)
+        source_vm_free(*vm);
+}
+#define _cleanup_source_vm_ _cleanup_(source_vm_freep)
+
+static void
+hand_to_act(struct mp_step_plan *plan, mp_step_act act, struct source_vm *vm)
+{
+    plan->act = act;
+    plan->state = vm;
+    plan->free_state = source_vm_free;
+}
+
 /* The journal remembers which VM this host's role is about. */
 static int
 open_recorded_vm(struct mp_step_ctx *ctx, struct qemu_qmp **qmp, pid_t *pid, struct mp_error **err)
 {
-    const char *socket = mp_journal_record_get_fact(ctx->record, "qmp");
+    const char *socket = mp_journal_record_get_fact(ctx->record, QEMU_FACT_QMP);
     *pid = qemu_recorded_pid(ctx->record);
     if (!socket)
         return mp_error_set(err, ENOENT, "the journal does not say where the VM's monitor is");
@@ -308,49 +343,61 @@ start_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **er
     return 0;
 }
 
-int
-qemu_perform(struct mp_step_ctx *ctx, struct mp_error **err)
+/* Send the stream (or follow the one an earlier run started) and roll it
+ * back if it does not complete. */
+static int
+perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
 {
-    _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
-    pid_t pid;
-    int r = open_recorded_vm(ctx, &qmp, &pid, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *status = NULL;
-    struct qemu_migration_info info;
-    r = qemu_monitor_state(qmp, &status, &info, err);
-    if (r < 0)
-        return r;
-    /* A re-run after an interruption keeps what the first run saw: the VM
-     * may have been paused by it since. */
-    const char *recorded = mp_journal_record_get_fact(ctx->record, "was-running");
-    bool was_running = recorded ? strcmp(recorded, "yes") == 0 : strcmp(status, "running") == 0;
-    mp_journal_record_set_fact(ctx->record, "was-running", was_running ? "yes" : "no");
-    r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
-    if (r < 0)
-        return r;
-
-    /* QEMU goes on with a stream when the helper that started it dies: a
-     * re-run follows that stream (or takes its result) instead of a new one. */
-    bool resumed = qemu_migration_active(info.status) ||
-                   (strcmp(info.status, "completed") == 0 && strcmp(status, "postmigrate") == 0);
-    if (resumed)
-        mp_info("following the stream a previous run started (%s)", info.status);
+    struct source_vm *vm = state;
+    int r = 0;
+    if (vm->stream_exists)
+        mp_info("following the stream a previous run started");
     else
-        r = start_stream(ctx, qmp, err);
+        r = start_stream(ctx, vm->qmp, err);
+    struct qemu_migration_info info;
     if (r == 0)
-        r = follow_stream(ctx, qmp, &info, err);
+        r = follow_stream(ctx, vm->qmp, &info, err);
     if (r == 0) {
         record_stats(ctx->out, &info);
         return 0;
     }
     struct mp_error *rollback_err = NULL;
-    if (roll_back_stream(qmp, was_running, &rollback_err) < 0) {
+    if (roll_back_stream(vm->qmp, vm->was_running, &rollback_err) < 0) {
         mp_error_prefix(err, "%s; and then", rollback_err->message);
         mp_error_free(rollback_err);
         return mp_error_left_state(err);
     }
     return r;
+}
+
+/* Whether the VM ran before the migration, recorded before any stream
+ * starts, so that a rollback or Confirm --cancelled knows whether to resume. */
+int
+qemu_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
+{
+    _cleanup_source_vm_ struct source_vm *vm = xzalloc(sizeof(*vm));
+    int r = open_recorded_vm(ctx, &vm->qmp, &vm->pid, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *status = NULL;
+    struct qemu_migration_info info;
+    r = qemu_monitor_state(vm->qmp, &status, &info, err);
+    if (r < 0)
+        return r;
+    /* A re-run after an interruption keeps what the first run saw: the VM
+     * may have been paused by it since. */
+    const char *recorded = mp_journal_record_get_fact(ctx->record, QEMU_FACT_WAS_RUNNING);
+    vm->was_running =
+        recorded ? strcmp(recorded, MP_FACT_YES) == 0 : strcmp(status, "running") == 0;
+    mp_journal_record_set_fact(ctx->record, QEMU_FACT_WAS_RUNNING,
+                               vm->was_running ? MP_FACT_YES : MP_FACT_NO);
+    /* QEMU goes on with a stream when the helper that started it dies: a
+     * re-run follows that stream (or takes its result) instead of a new one. */
+    vm->stream_exists =
+        qemu_migration_active(info.status) ||
+        (strcmp(info.status, "completed") == 0 && strcmp(status, "postmigrate") == 0);
+    hand_to_act(plan, perform_act, steal_ptr(&vm));
+    return 0;
 }
 
 /* The migration was undone: the source runs again, unless it was paused
@@ -365,22 +412,54 @@ resume_source(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **e
         return r;
     /* Perform records whether the VM ran before it touched anything; without
      * that record Perform never ran and there is nothing of ours to undo. */
-    const char *was_running = mp_journal_record_get_fact(ctx->record, "was-running");
+    const char *was_running = mp_journal_record_get_fact(ctx->record, QEMU_FACT_WAS_RUNNING);
     if (!was_running)
         return 0;
     /* A stream left running by an interrupted Perform: the destination has
      * not resumed (Finish needs Perform's cookie), so cancel it here. */
     if (qemu_migration_active(info.status) || strcmp(status, "running") != 0)
-        return roll_back_stream(qmp, strcmp(was_running, "yes") == 0, err);
+        return roll_back_stream(qmp, strcmp(was_running, MP_FACT_YES) == 0, err);
     return 0;
 }
 
-int
-qemu_confirm(struct mp_step_ctx *ctx, struct mp_error **err)
+/* Quit the source, or resume it when the migration was undone. */
+static int
+confirm_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
 {
-    _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
-    pid_t pid;
-    int r = open_recorded_vm(ctx, &qmp, &pid, err);
+    struct source_vm *vm = state;
+    if (ctx->cancel)
+        return resume_source(ctx, vm->qmp, err);
+    int r = qemu_monitor_quit(vm->qmp, vm->pid, ctx->opts, err);
+    if (r < 0) {
+        mp_error_prefix(err, "stopping the source VM");
+        return mp_error_left_state(err);
+    }
+    return 0;
+}
+
+/* The source is stopped only when QEMU itself says the stream completed
+ * and the VM waits in postmigrate: a cookie alone never kills a VM. */
+static int
+check_source_migrated(struct qemu_qmp *qmp, struct mp_error **err)
+{
+    _cleanup_free_ char *status = NULL;
+    struct qemu_migration_info info;
+    int r = qemu_monitor_state(qmp, &status, &info, err);
+    if (r < 0)
+        return r;
+    if (strcmp(info.status, "completed") == 0 && strcmp(status, "postmigrate") == 0)
+        return 0;
+    return mp_error_input(err, EPERM,
+                          "refusing to stop the source VM: QEMU says its migration is %s and "
+                          "the VM is %s, not completed and postmigrate",
+                          *info.status ? info.status : "none", status);
+}
+
+int
+qemu_confirm(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
+{
+    _cleanup_source_vm_ struct source_vm *vm = xzalloc(sizeof(*vm));
+    int r = open_recorded_vm(ctx, &vm->qmp, &vm->pid, err);
     if (r < 0) {
         if (!qemu_recorded_vm_gone(ctx->record))
             return mp_error_left_state(err);
@@ -390,12 +469,11 @@ qemu_confirm(struct mp_step_ctx *ctx, struct mp_error **err)
         mp_error_free(steal_ptr(err));
         return 0;
     }
-    if (ctx->cancel)
-        return resume_source(ctx, qmp, err);
-    r = qemu_monitor_quit(qmp, pid, ctx->opts, err);
-    if (r < 0) {
-        mp_error_prefix(err, "stopping the source VM");
-        return mp_error_left_state(err);
+    if (!ctx->cancel) {
+        r = check_source_migrated(vm->qmp, err);
+        if (r < 0)
+            return r;
     }
+    hand_to_act(plan, confirm_act, steal_ptr(&vm));
     return 0;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "error.h"
+#include "kv.h"
 #include "protocol.h"
 
 #include <stdbool.h>
@@ -37,13 +38,6 @@ struct mp_stats {
     uint64_t mbps_x1000;  /* throughput in Mbit/s times 1000 */
 };
 
-/* Named driver data that is not worth a field of its own (qemu version,
- * stream version, ...). Kept in insertion order. */
-struct mp_kv {
-    char *key;
-    char *value;
-};
-
 /* A feature the writer relies on. A reader that does not know a mandatory
  * feature refuses the cookie. */
 struct mp_feature {
@@ -76,6 +70,8 @@ struct mp_cookie {
     char **description_args;
     char *description_text;
 
+    /* Named driver data that is not worth a field of its own (qemu version,
+     * stream version, ...), in insertion order. */
     struct mp_kv *driver_data;
     size_t n_driver_data;
 
@@ -115,6 +111,13 @@ struct mp_cookie *mp_cookie_derive(const struct mp_cookie *in, enum mp_step step
  * MP_ERR_INPUT error. No network or external entity is ever loaded. */
 int mp_cookie_parse(const char *buf, size_t len, const char *const *known_features,
                     struct mp_cookie **out, struct mp_error **err);
+/* Parse what may be added to a cookie (a site hook's output): the XML is
+ * read as the end of a cookie whose every single element is there already,
+ * so that only the repeated ones (<feature>, <extension>) and unknown ones
+ * can come, with the checks, errors and feature rule of mp_cookie_parse.
+ * Line numbers in errors are the XML's own. *out holds what was read. */
+int mp_cookie_parse_items(const char *xml, const char *const *known_features,
+                          struct mp_cookie **out, struct mp_error **err);
 /* Serialize a cookie. *out is NUL-terminated and owned by the caller. Strings
  * that XML cannot carry (control characters) fail with -EINVAL. */
 int mp_cookie_format(const struct mp_cookie *cookie, char **out, size_t *len,
@@ -123,7 +126,7 @@ int mp_cookie_format(const struct mp_cookie *cookie, char **out, size_t *len,
 /* The features this build understands without any site hook. */
 extern const char *const mp_cookie_known_features[];
 
-/* Driver data accessors. set replaces an existing key. */
+/* Driver data accessors. set replaces an existing key; a NULL value removes it. */
 const char *mp_cookie_get_data(const struct mp_cookie *cookie, const char *key);
 void mp_cookie_set_data(struct mp_cookie *cookie, const char *key, const char *value);
 /* Add a feature / an extension (copies its arguments). */

@@ -11,6 +11,7 @@
 
 #include "cookie.h"
 #include "error.h"
+#include "kv.h"
 #include "protocol.h"
 
 #include <stdint.h>
@@ -39,7 +40,8 @@ struct mp_journal_record {
     bool closed;             /* the migration is over on this host: nothing pending */
     char *message;           /* last error or note, may be NULL */
     uint64_t updated_us;     /* wall clock of the last commit */
-    /* Driver facts needed to find the VM again (qmp socket, pid, uri...). */
+    /* Driver facts needed to find the VM again (qmp socket, pid, uri...),
+     * named in shared/facts.h or a driver's header, in insertion order. */
     struct mp_kv *facts;
     size_t n_facts;
 };
@@ -78,8 +80,8 @@ int mp_journal_commit(struct mp_journal *journal, struct mp_journal_record *reco
  * fails with -ENOENT. */
 int mp_journal_save_cookie(struct mp_journal *journal, enum mp_step step, bool out, const char *xml,
                            size_t len, struct mp_error **err);
-int mp_journal_load_cookie(struct mp_journal *journal, enum mp_step step, bool out, char **xml,
-                           size_t *len, struct mp_error **err);
+int mp_journal_load_cookie(const struct mp_journal *journal, enum mp_step step, bool out,
+                           char **xml, size_t *len, struct mp_error **err);
 /* The path of a file in this journal's directory (VM pid and log files live
  * there too), newly allocated. */
 char *mp_journal_path(const struct mp_journal *journal, const char *name);

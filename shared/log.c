@@ -2,6 +2,8 @@
 
 #include "log.h"
 
+#include "buf.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +53,65 @@ mp_log_level_parse(const char *s, enum mp_log_level *out)
         }
     }
     return -EINVAL;
+}
+
+/* Whether character ch (n bytes of UTF-8, or n < 0 for a bad byte) is shown
+ * as it is. */
+static bool
+prints(uint32_t ch, int n, enum mp_log_text_how how)
+{
+    if (n < 0 || (ch >= 0x7f && ch < 0xa0))
+        return false;
+    if (ch < 0x20)
+        return how == MP_LOG_LINES && (ch == '\n' || ch == '\t');
+    if (ch == '\\')
+        return how != MP_LOG_VALUE; /* in a value, \xHH must be unambiguous */
+    /* Surrogates and the non-characters XML refuses (and no font draws). */
+    return ch < 0xd800 || (ch > 0xdfff && ch < 0xfffe) || (ch >= 0x10000 && ch <= 0x10ffff);
+}
+
+/* One character of s: as it is, a space, or \xHH for each of its bytes. */
+static void
+add_char(struct mp_buf *b, const char *s, int n, uint32_t ch, enum mp_log_text_how how)
+{
+    if (prints(ch, n, how)) {
+        mp_buf_add(b, s, (size_t)n);
+        return;
+    }
+    if (how != MP_LOG_VALUE && n == 1) {
+        mp_buf_add_str(b, " ");
+        return;
+    }
+    for (int i = 0; i < (n < 0 ? 1 : n); i++)
+        mp_buf_printf(b, "\\x%02x", (unsigned char)s[i]);
+}
+
+char *
+mp_log_text(const char *s, size_t len, size_t max, enum mp_log_text_how how)
+{
+    /* Around another program's words, blanks and line ends are layout. */
+    if (how != MP_LOG_VALUE) {
+        while (len > 0 && (unsigned char)s[len - 1] <= ' ')
+            len--;
+        while (len > 0 && (unsigned char)*s <= ' ') {
+            s++;
+            len--;
+        }
+    }
+    _cleanup_buf_ struct mp_buf b = { 0 };
+    size_t i = 0;
+    while (i < len) {
+        uint32_t ch = 0;
+        int n = mp_utf8_decode(s + i, len - i, &ch);
+        size_t used = n < 0 ? 1 : (size_t)n;
+        if (i + used > max)
+            break;
+        add_char(&b, s + i, n, ch, how);
+        i += used;
+    }
+    if (i < len)
+        mp_buf_add_str(&b, "...");
+    return mp_buf_steal(&b, NULL);
 }
 
 void

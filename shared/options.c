@@ -9,10 +9,18 @@
 #include <string.h>
 
 #include "journal.h"
-#include "support.h"
+#include "proc.h"
 
 #define STEPS (MP_PROG_BEGIN | MP_PROG_PREPARE | MP_PROG_PERFORM | MP_PROG_FINISH | MP_PROG_CONFIRM)
 #define ALL   (STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE)
+
+/* Where an option may be set. What decides whom a host trusts is the host's
+ * own setting (CONFIG_ONLY), never an argument of whoever runs the helper. */
+enum option_where {
+    CLI_ONLY,       /* --name VALUE */
+    CLI_AND_CONFIG, /* also `name = value` in the config file */
+    CONFIG_ONLY,
+};
 
 struct option_def;
 typedef int (*option_setter)(struct mp_options *o, const struct option_def *d, const char *value,
@@ -22,7 +30,7 @@ struct option_def {
     const char *name;
     const char *arg; /* NULL: a flag without value */
     unsigned programs;
-    bool in_config; /* may also be set as `name = value` in the config file */
+    enum option_where where;
     option_setter set;
     size_t offset; /* of the field that set_string/set_u64/set_flag fill */
     const char *help;
@@ -126,78 +134,121 @@ set_progress(struct mp_options *o, const struct option_def *d, const char *value
     return mp_error_input(err, EINVAL, "--progress takes auto, bar, json or none, not '%s'", value);
 }
 
+/* A list of blank-separated words (`emulators = /usr/bin/qemu-system-*`). */
+static int
+set_words(struct mp_options *o, const struct option_def *d, const char *value,
+          struct mp_error **err)
+{
+    char ***field = (char ***)((char *)o + d->offset);
+    mp_strv_free(*field);
+    *field = mp_proc_split_command(value);
+    if (!*field || !**field)
+        return mp_error_input(err, EINVAL, "%s needs at least one value", d->name);
+    return 0;
+}
+
+static int
+set_trust(struct mp_options *o, const struct option_def *d, const char *value,
+          struct mp_error **err)
+{
+    if (strcmp(value, "x509") == 0)
+        o->trust_none = false;
+    else if (strcmp(value, "none") == 0)
+        o->trust_none = true;
+    else
+        return mp_error_input(err, EINVAL, "trust takes x509 or none, not '%s'", value);
+    return 0;
+}
+
 static const struct option_def option_defs[] = {
-    { "in", "FILE", STEPS & ~MP_PROG_BEGIN, false, set_string, FIELD(in_path),
+    { "in", "FILE", STEPS & ~MP_PROG_BEGIN, CLI_ONLY, set_string, FIELD(in_path),
       "read the previous step's cookie from FILE (- for standard input, the default)" },
-    { "out", "FILE", STEPS & ~MP_PROG_CONFIRM, false, set_string, FIELD(out_path),
+    { "out", "FILE", STEPS & ~MP_PROG_CONFIRM, CLI_ONLY, set_string, FIELD(out_path),
       "write this step's cookie to FILE (- for standard output, the default)" },
-    { "state-dir", "DIR", ALL, true, set_string, FIELD(state_dir),
+    { "state-dir", "DIR", ALL, CLI_AND_CONFIG, set_string, FIELD(state_dir),
       "journal directory (default $MIGPHASE_STATE_DIR or " MP_JOURNAL_DEFAULT_STATE_DIR ")" },
-    { "driver", "NAME", ALL & ~MP_PROG_STATUS, true, set_string, FIELD(driver),
+    { "driver", "NAME", ALL & ~MP_PROG_STATUS, CLI_AND_CONFIG, set_string, FIELD(driver),
       "hypervisor driver (default qemu)" },
-    { "config", "FILE", ALL, false, set_string, FIELD(config_path),
+    { "config", "FILE", ALL, CLI_ONLY, set_string, FIELD(config_path),
       "configuration file (default " MP_DEFAULT_CONFIG ", if it exists)" },
-    { "log-level", "LEVEL", ALL, true, set_log_level, 0,
+    { "log-level", "LEVEL", ALL, CLI_AND_CONFIG, set_log_level, 0,
       "error, warning (default), info or debug" },
-    { "user", "USER", STEPS, true, set_string, FIELD(user),
+    { "user", "USER", STEPS, CLI_AND_CONFIG, set_string, FIELD(user),
       "run the step as USER after dropping capabilities" },
-    { "hooks-dir", "DIR", STEPS | MP_PROG_MIGRATE, true, set_string, FIELD(hooks_dir),
+    { "hooks-dir", "DIR", STEPS | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_string, FIELD(hooks_dir),
       "site hooks directory (default " MP_DEFAULT_HOOKS_DIR ")" },
-    { "hook-capabilities", "CAPS", STEPS, true, set_string, FIELD(hook_capabilities),
+    { "hook-capabilities", "CAPS", STEPS, CLI_AND_CONFIG, set_string, FIELD(hook_capabilities),
       "capabilities the site hooks get, e.g. net_admin (default: none)" },
-    { "qmp", "SOCKET", MP_PROG_BEGIN | MP_PROG_PREPARE | MP_PROG_MIGRATE, false, set_string,
+    { "qmp", "SOCKET", MP_PROG_BEGIN | MP_PROG_PREPARE | MP_PROG_MIGRATE, CLI_ONLY, set_string,
       FIELD(qmp_socket), "QMP socket of the VM (prepare: of the destination VM to start)" },
-    { "domain", "NAME", MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_string, FIELD(domain),
+    { "domain", "NAME", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_string, FIELD(domain),
       "domain name (default: QEMU's -name, else the socket's basename)" },
-    { "live", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_offline, 0,
+    { "live", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_offline, 0,
       "migrate while the VM runs (default)" },
-    { "offline", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_offline, 0,
+    { "offline", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_offline, 0,
       "pause the VM first, then send its state" },
-    { "bandwidth", "MIB_PER_S", MP_PROG_BEGIN | MP_PROG_MIGRATE, true, set_u64,
+    { "bandwidth", "MIB_PER_S", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
       FIELD(params.bandwidth_mib), "limit the stream (default 0: unlimited)" },
-    { "downtime-ms", "N", MP_PROG_BEGIN | MP_PROG_MIGRATE, true, set_u64, FIELD(params.downtime_ms),
+    { "downtime-ms", "N", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
+      FIELD(params.downtime_ms),
       "longest pause allowed at switch-over (default: the hypervisor's)" },
-    { "paused", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, false, set_flag, FIELD(params.paused),
+    { "paused", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_flag, FIELD(params.paused),
       "leave the destination VM paused after Finish" },
-    { "timeout", "S", MP_PROG_BEGIN | MP_PROG_MIGRATE, true, set_u64, FIELD(params.timeout_s),
+    { "timeout", "S", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
+      FIELD(params.timeout_s),
       "cancel a stream that has not completed after S seconds (default 0: none)" },
-    { "listen", "ADDR", MP_PROG_PREPARE | MP_PROG_MIGRATE, true, set_string, FIELD(listen_addr),
-      "address to receive the stream on (default 0.0.0.0)" },
-    { "port-range", "LO-HI", MP_PROG_PREPARE | MP_PROG_MIGRATE, true, set_port_range, 0,
+    { "listen", "ADDR", MP_PROG_PREPARE | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_string,
+      FIELD(listen_addr), "address to receive the stream on (default 0.0.0.0)" },
+    { "port-range", "LO-HI", MP_PROG_PREPARE | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_port_range, 0,
       "ports to try for the stream (default 49152-49215)" },
-    { "rewrite", "FROM=TO", MP_PROG_PREPARE | MP_PROG_MIGRATE, false, set_rewrite, 0,
+    { "rewrite", "FROM=TO", MP_PROG_PREPARE | MP_PROG_MIGRATE, CLI_ONLY, set_rewrite, 0,
       "replace FROM by TO in every argument of the VM's command line (repeatable)" },
-    { "launcher", "CMD", MP_PROG_PREPARE | MP_PROG_MIGRATE, true, set_string, FIELD(launcher),
+    { "launcher", "CMD", MP_PROG_PREPARE | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_string,
+      FIELD(launcher),
       "start the destination VM through this command prefix (default: daemonize)" },
-    { "progress", "MODE", MP_PROG_PERFORM | MP_PROG_MIGRATE, true, set_progress, 0,
+    { "progress", "MODE", MP_PROG_PERFORM | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_progress, 0,
       "auto (a bar on a terminal), bar, json (lines on stderr) or none" },
-    { "cancelled", NULL, MP_PROG_FINISH | MP_PROG_CONFIRM, false, set_flag, FIELD(cancelled),
+    { "cancelled", NULL, MP_PROG_FINISH | MP_PROG_CONFIRM, CLI_ONLY, set_flag, FIELD(cancelled),
       "undo the migration on this host instead of completing it" },
-    { "force", NULL, MP_PROG_CONFIRM, false, set_flag, FIELD(force),
+    { "force", NULL, MP_PROG_CONFIRM, CLI_ONLY, set_flag, FIELD(force),
       "with --cancelled: resume the source although no cookie proves the destination gave up" },
-    { "qmp-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, true, set_u64,
+    { "qmp-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
       FIELD(qmp_timeout_ms), "bound on every QMP reply (default 10000)" },
-    { "stall-timeout-ms", "N", MP_PROG_PERFORM | MP_PROG_MIGRATE, true, set_u64,
+    { "stall-timeout-ms", "N", MP_PROG_PERFORM | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
       FIELD(stall_timeout_ms),
       "cancel a stream that sends nothing for N ms (default 30000; 0: never)" },
-    { "incoming-timeout-ms", "N", MP_PROG_FINISH | MP_PROG_MIGRATE, true, set_u64,
+    { "incoming-timeout-ms", "N", MP_PROG_FINISH | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
       FIELD(incoming_timeout_ms), "bound on waiting for the incoming stream (default 600000)" },
-    { "exit-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, true, set_u64,
+    { "exit-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
       FIELD(exit_timeout_ms), "bound on waiting for a VM process to exit (default 10000)" },
-    { "dest-qmp", "SOCKET", MP_PROG_MIGRATE, false, set_string, FIELD(dest_qmp_socket),
+    { "dest-qmp", "SOCKET", MP_PROG_MIGRATE, CLI_ONLY, set_string, FIELD(dest_qmp_socket),
       "QMP socket for the destination VM that Prepare starts" },
-    { "local", NULL, MP_PROG_MIGRATE, false, set_flag, FIELD(local),
+    { "local", NULL, MP_PROG_MIGRATE, CLI_ONLY, set_flag, FIELD(local),
       "run the destination's steps on this host" },
-    { "transport", "CMD", MP_PROG_MIGRATE, true, set_string, FIELD(transport),
+    { "transport", "CMD", MP_PROG_MIGRATE, CLI_AND_CONFIG, set_string, FIELD(transport),
       "run the destination's steps through this command prefix (ssh HOST, ip netns exec NS)" },
-    { "json", NULL, MP_PROG_STATUS, false, set_flag, FIELD(json), "machine-readable output" },
-    { "recover", NULL, MP_PROG_STATUS, false, set_flag, FIELD(recover),
+    { "json", NULL, MP_PROG_STATUS, CLI_ONLY, set_flag, FIELD(json), "machine-readable output" },
+    { "recover", NULL, MP_PROG_STATUS, CLI_ONLY, set_flag, FIELD(recover),
       "apply the unambiguous recovery actions" },
-    { "rules", NULL, MP_PROG_STATUS, false, set_flag, FIELD(print_rules),
+    { "rules", NULL, MP_PROG_STATUS, CLI_ONLY, set_flag, FIELD(print_rules),
       "print the recovery rules as a Markdown table" },
-    { "drivers", NULL, MP_PROG_STATUS, false, set_flag, FIELD(list_drivers),
+    { "drivers", NULL, MP_PROG_STATUS, CLI_ONLY, set_flag, FIELD(list_drivers),
       "print the drivers compiled in and what they support" },
-    { "verbose", NULL, ALL, false, set_flag, FIELD(verbose), "with --version: the support matrix" },
+    { "verbose", NULL, ALL, CLI_ONLY, set_flag, FIELD(verbose),
+      "with --version: the support matrix" },
+    { "pki-dir", "DIR", ALL, CLI_AND_CONFIG, set_string, FIELD(pki_dir),
+      "this host's CA, certificate and key (default $MIGPHASE_PKI_DIR or " MP_DEFAULT_PKI_DIR ")" },
+    { "trust", "MODE", ALL, CONFIG_ONLY, set_trust, 0,
+      "x509 (default): cookies are signed and verified; none: a lab without keys" },
+    { "cookie-max-age", "S", MP_PROG_PREPARE, CONFIG_ONLY, set_u64, FIELD(cookie_max_age_s),
+      "refuse a Begin cookie signed longer ago than S seconds (default 300)" },
+    { "cookie-group", "GROUP", STEPS | MP_PROG_MIGRATE, CONFIG_ONLY, set_string,
+      FIELD(cookie_group),
+      "cookies written with --out are readable by GROUP (mode 0640; default 0600)" },
+    { "emulators", "PATH...", ALL, CONFIG_ONLY, set_words, FIELD(emulators),
+      "the emulator binaries a VM may run (default " MP_DEFAULT_EMULATORS ")" },
+    { "vm-users", "USER...", MP_PROG_BEGIN | MP_PROG_MIGRATE, CONFIG_ONLY, set_words,
+      FIELD(vm_users), "the users a VM process may run as (default root)" },
 };
 
 static const struct option_def *
@@ -230,6 +281,11 @@ set_defaults(struct mp_options *o, enum mp_program program)
     o->incoming_timeout_ms = 600000;
     o->exit_timeout_ms = 10000;
     o->stall_timeout_ms = 30000;
+    const char *env_pki = getenv("MIGPHASE_PKI_DIR");
+    o->pki_dir = xstrdup(env_pki && *env_pki ? env_pki : MP_DEFAULT_PKI_DIR);
+    o->cookie_max_age_s = 300;
+    o->emulators = mp_proc_split_command(MP_DEFAULT_EMULATORS);
+    o->vm_users = mp_strv_append(NULL, "root");
 }
 
 static char *
@@ -267,7 +323,7 @@ parse_config(struct mp_options *o, const char *path, bool must_exist, struct mp_
         *eq = '\0';
         char *key = trim(line), *value = trim(eq + 1);
         const struct option_def *d = find_option(key, ALL);
-        if (!d || !d->in_config)
+        if (!d || d->where == CLI_ONLY)
             return mp_error_input(err, EINVAL, "%s:%u: unknown setting '%s'", path, lineno, key);
         if (!(d->programs & o->program))
             continue;
@@ -284,7 +340,7 @@ print_help(enum mp_program program, const char *usage)
     printf("%s\nOptions:\n", usage);
     for (size_t i = 0; i < ARRAY_SIZE(option_defs); i++) {
         const struct option_def *d = &option_defs[i];
-        if (!(d->programs & program))
+        if (!(d->programs & program) || d->where == CONFIG_ONLY)
             continue;
         _cleanup_free_ char *left =
             xasprintf("--%s%s%s", d->name, d->arg ? " " : "", d->arg ? d->arg : "");
@@ -326,7 +382,7 @@ mp_options_parse(struct mp_options *o, enum mp_program program, const char *usag
     struct option longopts[ARRAY_SIZE(option_defs) + 3];
     size_t n = 0;
     for (size_t i = 0; i < ARRAY_SIZE(option_defs); i++) {
-        if (!(option_defs[i].programs & program))
+        if (!(option_defs[i].programs & program) || option_defs[i].where == CONFIG_ONLY)
             continue;
         longopts[n++] = (struct option){ option_defs[i].name,
                                          option_defs[i].arg ? required_argument : no_argument, NULL,
@@ -379,8 +435,7 @@ mp_options_parse(struct mp_options *o, enum mp_program program, const char *usag
     }
     if (version) {
         printf("%s %s\n", mp_log_progname(), PACKAGE_VERSION);
-        if (o->verbose)
-            mp_support_print(stdout);
+        o->version_shown = true;
         return 0;
     }
     return 1;
@@ -405,5 +460,9 @@ mp_options_free(struct mp_options *o)
     free(o->transport);
     free(o->dest_qmp_socket);
     mp_strv_free(o->args);
+    free(o->pki_dir);
+    free(o->cookie_group);
+    mp_strv_free(o->emulators);
+    mp_strv_free(o->vm_users);
     memset(o, 0, sizeof(*o));
 }

@@ -11,6 +11,11 @@
 /* Under the configured sysconfdir: /etc in distribution packages. */
 #define MP_DEFAULT_CONFIG    MP_SYSCONFDIR "/migphase/migphase.conf"
 #define MP_DEFAULT_HOOKS_DIR MP_SYSCONFDIR "/migphase/hooks"
+/* Where hosts that run libvirt's TLS migration already keep QEMU's x509
+ * files, so that such hosts need no new setup. */
+#define MP_DEFAULT_PKI_DIR "/etc/pki/qemu"
+/* The distribution's emulators (Debian's and Fedora's, RHEL's qemu-kvm). */
+#define MP_DEFAULT_EMULATORS "/usr/bin/qemu-system-* /usr/libexec/qemu-kvm"
 
 /* Programs, as a mask, for the options each accepts. */
 enum mp_program {
@@ -43,6 +48,9 @@ struct mp_options {
     char *hook_capabilities; /* comma-separated names, NULL: none */
     enum mp_log_level log_level;
     bool verbose;
+    /* --version was answered; the engine adds the support matrix with
+     * --verbose (this library knows no driver). */
+    bool version_shown;
     /* begin */
     char *qmp_socket; /* begin: the source's; prepare: the new destination's */
     char *domain;
@@ -71,6 +79,13 @@ struct mp_options {
     bool local;
     char *transport; /* command prefix for the destination's steps */
     char *dest_qmp_socket;
+    /* trust between hosts (config file only, but pki-dir) */
+    char *pki_dir;
+    bool trust_none;           /* trust = none: nothing signed or verified (a lab) */
+    uint64_t cookie_max_age_s; /* prepare: oldest Begin cookie accepted */
+    char *cookie_group;        /* NULL: --out files are 0600 */
+    char **emulators;          /* glob patterns of the binaries a VM may run */
+    char **vm_users;           /* users a VM process may run as */
     /* positional arguments left after the options */
     char **args;
 };

@@ -494,3 +494,37 @@ mp_proc_wait_starting(pid_t pid, const char *what, const char *log_path, uint64_
     mp_sleep_ms(MP_PROC_START_POLL_MS);
     return 0;
 }
+
+void
+mp_proc_record(struct mp_journal_record *record, const char *key, pid_t pid)
+{
+    char buf[32];
+    _cleanup_free_ char *start_key = xasprintf("%s-start", key);
+    snprintf(buf, sizeof(buf), "%ld", (long)pid);
+    mp_journal_record_set_fact(record, key, buf);
+    uint64_t start;
+    if (mp_proc_start_time(pid, &start) == 0) {
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)start);
+        mp_journal_record_set_fact(record, start_key, buf);
+    } else {
+        mp_journal_record_set_fact(record, start_key, NULL);
+    }
+}
+
+enum mp_proc_fate
+mp_proc_recorded(const struct mp_journal_record *record, const char *key, pid_t *pid)
+{
+    _cleanup_free_ char *start_key = xasprintf("%s-start", key);
+    const char *pid_s = mp_journal_record_get_fact(record, key);
+    const char *start_s = mp_journal_record_get_fact(record, start_key);
+    uint64_t recorded_pid = 0, start = 0, now = 0;
+    *pid = 0;
+    if (!pid_s || !start_s || mp_parse_u64(pid_s, &recorded_pid) < 0 || recorded_pid == 0 ||
+        recorded_pid > INT32_MAX || mp_parse_u64(start_s, &start) < 0)
+        return MP_PROC_UNKNOWN;
+    if (mp_proc_start_time((pid_t)recorded_pid, &now) < 0 || now != start ||
+        !mp_proc_alive((pid_t)recorded_pid))
+        return MP_PROC_GONE;
+    *pid = (pid_t)recorded_pid;
+    return MP_PROC_ALIVE;
+}

@@ -2,6 +2,8 @@
  * a bound, and looking at other processes through /proc. */
 #pragma once
 
+#include "journal.h"
+
 #include "error.h"
 
 #include <signal.h>
@@ -59,6 +61,22 @@ int mp_proc_read_pidfile(const char *path, pid_t *pid, struct mp_error **err);
 /* The start time of a process in clock ticks (field 22 of /proc/PID/stat):
  * with the pid, it names a process even after the pid is reused. */
 int mp_proc_start_time(pid_t pid, uint64_t *ticks);
+/* A process as the journal records it: the fact `key` holds its pid and
+ * `key`-start its start time, so that a pid reused by another process is
+ * never mistaken for it. */
+void mp_proc_record(struct mp_journal_record *record, const char *key, pid_t pid);
+
+/* What a record says of its process now. */
+enum mp_proc_fate {
+    MP_PROC_UNKNOWN, /* no usable pid and start time: nothing can be said */
+    MP_PROC_GONE,    /* no process with that pid and start time exists */
+    MP_PROC_ALIVE,   /* that very process runs (*pid names it) */
+};
+/* A pid without a start time (the process was gone when it was recorded,
+ * or the record is damaged) is UNKNOWN: it may name anyone by now, so it is
+ * neither signalled nor taken as proof that the process ended. */
+enum mp_proc_fate mp_proc_recorded(const struct mp_journal_record *record, const char *key,
+                                   pid_t *pid);
 /* Split a command prefix ("systemd-run --scope") on blanks into an argv. */
 char **mp_proc_split_command(const char *command);
 /* Where a file of the package is: in the folder $env names, else beside the

@@ -2,6 +2,7 @@
 
 #include "util.h"
 
+#include "buf.h"
 #include "error.h"
 
 #include <errno.h>
@@ -154,6 +155,37 @@ mp_streq0(const char *a, const char *b)
 }
 
 bool
+mp_str_is_name(const char *s, size_t max, const char *first, const char *chars)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= max && strchr(first ? first : chars, s[0]) && strspn(s, chars) == n;
+}
+
+int
+mp_utf8_decode(const char *s, size_t len, uint32_t *ch)
+{
+    static const uint32_t shortest[] = { 0, 0, 0x80, 0x800, 0x10000 };
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = *p < 0x80             ? 1
+               : (*p & 0xe0) == 0xc0 ? 2
+               : (*p & 0xf0) == 0xe0 ? 3
+               : (*p & 0xf8) == 0xf0 ? 4
+                                     : 0;
+    if (n == 0 || n > len)
+        return -1;
+    uint32_t c = n == 1 ? *p : *p & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return -1;
+        c = c << 6 | (p[i] & 0x3f);
+    }
+    if (c < shortest[n])
+        return -1; /* overlong: a second spelling of a character, never valid */
+    *ch = c;
+    return (int)n;
+}
+
+bool
 mp_str_has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -162,14 +194,11 @@ mp_str_has_prefix(const char *s, const char *prefix)
 int
 mp_read_fd(int fd, size_t max, char **out, size_t *len, struct mp_error **err)
 {
-    size_t size = 0, alloc = 4096;
-    _cleanup_free_ char *buf = xmalloc(alloc);
+    _cleanup_buf_ struct mp_buf buf = { 0 };
     for (;;) {
-        if (size + 1 >= alloc) {
-            alloc *= 2;
-            buf = xrealloc(buf, alloc);
-        }
-        ssize_t n = read(fd, buf + size, alloc - size - 1);
+        /* Reads grow with the buffer: few system calls for a large file. */
+        char *room = mp_buf_reserve(&buf, 4096);
+        ssize_t n = read(fd, room, buf.alloc - buf.len - 1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -177,14 +206,11 @@ mp_read_fd(int fd, size_t max, char **out, size_t *len, struct mp_error **err)
         }
         if (n == 0)
             break;
-        size += (size_t)n;
-        if (size > max)
+        mp_buf_grew(&buf, (size_t)n);
+        if (buf.len > max)
             return mp_error_input(err, EFBIG, "input is larger than %zu bytes", max);
     }
-    buf[size] = '\0';
-    *out = steal_ptr(&buf);
-    if (len)
-        *len = size;
+    *out = mp_buf_steal(&buf, len);
     return 0;
 }
 

@@ -63,6 +63,20 @@ char **mp_strv_copy(char *const *strv);
 
 bool mp_streq0(const char *a, const char *b);
 
+/* Character sets for mp_str_is_name. */
+#define MP_CHARS_LOWER  "abcdefghijklmnopqrstuvwxyz"
+#define MP_CHARS_UPPER  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#define MP_CHARS_DIGITS "0123456789"
+/* Whether s is a name: 1 to max characters from chars, the first one from
+ * first (NULL: from chars too). The one check behind domain, fact, hook and
+ * feature names, each with its own sets. */
+bool mp_str_is_name(const char *s, size_t max, const char *first, const char *chars);
+/* Decode the UTF-8 character at s (at most len bytes, len > 0) into *ch and
+ * return its length, or -1 when s does not start with a well-formed sequence
+ * (a stray or missing continuation byte, an overlong form). Surrogates and
+ * values above U+10FFFF decode: what is allowed is the caller's to say. */
+int mp_utf8_decode(const char *s, size_t len, uint32_t *ch);
+
 /* FNV-1a, 64 bits, continued from h (start with MP_FNV1A64_INIT): no table,
  * a few lines, and any single changed byte changes the sum. It guards
  * against accidents, not attackers. */

@@ -70,9 +70,9 @@ distcheck() {
 fuzz_smoke() {
     configure_in build-fuzz CC=clang --enable-fuzzing &&
         make -C build-fuzz -j"$jobs" tests/fuzz/fuzz-cookie tests/fuzz/fuzz-journal \
-            tests/fuzz/fuzz-qmp >/dev/null || return 1
+            tests/fuzz/fuzz-qmp tests/fuzz/fuzz-signature >/dev/null || return 1
     local target work
-    for target in cookie journal qmp; do
+    for target in cookie journal qmp signature; do
         work=$(mktemp -d)
         cp "$top/tests/fuzz/corpus/$target"/* "$work/"
         "build-fuzz/tests/fuzz/fuzz-$target" -max_total_time=15 -max_len=65536 "$work" 2>&1 |

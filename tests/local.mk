@@ -7,7 +7,7 @@ EXTRA_DIST += tests/summary.sh
 
 TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/qemu -DTEST_DATADIR='"$(abs_top_srcdir)/tests/data"'
 TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBXML_CFLAGS) $(JSONC_CFLAGS)
-TEST_LIBS = shared/libmigphase.a qemu/libqemu.a $(LIBMIGPHASE_LIBS) $(CRITERION_LIBS)
+TEST_LIBS = $(ENGINE_LIBS) $(CRITERION_LIBS)
 
 if HAVE_CRITERION
 UNIT_TESTS = \
@@ -20,7 +20,10 @@ UNIT_TESTS = \
 	tests/unit/test-argv \
 	tests/unit/test-privs \
 	tests/unit/test-proc \
-	tests/unit/test-util
+	tests/unit/test-util \
+	tests/unit/test-sign \
+	tests/unit/test-engine \
+	tests/unit/test-recovery
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -48,11 +51,11 @@ tests_unit_test_options_LDADD = $(TEST_LIBS)
 tests_unit_test_qmp_SOURCES = tests/unit/test-qmp.c
 tests_unit_test_qmp_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_qmp_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_qmp_LDADD = qemu/libqemu.a $(TEST_LIBS)
+tests_unit_test_qmp_LDADD = $(TEST_LIBS)
 tests_unit_test_argv_SOURCES = tests/unit/test-argv.c
 tests_unit_test_argv_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_argv_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_argv_LDADD = qemu/libqemu.a $(TEST_LIBS)
+tests_unit_test_argv_LDADD = $(TEST_LIBS)
 
 tests_unit_test_privs_SOURCES = tests/unit/test-privs.c
 tests_unit_test_privs_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -66,43 +69,72 @@ tests_unit_test_util_SOURCES = tests/unit/test-util.c
 tests_unit_test_util_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_util_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_util_LDADD = $(TEST_LIBS)
+tests_unit_test_sign_SOURCES = tests/unit/test-sign.c
+tests_unit_test_sign_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_sign_CFLAGS = $(TEST_CFLAGS) $(GNUTLS_CFLAGS)
+tests_unit_test_sign_LDADD = $(TEST_LIBS)
+
+# The engine's rules and the recovery table, driven by a fake driver: no
+# hypervisor needed (tests/engine/fake-driver.h).
+ENGINE_TEST_SOURCES = tests/engine/fake-driver.c tests/engine/fake-driver.h \
+	tests/engine/world.c tests/engine/world.h
+tests_unit_test_engine_SOURCES = tests/unit/test-engine.c $(ENGINE_TEST_SOURCES)
+tests_unit_test_engine_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/tests/engine
+tests_unit_test_engine_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_engine_LDADD = $(TEST_LIBS)
+tests_unit_test_recovery_SOURCES = tests/unit/test-recovery.c $(ENGINE_TEST_SOURCES)
+tests_unit_test_recovery_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/tests/engine
+tests_unit_test_recovery_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_recovery_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/data
 
 # Fuzz targets. The same LLVMFuzzerTestOneInput entry points are linked with
 # tests/fuzz/replay.c in the normal build, and replay the seed corpus.
-FUZZ_TARGETS = cookie journal qmp
-REPLAY_BINARIES = tests/fuzz/replay-cookie tests/fuzz/replay-journal tests/fuzz/replay-qmp
+FUZZ_TARGETS = cookie journal qmp signature
+REPLAY_BINARIES = tests/fuzz/replay-cookie tests/fuzz/replay-journal tests/fuzz/replay-qmp \
+	tests/fuzz/replay-signature
 check_PROGRAMS += $(REPLAY_BINARIES)
 tests_fuzz_replay_cookie_SOURCES = tests/fuzz/fuzz-cookie.c tests/fuzz/replay.c
-tests_fuzz_replay_cookie_LDADD = $(LIBMIGPHASE_LIBS)
+tests_fuzz_replay_cookie_LDADD = $(BASE_LIBS)
 tests_fuzz_replay_journal_SOURCES = tests/fuzz/fuzz-journal.c tests/fuzz/replay.c
-tests_fuzz_replay_journal_LDADD = $(LIBMIGPHASE_LIBS)
+tests_fuzz_replay_journal_LDADD = $(BASE_LIBS)
 tests_fuzz_replay_qmp_SOURCES = tests/fuzz/fuzz-qmp.c tests/fuzz/replay.c
 tests_fuzz_replay_qmp_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/qemu
 tests_fuzz_replay_qmp_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
-tests_fuzz_replay_qmp_LDADD = qemu/libqemu.a $(LIBMIGPHASE_LIBS)
+tests_fuzz_replay_qmp_LDADD = qemu/libqemu.a $(BASE_LIBS) -lpthread
+tests_fuzz_replay_signature_SOURCES = tests/fuzz/fuzz-signature.c tests/fuzz/replay.c
+tests_fuzz_replay_signature_LDADD = $(BASE_LIBS)
 TESTS += tests/fuzz/replay-corpus.sh
 EXTRA_DIST += tests/fuzz/replay-corpus.sh tests/fuzz/corpus
 
 if ENABLE_FUZZING
 # Built with clang -fsanitize=fuzzer; run by hand or by tests/fuzz/run.sh.
-noinst_PROGRAMS += tests/fuzz/fuzz-cookie tests/fuzz/fuzz-journal tests/fuzz/fuzz-qmp
+noinst_PROGRAMS += tests/fuzz/fuzz-cookie tests/fuzz/fuzz-journal tests/fuzz/fuzz-qmp \
+	tests/fuzz/fuzz-signature
 FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_cookie_SOURCES = tests/fuzz/fuzz-cookie.c
 tests_fuzz_fuzz_cookie_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
 tests_fuzz_fuzz_cookie_LDFLAGS = $(FUZZ_FLAGS)
-tests_fuzz_fuzz_cookie_LDADD = $(LIBMIGPHASE_LIBS)
+tests_fuzz_fuzz_cookie_LDADD = $(BASE_LIBS)
 tests_fuzz_fuzz_journal_SOURCES = tests/fuzz/fuzz-journal.c
 tests_fuzz_fuzz_journal_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
 tests_fuzz_fuzz_journal_LDFLAGS = $(FUZZ_FLAGS)
-tests_fuzz_fuzz_journal_LDADD = $(LIBMIGPHASE_LIBS)
+tests_fuzz_fuzz_journal_LDADD = $(BASE_LIBS)
 tests_fuzz_fuzz_qmp_SOURCES = tests/fuzz/fuzz-qmp.c
 tests_fuzz_fuzz_qmp_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/qemu
 tests_fuzz_fuzz_qmp_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(FUZZ_FLAGS)
 tests_fuzz_fuzz_qmp_LDFLAGS = $(FUZZ_FLAGS)
-tests_fuzz_fuzz_qmp_LDADD = qemu/libqemu.a $(LIBMIGPHASE_LIBS)
+tests_fuzz_fuzz_qmp_LDADD = qemu/libqemu.a $(BASE_LIBS) -lpthread
+tests_fuzz_fuzz_signature_SOURCES = tests/fuzz/fuzz-signature.c
+tests_fuzz_fuzz_signature_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
+tests_fuzz_fuzz_signature_LDFLAGS = $(FUZZ_FLAGS)
+tests_fuzz_fuzz_signature_LDADD = $(BASE_LIBS)
 endif
+
+# The lab PKI command (tools/migphase-pki) against certtool's own checks.
+TESTS += tests/security/pki.sh
+EXTRA_DIST += tests/security/pki.sh
 
 include tests/guest/local.mk
 include tests/integration/local.mk
@@ -110,5 +142,5 @@ include tests/integration/local.mk
 # Pages that show what the code does are checked against the code.
 TESTS += tests/docs/recovery-table.sh
 EXTRA_DIST += tests/docs/recovery-table.sh
-dist_doc_DATA += docs/recovery.md docs/ARCHITECTURE.md docs/cookie-format.md \
+dist_doc_DATA += docs/recovery.md docs/ARCHITECTURE.md docs/cookie-format.md docs/security.md \
 	docs/journal-format.md docs/hooks.md docs/xen.md

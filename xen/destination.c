@@ -1,6 +1,11 @@
 /* The Xen driver's destination side: Prepare starts a receiver that waits
  * for the stream and restores the domain, paused, under a name of its own;
- * Finish gives it its name back and unpauses it, or destroys it. */
+ * Finish gives it its name back and unpauses it, or destroys it.
+ *
+ * A step commits no fact while it acts, and the receiver's pid is known only
+ * once Prepare's act started it: so the receiver names itself (pid, start
+ * time, migration) in its result file before anything else, and the next
+ * plan records what that file says (docs/xen.md, "Plan and act"). */
 #include "config.h"
 
 #include "log.h"
@@ -15,47 +20,24 @@
 
 #define RECEIVE_POLL_MS 100
 
-#define FACT_RECEIVER_PID     "receiver-pid"
-#define FACT_RECEIVER_START   "receiver-pid-start"
-#define FACT_PORT             "port"
-#define FACT_RECEIVER_OUTCOME "receiver"
-#define FACT_DOMID            "domid"
-
-pid_t
-xen_recorded_receiver(const struct mp_journal_record *record)
-{
-    const char *pid_s = mp_journal_record_get_fact(record, FACT_RECEIVER_PID);
-    const char *start_s = mp_journal_record_get_fact(record, FACT_RECEIVER_START);
-    uint64_t pid = 0, start = 0, now = 0;
-    if (!pid_s || mp_parse_u64(pid_s, &pid) < 0 || pid == 0 || pid > INT32_MAX)
-        return 0;
-    /* A pid outlives its process: trust it only while the start time matches. */
-    if (!start_s || mp_parse_u64(start_s, &start) < 0 || mp_proc_start_time((pid_t)pid, &now) < 0 ||
-        now != start)
-        return 0;
-    return mp_proc_alive((pid_t)pid) ? (pid_t)pid : 0;
-}
-
+/* Read the receiver's result file into the record's receiver facts: what an
+ * act that did not conclude learned is recorded by the next plan. */
 static void
-record_receiver(struct mp_journal_record *record, pid_t pid)
+observe_receiver(struct mp_step_ctx *ctx)
 {
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%ld", (long)pid);
-    mp_journal_record_set_fact(record, FACT_RECEIVER_PID, buf);
-    uint64_t start;
-    if (mp_proc_start_time(pid, &start) == 0) {
-        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)start);
-        mp_journal_record_set_fact(record, FACT_RECEIVER_START, buf);
-    }
+    _cleanup_free_ char *path = mp_journal_path(ctx->journal, XEN_RECEIVER_RESULT);
+    _cleanup_xen_result_ struct xen_result res = { 0 };
+    if (xen_result_read(path, &res, NULL) == 0)
+        xen_receiver_observe(ctx->record, &res);
 }
 
-/* Stop the receiver and libxl's restore helper with it: the receiver leads
- * a process group of its own (see xen/receiver.c). */
+/* Stop the receiver the record names, and libxl's restore helper with it:
+ * the receiver leads a process group of its own (see xen/receiver.c). */
 static int
 stop_receiver(const struct mp_step_ctx *ctx, struct mp_error **err)
 {
-    pid_t pid = xen_recorded_receiver(ctx->record);
-    if (pid <= 0)
+    pid_t pid;
+    if (mp_proc_recorded(ctx->record, XEN_FACT_RECEIVER_PID, &pid) != MP_PROC_ALIVE)
         return 0;
     mp_info("stopping the receiver (pid %ld)", (long)pid);
     pid_t target = getpgid(pid) == pid ? -pid : pid;
@@ -106,8 +88,8 @@ log_level_name(void)
 
 /* The configuration the receiver restores: the source's, renamed. */
 static int
-write_incoming_config(struct mp_step_ctx *ctx, struct xen_ctx *x, const char *incoming,
-                      const char *path, struct mp_error **err)
+incoming_config(const struct mp_step_ctx *ctx, struct xen_ctx *x, const char *incoming, char **json,
+                struct mp_error **err)
 {
     libxl_domain_config cfg;
     libxl_domain_config_init(&cfg);
@@ -119,11 +101,11 @@ write_incoming_config(struct mp_step_ctx *ctx, struct xen_ctx *x, const char *in
     }
     free(cfg.c_info.name);
     cfg.c_info.name = xstrdup(incoming);
-    _cleanup_free_ char *json = libxl_domain_config_to_json(xen_libxl(x), &cfg);
+    *json = libxl_domain_config_to_json(xen_libxl(x), &cfg);
     libxl_domain_config_dispose(&cfg);
-    if (!json)
+    if (!*json)
         return mp_error_set(err, EIO, "cannot write the incoming domain's configuration");
-    return mp_write_file(path, json, strlen(json), err);
+    return 0;
 }
 
 static char **
@@ -191,59 +173,74 @@ check_cookie(const struct mp_cookie *in, struct mp_error **err)
     return 0;
 }
 
-int
-xen_prepare(struct mp_step_ctx *ctx, struct mp_error **err)
+/* What Prepare's plan made ready for its act: the receiver's command line
+ * and files, and the incoming domain's name and configuration. */
+struct receiver_launch {
+    char *incoming;
+    char *config_json;
+    char *config;
+    char *result;
+    char *log_path;
+    char **argv;
+};
+
+static void
+receiver_launch_free(void *state)
 {
-    int r = check_cookie(ctx->in, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *incoming = xen_name_with(ctx->record->domain, XEN_SUFFIX_INCOMING);
-    r = mp_journal_check_domain(incoming, err);
-    if (r < 0)
-        return r;
-    _cleanup_xen_ctx_ struct xen_ctx *x = NULL;
-    r = xen_ctx_open(&x, err);
-    if (r < 0)
-        return r;
-    /* The receiver of an interrupted Prepare of this migration: its cookie
-     * never went out, so nothing was sent to it. */
-    r = stop_receiver(ctx, err);
-    if (r < 0)
-        return mp_error_left_state(err);
-    _cleanup_xen_domain_ struct xen_domain old = { 0 };
-    if (xen_domain_find(x, incoming, NULL, &old, NULL) == 0)
-        return mp_error_set(err, EEXIST,
-                            "a domain named %s already exists on this host (domid %u): an earlier "
-                            "migration left it; see migphase-status or destroy it",
-                            incoming, old.domid);
+    struct receiver_launch *l = state;
+    free(l->incoming);
+    free(l->config_json);
+    free(l->config);
+    free(l->result);
+    free(l->log_path);
+    mp_strv_free(l->argv);
+    free(l);
+}
 
-    _cleanup_free_ char *config = mp_journal_path(ctx->journal, XEN_RECEIVER_CONFIG);
-    _cleanup_free_ char *result = mp_journal_path(ctx->journal, XEN_RECEIVER_RESULT);
-    _cleanup_free_ char *log_path = mp_journal_path(ctx->journal, XEN_RECEIVER_LOG);
-    r = write_incoming_config(ctx, x, incoming, config, err);
+static int
+launch_receiver(const struct mp_step_ctx *ctx, const struct receiver_launch *l, pid_t *pid,
+                struct mp_error **err)
+{
+    int r = mp_write_file(l->config, l->config_json, strlen(l->config_json), err);
     if (r < 0)
         return r;
-    (void)unlink(result);
-    (void)unlink(log_path);
-
-    _cleanup_strv_ char **argv = receiver_argv(ctx, config, result);
+    /* The result file names the receiver recovery looks for: none until the
+     * new one writes it, first thing. */
+    (void)unlink(l->result);
+    (void)unlink(l->log_path);
     _cleanup_strv_ char **launcher =
         ctx->opts->launcher ? mp_proc_split_command(ctx->opts->launcher) : NULL;
-    pid_t pid;
-    r = mp_proc_launch_detached(launcher, argv, log_path, &pid, err);
+    r = mp_proc_launch_detached(launcher, l->argv, l->log_path, pid, err);
     if (r < 0)
         return mp_error_prefix(err, "starting the receiver");
-    record_receiver(ctx->record, pid);
-    r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
+    return 0;
+}
+
+/* Stop the receiver of an interrupted run, start the new one and wait until
+ * it listens. The new receiver's pid goes on the record for the engine's
+ * closing commit; until then its result file names it. */
+static int
+prepare_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
+{
+    struct receiver_launch *l = state;
+    /* The receiver of an interrupted Prepare of this migration: its cookie
+     * never went out, so nothing was sent to it. */
+    int r = stop_receiver(ctx, err);
+    if (r < 0)
+        return mp_error_left_state(err);
+    pid_t pid;
+    r = launch_receiver(ctx, l, &pid, err);
+    if (r < 0)
+        return r;
+    mp_proc_record(ctx->record, XEN_FACT_RECEIVER_PID, pid);
     uint16_t port = 0;
-    if (r == 0)
-        r = wait_listening(ctx, pid, result, log_path, &port, err);
+    r = wait_listening(ctx, pid, l->result, l->log_path, &port, err);
     if (r == 0) {
         ctx->out->uri = mp_stream_uri(ctx->opts->listen_addr, ctx->out->destination.hostname, port);
         char buf[8];
         snprintf(buf, sizeof(buf), "%u", port);
-        mp_journal_record_set_fact(ctx->record, FACT_PORT, buf);
-        mp_cookie_set_data(ctx->out, "incoming-name", incoming);
+        mp_journal_record_set_fact(ctx->record, XEN_FACT_PORT, buf);
+        mp_cookie_set_data(ctx->out, "incoming-name", l->incoming);
         return 0;
     }
     /* On any failure the receiver must be gone. */
@@ -256,20 +253,73 @@ xen_prepare(struct mp_step_ctx *ctx, struct mp_error **err)
     return r;
 }
 
+/* A domain under the incoming name is another migration's: the receiver of
+ * an interrupted Prepare of this one had no source to restore from. */
+static int
+check_name_free(struct xen_ctx *x, const char *incoming, struct mp_error **err)
+{
+    _cleanup_xen_domain_ struct xen_domain old = { 0 };
+    if (xen_domain_find(x, incoming, NULL, &old, NULL) != 0)
+        return 0;
+    return mp_error_set(err, EEXIST,
+                        "a domain named %s already exists on this host (domid %u): an earlier "
+                        "migration left it; see migphase-status or destroy it",
+                        incoming, old.domid);
+}
+
+/* Check the cookie and the host, and make the receiver's command line and
+ * configuration; record the receiver of an interrupted earlier run, which
+ * the act stops. */
+int
+xen_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
+{
+    int r = check_cookie(ctx->in, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *incoming = xen_name_with(ctx->record->domain, XEN_SUFFIX_INCOMING);
+    r = mp_journal_check_domain(incoming, err);
+    if (r < 0)
+        return r;
+    _cleanup_xen_ctx_ struct xen_ctx *x = NULL;
+    r = xen_ctx_open(&x, err);
+    if (r == 0)
+        r = check_name_free(x, incoming, err);
+    _cleanup_free_ char *json = NULL;
+    if (r == 0)
+        r = incoming_config(ctx, x, incoming, &json, err);
+    if (r < 0)
+        return r;
+    observe_receiver(ctx);
+
+    struct receiver_launch *l = xzalloc(sizeof(*l));
+    l->incoming = steal_ptr(&incoming);
+    l->config_json = steal_ptr(&json);
+    l->config = mp_journal_path(ctx->journal, XEN_RECEIVER_CONFIG);
+    l->result = mp_journal_path(ctx->journal, XEN_RECEIVER_RESULT);
+    l->log_path = mp_journal_path(ctx->journal, XEN_RECEIVER_LOG);
+    l->argv = receiver_argv(ctx, l->config, l->result);
+    *plan =
+        (struct mp_step_plan){ .act = prepare_act, .state = l, .free_state = receiver_launch_free };
+    return 0;
+}
+
 /* ---- Finish --------------------------------------------------------------- */
 
 /* The incoming domain: the one the receiver reported, else the one under
- * the incoming name (a receiver stopped halfway leaves it unreported). */
+ * the incoming name (a receiver stopped halfway leaves it unreported). A
+ * result file of an earlier migration names a domain that may run the
+ * guest by now under its own name: only this migration's counts. */
 static int
 incoming_domain(struct mp_step_ctx *ctx, struct xen_ctx *x, struct xen_domain *d,
                 struct mp_error **err)
 {
     const char *uuid = ctx->record->uuid;
-    uint32_t domid = xen_recorded_domid(ctx->record, FACT_DOMID);
+    uint32_t domid = xen_recorded_domid(ctx->record, XEN_FACT_DOMID);
     if (domid == 0) {
         _cleanup_free_ char *path = mp_journal_path(ctx->journal, XEN_RECEIVER_RESULT);
         _cleanup_xen_result_ struct xen_result res = { 0 };
-        if (xen_result_read(path, &res, NULL) == 0 && res.state == XEN_RECEIVER_RESTORED)
+        if (xen_result_read(path, &res, NULL) == 0 && res.state == XEN_RECEIVER_RESTORED &&
+            mp_streq0(res.migration_id, ctx->record->migration_id))
             domid = res.domid;
     }
     if (domid != 0) {
@@ -332,7 +382,8 @@ wait_restored(struct mp_step_ctx *ctx, struct xen_result *res, struct mp_error *
     for (;;) {
         /* Whether it lives is asked first: a receiver that exits between
          * the two questions has written its last result before. */
-        bool alive = xen_recorded_receiver(ctx->record) > 0;
+        pid_t pid;
+        bool alive = mp_proc_recorded(ctx->record, XEN_FACT_RECEIVER_PID, &pid) == MP_PROC_ALIVE;
         int r = xen_result_read(path, res, err);
         if (r < 0)
             return r;
@@ -380,31 +431,82 @@ complete_incoming(struct mp_step_ctx *ctx, struct xen_ctx *x, struct mp_error **
     return 0;
 }
 
-int
-xen_finish(struct mp_step_ctx *ctx, struct mp_error **err)
+/* What Finish's plan found for its act: libxl, and why the stream failed
+ * (NULL: it did not). */
+struct incoming {
+    struct xen_ctx *x;
+    struct mp_error *failure;
+};
+
+static void
+incoming_free(void *state)
 {
-    _cleanup_xen_ctx_ struct xen_ctx *x = NULL;
-    int r = xen_ctx_open(&x, err);
-    if (r < 0)
-        return mp_error_left_state(err);
-    if (ctx->cancel) {
-        r = discard_incoming(ctx, x, err);
-        if (r == 0)
-            ctx->out->outcome = MP_OUTCOME_CANCELLED;
-        return r;
-    }
-    _cleanup_xen_result_ struct xen_result res = { 0 };
-    r = wait_restored(ctx, &res, err);
-    /* How the stream ended, for whoever reads the journal later. */
-    mp_journal_record_set_fact(ctx->record, FACT_RECEIVER_OUTCOME,
-                               xen_receiver_state_name(res.state));
-    if (r < 0)
-        return fail_incoming(ctx, x, err);
-    xen_record_domid(ctx->record, FACT_DOMID, res.domid);
-    r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
+    struct incoming *inc = state;
+    xen_ctx_close(inc->x);
+    mp_error_free(inc->failure);
+    free(inc);
+}
+
+static int
+cancel_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
+{
+    struct incoming *inc = state;
+    int r = discard_incoming(ctx, inc->x, err);
     if (r == 0)
-        r = complete_incoming(ctx, x, err);
+        ctx->out->outcome = MP_OUTCOME_CANCELLED;
+    return r;
+}
+
+/* The stream failed: the half-built domain goes, and Finish fails. */
+static int
+fail_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
+{
+    struct incoming *inc = state;
+    *err = steal_ptr(&inc->failure);
+    return fail_incoming(ctx, inc->x, err);
+}
+
+static int
+complete_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
+{
+    struct incoming *inc = state;
+    int r = complete_incoming(ctx, inc->x, err);
     if (r < 0)
-        return fail_incoming(ctx, x, err);
+        return fail_incoming(ctx, inc->x, err);
+    return 0;
+}
+
+/* Wait for the receiver's verdict and record it: how the stream ended and,
+ * if it was restored, which domain holds it, so that the commit before the
+ * act names the domain the act renames and unpauses. */
+static int
+await_restore(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    _cleanup_xen_result_ struct xen_result res = { 0 };
+    int r = wait_restored(ctx, &res, err);
+    mp_journal_record_set_fact(ctx->record, XEN_FACT_RECEIVER_OUTCOME,
+                               xen_receiver_state_name(res.state));
+    if (r == 0)
+        xen_record_domid(ctx->record, XEN_FACT_DOMID, res.domid);
+    return r;
+}
+
+/* Finish's plan waits (only looking) for the stream's end; the act then
+ * completes the migration, or destroys what the stream left. */
+int
+xen_finish(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
+{
+    struct incoming *inc = xzalloc(sizeof(*inc));
+    int r = xen_ctx_open(&inc->x, err);
+    if (r < 0) {
+        incoming_free(inc);
+        return mp_error_left_state(err);
+    }
+    /* The receiver the act stops, if it must, as Prepare's run left it. */
+    observe_receiver(ctx);
+    mp_step_act act = cancel_act;
+    if (!ctx->cancel)
+        act = await_restore(ctx, &inc->failure) == 0 ? complete_act : fail_act;
+    *plan = (struct mp_step_plan){ .act = act, .state = inc, .free_state = incoming_free };
     return 0;
 }

@@ -13,6 +13,7 @@ static const struct mp_driver_features xen_features = {
 };
 
 const struct mp_driver mp_xen_driver = {
+    .abi = MP_DRIVER_ABI,
     .name = "xen",
     .features = &xen_features,
     /* libxl talks to Xen through /dev/xen/privcmd, /dev/xen/gntdev and

@@ -12,8 +12,9 @@ xen_libxen_a_SOURCES = \
 	xen/context.c xen/domain.c xen/result.c xen/stream.c \
 	xen/source.c xen/suspend.c xen/destination.c xen/probe.c
 
-# libmigphase's symbols are left undefined here: the helper that loads the
-# module has them. Perform's stream guard is a thread.
+# Our libraries' symbols are left undefined here: the helper that loads the
+# module exports them (helpers/module-exports.list, checked by
+# tests/modules/exports.sh). Perform's stream guard is a thread.
 driverdir = $(pkglibdir)/drivers
 driver_PROGRAMS = xen/migphase-driver-xen.so
 xen_migphase_driver_xen_so_SOURCES = xen/driver.c
@@ -28,5 +29,5 @@ pkglibexec_PROGRAMS += xen/migphase-xen-receiver
 xen_migphase_xen_receiver_SOURCES = xen/receiver.c
 xen_migphase_xen_receiver_CPPFLAGS = $(xen_libxen_a_CPPFLAGS)
 xen_migphase_xen_receiver_CFLAGS = $(xen_libxen_a_CFLAGS)
-xen_migphase_xen_receiver_LDADD = xen/libxen.a $(XENLIGHT_LIBS) $(LIBMIGPHASE_LIBS)
+xen_migphase_xen_receiver_LDADD = xen/libxen.a $(XENLIGHT_LIBS) $(BASE_LIBS)
 endif

@@ -6,6 +6,7 @@
  * name may belong to the other side. */
 #include "config.h"
 
+#include "facts.h"
 #include "xen-internal.h"
 
 #include <errno.h>
@@ -20,7 +21,8 @@ source_state(const struct mp_journal_record *record, const struct xen_domain *d)
         /* Only a Perform that concluded knows the destination has it all;
          * otherwise the stream may have been cut: resuming is safe, since
          * no Perform cookie exists for the destination to finish with. */
-        bool completed = mp_streq0(mp_journal_record_get_fact(record, "stream"), "completed");
+        bool completed =
+            mp_streq0(mp_journal_record_get_fact(record, MP_FACT_STREAM), MP_FACT_STREAM_COMPLETED);
         return completed ? MP_VM_MIGRATED : MP_VM_MIGRATING;
     }
     if (d->info.shutdown)
@@ -35,7 +37,7 @@ static int
 probe_source(struct xen_ctx *x, const struct mp_journal_record *record, enum mp_vm_state *state,
              struct mp_error **err)
 {
-    uint32_t domid = xen_recorded_domid(record, "domid");
+    uint32_t domid = xen_recorded_domid(record, XEN_FACT_DOMID);
     if (domid == 0) {
         *state = MP_VM_UNKNOWN;
         return 0;
@@ -78,9 +80,17 @@ probe_destination(struct xen_ctx *x, const struct mp_journal_record *record,
     _cleanup_xen_result_ struct xen_result res = { 0 };
     if (xen_result_read(path, &res, NULL) < 0)
         res.state = XEN_RECEIVER_STARTING;
-    bool receiving = xen_recorded_receiver(record) > 0;
+    /* A result file of an earlier migration says nothing of this one (its
+     * domain may run the guest by now, under its own name). */
+    if (!mp_streq0(res.migration_id, record->migration_id)) {
+        xen_result_clear(&res);
+        res.state = XEN_RECEIVER_STARTING;
+    }
+    /* The file names the receiver of a Prepare that died while it acted. */
+    pid_t pid;
+    bool receiving = xen_receiver_fate(record, &res, &pid) == MP_PROC_ALIVE;
 
-    uint32_t domid = xen_recorded_domid(record, "domid");
+    uint32_t domid = xen_recorded_domid(record, XEN_FACT_DOMID);
     if (domid == 0 && res.state == XEN_RECEIVER_RESTORED)
         domid = res.domid;
     _cleanup_xen_domain_ struct xen_domain d = { 0 };

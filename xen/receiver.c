@@ -5,12 +5,15 @@
  * the header line names this migration, then hands the socket to
  * libxl_domain_create_restore, which builds the domain (paused, under the
  * incoming name of the configuration file) from the libxl stream. It reports
- * each stage in the result file (xen/result.c) for Prepare and Finish, and
- * answers the source on the same socket, then exits: 0 if the domain was
- * restored, 1 otherwise. Not meant to be run by hand. */
+ * each stage in the result file (xen/result.c) for Prepare and Finish, each
+ * time naming itself (pid, start time, migration) so that recovery finds it
+ * even if the Prepare that started it died, and answers the source on the
+ * same socket, then exits: 0 if the domain was restored, 1 otherwise. Not
+ * meant to be run by hand. */
 #include "config.h"
 
 #include "log.h"
+#include "proc.h"
 #include "xen-internal.h"
 
 #include <arpa/inet.h>
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define HEADER_TIMEOUT_MS 10000
 
@@ -41,6 +45,8 @@ struct receiver_args {
     unsigned port_lo, port_hi;
     int stream_version;
     uint64_t accept_timeout_ms;
+    pid_t pid; /* ours, and our start time: every report names us */
+    uint64_t pid_start;
 };
 
 static int
@@ -125,7 +131,13 @@ report(const struct receiver_args *a, enum xen_receiver_state state, uint16_t po
        const char *message)
 {
     struct xen_result res = {
-        .state = state, .port = port, .domid = domid, .message = (char *)message
+        .state = state,
+        .port = port,
+        .domid = domid,
+        .message = (char *)message,
+        .migration_id = (char *)a->migration_id,
+        .pid = a->pid,
+        .pid_start = a->pid_start,
     };
     struct mp_error *err = NULL;
     int r = xen_result_write(a->result, &res, &err);
@@ -259,6 +271,10 @@ run(const struct receiver_args *args, struct mp_error **err)
     /* SIGTERM keeps its default: Finish stops us with it, even inside
      * libxl. A source gone before our answer is an error to report. */
     signal(SIGPIPE, SIG_IGN);
+    /* Before we do anything: the helper that started us commits no fact
+     * until its step ends, so if it dies now this file is how recovery
+     * finds us. */
+    report(&a, XEN_RECEIVER_STARTING, 0, 0, NULL);
 
     _cleanup_close_ int lfd = -1;
     uint16_t port = 0;
@@ -311,6 +327,9 @@ main(int argc, char **argv)
         mp_error_free(err);
         return 2;
     }
+    a.pid = getpid();
+    if (mp_proc_start_time(a.pid, &a.pid_start) < 0)
+        a.pid_start = 0; /* then no one can tell us from a reused pid: never signalled */
     r = run(&a, &err);
     if (r < 0) {
         const char *message = err ? err->message : strerror(-r);

@@ -7,7 +7,11 @@
  *   port = 49152
  *   domid = 7
  *   message = text on one line
- */
+ *   migration = 5c1f...
+ *   pid = 1234
+ *   pid-start = 56789
+ *
+ * The state comes first: the test bed reads that line alone. */
 #include "config.h"
 
 #include "xen-internal.h"
@@ -34,6 +38,7 @@ void
 xen_result_clear(struct xen_result *r)
 {
     free(r->message);
+    free(r->migration_id);
     memset(r, 0, sizeof(*r));
 }
 
@@ -44,9 +49,11 @@ xen_result_write(const char *path, const struct xen_result *r, struct mp_error *
     for (char *p = message; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    _cleanup_free_ char *text =
-        xasprintf("state = %s\nport = %u\ndomid = %u\nmessage = %s\n",
-                  xen_receiver_state_name(r->state), r->port, r->domid, message);
+    _cleanup_free_ char *text = xasprintf(
+        "state = %s\nport = %u\ndomid = %u\nmessage = %s\nmigration = %s\npid = %ld\n"
+        "pid-start = %llu\n",
+        xen_receiver_state_name(r->state), r->port, r->domid, message,
+        r->migration_id ? r->migration_id : "", (long)r->pid, (unsigned long long)r->pid_start);
     return mp_write_file(path, text, strlen(text), err);
 }
 
@@ -74,6 +81,17 @@ parse_line(struct xen_result *r, const char *key, const char *value)
     } else if (strcmp(key, "message") == 0) {
         free(r->message);
         r->message = *value ? xstrdup(value) : NULL;
+    } else if (strcmp(key, "migration") == 0) {
+        free(r->migration_id);
+        r->migration_id = *value ? xstrdup(value) : NULL;
+    } else if (strcmp(key, "pid") == 0) {
+        if (mp_parse_u64(value, &v) < 0 || v > INT32_MAX)
+            return -EBADMSG;
+        r->pid = (pid_t)v;
+    } else if (strcmp(key, "pid-start") == 0) {
+        if (mp_parse_u64(value, &v) < 0)
+            return -EBADMSG;
+        r->pid_start = v;
     }
     /* Unknown keys are left to newer receivers. */
     return 0;
@@ -121,4 +139,36 @@ xen_result_path_for(const char *state_dir, const char *domain)
     /* The journal's layout (shared/journal.h): <state>/<role>/<domain>/. */
     return xasprintf("%s/%s/%s/%s", state_dir, mp_role_name(MP_ROLE_DESTINATION), domain,
                      XEN_RECEIVER_RESULT);
+}
+
+/* A result file names a receiver of this migration: pid and start time. */
+static bool
+names_receiver(const struct xen_result *res, const char *migration_id)
+{
+    return res->pid > 0 && res->pid_start > 0 && mp_streq0(res->migration_id, migration_id);
+}
+
+void
+xen_receiver_observe(struct mp_journal_record *record, const struct xen_result *res)
+{
+    if (!names_receiver(res, record->migration_id))
+        return;
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%ld", (long)res->pid);
+    mp_journal_record_set_fact(record, XEN_FACT_RECEIVER_PID, buf);
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)res->pid_start);
+    mp_journal_record_set_fact(record, XEN_FACT_RECEIVER_PID_START, buf);
+}
+
+enum mp_proc_fate
+xen_receiver_fate(const struct mp_journal_record *record, const struct xen_result *res, pid_t *pid)
+{
+    if (!names_receiver(res, record->migration_id))
+        return mp_proc_recorded(record, XEN_FACT_RECEIVER_PID, pid);
+    /* Judged by the one rule for recorded processes, on a record of its own
+     * (the caller's is not ours to change). */
+    _cleanup_record_ struct mp_journal_record *seen = mp_journal_record_new();
+    seen->migration_id = xstrdup(record->migration_id);
+    xen_receiver_observe(seen, res);
+    return mp_proc_recorded(seen, XEN_FACT_RECEIVER_PID, pid);
 }

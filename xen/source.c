@@ -19,10 +19,6 @@
 
 #define GUARD_INTERVAL_MS 100
 
-/* The cookie and the journal name the domain as it was at Begin; its domid
- * names it while it lives on this host. */
-#define FACT_DOMID "domid"
-
 /* ---- Begin ---------------------------------------------------------------- */
 
 /* libxl's save stream has no bandwidth or downtime knob in 4.17: say so
@@ -112,9 +108,12 @@ describe(struct mp_cookie *out, const struct xen_domain *d, const libxl_domain_c
     mp_cookie_set_data(out, "memory-kib", buf);
 }
 
+/* Begin only looks: its plan has no act. The cookie and the journal name
+ * the domain as it was at Begin; its domid names it while it lives here. */
 int
-xen_begin(struct mp_step_ctx *ctx, struct mp_error **err)
+xen_begin(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
 {
+    (void)plan;
     const struct mp_options *opts = ctx->opts;
     if (!opts->domain)
         return mp_error_input(err, EINVAL, "which domain? give --domain NAME");
@@ -155,7 +154,7 @@ xen_begin(struct mp_step_ctx *ctx, struct mp_error **err)
     libxl_domain_config_dispose(&cfg);
     if (r < 0)
         return r;
-    xen_record_domid(ctx->record, FACT_DOMID, d.domid);
+    xen_record_domid(ctx->record, XEN_FACT_DOMID, d.domid);
     return 0;
 }
 
@@ -273,7 +272,7 @@ static int
 recorded_domain(struct xen_ctx *x, const struct mp_journal_record *record, struct xen_domain *d,
                 struct mp_error **err)
 {
-    uint32_t domid = xen_recorded_domid(record, FACT_DOMID);
+    uint32_t domid = xen_recorded_domid(record, XEN_FACT_DOMID);
     if (domid == 0)
         return mp_error_set(err, ENOENT, "the journal does not say which domain %s is",
                             record->domain);
@@ -309,7 +308,7 @@ static int
 restore_source(struct xen_ctx *x, const struct mp_journal_record *record,
                struct xen_suspend_watch *watch, struct mp_error **err)
 {
-    uint32_t domid = xen_recorded_domid(record, FACT_DOMID);
+    uint32_t domid = xen_recorded_domid(record, XEN_FACT_DOMID);
     int r = domid ? xen_suspend_settle(x, domid, watch, err) : 0;
     if (r < 0)
         return mp_error_prefix(err, "settling the suspend of domain %s", record->domain);
@@ -464,30 +463,31 @@ send_domain(struct mp_step_ctx *ctx, struct xen_ctx *x, struct xen_domain *d, in
     return r;
 }
 
-int
-xen_perform(struct mp_step_ctx *ctx, struct mp_error **err)
-{
-    _cleanup_xen_ctx_ struct xen_ctx *x = NULL;
-    int r = xen_ctx_open(&x, err);
-    if (r < 0)
-        return r;
-    _cleanup_xen_domain_ struct xen_domain d = { 0 };
-    r = recorded_domain(x, ctx->record, &d, err);
-    if (r < 0)
-        return r;
-    if (xen_domain_suspended(&d)) {
-        mp_error_set(err, EBUSY,
-                     "domain %s is suspended by an earlier Perform: see migphase-status",
-                     ctx->record->domain);
-        return mp_error_left_state(err);
-    }
-    if (!xen_domain_running(&d))
-        return mp_error_set(err, EINVAL, "domain %s is no longer running", ctx->record->domain);
+/* What a source step's plan found for its act: libxl, and the domain. */
+struct source_domain {
+    struct xen_ctx *x;
+    struct xen_domain d;
+};
 
-    /* Connect and introduce the stream before touching the domain: a
-     * destination that cannot be reached leaves nothing to undo. */
+static void
+source_domain_free(void *state)
+{
+    struct source_domain *s = state;
+    xen_domain_clear(&s->d);
+    xen_ctx_close(s->x);
+    free(s);
+}
+
+/* Connect and introduce the stream, then send the domain; undo what a
+ * stream that did not complete changed. */
+static int
+perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
+{
+    struct source_domain *s = state;
+    /* Before the domain is touched: a destination that cannot be reached
+     * leaves nothing to undo. */
     _cleanup_close_ int fd = -1;
-    r = xen_stream_connect(ctx->in->uri, ctx->opts->qmp_timeout_ms, &fd, err);
+    int r = xen_stream_connect(ctx->in->uri, ctx->opts->qmp_timeout_ms, &fd, err);
     if (r < 0)
         return r;
     _cleanup_free_ char *header = xen_stream_header(ctx->record->migration_id);
@@ -496,10 +496,10 @@ xen_perform(struct mp_step_ctx *ctx, struct mp_error **err)
         return r;
 
     /* Watched from before the sender starts, so that no request escapes. */
-    struct xen_suspend_watch *watch = xen_suspend_watch_start(d.domid);
-    r = send_domain(ctx, x, &d, fd, err);
+    struct xen_suspend_watch *watch = xen_suspend_watch_start(s->d.domid);
+    r = send_domain(ctx, s->x, &s->d, fd, err);
     struct mp_error *undo_err = NULL;
-    int undo = r < 0 ? restore_source(x, ctx->record, watch, &undo_err) : 0;
+    int undo = r < 0 ? restore_source(s->x, ctx->record, watch, &undo_err) : 0;
     xen_suspend_watch_free(watch);
     if (undo < 0) {
         mp_error_prefix(err, "%s; and then restoring the source failed", undo_err->message);
@@ -509,35 +509,98 @@ xen_perform(struct mp_step_ctx *ctx, struct mp_error **err)
     return r;
 }
 
+/* The domain Begin recorded must still run, and the cookie must say where
+ * to send it. Begin's domid is the fact recovery needs: nothing to add. */
+int
+xen_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
+{
+    _cleanup_free_ char *host = NULL;
+    uint16_t port;
+    int r = xen_uri_parse(ctx->in->uri, &host, &port, err);
+    if (r < 0)
+        return r;
+    struct source_domain *s = xzalloc(sizeof(*s));
+    libxl_dominfo_init(&s->d.info);
+    r = xen_ctx_open(&s->x, err);
+    if (r == 0)
+        r = recorded_domain(s->x, ctx->record, &s->d, err);
+    if (r == 0 && xen_domain_suspended(&s->d)) {
+        mp_error_set(err, EBUSY,
+                     "domain %s is suspended by an earlier Perform: see migphase-status",
+                     ctx->record->domain);
+        r = mp_error_left_state(err);
+    } else if (r == 0 && !xen_domain_running(&s->d)) {
+        r = mp_error_set(err, EINVAL, "domain %s is no longer running", ctx->record->domain);
+    }
+    if (r < 0) {
+        source_domain_free(s);
+        return r;
+    }
+    *plan =
+        (struct mp_step_plan){ .act = perform_act, .state = s, .free_state = source_domain_free };
+    return 0;
+}
+
 /* ---- Confirm -------------------------------------------------------------- */
 
-int
-xen_confirm(struct mp_step_ctx *ctx, struct mp_error **err)
+/* Rename the source back and resume it. */
+static int
+resume_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
 {
-    _cleanup_xen_ctx_ struct xen_ctx *x = NULL;
-    int r = xen_ctx_open(&x, err);
-    if (r < 0)
+    struct source_domain *s = state;
+    int r = restore_source(s->x, ctx->record, NULL, err);
+    if (r < 0) {
+        mp_error_prefix(err, "resuming the source");
         return mp_error_left_state(err);
-    if (ctx->cancel) {
-        r = restore_source(x, ctx->record, NULL, err);
-        if (r < 0) {
-            mp_error_prefix(err, "resuming the source");
-            return mp_error_left_state(err);
-        }
-        return 0;
     }
-    _cleanup_xen_domain_ struct xen_domain d = { 0 };
-    r = recorded_domain(x, ctx->record, &d, err);
-    if (r == -ENOENT) {
-        /* Nothing to destroy: the source is already gone. */
-        mp_error_free(steal_ptr(err));
-        return 0;
-    }
-    if (r == 0)
-        r = xen_domain_destroy(x, &d, err);
+    return 0;
+}
+
+static int
+destroy_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
+{
+    (void)ctx;
+    struct source_domain *s = state;
+    int r = xen_domain_destroy(s->x, &s->d, err);
     if (r < 0) {
         mp_error_prefix(err, "destroying the source domain");
         return mp_error_left_state(err);
     }
+    return 0;
+}
+
+/* Confirm destroys the source domain, or resumes it (--cancelled). A source
+ * already gone leaves nothing to destroy: no act. */
+int
+xen_confirm(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
+{
+    struct source_domain *s = xzalloc(sizeof(*s));
+    libxl_dominfo_init(&s->d.info);
+    int r = xen_ctx_open(&s->x, err);
+    if (r < 0) {
+        source_domain_free(s);
+        return mp_error_left_state(err);
+    }
+    /* Resuming settles a suspend request first, which may change what the
+     * domain is: the act looks for itself. */
+    if (ctx->cancel) {
+        *plan = (struct mp_step_plan){ .act = resume_act,
+                                       .state = s,
+                                       .free_state = source_domain_free };
+        return 0;
+    }
+    r = recorded_domain(s->x, ctx->record, &s->d, err);
+    if (r == -ENOENT) {
+        mp_error_free(steal_ptr(err));
+        source_domain_free(s);
+        return 0;
+    }
+    if (r < 0) {
+        mp_error_prefix(err, "destroying the source domain");
+        source_domain_free(s);
+        return mp_error_left_state(err);
+    }
+    *plan =
+        (struct mp_step_plan){ .act = destroy_act, .state = s, .free_state = source_domain_free };
     return 0;
 }

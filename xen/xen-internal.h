@@ -8,6 +8,7 @@
 #define LIBXL_API_VERSION 0x041400
 
 #include "driver.h"
+#include "proc.h"
 
 #include <libxl.h>
 #include <libxl_utils.h>
@@ -30,11 +31,25 @@
 #define XEN_RECEIVER_LOG     "receiver.log"
 #define XEN_RECEIVER_CONFIG  "incoming.json"
 
-int xen_begin(struct mp_step_ctx *ctx, struct mp_error **err);
-int xen_prepare(struct mp_step_ctx *ctx, struct mp_error **err);
-int xen_perform(struct mp_step_ctx *ctx, struct mp_error **err);
-int xen_finish(struct mp_step_ctx *ctx, struct mp_error **err);
-int xen_confirm(struct mp_step_ctx *ctx, struct mp_error **err);
+/* The journal facts the driver keeps (docs/xen.md lists them). */
+/* Source: the domain Begin found; destination: the one the receiver
+ * restored, recorded by Finish's plan before Finish touches it. */
+#define XEN_FACT_DOMID "domid"
+/* The receiver Prepare started, as mp_proc_record writes a process: its pid
+ * here, its start time in XEN_FACT_RECEIVER_PID_START. */
+#define XEN_FACT_RECEIVER_PID       "receiver-pid"
+#define XEN_FACT_RECEIVER_PID_START XEN_FACT_RECEIVER_PID "-start"
+/* The port it listens on, and how the stream ended for it (Finish). */
+#define XEN_FACT_PORT             "port"
+#define XEN_FACT_RECEIVER_OUTCOME "receiver"
+
+/* The steps' plans (mp_step_op): each looks and records, and leaves what
+ * changes anything to the act it returns in *plan. */
+int xen_begin(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+int xen_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+int xen_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+int xen_finish(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+int xen_confirm(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
 int xen_probe(const struct mp_journal_record *record, const struct mp_options *opts,
               enum mp_vm_state *state, struct mp_error **err);
 
@@ -100,9 +115,6 @@ int xen_domain_destroy(struct xen_ctx *x, const struct xen_domain *d, struct mp_
 void xen_record_domid(struct mp_journal_record *record, const char *key, uint32_t domid);
 uint32_t xen_recorded_domid(const struct mp_journal_record *record, const char *key);
 
-/* The receiver Prepare started, while that very process lives; else 0. */
-pid_t xen_recorded_receiver(const struct mp_journal_record *record);
-
 /* ---- suspend requests that outlive their sender (xen/suspend.c) ---- */
 
 /* How long a guest that took a suspend request may take to suspend: libxl's
@@ -124,7 +136,7 @@ int xen_suspend_settle(struct xen_ctx *x, uint32_t domid, struct xen_suspend_wat
 /* ---- the receiver's result file (xen/result.c) ---- */
 
 enum xen_receiver_state {
-    XEN_RECEIVER_STARTING, /* no result file yet */
+    XEN_RECEIVER_STARTING, /* not listening yet, or no result file */
     XEN_RECEIVER_LISTENING,
     XEN_RECEIVER_RECEIVING,
     XEN_RECEIVER_RESTORED, /* the domain exists, paused, with the whole state */
@@ -136,6 +148,12 @@ struct xen_result {
     uint16_t port;
     uint32_t domid;
     char *message;
+    /* Who wrote it: the receiver names itself in its first report, before
+     * anything else, since only it knows its pid when the helper that
+     * started it dies at once (the helper commits no fact while it acts). */
+    char *migration_id;
+    pid_t pid;
+    uint64_t pid_start; /* its start time (mp_proc_start_time) */
 };
 void xen_result_clear(struct xen_result *r);
 #define _cleanup_xen_result_ _cleanup_(xen_result_clear)
@@ -147,6 +165,15 @@ int xen_result_read(const char *path, struct xen_result *r, struct mp_error **er
 /* The result file of a destination journal, from the state directory, for
  * readers that do not hold the journal (migphase-status). */
 char *xen_result_path_for(const char *state_dir, const char *domain);
+/* The receiver of a migration: the one its result file names, if the file
+ * is that migration's (Prepare's act removes it before it starts a receiver,
+ * which writes it first thing: it names the newest), else the one the
+ * record names. Sets the record's receiver facts to it, so that a plan's
+ * commit makes them durable. */
+void xen_receiver_observe(struct mp_journal_record *record, const struct xen_result *res);
+/* What became of that receiver (mp_proc_recorded); *pid names it if ALIVE. */
+enum mp_proc_fate xen_receiver_fate(const struct mp_journal_record *record,
+                                    const struct xen_result *res, pid_t *pid);
 
 /* ---- the stream's framing (xen/stream.c) ---- */
 

@@ -19,22 +19,26 @@
 #include "config.h"
 
 #include "cookie.h"
+#include "facts.h"
 #include "hooks.h"
 #include "journal.h"
 #include "log.h"
 #include "options.h"
 #include "privs.h"
 #include "proc.h"
+#include "xml.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-
-/* Domain XML is written by libvirtd, but a bound keeps a mistake cheap. */
-#define MAX_DOMAIN_XML (16 * 1024 * 1024)
+/* Domain XML is written by libvirtd, but bounds keep a mistake cheap: far
+ * above the largest domains (thousands of devices). */
+static const struct mp_xml_limits domain_xml_limits = {
+    .max_bytes = 16 * 1024 * 1024,
+    .max_elements = 1024 * 1024,
+    .max_attributes = 256,
+};
 
 static const char usage[] =
     "Usage: migphase-libvirt-hook GUEST_NAME OPERATION SUB_OPERATION EXTRA < DOMAIN_XML\n"
@@ -44,27 +48,26 @@ static const char usage[] =
     "and records the migration in the journal; a hook's veto cancels the\n"
     "migration. Other operations are accepted without doing anything.";
 
-/* The domain's UUID from its XML, or NULL. libxml2 loads nothing from the
- * network, substitutes no entity and prints nothing. */
+/* The domain's UUID from its XML, or NULL (the hooks do without). Read
+ * with the reader cookies use: no DOCTYPE, entity or network access. */
 static char *
 domain_uuid(const char *xml, size_t len)
 {
-    xmlDoc *doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (!doc)
+    _cleanup_xml_doc_ xmlDoc *doc = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    if (mp_xml_read(xml, len, &domain_xml_limits, &doc, &err) < 0) {
+        mp_debug("leaving the UUID out: the domain XML does not parse: %s", err->message);
         return NULL;
-    char *uuid = NULL;
-    xmlNode *root = xmlDocGetRootElement(doc);
-    for (xmlNode *n = root ? root->children : NULL; n && !uuid; n = n->next) {
-        if (n->type != XML_ELEMENT_NODE || !xmlStrEqual(n->name, BAD_CAST "uuid"))
-            continue;
-        xmlChar *text = xmlNodeGetContent(n);
-        if (text && strlen((const char *)text) == 36)
-            uuid = xstrdup((const char *)text);
-        xmlFree(text);
     }
-    xmlFreeDoc(doc);
-    return uuid;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    for (xmlNode *n = root ? root->children : NULL; n; n = n->next) {
+        if (!mp_xml_is_element(n, "uuid"))
+            continue;
+        _cleanup_free_ char *uuid = mp_xml_text(n);
+        if (strlen(uuid) == 36)
+            return steal_ptr(&uuid);
+    }
+    return NULL;
 }
 
 /* The cookie the hooks read, as if a Begin on the source had written it: what
@@ -80,7 +83,7 @@ make_cookie(const char *name, const char *xml, size_t len, struct mp_cookie **ou
     c->domain_uuid = domain_uuid(xml, len);
     c->destination.hostname = mp_host_name();
     c->destination.host_id = mp_host_id();
-    mp_cookie_set_data(c, "manager", "libvirt");
+    mp_cookie_set_data(c, MP_FACT_MANAGER, MP_FACT_MANAGER_LIBVIRT);
     c->description_format = xstrdup("libvirt-xml");
     c->description_text = xstrndup(xml, len);
     _cleanup_error_ struct mp_error *first = NULL;
@@ -148,7 +151,7 @@ incoming(const struct mp_options *opts, const char *name, const char *xml, size_
     rec->role = MP_ROLE_DESTINATION;
     rec->step = MP_STEP_PREPARE;
     rec->outcome = MP_OUTCOME_NONE;
-    mp_journal_record_set_fact(rec, "manager", "libvirt");
+    mp_journal_record_set_fact(rec, MP_FACT_MANAGER, MP_FACT_MANAGER_LIBVIRT);
     r = mp_journal_save_cookie(journal, MP_STEP_PREPARE, false, begin_xml, begin_len, err);
     if (r == 0)
         r = commit(journal, rec, MP_PHASE_STARTED, err);
@@ -209,7 +212,7 @@ run(int argc, char **argv, struct mp_error **err)
      * operation, so that it never sees a closed pipe. */
     _cleanup_free_ char *xml = NULL;
     size_t len = 0;
-    int r = mp_read_fd(STDIN_FILENO, MAX_DOMAIN_XML, &xml, &len, err);
+    int r = mp_read_fd(STDIN_FILENO, domain_xml_limits.max_bytes, &xml, &len, err);
     if (r < 0)
         return mp_error_prefix(err, "reading the domain XML");
     if (strcmp(argv[2], "migrate") != 0 || strcmp(argv[3], "begin") != 0)

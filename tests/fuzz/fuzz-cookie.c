@@ -1,7 +1,8 @@
 /* Fuzz target for the cookie parser and formatter.
  *
  * Whatever the input, parsing must not crash, and a refusal must be an input
- * error with a one-line message. Whatever parses must format, and the result
+ * error with a one-line message; the same holds for the input read as a site
+ * hook's output (mp_cookie_parse_items). Whatever parses must format, and the result
  * must parse again and format to the same bytes: the next step reads exactly
  * what this one meant. Any breach abort()s, which both libFuzzer and the
  * corpus replay (tests/fuzz/replay.c) report as a failure. */
@@ -25,9 +26,26 @@ check_refusal(int r, const struct mp_error *err)
         abort();
 }
 
+/* The input as a hook's output: read or refused, never a crash. */
+static void
+check_items(const uint8_t *data, size_t size)
+{
+    if (memchr(data, '\0', size))
+        return; /* a hook's output is text: the hook module stops at a NUL */
+    _cleanup_free_ char *xml = xstrndup((const char *)data, size);
+    _cleanup_cookie_ struct mp_cookie *items = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    int r = mp_cookie_parse_items(xml, NULL, &items, &err);
+    if (r < 0)
+        check_refusal(r, err);
+    if ((r < 0) != !items)
+        abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_items(data, size);
     _cleanup_cookie_ struct mp_cookie *cookie = NULL;
     _cleanup_error_ struct mp_error *err = NULL;
     int r = mp_cookie_parse((const char *)data, size, NULL, &cookie, &err);

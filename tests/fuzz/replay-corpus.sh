@@ -4,7 +4,7 @@
 set -eu
 : "${top_srcdir:?run from make check}" "${top_builddir:?run from make check}"
 status=0
-for target in cookie journal qmp; do
+for target in cookie journal qmp signature; do
     corpus="$top_srcdir/tests/fuzz/corpus/$target"
     replay="$top_builddir/tests/fuzz/replay-$target"
     [ -d "$corpus" ] || { echo "missing corpus $corpus"; status=1; continue; }

@@ -25,7 +25,7 @@ host_hooks() {
     printf '# the shared directory\nlease-dir = %s\nhost = %s\n' "$leases" "$1" \
         >"$dir/lease-handoff.conf"
     for step in begin prepare confirm; do
-        hk_link "$dir" "$step" 50-lease-handoff "$HK_EXAMPLES/lease-handoff"
+        hk_link "$dir" "$step" 50-lease-handoff "$(hk_example lease-handoff)"
     done
     hk_feature "$dir" lease
 }

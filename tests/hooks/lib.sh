@@ -4,9 +4,23 @@
 # shellcheck source=tests/integration/lib.sh disable=SC2154
 . "$top_srcdir/tests/integration/lib.sh"
 
-# The shipped example hooks, for the tests to install.
-# shellcheck disable=SC2034
-HK_EXAMPLES="$top_srcdir/hooks/examples"
+# hk_script FILE: print the path of a copy of the shipped script FILE, mode
+# 0755 whatever the source tree gives it: a tarball (git archive) may leave it
+# not executable, or group-writable, which the helpers refuse in a hook.
+# Copied once, under $MP_TMP/scripts.
+hk_script() {
+    local copy="$MP_TMP/scripts/${1##*/}"
+    if [ ! -e "$copy" ]; then
+        mkdir -p "$MP_TMP/scripts"
+        install -m 0755 "$1" "$copy"
+    fi
+    echo "$copy"
+}
+
+# hk_example NAME: hk_script of the example hook NAME (hooks/examples).
+hk_example() {
+    hk_script "$top_srcdir/hooks/examples/$1"
+}
 
 # hk_hook DIR STEP NAME BODY: an executable shell hook DIR/STEP.d/NAME.
 hk_hook() {

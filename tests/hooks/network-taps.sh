@@ -45,15 +45,15 @@ mkdir -p "$src_hooks" "$dst_hooks"
 # Does a helper give its hooks CAP_NET_ADMIN (bit 12)?
 hk_hook "$src_hooks" begin 00-capabilities \
     'sed -n "s/^CapEff:[[:space:]]*//p" /proc/self/status >"${0%/*}/../capabilities"'
-hk_link "$src_hooks" begin 50-network-taps "$HK_EXAMPLES/network-taps"
+hk_link "$src_hooks" begin 50-network-taps "$(hk_example network-taps)"
 in_src "$H/migphase-begin" "${S[@]}" --hooks-dir "$src_hooks" --qmp "$src" --out "$MP_TMP/begin.xml"
 [ $(((0x$(cat "$src_hooks/capabilities") >> 12) & 1)) -eq 1 ] ||
     mp_fail "the hooks did not get CAP_NET_ADMIN (CapEff $(cat "$src_hooks/capabilities"))"
 step_hooks_dst=$dst_hooks step_hooks_src=$src_hooks
 rm "$src_hooks/begin.d/00-capabilities"
-hk_link "$step_hooks_dst" prepare 50-network-taps "$HK_EXAMPLES/network-taps"
-hk_link "$step_hooks_dst" finish 50-network-taps "$HK_EXAMPLES/network-taps"
-hk_link "$step_hooks_src" confirm 50-network-taps "$HK_EXAMPLES/network-taps"
+hk_link "$step_hooks_dst" prepare 50-network-taps "$(hk_example network-taps)"
+hk_link "$step_hooks_dst" finish 50-network-taps "$(hk_example network-taps)"
+hk_link "$step_hooks_src" confirm 50-network-taps "$(hk_example network-taps)"
 
 [ "$(hk_extension "$MP_TMP/begin.xml" network)" = '<tap name="mptap0" bridge="mpbr0" mtu="1400"/>' ] ||
     mp_fail "Begin's cookie does not describe the tap: $(hk_extension "$MP_TMP/begin.xml" network)"

@@ -37,7 +37,7 @@ cat >/etc/migphase/opennebula.conf <<EOF
 # Each VM's QMP socket: per host, as /run would be on real hosts.
 qmp-socket = $MP_TMP/%d-%h.qmp
 helper-dir = $MP_HELPERS
-ssh = $top_srcdir/tests/hooks/fake-ssh $MP_TMP/hosts -o BatchMode=yes
+ssh = $(hk_script "$top_srcdir/tests/hooks/fake-ssh") $MP_TMP/hosts -o BatchMode=yes
 EOF
 # Installed as docs/hooks.md says, in a remotes tree of our own.
 remotes="$MP_TMP/remotes"

@@ -1,4 +1,4 @@
-/* A stand-in for shared/driver.h that the fixtures are checked against: the
+/* A stand-in for engine/driver.h that the fixtures are checked against: the
  * same shape (metadata, function pointers, one of them through a typedef, a
  * features struct of bools), but frozen, so that a field added to the real
  * header does not change the expected outputs. Never compiled. */

@@ -2,7 +2,7 @@
 # The real driver tables, in strict mode, as make check's guard that the
 # support matrix is complete and current:
 #  - docs/hvsupport.pl accepts every driver source without a message, checked
-#    against shared/driver.h and the version in configure.ac;
+#    against engine/driver.h and the version in configure.ac;
 #  - the installed page and text (built by make, or shipped in the tarball)
 #    are exactly what the sources give now;
 #  - the page has a row for every function pointer of struct mp_driver and
@@ -37,7 +37,7 @@ check() { # NAME EXPECTED-FILE ACTUAL-FILE
 
 generate() { # OPTION...
     # shellcheck disable=SC2086 # $sources is a list of paths without blanks
-    "$PERL" "$top_srcdir/docs/hvsupport.pl" --srcdir="$top_srcdir" --header=shared/driver.h \
+    "$PERL" "$top_srcdir/docs/hvsupport.pl" --srcdir="$top_srcdir" --header=engine/driver.h \
         --configure=configure.ac "$@" $sources
 }
 
@@ -62,8 +62,8 @@ for file in hvsupport.html hvsupport.txt; do
     fi
 done
 
-fields() { # STRUCT SED-EXPRESSION: the fields of a struct in shared/driver.h
-    sed -n "/^struct $1 {/,/^};/p" "$top_srcdir/shared/driver.h" | sed -n "$2"
+fields() { # STRUCT SED-EXPRESSION: the fields of a struct in engine/driver.h
+    sed -n "/^struct $1 {/,/^};/p" "$top_srcdir/engine/driver.h" | sed -n "$2"
 }
 operations=$(fields mp_driver 's/.*(\*\([a-z_0-9]*\))(.*/\1/p')
 features=$(fields mp_driver_features 's/^ *bool \([a-z_0-9]*\);.*/\1/p')

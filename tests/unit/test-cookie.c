@@ -769,3 +769,36 @@ Test(quiet, long_names_are_cut_in_messages)
     cr_expect_lt(strlen(err->message), 200, "message not cut: %zu bytes", strlen(err->message));
     cr_expect(strstr(err->message, "..."), "%s", err->message);
 }
+
+/* ---- Items: what a site hook may add ------------------------------------ */
+
+static void
+expect_items_refused(const char *xml, int want_r, const char *want)
+{
+    struct mp_cookie *c = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_cookie_parse_items(xml, NULL, &c, &err), want_r, "%s", xml);
+    cr_assert_null(c);
+    cr_assert_eq(err->kind, MP_ERR_INPUT);
+    cr_assert(strstr(err->message, want), "'%s' lacks '%s'", err->message, want);
+}
+
+Test(items, only_repeated_elements_may_be_added)
+{
+    _cleanup_cookie_ struct mp_cookie *c = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_cookie_parse_items("<feature name=\"x\" mandatory=\"no\"/>\n"
+                                       "<extension name=\"e\"><a/></extension><u/>",
+                                       NULL, &c, &err),
+                 0, "%s", err ? err->message : "");
+    cr_assert_eq(c->n_features, 1);
+    cr_assert_eq(c->n_extensions, 1);
+    cr_assert_str_eq(c->extensions[0].content, "<a/>");
+    cr_assert_str_eq(c->unknown[0], "<u/>");
+
+    expect_items_refused("<outcome result=\"success\"/>", -EINVAL,
+                         "line 1: more than one <outcome> element");
+    expect_items_refused("\n<domain name=\"x\"/>", -EINVAL, "line 2: more than one <domain>");
+    expect_items_refused("<feature name=\"lease\" mandatory=\"yes\"/>", -ENOTSUP, "'lease'");
+    expect_items_refused("<!DOCTYPE x><feature name=\"x\"/>", -EINVAL, "malformed cookie: line 1");
+}

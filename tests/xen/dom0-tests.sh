@@ -234,16 +234,20 @@ check "PV offline migration: its heartbeat goes on, memory intact" \
     beats_go_on "$pv_boot" "${before%% *}"
 check "PV offline migration: nothing pending" status_clean
 
-# Until the receiver has accepted the stream (a builtin loop: the stream
-# of a small guest lasts seconds).
-wait_receiving() { # NAME
+# Until the receiver reports a state (a builtin loop: the stream of a small
+# guest lasts seconds).
+wait_state() { # NAME STATE
     i=0
     until { read -r line <"$S/destination/$1/receiver.result"; } 2>/dev/null &&
-        [ "$line" = "state = receiving" ]; do
+        [ "$line" = "state = $2" ]; do
         sleep 0.1
         i=$((i + 1))
         [ "$i" -lt 600 ] || return 1
     done
+}
+# Until the receiver has accepted the stream.
+wait_receiving() { # NAME
+    wait_state "$1" receiving
 }
 
 # 3. Perform fails: the receiver dies in the middle of the stream.
@@ -383,6 +387,48 @@ check "Sender dies at the suspend: migphase-status's commands recover" recover
 check "Sender dies at the suspend: nothing pending afterwards" status_clean
 check "Sender dies at the suspend: its heartbeat goes on, memory intact" \
     beats_go_on "$pvh_boot" "${before%% *}"
+
+# 7. Prepare dies while it acts, just after it started the receiver: it
+# committed no fact naming the receiver (a step commits none while it
+# acts), so recovery must find it through the result file the receiver
+# writes first thing. The launcher kills Prepare, then becomes the receiver.
+prepare_dies() {
+    p=$W/pd
+    step 0 begin --domain pvh1 --out "$p.begin.xml" || return 1
+    # shellcheck disable=SC2016 # expanded when the script runs
+    printf '#!/bin/sh\nkill -9 "$(cat "%s")"\nexec "$@"\n' "$W/prepare.pid" >"$W/kill-prepare"
+    chmod +x "$W/kill-prepare"
+    # shellcheck disable=SC2016 # $$ and $1 are the inner shell's
+    sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$W/prepare.pid" \
+        "$H/migphase-prepare" --driver xen --state-dir "$S" --log-level info \
+        --listen 127.0.0.1 --launcher "$W/kill-prepare" \
+        --in "$p.begin.xml" --out "$p.prepare.xml" 2>"$W/pd.err"
+    rc=$?
+    say "  migphase-prepare, killed by its launcher -> $rc"
+    show "$W/pd.err"
+    [ "$rc" -eq 137 ] && wait_state pvh1 listening || return 1
+    receiver=$(sed -n 's/^pid = //p' "$S/destination/pvh1/receiver.result")
+    recorded=$(fact destination pvh1 receiver-pid)
+    say "  the receiver (pid $receiver) listens; the record names '$recorded'"
+    [ -z "$recorded" ] && [ -d "/proc/$receiver" ]
+}
+destination_incoming() {
+    "$H/migphase-status" --state-dir "$S" >"$W/status.txt" 2>&1
+    show "$W/status.txt"
+    grep -q 'pvh1 (destination) .*: step prepare started, VM incoming' "$W/status.txt"
+}
+# The receiver prepare_dies found is gone (or a zombie of init's).
+receiver_gone() {
+    st=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$receiver/status" 2>/dev/null)
+    say "  the receiver (pid $receiver): ${st:-gone}"
+    [ -z "$st" ] || [ "$st" = Z ]
+}
+check "Prepare dies while it acts: its receiver runs, named only by its result file" prepare_dies
+check "Prepare dies while it acts: migphase-status finds the receiver" destination_incoming
+check "Prepare dies while it acts: migphase-status's commands recover" recover
+check "Prepare dies while it acts: the receiver is stopped" receiver_gone
+check "Prepare dies while it acts: nothing pending afterwards" status_clean
+check "Prepare dies while it acts: the guest runs once, as pvh1" alive_once pvh1
 
 say "tests took $(($(clock) - t_start)) s in dom0"
 echo "MIGPHASE-XEN-VERDICT: $passed passed, $failed failed"

@@ -25,6 +25,6 @@ endif
 tests_xen_test_xen_SOURCES = tests/xen/test-xen.c
 tests_xen_test_xen_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/xen
 tests_xen_test_xen_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(XENLIGHT_CFLAGS)
-tests_xen_test_xen_LDADD = xen/libxen.a shared/libmigphase.a qemu/libqemu.a $(XENLIGHT_LIBS) \
-	$(LIBMIGPHASE_LIBS) -lpthread $(CRITERION_LIBS)
+tests_xen_test_xen_LDADD = xen/libxen.a $(ENGINE_LIBS) $(XENLIGHT_LIBS) \
+	-lpthread $(CRITERION_LIBS)
 endif

@@ -1,6 +1,7 @@
 /* The Xen driver's pieces that need no hypervisor: the stream's framing
- * (URI, header, line reads that leave the libxl stream untouched) and the
- * receiver's result file. The rest runs on a real Xen: tests/xen/testbed.sh. */
+ * (URI, header, line reads that leave the libxl stream untouched), the
+ * receiver's result file and how recovery finds the receiver through it.
+ * The rest runs on a real Xen: tests/xen/testbed.sh. */
 #include "config.h"
 
 #include "xen-internal.h"
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 Test(xen_uri, host_and_port)
 {
@@ -124,7 +126,10 @@ Test(xen_result, round_trip)
     struct xen_result in = { .state = XEN_RECEIVER_FAILED,
                              .port = 49160,
                              .domid = 12,
-                             .message = (char *)"restore failed:\nbad record" };
+                             .message = (char *)"restore failed:\nbad record",
+                             .migration_id = (char *)"mig-1",
+                             .pid = 4242,
+                             .pid_start = 987654321 };
     cr_assert_eq(xen_result_write(path, &in, NULL), 0);
     struct xen_result out;
     cr_assert_eq(xen_result_read(path, &out, NULL), 0);
@@ -133,7 +138,16 @@ Test(xen_result, round_trip)
     cr_assert_eq(out.domid, 12);
     /* One line per key: a newline in the message must not end it. */
     cr_assert_str_eq(out.message, "restore failed: bad record");
+    cr_assert_str_eq(out.migration_id, "mig-1");
+    cr_assert_eq(out.pid, 4242);
+    cr_assert_eq(out.pid_start, 987654321);
     xen_result_clear(&out);
+    /* The test bed waits for the stream by reading the first line alone. */
+    FILE *f = fopen(path, "r");
+    char line[64];
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    cr_assert_str_eq(line, "state = failed\n");
     remove_temp(path);
 }
 
@@ -164,6 +178,70 @@ Test(xen_result, path_follows_the_journal_layout)
     char *p = xen_result_path_for("/var/lib/migphase", "web-01");
     cr_assert_str_eq(p, "/var/lib/migphase/destination/web-01/" XEN_RECEIVER_RESULT);
     free(p);
+}
+
+/* A result file that names this very process, as the receiver names itself. */
+static struct xen_result
+result_naming_self(const char *migration_id)
+{
+    struct xen_result res = { .state = XEN_RECEIVER_LISTENING,
+                              .migration_id = (char *)migration_id,
+                              .pid = getpid() };
+    cr_assert_eq(mp_proc_start_time(res.pid, &res.pid_start), 0);
+    return res;
+}
+
+static struct mp_journal_record *
+record_of(const char *migration_id)
+{
+    struct mp_journal_record *record = mp_journal_record_new();
+    record->migration_id = xstrdup(migration_id);
+    return record;
+}
+
+Test(xen_receiver, found_through_its_result_file)
+{
+    struct mp_journal_record *record = record_of("mig-1");
+    struct xen_result res = result_naming_self("mig-1");
+    pid_t pid = 0;
+    /* Before any plan recorded it: the file alone names it. */
+    cr_assert_eq(xen_receiver_fate(record, &res, &pid), MP_PROC_ALIVE);
+    cr_assert_eq(pid, getpid());
+    cr_assert_null(mp_journal_record_get_fact(record, XEN_FACT_RECEIVER_PID));
+    /* A plan records it, in the facts mp_proc_recorded reads. */
+    xen_receiver_observe(record, &res);
+    struct xen_result none = { .state = XEN_RECEIVER_STARTING };
+    cr_assert_eq(xen_receiver_fate(record, &none, &pid), MP_PROC_ALIVE);
+    cr_assert_eq(pid, getpid());
+    mp_journal_record_free(record);
+}
+
+Test(xen_receiver, another_migrations_file_is_ignored)
+{
+    struct mp_journal_record *record = record_of("mig-2");
+    struct xen_result res = result_naming_self("mig-1");
+    pid_t pid = 0;
+    xen_receiver_observe(record, &res);
+    cr_assert_null(mp_journal_record_get_fact(record, XEN_FACT_RECEIVER_PID));
+    cr_assert_eq(xen_receiver_fate(record, &res, &pid), MP_PROC_UNKNOWN);
+    cr_assert_eq(pid, 0);
+    mp_journal_record_free(record);
+}
+
+Test(xen_receiver, a_reused_pid_is_not_the_receiver)
+{
+    struct mp_journal_record *record = record_of("mig-1");
+    struct xen_result res = result_naming_self("mig-1");
+    res.pid_start += 1; /* another process that had our pid */
+    pid_t pid = 0;
+    cr_assert_eq(xen_receiver_fate(record, &res, &pid), MP_PROC_GONE);
+    cr_assert_eq(pid, 0);
+    /* Without a start time nothing can be said, and nothing is recorded. */
+    res.pid_start = 0;
+    cr_assert_eq(xen_receiver_fate(record, &res, &pid), MP_PROC_UNKNOWN);
+    xen_receiver_observe(record, &res);
+    cr_assert_null(mp_journal_record_get_fact(record, XEN_FACT_RECEIVER_PID));
+    mp_journal_record_free(record);
 }
 
 Test(xen_names, suffixes_fit_the_journal)

@@ -2,17 +2,18 @@
  * environment, the cookie on stdin, bounded time and output, never through a
  * shell), reading what they print, and deciding what their failure means.
  *
- * What a hook prints is checked by the cookie parser itself: the output is
- * wrapped in a cookie whose every single-occurrence element is already
- * present, so that the parser accepts exactly the <extension> and <feature>
- * elements a cookie may carry, with the same schema, size cap and refusal of
- * DOCTYPEs and network access, and refuses anything else. */
+ * What a hook prints is checked by the cookie parser itself
+ * (mp_cookie_parse_items), so that it accepts exactly the <extension> and
+ * <feature> elements a cookie may carry, with the same schema, size cap and
+ * refusal of DOCTYPEs and network access, and refuses anything else. */
 #include "config.h"
 
 #include "hooks.h"
 
+#include "buf.h"
 #include "log.h"
 #include "proc.h"
+#include "xml.h"
 
 #include <cap-ng.h>
 #include <dirent.h>
@@ -45,20 +46,16 @@ static const char hook_path_env[] = "PATH=" MP_DEFAULT_PATH;
 static bool
 valid_hook_name(const char *name)
 {
-    size_t n = strlen(name);
-    return n > 0 && n <= HOOK_NAME_MAX &&
-           strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                        "abcdefghijklmnopqrstuvwxyz"
-                        "0123456789_-") == n;
+    return mp_str_is_name(name, HOOK_NAME_MAX, NULL,
+                          MP_CHARS_UPPER MP_CHARS_LOWER MP_CHARS_DIGITS "_-");
 }
 
 /* The cookie schema's feature-name: [a-z0-9][a-z0-9._-]*, at most 64. */
 static bool
 valid_feature_name(const char *name)
 {
-    size_t n = strlen(name);
-    return n > 0 && n <= 64 && strchr("abcdefghijklmnopqrstuvwxyz0123456789", name[0]) &&
-           strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+    return mp_str_is_name(name, 64, MP_CHARS_LOWER MP_CHARS_DIGITS,
+                          MP_CHARS_LOWER MP_CHARS_DIGITS "._-");
 }
 
 static int
@@ -162,52 +159,12 @@ hook_env(const struct mp_hook_run *run, enum mp_outcome outcome)
     return env;
 }
 
-/* Text from a hook, fit for a message (one line) or a cookie (keep_newlines):
- * printable ASCII, '?' for other bytes that are not ASCII (so never bad
- * UTF-8), blanks for control characters, trimmed, at most max bytes and
- * "..." when cut. */
+/* Text from a hook, fit for a message (one line) or a cookie's report
+ * (keep_newlines), at most max bytes of it. */
 static char *
-printable(const char *s, size_t max, bool keep_newlines)
+hook_text(const char *s, size_t max, bool keep_newlines)
 {
-    size_t n = strlen(s);
-    while (n > 0 && (unsigned char)s[n - 1] <= ' ')
-        n--;
-    size_t start = strspn(s, " \t\r\n");
-    if (start > n)
-        start = n;
-    bool cut = n - start > max;
-    size_t len = cut ? max : n - start;
-    char *r = xmalloc(len + 4);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[start + i];
-        bool ok = (ch >= 0x20 && ch < 0x7f) || (keep_newlines && (ch == '\n' || ch == '\t'));
-        r[i] = ok ? (char)ch : (ch >= 0x80 ? '?' : ' ');
-    }
-    strcpy(r + len, cut ? "..." : "");
-    return r;
-}
-
-/* s with XML's markup characters escaped; s is printable ASCII already. */
-static char *
-xml_escape(const char *s)
-{
-    size_t len = 0;
-    char *r = xmalloc(strlen(s) * 6 + 1);
-    for (; *s; s++) {
-        const char *ref = *s == '&'   ? "&amp;"
-                          : *s == '<' ? "&lt;"
-                          : *s == '>' ? "&gt;"
-                          : *s == '"' ? "&quot;"
-                                      : NULL;
-        if (ref) {
-            strcpy(r + len, ref);
-            len += strlen(ref);
-        } else {
-            r[len++] = *s;
-        }
-    }
-    r[len] = '\0';
-    return r;
+    return mp_log_text(s, strlen(s), max, keep_newlines ? MP_LOG_LINES : MP_LOG_LINE);
 }
 
 /* How one hook run went. what is NULL on success. */
@@ -275,17 +232,9 @@ element_name(const char *xml)
 static int
 parse_output(const char *output, const char *const *known, struct mp_cookie **items, char **why)
 {
-    /* One line, so that the parser's line numbers are the output's. */
-    static const char head[] =
-        "<migphase-cookie version=\"1\" step=\"begin\"><migration id=\"hook-output\" "
-        "driver=\"hook\"/><domain name=\"hook-output\"/><source hostname=\"-\"/><destination "
-        "hostname=\"-\"/><parameters/><description format=\"hook\"/><driver-data/><incoming "
-        "uri=\"-\"/><statistics/><outcome result=\"none\"/>";
-    static const char tail[] = "\n</migphase-cookie>\n";
-    _cleanup_free_ char *doc = xasprintf("%s%s%s", head, output, tail);
     _cleanup_cookie_ struct mp_cookie *c = NULL;
     _cleanup_error_ struct mp_error *perr = NULL;
-    int r = mp_cookie_parse(doc, strlen(doc), known, &c, &perr);
+    int r = mp_cookie_parse_items(output, known, &c, &perr);
     if (r == -ENOTSUP) {
         *why = xasprintf("it marks a feature mandatory that this host does not declare in "
                          "features.d (%s)",
@@ -400,21 +349,23 @@ report_failure(struct mp_cookie *out, enum mp_step step, const char *hook_id, co
         return;
     struct mp_extension *e = find_extension(out, FAILURES_EXTENSION);
     size_t used = e && e->content ? strlen(e->content) : 0;
-    _cleanup_free_ char *what_text = printable(what, REPORTED_STDERR_MAX, false);
-    _cleanup_free_ char *what_xml = xml_escape(what_text);
+    _cleanup_free_ char *what_text = hook_text(what, REPORTED_STDERR_MAX, false);
     _cleanup_free_ char *text =
-        printable(used < REPORTS_MAX && stderr_text ? stderr_text : "", REPORTED_STDERR_MAX, true);
-    _cleanup_free_ char *text_xml = xml_escape(text);
-    _cleanup_free_ char *element =
-        xasprintf("<failure step=\"%s\" hook=\"%s\" what=\"%s\">%s</failure>", mp_step_name(step),
-                  hook_id, what_xml, text_xml);
+        hook_text(used < REPORTS_MAX && stderr_text ? stderr_text : "", REPORTED_STDERR_MAX, true);
+    _cleanup_buf_ struct mp_buf report = { 0 };
+    if (e && e->content)
+        mp_buf_add_str(&report, e->content);
+    mp_buf_printf(&report, "<failure step=\"%s\" hook=\"%s\" what=\"", mp_step_name(step), hook_id);
+    mp_xml_escape(&report, what_text, true);
+    mp_buf_add_str(&report, "\">");
+    mp_xml_escape(&report, text, false);
+    mp_buf_add_str(&report, "</failure>");
     if (!e) {
-        mp_cookie_add_extension(out, FAILURES_EXTENSION, NULL, element);
+        mp_cookie_add_extension(out, FAILURES_EXTENSION, NULL, report.data);
         return;
     }
-    char *joined = xasprintf("%s%s", e->content ? e->content : "", element);
     free(e->content);
-    e->content = joined;
+    e->content = mp_buf_steal(&report, NULL);
 }
 
 /* What the admin sees: "exited with status 1: <first 1000 bytes of stderr>". */
@@ -422,7 +373,7 @@ static char *
 describe_failure(const struct hook_result *res)
 {
     _cleanup_free_ char *text =
-        printable(res->stderr_text ? res->stderr_text : "", SHOWN_STDERR_MAX, false);
+        hook_text(res->stderr_text ? res->stderr_text : "", SHOWN_STDERR_MAX, false);
     return *text ? xasprintf("%s: %s", res->what, text) : xstrdup(res->what);
 }
 

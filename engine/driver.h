@@ -22,20 +22,37 @@
 
 struct mp_progress;
 
-/* Everything a step's driver operation works with. */
+/* Everything a step's driver operation works with. The engine owns all of
+ * it; a driver reads it and sets facts on the record and fields of out. */
 struct mp_step_ctx {
     enum mp_step step;
     const struct mp_options *opts;
     const struct mp_cookie *in;       /* cookie read; NULL for Begin */
     struct mp_cookie *out;            /* cookie to write; NULL for Confirm */
-    struct mp_journal *journal;       /* locked journal of this domain and role */
-    struct mp_journal_record *record; /* current record: set facts, then checkpoint */
+    const struct mp_journal *journal; /* locked journal of this domain and role */
+    struct mp_journal_record *record; /* facts set here are committed by the engine */
     struct mp_progress *progress;     /* Perform only; may be NULL */
     bool cancel;                      /* Finish, Confirm: undo instead of complete */
 };
 
-/* Commit ctx->record with the given phase before or after a side effect. */
-int mp_step_checkpoint(struct mp_step_ctx *ctx, enum mp_journal_phase phase, struct mp_error **err);
+/* The work of a step, run once the plan's facts are durable. */
+typedef int (*mp_step_act)(struct mp_step_ctx *ctx, void *state, struct mp_error **err);
+
+/* What a driver's plan hands the engine. */
+struct mp_step_plan {
+    mp_step_act act;                 /* NULL: nothing to do (Begin never has one) */
+    void *state;                     /* the plan's findings for act (an open monitor...) */
+    void (*free_state)(void *state); /* how to free them; NULL: free() */
+};
+
+/* A driver operation is its plan: it looks (asks the hypervisor, reads the
+ * record) and checks, sets the facts recovery will need on ctx->record,
+ * and says in *plan what act will do. It has no side effect: the engine
+ * commits the journal's STARTED record with those facts before it calls
+ * plan->act, so no driver can reach a side effect unrecorded. A plan that
+ * fails touched nothing. */
+typedef int (*mp_step_op)(struct mp_step_ctx *ctx, struct mp_step_plan *plan,
+                          struct mp_error **err);
 
 /* What a VM is doing, as the driver sees it now (for migphase-status). */
 enum mp_vm_state {
@@ -67,34 +84,34 @@ struct mp_driver_features {
     bool cancel;
 };
 
-typedef int (*mp_step_op)(struct mp_step_ctx *ctx, struct mp_error **err);
+/* What a driver module must carry to be loaded: the helpers refuse a module
+ * built against other headers (another build's structs would be read
+ * wrong). Generated from the headers the driver interface uses. */
+#include "engine/driver-abi.gen.h"
 
 struct mp_driver {
+    const char *abi; /* MP_DRIVER_ABI of the build the driver belongs to */
     const char *name;
     const struct mp_driver_features *features;
     /* Capabilities (bit CAP_x) the driver's steps need after privileges are
      * dropped; every other one is cleared. */
     uint64_t capabilities;
-    /* Steps (bit 1 << MP_STEP_x) whose operation commits the STARTED record
-     * itself, with the facts it gathers first, before its first side effect.
-     * For the others that record is committed before the operation runs;
-     * doing it twice would cost a second durable write. */
-    uint32_t records_own_start;
 
-    int (*begin)(struct mp_step_ctx *ctx, struct mp_error **err);
-    int (*prepare)(struct mp_step_ctx *ctx, struct mp_error **err);
-    int (*perform)(struct mp_step_ctx *ctx, struct mp_error **err);
-    int (*finish)(struct mp_step_ctx *ctx, struct mp_error **err);
-    int (*confirm)(struct mp_step_ctx *ctx, struct mp_error **err);
+    /* Each step's operation: its plan (mp_step_op above). */
+    int (*begin)(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+    int (*prepare)(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+    int (*perform)(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+    int (*finish)(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+    int (*confirm)(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
     /* Ask the hypervisor what the VM of a journal record is doing now. */
     int (*probe)(const struct mp_journal_record *record, const struct mp_options *opts,
                  enum mp_vm_state *state, struct mp_error **err);
 };
 
-/* The names of the drivers this build has, NULL-terminated: linked in, or
- * modules (MIGPHASE_DRIVER_DIR, else beside the program, else the package's
- * driver folder) loaded when first looked up. */
-extern const char *const mp_driver_names[];
+/* The name of the i-th driver this build has (from 0), NULL past the last:
+ * linked in, or a module (MIGPHASE_DRIVER_DIR, else beside the program,
+ * else the package's driver folder) loaded when first looked up. */
+const char *mp_driver_name(size_t i);
 
 /* Find a driver by name, loading its module if it is one. Unknown names fail
  * with an MP_ERR_INPUT error, and so does a module that cannot be loaded (a
@@ -102,6 +119,8 @@ extern const char *const mp_driver_names[];
 int mp_driver_lookup(const char *name, const struct mp_driver **out, struct mp_error **err);
 /* The operation of a step, or NULL. */
 mp_step_op mp_driver_step_op(const struct mp_driver *driver, enum mp_step step);
-/* Run a step's operation; a NULL entry fails with "driver X does not support Y". */
-int mp_driver_run_step(const struct mp_driver *driver, struct mp_step_ctx *ctx,
-                       struct mp_error **err);
+/* Run a step's plan; a NULL entry fails with "driver X does not support Y". */
+int mp_driver_plan_step(const struct mp_driver *driver, struct mp_step_ctx *ctx,
+                        struct mp_step_plan *plan, struct mp_error **err);
+/* Free what a plan holds for its act, and clear it. */
+void mp_step_plan_clear(struct mp_step_plan *plan);

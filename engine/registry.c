@@ -28,13 +28,11 @@ static const struct driver_slot driver_slots[] = {
 #endif
 };
 
-const char *const mp_driver_names[] = {
-    "qemu",
-#ifdef WITH_XEN
-    "xen",
-#endif
-    NULL,
-};
+const char *
+mp_driver_name(size_t i)
+{
+    return i < ARRAY_SIZE(driver_slots) ? driver_slots[i].name : NULL;
+}
 
 static const char *const vm_state_names[] = {
     [MP_VM_UNKNOWN] = "unknown",   [MP_VM_ABSENT] = "absent",     [MP_VM_RUNNING] = "running",
@@ -69,6 +67,15 @@ load_module(const struct driver_slot *slot, const struct mp_driver **out, struct
         return mp_error_input(err, ENOENT, "%s is not the %s driver of this migphase", path,
                               slot->name);
     }
+    /* The stamp is the struct's first field, where every build keeps it. */
+    if (!driver->abi || strcmp(driver->abi, MP_DRIVER_ABI) != 0) {
+        int r = mp_error_input(err, EPROTO,
+                               "%s belongs to another build of migphase (driver interface %s, "
+                               "this helper's is %s): install the module of this build",
+                               path, driver->abi ? driver->abi : "unknown", MP_DRIVER_ABI);
+        dlclose(handle);
+        return r;
+    }
     /* Never closed: the helper uses the driver until it exits. */
     *out = driver;
     return 0;
@@ -94,9 +101,9 @@ mp_driver_lookup(const char *name, const struct mp_driver **out, struct mp_error
         *out = loaded[i];
         return 0;
     }
-    _cleanup_free_ char *known = xstrdup(mp_driver_names[0]);
-    for (size_t i = 1; mp_driver_names[i]; i++) {
-        char *more = xasprintf("%s, %s", known, mp_driver_names[i]);
+    _cleanup_free_ char *known = xstrdup(mp_driver_name(0));
+    for (size_t i = 1; mp_driver_name(i); i++) {
+        char *more = xasprintf("%s, %s", known, mp_driver_name(i));
         free(known);
         known = more;
     }
@@ -124,22 +131,20 @@ mp_driver_step_op(const struct mp_driver *driver, enum mp_step step)
 }
 
 int
-mp_driver_run_step(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_error **err)
+mp_driver_plan_step(const struct mp_driver *driver, struct mp_step_ctx *ctx,
+                    struct mp_step_plan *plan, struct mp_error **err)
 {
     mp_step_op op = mp_driver_step_op(driver, ctx->step);
     if (!op)
         return mp_error_input(err, ENOTSUP, "driver %s does not support %s", driver->name,
                               mp_step_name(ctx->step));
-    return op(ctx, err);
+    return op(ctx, plan, err);
 }
 
-int
-mp_step_checkpoint(struct mp_step_ctx *ctx, enum mp_journal_phase phase, struct mp_error **err)
+void
+mp_step_plan_clear(struct mp_step_plan *plan)
 {
-    ctx->record->step = ctx->step;
-    ctx->record->phase = phase;
-    int r = mp_journal_commit(ctx->journal, ctx->record, err);
-    if (r < 0)
-        return mp_error_prefix(err, "recording step %s in the journal", mp_step_name(ctx->step));
-    return 0;
+    if (plan->state)
+        (plan->free_state ? plan->free_state : free)(plan->state);
+    *plan = (struct mp_step_plan){ 0 };
 }

@@ -2,6 +2,8 @@
 
 #include "recovery.h"
 
+#include "facts.h"
+
 #include <string.h>
 
 #define STEP(s)     (1u << MP_STEP_##s)
@@ -120,7 +122,7 @@ mp_recovery_command(const struct mp_recovery_rule *rule, const struct mp_journal
         break;
     case MP_ACTION_RERUN_CONFIRM:
         helper = "migphase-confirm";
-        if (mp_streq0(mp_journal_record_get_fact(record, "undo"), "yes"))
+        if (mp_streq0(mp_journal_record_get_fact(record, MP_FACT_UNDO), MP_FACT_YES))
             flag = "--cancelled";
         break;
     case MP_ACTION_NONE:

@@ -153,5 +153,18 @@ mp_support_print_drivers(FILE *out, const char *const *drivers)
 void
 mp_support_print(FILE *out)
 {
-    mp_support_print_drivers(out, mp_driver_names);
+    const char *names[MP_SUPPORT_MAX_DRIVERS + 1] = { NULL };
+    for (size_t i = 0; i < MP_SUPPORT_MAX_DRIVERS && mp_driver_name(i); i++)
+        names[i] = mp_driver_name(i);
+    mp_support_print_drivers(out, names);
+}
+
+int
+mp_support_parse_options(struct mp_options *opts, enum mp_program program, const char *usage,
+                         int argc, char **argv, struct mp_error **err)
+{
+    int r = mp_options_parse(opts, program, usage, argc, argv, err);
+    if (r == 0 && opts->version_shown && opts->verbose)
+        mp_support_print(stdout);
+    return r;
 }

@@ -4,16 +4,44 @@
 
 #include "cookie.h"
 #include "driver.h"
+#include "facts.h"
 #include "hooks.h"
 #include "journal.h"
 #include "log.h"
 #include "privs.h"
 #include "proc.h"
 #include "progress.h"
+#include "support.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+
+/* The journal as the engine holds it: writable. Drivers see it read-only
+ * through ctx->journal; only the engine commits. */
+struct step_run {
+    struct mp_step_ctx ctx;
+    struct mp_journal *journal;
+};
+
+static struct step_run *
+run_of(struct mp_step_ctx *ctx)
+{
+    return (struct step_run *)ctx;
+}
+
+/* Commit the record with the given phase, before or after a side effect. */
+static int
+checkpoint(struct mp_step_ctx *ctx, enum mp_journal_phase phase, struct mp_error **err)
+{
+    ctx->record->step = ctx->step;
+    ctx->record->phase = phase;
+    int r = mp_journal_commit(run_of(ctx)->journal, ctx->record, err);
+    if (r < 0)
+        return mp_error_prefix(err, "recording step %s in the journal", mp_step_name(ctx->step));
+    return 0;
+}
 
 /* The step whose cookie each step reads when the migration goes forward. */
 static const enum mp_step expected_input[MP_STEP_COUNT] = {
@@ -85,7 +113,8 @@ guard_source_resume(const struct mp_step_ctx *ctx, struct mp_error **err)
     const struct mp_cookie *in = ctx->in;
     if (ctx->step != MP_STEP_CONFIRM || !ctx->cancel || ctx->opts->force)
         return 0;
-    if (!mp_streq0(mp_journal_record_get_fact(ctx->record, "stream"), "completed"))
+    if (!mp_streq0(mp_journal_record_get_fact(ctx->record, MP_FACT_STREAM),
+                   MP_FACT_STREAM_COMPLETED))
         return 0;
     if (in->step == MP_STEP_FINISH && in->outcome != MP_OUTCOME_SUCCESS)
         return 0;
@@ -107,10 +136,10 @@ step_closes_migration(enum mp_step step, int rc, const struct mp_error *err)
     return step == MP_STEP_PREPARE && rc < 0;
 }
 
-/* The fields a migration keeps from step to step (check_unchanged), summed
- * into a fact of the record by the first step on a host, so that the later
- * steps compare sums instead of parsing that step's cookie again. */
-#define UNCHANGED_FACT "unchanged-sum"
+/* The fields a migration keeps from step to step (check_unchanged) are
+ * summed into a fact of the record (MP_FACT_UNCHANGED_SUM) by the first step
+ * on a host, so that the later steps compare sums instead of parsing that
+ * step's cookie again. */
 
 static uint64_t
 sum_string(uint64_t h, const char *s)
@@ -156,7 +185,7 @@ adopt_identity(struct mp_step_ctx *ctx, const struct mp_cookie *c, enum mp_role 
     rec->driver = xstrdup(c->driver);
     rec->role = role;
     _cleanup_free_ char *sum = unchanged_sum(c);
-    mp_journal_record_set_fact(rec, UNCHANGED_FACT, sum);
+    mp_journal_record_set_fact(rec, MP_FACT_UNCHANGED_SUM, sum);
 }
 
 /* Perform, Finish and Confirm continue a migration this host recorded: refuse
@@ -180,7 +209,7 @@ check_known_migration(const char *state_dir, const struct mp_cookie *c, enum mp_
 static int
 check_unchanged(const struct mp_step_ctx *ctx, const struct mp_cookie *in, struct mp_error **err)
 {
-    const char *recorded = mp_journal_record_get_fact(ctx->record, UNCHANGED_FACT);
+    const char *recorded = mp_journal_record_get_fact(ctx->record, MP_FACT_UNCHANGED_SUM);
     if (!recorded)
         return 0; /* a record of an earlier development version: nothing to compare */
     _cleanup_free_ char *sum = unchanged_sum(in);
@@ -237,12 +266,14 @@ open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_befo
     int r = continues ? check_known_migration(ctx->opts->state_dir, c, role, err) : 0;
     if (r < 0)
         return r;
-    r = mp_journal_open(ctx->opts->state_dir, c->domain_name, role, &ctx->journal, err);
+    struct step_run *run = run_of(ctx);
+    r = mp_journal_open(ctx->opts->state_dir, c->domain_name, role, &run->journal, err);
     if (r < 0)
         return r;
+    ctx->journal = run->journal;
     _cleanup_record_ struct mp_journal_record *old = NULL;
     _cleanup_error_ struct mp_error *load_err = NULL;
-    r = mp_journal_load(ctx->journal, &old, &load_err);
+    r = mp_journal_load(run->journal, &old, &load_err);
     if (r < 0 && r != -ENOENT) {
         *err = steal_ptr(&load_err);
         return mp_error_prefix(err, "refusing to touch domain %s", c->domain_name);
@@ -323,8 +354,8 @@ write_cookie(const struct mp_step_ctx *ctx, const char *xml, size_t len, struct 
 static int
 check_same_direction(const struct mp_step_ctx *ctx, struct mp_error **err)
 {
-    const char *undo = mp_journal_record_get_fact(ctx->record, "undo");
-    if (!undo || strcmp(undo, ctx->cancel ? "yes" : "no") == 0)
+    const char *undo = mp_journal_record_get_fact(ctx->record, MP_FACT_UNDO);
+    if (!undo || strcmp(undo, ctx->cancel ? MP_FACT_YES : MP_FACT_NO) == 0)
         return 0;
     if (!ctx->cancel)
         return mp_error_set(err, EALREADY, "%s already cancelled migration %s on this host",
@@ -378,9 +409,9 @@ conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
     rec->outcome = outcome;
     rec->closed = step_closes_migration(ctx->step, rc, *err);
     if (ctx->step == MP_STEP_PERFORM && rc == 0)
-        mp_journal_record_set_fact(rec, "stream", "completed");
+        mp_journal_record_set_fact(rec, MP_FACT_STREAM, MP_FACT_STREAM_COMPLETED);
     if (ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM)
-        mp_journal_record_set_fact(rec, "undo", ctx->cancel ? "yes" : "no");
+        mp_journal_record_set_fact(rec, MP_FACT_UNDO, ctx->cancel ? MP_FACT_YES : MP_FACT_NO);
     free(rec->message);
     rec->message = rc < 0 && *err ? xstrdup((*err)->message) : NULL;
 
@@ -391,10 +422,10 @@ conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
     if (ctx->out) {
         r = mp_cookie_format(ctx->out, &xml, &len, &werr);
         if (r == 0)
-            r = mp_journal_save_cookie(ctx->journal, ctx->step, true, xml, len, &werr);
+            r = mp_journal_save_cookie(run_of(ctx)->journal, ctx->step, true, xml, len, &werr);
     }
     if (r == 0)
-        r = mp_step_checkpoint(ctx, rc < 0 ? MP_PHASE_FAILED : MP_PHASE_DONE, &werr);
+        r = checkpoint(ctx, rc < 0 ? MP_PHASE_FAILED : MP_PHASE_DONE, &werr);
     if (r == 0)
         r = write_cookie(ctx, xml, len, &werr);
     if (r < 0 && rc >= 0) {
@@ -409,24 +440,35 @@ conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
     return rc;
 }
 
+/* The plan/act contract: the driver's plan looks and sets facts, the
+ * engine makes them durable with the STARTED record, and only then may the
+ * driver act. A plan that fails touched nothing. */
+static int
+plan_and_act(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    struct mp_step_plan plan = { 0 };
+    int r = mp_driver_plan_step(driver, ctx, &plan, err);
+    if (r == 0)
+        r = checkpoint(ctx, MP_PHASE_STARTED, err);
+    if (r == 0 && plan.act)
+        r = plan.act(ctx, plan.state, err);
+    mp_step_plan_clear(&plan);
+    return r;
+}
+
 static int
 run_driver(const struct mp_driver *driver, struct mp_step_ctx *ctx, const char *in_xml,
            size_t in_len, struct mp_error **err)
 {
     int r;
     if (in_xml) {
-        r = mp_journal_save_cookie(ctx->journal, ctx->step, false, in_xml, in_len, err);
+        r = mp_journal_save_cookie(run_of(ctx)->journal, ctx->step, false, in_xml, in_len, err);
         if (r < 0)
             return mp_error_prefix(err, "saving the cookie in the journal");
     }
-    if (!(driver->records_own_start & (1u << ctx->step))) {
-        r = mp_step_checkpoint(ctx, MP_PHASE_STARTED, err);
-        if (r < 0)
-            return r;
-    }
     if (ctx->step == MP_STEP_PERFORM)
         ctx->progress = mp_progress_new(ctx->opts->progress, STDERR_FILENO);
-    r = mp_driver_run_step(driver, ctx, err);
+    r = plan_and_act(driver, ctx, err);
     mp_progress_free(steal_ptr(&ctx->progress));
     if (r < 0 && (ctx->step == MP_STEP_PREPARE || ctx->step == MP_STEP_PERFORM)) {
         /* The hooks ran before the step failed: they undo what they did. */
@@ -460,7 +502,11 @@ run_begin(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_err
 {
     fill_begin_cookie(ctx->out, ctx->opts);
     ctx->record = mp_journal_record_new();
-    int r = mp_driver_run_step(driver, ctx, err);
+    struct mp_step_plan plan = { 0 };
+    int r = mp_driver_plan_step(driver, ctx, &plan, err);
+    /* Begin has no side effects: there is no journal yet to record one. */
+    assert(r < 0 || !plan.act);
+    mp_step_plan_clear(&plan);
     if (r < 0)
         return r;
     /* Begin's hooks see the cookie Begin is about to write. */
@@ -536,11 +582,26 @@ run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct 
     return run_driver(driver, ctx, in_xml, in_len, err);
 }
 
+int
+mp_step_execute(const struct mp_step_spec *spec, const struct mp_options *opts,
+                const struct mp_driver *driver, struct mp_error **err)
+{
+    struct step_run run = { .ctx = { .step = spec->step, .opts = opts } };
+    struct mp_step_ctx *ctx = &run.ctx;
+    if (spec->step == MP_STEP_BEGIN)
+        ctx->out = mp_cookie_new(MP_STEP_BEGIN);
+    int r = run_step(spec, ctx, driver, err);
+    mp_cookie_free(ctx->out);
+    mp_journal_record_free(ctx->record);
+    mp_journal_close(run.journal);
+    return r;
+}
+
 static int
 run(const struct mp_step_spec *spec, struct mp_options *opts, int argc, char **argv,
     struct mp_error **err)
 {
-    int r = mp_options_parse(opts, spec->program, spec->usage, argc, argv, err);
+    int r = mp_support_parse_options(opts, spec->program, spec->usage, argc, argv, err);
     if (r <= 0)
         return r;
     const struct mp_driver *driver;
@@ -557,15 +618,7 @@ run(const struct mp_step_spec *spec, struct mp_options *opts, int argc, char **a
     if (r < 0)
         return r;
     mp_proc_catch_interrupts();
-
-    struct mp_step_ctx ctx = { .step = spec->step, .opts = opts };
-    if (spec->step == MP_STEP_BEGIN)
-        ctx.out = mp_cookie_new(MP_STEP_BEGIN);
-    r = run_step(spec, &ctx, driver, err);
-    mp_cookie_free(ctx.out);
-    mp_journal_record_free(ctx.record);
-    mp_journal_close(ctx.journal);
-    return r;
+    return mp_step_execute(spec, opts, driver, err);
 }
 
 int

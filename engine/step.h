@@ -2,6 +2,7 @@
  * description of its step and nothing else. */
 #pragma once
 
+#include "driver.h"
 #include "options.h"
 #include "protocol.h"
 
@@ -15,3 +16,11 @@ struct mp_step_spec {
  * the cookie, lock and update the journal, run the driver, write the cookie.
  * Returns the exit status (DESIGN.md's table). */
 int mp_step_main(const struct mp_step_spec *spec, int argc, char **argv);
+
+/* Everything mp_step_main does after the options, the driver and the
+ * privileges: read the cookie, check it against the journal, run the
+ * driver's plan, commit, act, conclude, write the cookie. Returns 0 or a
+ * negative errno with *err set; mp_exit_status() maps it. The tests drive
+ * the engine's rules through it with a fake driver. */
+int mp_step_execute(const struct mp_step_spec *spec, const struct mp_options *opts,
+                    const struct mp_driver *driver, struct mp_error **err);

@@ -1,0 +1,18 @@
+/* The names of the journal facts that more than one module reads or writes.
+ * A fact is a key=value line of a journal record (docs/journal-format.md);
+ * the writer and every reader use these constants, so a renamed fact cannot
+ * leave one of them behind. Facts private to a driver are named in that
+ * driver's internal header. */
+#pragma once
+
+/* Written by the engine. */
+#define MP_FACT_STREAM           "stream"        /* Perform: the stream's fate */
+#define MP_FACT_STREAM_COMPLETED "completed"     /* ... value: it completed */
+#define MP_FACT_UNDO             "undo"          /* Finish, Confirm: "yes" undid, "no" completed */
+#define MP_FACT_UNCHANGED_SUM    "unchanged-sum" /* sum of what no later cookie may change */
+#define MP_FACT_YES              "yes"
+#define MP_FACT_NO               "no"
+
+/* Written by the libvirt hook: the migration is libvirt's, not a helper's. */
+#define MP_FACT_MANAGER         "manager"
+#define MP_FACT_MANAGER_LIBVIRT "libvirt"

@@ -1,0 +1,1277 @@
+/* Tests of the engine's rules (engine/step.c) with the fake driver of
+ * tests/engine: no hypervisor, no QEMU. Two tables:
+ *
+ *  - behaviours: each step, on the path a migration normally takes to it,
+ *    with each script of the fake driver (succeed, fail cleanly in the plan
+ *    or the act, fail leaving state, crash in the plan, before or after the
+ *    side effect): exit status, journal record, cookie written, VM state.
+ *
+ *  - the matrix: every step run on every journal record its host can hold
+ *    (a scenario: the migration driven to that point, crashes included),
+ *    with every incoming cookie (each step x each outcome, the one the step
+ *    would naturally get, another migration, another domain, changed
+ *    parameters) and every combination of --cancelled and --force. The
+ *    expectations come from a first-match table of rules written from
+ *    docs/recovery.md and DESIGN.md; every combination must match a rule,
+ *    every rule must match a combination, and on top of the rules every
+ *    combination is checked against the invariants of the protocol (a
+ *    refused step touches nothing; no step quits a source whose journal
+ *    says its stream never completed; no step kills a destination that
+ *    runs; without --force no step leaves the VM running on both hosts).
+ *
+ * Rules marked BUG describe what the protocol promises and the engine does
+ * not do yet: such a combination is reported as skipped with the reason, and
+ * fails once the engine is fixed, so that the mark gets removed. */
+#include "config.h"
+
+#include "facts.h"
+#include "step.h"
+#include "world.h"
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static struct world w;
+
+static void
+setup(void)
+{
+    world_setup(&w);
+}
+
+static void
+teardown(void)
+{
+    world_teardown(&w);
+}
+
+TestSuite(engine, .init = setup, .fini = teardown, .timeout = 60);
+
+/* One step of a migration's history: run with its natural cookies. */
+struct move {
+    enum mp_step step;
+    enum fake_script script;
+    unsigned flags;
+};
+
+static void
+play(const struct move *m)
+{
+    world_play(&w, m->step, m->script, m->flags);
+}
+
+static void
+play_all(const struct move *moves, size_t n)
+{
+    for (size_t i = 0; i < n && moves[i].step != MP_STEP_COUNT; i++)
+        play(&moves[i]);
+}
+
+static enum mp_vm_state
+vm_source(void)
+{
+    struct fake_hv hv;
+    fake_hv_read("vm1", &hv);
+    return hv.source;
+}
+
+static enum mp_vm_state
+vm_destination(void)
+{
+    struct fake_hv hv;
+    fake_hv_read("vm1", &hv);
+    return hv.destination;
+}
+
+static char *
+saved_cookie(enum mp_step step, bool out)
+{
+    _cleanup_free_ char *path =
+        xasprintf("%s/%s/vm1/%s-%s.xml", world_state_dir(&w, step),
+                  mp_role_name(mp_step_role(step)), mp_step_name(step), out ? "out" : "in");
+    return world_read(path);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Behaviours: one step, one script, on the usual way to it. */
+
+#define NO_RECORD MP_STEP_COUNT /* rec_step: no record at all */
+
+struct behaviour {
+    enum mp_step step;
+    unsigned flags;
+    bool undo_path; /* reached by a cancelled migration: Perform done, Finish --cancelled */
+    enum fake_script script;
+    int status;
+    /* the record after it */
+    enum mp_step rec_step;
+    enum mp_journal_phase phase;
+    enum mp_outcome outcome;
+    bool closed;
+    /* the cookie written, if any, and its outcome */
+    bool out;
+    enum mp_outcome out_outcome;
+    /* the VM after it */
+    enum mp_vm_state src, dst;
+};
+
+#define B(step, flags, undo, script, status, rstep, phase, outcome, closed, out, oo, src, dst)     \
+    {                                                                                              \
+        MP_STEP_##step, flags, undo, FAKE_##script, status, MP_STEP_##rstep, MP_PHASE_##phase,     \
+            MP_OUTCOME_##outcome, closed, out, MP_OUTCOME_##oo, MP_VM_##src, MP_VM_##dst           \
+    }
+#define MP_STEP_NONE MP_STEP_COUNT /* for B(): the NONE in the record columns */
+#define CRASH        RUN_CRASHED
+#define C            RUN_CANCELLED
+
+/* Columns: step, flags, via a cancelled migration, script | exit status |
+ * record: step, phase, outcome, closed | cookie out, its outcome | VM on
+ * the source, on the destination. */
+static const struct behaviour behaviours[] = {
+    B(BEGIN, 0, 0, SUCCEED, 0, BEGIN, DONE, SUCCESS, 0, 1, SUCCESS, RUNNING, ABSENT),
+    B(BEGIN, 0, 0, FAIL_PLAN, 1, NONE, STARTED, NONE, 0, 0, NONE, RUNNING, ABSENT),
+    B(BEGIN, 0, 0, CRASH_PLAN, CRASH, NONE, STARTED, NONE, 0, 0, NONE, RUNNING, ABSENT),
+    /* Begin has no act: scripts for the act change nothing. */
+    B(BEGIN, 0, 0, FAIL_LEFT_STATE, 0, BEGIN, DONE, SUCCESS, 0, 1, SUCCESS, RUNNING, ABSENT),
+    B(BEGIN, 0, 0, CRASH_AFTER, 0, BEGIN, DONE, SUCCESS, 0, 1, SUCCESS, RUNNING, ABSENT),
+
+    B(PREPARE, 0, 0, SUCCEED, 0, PREPARE, DONE, SUCCESS, 0, 1, SUCCESS, RUNNING, INCOMING),
+    /* A failed plan is recorded (FAILED, never STARTED); a failed Prepare closes. */
+    B(PREPARE, 0, 0, FAIL_PLAN, 1, PREPARE, FAILED, FAILED, 1, 1, FAILED, RUNNING, ABSENT),
+    B(PREPARE, 0, 0, FAIL_ACT, 1, PREPARE, FAILED, FAILED, 1, 1, FAILED, RUNNING, ABSENT),
+    B(PREPARE, 0, 0, FAIL_LEFT_STATE, 3, PREPARE, FAILED, FAILED, 0, 1, FAILED, RUNNING, INCOMING),
+    /* The journal directory exists, but no record: nothing was recorded. */
+    B(PREPARE, 0, 0, CRASH_PLAN, CRASH, NONE, STARTED, NONE, 0, 0, NONE, RUNNING, ABSENT),
+    B(PREPARE, 0, 0, CRASH_ACT, CRASH, PREPARE, STARTED, NONE, 0, 0, NONE, RUNNING, ABSENT),
+    B(PREPARE, 0, 0, CRASH_AFTER, CRASH, PREPARE, STARTED, NONE, 0, 0, NONE, RUNNING, INCOMING),
+
+    B(PERFORM, 0, 0, SUCCEED, 0, PERFORM, DONE, SUCCESS, 0, 1, SUCCESS, MIGRATED, INCOMING),
+    /* A failed Perform stays open: Confirm --cancelled closes the source. */
+    B(PERFORM, 0, 0, FAIL_PLAN, 1, PERFORM, FAILED, FAILED, 0, 1, FAILED, RUNNING, INCOMING),
+    B(PERFORM, 0, 0, FAIL_ACT, 1, PERFORM, FAILED, FAILED, 0, 1, FAILED, RUNNING, INCOMING),
+    B(PERFORM, 0, 0, FAIL_LEFT_STATE, 3, PERFORM, FAILED, FAILED, 0, 1, FAILED, MIGRATING,
+      INCOMING),
+    B(PERFORM, 0, 0, CRASH_PLAN, CRASH, BEGIN, DONE, SUCCESS, 0, 0, NONE, RUNNING, INCOMING),
+    B(PERFORM, 0, 0, CRASH_ACT, CRASH, PERFORM, STARTED, NONE, 0, 0, NONE, RUNNING, INCOMING),
+    B(PERFORM, 0, 0, CRASH_AFTER, CRASH, PERFORM, STARTED, NONE, 0, 0, NONE, MIGRATED, INCOMING),
+
+    B(FINISH, 0, 0, SUCCEED, 0, FINISH, DONE, SUCCESS, 1, 1, SUCCESS, MIGRATED, RUNNING),
+    /* Surprising: a Finish whose plan failed touched nothing, so its
+     * incoming VM is still there, yet the record is closed. */
+    B(FINISH, 0, 0, FAIL_PLAN, 1, FINISH, FAILED, FAILED, 1, 1, FAILED, MIGRATED, INCOMING),
+    B(FINISH, 0, 0, FAIL_ACT, 1, FINISH, FAILED, FAILED, 1, 1, FAILED, MIGRATED, ABSENT),
+    B(FINISH, 0, 0, FAIL_LEFT_STATE, 3, FINISH, FAILED, FAILED, 0, 1, FAILED, MIGRATED, FAILED),
+    B(FINISH, 0, 0, CRASH_PLAN, CRASH, PREPARE, DONE, SUCCESS, 0, 0, NONE, MIGRATED, INCOMING),
+    B(FINISH, 0, 0, CRASH_ACT, CRASH, FINISH, STARTED, NONE, 0, 0, NONE, MIGRATED, INCOMING),
+    B(FINISH, 0, 0, CRASH_AFTER, CRASH, FINISH, STARTED, NONE, 0, 0, NONE, MIGRATED, RUNNING),
+
+    /* Finish --cancelled after a completed stream: the incoming VM goes. */
+    B(FINISH, C, 0, SUCCEED, 0, FINISH, DONE, CANCELLED, 1, 1, CANCELLED, MIGRATED, ABSENT),
+    B(FINISH, C, 0, FAIL_PLAN, 1, FINISH, FAILED, FAILED, 1, 1, FAILED, MIGRATED, INCOMING),
+    B(FINISH, C, 0, FAIL_ACT, 1, FINISH, FAILED, FAILED, 1, 1, FAILED, MIGRATED, INCOMING),
+    B(FINISH, C, 0, FAIL_LEFT_STATE, 3, FINISH, FAILED, FAILED, 0, 1, FAILED, MIGRATED, INCOMING),
+    B(FINISH, C, 0, CRASH_ACT, CRASH, FINISH, STARTED, NONE, 0, 0, NONE, MIGRATED, INCOMING),
+    B(FINISH, C, 0, CRASH_AFTER, CRASH, FINISH, STARTED, NONE, 0, 0, NONE, MIGRATED, ABSENT),
+
+    B(CONFIRM, 0, 0, SUCCEED, 0, CONFIRM, DONE, SUCCESS, 1, 0, NONE, ABSENT, RUNNING),
+    /* Surprising: a Confirm that failed cleanly closes the migration while
+     * the source VM stays paused (and cannot be run again, see the matrix). */
+    B(CONFIRM, 0, 0, FAIL_PLAN, 1, CONFIRM, FAILED, FAILED, 1, 0, NONE, MIGRATED, RUNNING),
+    B(CONFIRM, 0, 0, FAIL_ACT, 1, CONFIRM, FAILED, FAILED, 1, 0, NONE, MIGRATED, RUNNING),
+    B(CONFIRM, 0, 0, FAIL_LEFT_STATE, 3, CONFIRM, FAILED, FAILED, 0, 0, NONE, MIGRATED, RUNNING),
+    B(CONFIRM, 0, 0, CRASH_PLAN, CRASH, PERFORM, DONE, SUCCESS, 0, 0, NONE, MIGRATED, RUNNING),
+    B(CONFIRM, 0, 0, CRASH_ACT, CRASH, CONFIRM, STARTED, NONE, 0, 0, NONE, MIGRATED, RUNNING),
+    B(CONFIRM, 0, 0, CRASH_AFTER, CRASH, CONFIRM, STARTED, NONE, 0, 0, NONE, ABSENT, RUNNING),
+
+    /* Confirm on Finish's "cancelled" cookie: the paused source resumes.
+     * Confirm's record says success: it did what it was asked (undo=yes). */
+    B(CONFIRM, 0, 1, SUCCEED, 0, CONFIRM, DONE, SUCCESS, 1, 0, NONE, RUNNING, ABSENT),
+    B(CONFIRM, C, 1, SUCCEED, 0, CONFIRM, DONE, SUCCESS, 1, 0, NONE, RUNNING, ABSENT),
+    B(CONFIRM, 0, 1, FAIL_ACT, 1, CONFIRM, FAILED, FAILED, 1, 0, NONE, MIGRATED, ABSENT),
+    B(CONFIRM, 0, 1, FAIL_LEFT_STATE, 3, CONFIRM, FAILED, FAILED, 0, 0, NONE, MIGRATED, ABSENT),
+    B(CONFIRM, 0, 1, CRASH_ACT, CRASH, CONFIRM, STARTED, NONE, 0, 0, NONE, MIGRATED, ABSENT),
+    B(CONFIRM, 0, 1, CRASH_AFTER, CRASH, CONFIRM, STARTED, NONE, 0, 0, NONE, RUNNING, ABSENT),
+};
+
+/* Drive the migration to `step` as it normally gets there. */
+static void
+reach(enum mp_step step, bool undo_path)
+{
+    for (enum mp_step s = MP_STEP_BEGIN; s < step; s++) {
+        unsigned flags = undo_path && s == MP_STEP_FINISH ? RUN_CANCELLED : 0;
+        play(&(struct move){ s, FAKE_SUCCEED, flags });
+    }
+}
+
+ParameterizedTestParameters(engine, behaviour)
+{
+    size_t n = ARRAY_SIZE(behaviours);
+    size_t *index = cr_malloc(n * sizeof(*index));
+    for (size_t i = 0; i < n; i++)
+        index[i] = i;
+    return cr_make_param_array(size_t, index, n);
+}
+
+ParameterizedTest(size_t *i, engine, behaviour)
+{
+    const struct behaviour *b = &behaviours[*i];
+    _cleanup_free_ char *name =
+        xasprintf("behaviours[%zu]: %s%s%s with the fake set to %s", *i, mp_step_name(b->step),
+                  b->flags & RUN_CANCELLED ? " --cancelled" : "",
+                  b->undo_path ? " (cancelled migration)" : "", fake_script_name(b->script));
+    reach(b->step, b->undo_path);
+    _cleanup_free_ char *before = world_record_text(&w, mp_step_role(b->step), "vm1");
+    _cleanup_free_ char *message = NULL;
+    const char *out_name = b->step == MP_STEP_CONFIRM ? NULL : "out.xml";
+    int status =
+        world_run(&w, b->step, world_natural_in[b->step], out_name, b->flags, b->script, &message);
+    cr_assert_eq(status, b->status, "%s: exit status %d, expected %d (%s)", name, status, b->status,
+                 message ? message : "no message");
+
+    _cleanup_record_ struct mp_journal_record *rec = world_record(&w, mp_step_role(b->step), "vm1");
+    if (b->rec_step == NO_RECORD) {
+        cr_assert_null(rec, "%s: a record was written", name);
+    } else {
+        cr_assert_not_null(rec, "%s: no record", name);
+        cr_assert_eq(rec->step, b->rec_step, "%s: record at step %s", name,
+                     mp_step_name(rec->step));
+        cr_assert_eq(rec->phase, b->phase, "%s: record phase %s", name,
+                     mp_journal_phase_name(rec->phase));
+        /* A STARTED record's outcome: see engine::started_record_has_no_outcome. */
+        if (rec->phase != MP_PHASE_STARTED)
+            cr_assert_eq(rec->outcome, b->outcome, "%s: record outcome %s", name,
+                         mp_outcome_name(rec->outcome));
+        cr_assert_eq(rec->closed, b->closed, "%s: record closed = %d", name, rec->closed);
+        if (rec->step != b->step) {
+            /* The step left no trace: the record is the one before it. */
+            _cleanup_free_ char *after = world_record_text(&w, mp_step_role(b->step), "vm1");
+            cr_assert_str_eq(after, before, "%s: the record changed", name);
+        }
+        /* Everything the recovery needs to find the VM is in the record
+         * before any side effect. */
+        if (b->step != MP_STEP_BEGIN && rec->step == b->step && b->script != FAKE_FAIL_PLAN)
+            cr_assert_not_null(mp_journal_record_get_fact(rec, FAKE_FACT_HV),
+                               "%s: the plan's fact was not recorded", name);
+        if (rec->step == MP_STEP_PERFORM && rec->phase == MP_PHASE_DONE)
+            cr_assert_str_eq(mp_journal_record_get_fact(rec, MP_FACT_STREAM),
+                             MP_FACT_STREAM_COMPLETED, "%s", name);
+        if ((rec->step == MP_STEP_FINISH || rec->step == MP_STEP_CONFIRM) &&
+            rec->phase != MP_PHASE_STARTED)
+            cr_assert_str_eq(mp_journal_record_get_fact(rec, MP_FACT_UNDO),
+                             b->undo_path || (b->flags & RUN_CANCELLED) ? MP_FACT_YES : MP_FACT_NO,
+                             "%s", name);
+    }
+
+    _cleanup_cookie_ struct mp_cookie *out = world_read_cookie(&w, "out.xml");
+    if (!b->out) {
+        cr_assert_null(out, "%s: a cookie was written", name);
+    } else {
+        cr_assert_not_null(out, "%s: no cookie written", name);
+        cr_assert_eq(out->step, b->step, "%s", name);
+        cr_assert_eq(out->outcome, b->out_outcome, "%s: cookie outcome %s", name,
+                     mp_outcome_name(out->outcome));
+        cr_assert_str_eq(out->migration_id, rec->migration_id, "%s", name);
+        if (out->outcome == MP_OUTCOME_FAILED)
+            cr_assert_not_null(out->outcome_message, "%s: a failure without a message", name);
+        /* What was sent is what the journal keeps to answer a re-run. */
+        _cleanup_free_ char *out_path = world_cookie(&w, "out.xml");
+        _cleanup_free_ char *sent = world_read(out_path);
+        _cleanup_free_ char *kept = saved_cookie(b->step, true);
+        cr_assert_str_eq(sent, kept, "%s: the journal keeps another cookie", name);
+    }
+    cr_assert_eq(vm_source(), b->src, "%s: source VM %s", name, mp_vm_state_name(vm_source()));
+    cr_assert_eq(vm_destination(), b->dst, "%s: destination VM %s", name,
+                 mp_vm_state_name(vm_destination()));
+    /* A step that was not scripted to crash did not run its act twice, nor
+     * an act after a failed plan. */
+    if (b->script < FAKE_CRASH_PLAN && b->step != MP_STEP_BEGIN) {
+        unsigned acts = fake_act_calls(b->step);
+        cr_assert_eq(acts, b->script == FAKE_FAIL_PLAN ? 0u : 1u, "%s: %u acts", name, acts);
+    }
+}
+
+/* docs/journal-format.md: the outcome is "none" while a step is started. A
+ * STARTED record written over the previous step's keeps that step's
+ * outcome ("success"), so a reader cannot tell a started Perform from a
+ * concluded one by its outcome. Skipped while so; fails once fixed, so that
+ * the behaviours above check it again. */
+Test(engine, started_record_has_no_outcome)
+{
+    reach(MP_STEP_PERFORM, false);
+    play(&(struct move){ MP_STEP_PERFORM, FAKE_CRASH_ACT, 0 });
+    _cleanup_record_ struct mp_journal_record *rec = world_record(&w, MP_ROLE_SOURCE, "vm1");
+    cr_assert_not_null(rec);
+    cr_assert_eq(rec->phase, MP_PHASE_STARTED);
+    if (rec->outcome != MP_OUTCOME_NONE) {
+        fprintf(stderr,
+                "SKIP: known engine bug: a started %s record says outcome = %s "
+                "(checkpoint() keeps the previous step's outcome)\n",
+                mp_step_name(rec->step), mp_outcome_name(rec->outcome));
+        cr_skip_test("known engine bug");
+    }
+    cr_assert_fail("started records say outcome = none now: drop this test's skip and check the "
+                   "outcome of STARTED records in engine::behaviour");
+}
+
+/* Finish --cancelled on a destination that runs is refused (exit 3), but
+ * the Finish cookie it writes says "failed"; Confirm takes a failed Finish
+ * cookie as proof that the destination gave up and resumes the source: the
+ * VM then runs on both hosts. */
+Test(engine, refused_cancel_does_not_release_the_source)
+{
+    reach(MP_STEP_FINISH, false);
+    play(&(struct move){ MP_STEP_FINISH, FAKE_CRASH_AFTER, 0 });
+    cr_assert_eq(vm_destination(), MP_VM_RUNNING);
+    _cleanup_free_ char *message = NULL;
+    int status = world_run(&w, MP_STEP_FINISH, "perform.xml", "finish.xml", RUN_CANCELLED,
+                           FAKE_SUCCEED, &message);
+    cr_assert_eq(status, 3, "finish --cancelled on a running destination: %d (%s)", status,
+                 message ? message : "no message");
+    cr_assert_eq(vm_destination(), MP_VM_RUNNING, "Finish --cancelled killed a running VM");
+    status = world_run(&w, MP_STEP_CONFIRM, "finish.xml", NULL, 0, FAKE_SUCCEED, NULL);
+    if (vm_source() == MP_VM_RUNNING) {
+        fprintf(stderr, "SKIP: known engine bug: a Finish --cancelled refused because the "
+                        "destination runs writes a \"failed\" Finish cookie, and Confirm resumes "
+                        "the source on it: the VM runs on both hosts (conclude, "
+                        "guard_source_resume)\n");
+        cr_skip_test("known engine bug");
+    }
+    cr_assert_fail("Confirm no longer resumes the source here (exit %d, source %s): drop the skip "
+                   "and assert what it does now",
+                   status, mp_vm_state_name(vm_source()));
+}
+
+/* Another helper holds the domain's journal: the step fails at once and
+ * touches nothing. */
+Test(engine, busy_journal)
+{
+    reach(MP_STEP_PERFORM, false);
+    _cleanup_free_ char *before = world_record_text(&w, MP_ROLE_SOURCE, "vm1");
+    struct mp_journal *held = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_journal_open(w.src_state, "vm1", MP_ROLE_SOURCE, &held, &err), 0);
+    _cleanup_free_ char *message = NULL;
+    int status =
+        world_run(&w, MP_STEP_PERFORM, "prepare.xml", "perform.xml", 0, FAKE_SUCCEED, &message);
+    mp_journal_close(held);
+    cr_assert_eq(status, 1, "exit %d (%s)", status, message ? message : "no message");
+    cr_assert(message && strstr(message, "another migphase helper"), "%s", message);
+    _cleanup_free_ char *after = world_record_text(&w, MP_ROLE_SOURCE, "vm1");
+    cr_assert_str_eq(after, before);
+    cr_assert_eq(vm_source(), MP_VM_RUNNING);
+    cr_assert_eq(fake_plan_calls(MP_STEP_PERFORM), 0);
+}
+
+static void
+veto(const char *step)
+{
+    _cleanup_free_ char *dir = xasprintf("%s/%s.d", w.hooks, step);
+    cr_assert_eq(mp_mkdir_p(dir, 0755), 0);
+    _cleanup_free_ char *path = xasprintf("%s/10-veto", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("#!/bin/sh\necho 'no, not now' >&2\nexit 1\n", f);
+    fclose(f);
+    cr_assert_eq(chmod(path, 0755), 0);
+}
+
+/* A hook that vetoes Prepare: nothing happened, nothing is recorded. */
+Test(engine, hook_vetoes_prepare)
+{
+    reach(MP_STEP_PREPARE, false);
+    veto("prepare");
+    _cleanup_free_ char *message = NULL;
+    int status =
+        world_run(&w, MP_STEP_PREPARE, "begin.xml", "prepare.xml", 0, FAKE_SUCCEED, &message);
+    cr_assert_eq(status, 1, "exit %d (%s)", status, message ? message : "no message");
+    cr_assert(message && strstr(message, "vetoed"), "%s", message);
+    _cleanup_record_ struct mp_journal_record *rec = world_record(&w, MP_ROLE_DESTINATION, "vm1");
+    cr_assert_null(rec, "a vetoed Prepare left a record");
+    _cleanup_cookie_ struct mp_cookie *out = world_read_cookie(&w, "prepare.xml");
+    cr_assert_null(out, "a vetoed Prepare wrote a cookie");
+    cr_assert_eq(vm_destination(), MP_VM_ABSENT);
+    cr_assert_eq(fake_plan_calls(MP_STEP_PREPARE), 0);
+}
+
+/* A hook that vetoes Perform: the source stays as it was (record begin done). */
+Test(engine, hook_vetoes_perform)
+{
+    reach(MP_STEP_PERFORM, false);
+    veto("perform");
+    _cleanup_free_ char *before = world_record_text(&w, MP_ROLE_SOURCE, "vm1");
+    int status =
+        world_run(&w, MP_STEP_PERFORM, "prepare.xml", "perform.xml", 0, FAKE_SUCCEED, NULL);
+    cr_assert_eq(status, 1);
+    _cleanup_free_ char *after = world_record_text(&w, MP_ROLE_SOURCE, "vm1");
+    cr_assert_str_eq(after, before);
+    cr_assert_eq(vm_source(), MP_VM_RUNNING);
+    cr_assert_eq(fake_plan_calls(MP_STEP_PERFORM), 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The matrix. Scenarios: the journal record a host holds, reached by running
+ * the steps that lead to it (with a crash or a failure where it says so). */
+
+enum scenario {
+    /* the source host, for Begin, Perform and Confirm */
+    S_NONE,              /* no record: this host never saw the migration */
+    S_BEGUN,             /* begin done */
+    S_PERF_CRASH_BEFORE, /* perform started, the VM untouched */
+    S_PERF_CRASH_AFTER,  /* perform started, the stream completed */
+    S_PERF_FAILED,       /* perform failed, the source resumed */
+    S_PERF_FAILED_STATE, /* perform failed leaving its stream */
+    S_PERFORMED,         /* perform done */
+    S_CONF_CRASH_BEFORE, /* confirm started (after a successful Finish) */
+    S_CONF_CRASH_AFTER,  /* confirm started, the source already quit */
+    S_CONF_FAILED,       /* confirm failed cleanly (closed) */
+    S_CONF_FAILED_STATE, /* confirm failed leaving state */
+    S_CONFIRMED,         /* confirm done: the source quit */
+    S_CONF_CANCELLED,    /* confirm done on a cancelled migration: the source resumed */
+    S_CONF_CANCEL_CRASH, /* confirm started on a cancelled migration */
+    /* the destination host, for Prepare and Finish */
+    D_NONE,              /* no record */
+    D_PREP_CRASH_BEFORE, /* prepare started, no VM yet */
+    D_PREP_CRASH_AFTER,  /* prepare started, the VM waits for the stream */
+    D_PREP_FAILED,       /* prepare failed cleanly (closed) */
+    D_PREP_FAILED_STATE, /* prepare failed leaving its VM */
+    D_PREPARED,          /* prepare done */
+    D_FIN_CRASH_BEFORE,  /* finish started, the VM not resumed */
+    D_FIN_CRASH_AFTER,   /* finish started, the VM runs */
+    D_FIN_FAILED,        /* finish failed, the VM discarded (closed) */
+    D_FIN_FAILED_STATE,  /* finish failed leaving a failed VM */
+    D_FINISHED,          /* finish done: the VM runs here */
+    D_FIN_CANCELLED,     /* finish done on a failed Perform's cookie: the VM went */
+    D_FIN_CANCEL_CRASH,  /* finish started on a failed Perform's cookie */
+    SCENARIO_COUNT,
+};
+
+struct scenario_def {
+    const char *name;
+    bool forget_source; /* then remove the source's journal */
+    struct move moves[6];
+};
+
+#define MV(step, script)                                                                           \
+    {                                                                                              \
+        MP_STEP_##step, FAKE_##script, 0                                                           \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        MP_STEP_COUNT, FAKE_SUCCEED, 0                                                             \
+    }
+#define FORWARD(...)                                                                               \
+    {                                                                                              \
+        MV(BEGIN, SUCCEED), __VA_ARGS__, END                                                       \
+    }
+#define TO_PERFORM   MV(PREPARE, SUCCEED)
+#define TO_FINISH    MV(PREPARE, SUCCEED), MV(PERFORM, SUCCEED)
+#define TO_CONFIRM   TO_FINISH, MV(FINISH, SUCCEED)
+#define TO_CANCELLED MV(PREPARE, SUCCEED), MV(PERFORM, FAIL_ACT)
+
+static const struct scenario_def scenarios[SCENARIO_COUNT] = {
+    [S_NONE] = { "no source record", true, FORWARD(TO_PERFORM) },
+    [S_BEGUN] = { "begin done", false, FORWARD(TO_PERFORM) },
+    [S_PERF_CRASH_BEFORE] = { "perform started (crash before)", false,
+                              FORWARD(TO_PERFORM, MV(PERFORM, CRASH_ACT)) },
+    [S_PERF_CRASH_AFTER] = { "perform started (crash after)", false,
+                             FORWARD(TO_PERFORM, MV(PERFORM, CRASH_AFTER)) },
+    [S_PERF_FAILED] = { "perform failed", false, FORWARD(TO_PERFORM, MV(PERFORM, FAIL_ACT)) },
+    [S_PERF_FAILED_STATE] = { "perform failed leaving state", false,
+                              FORWARD(TO_PERFORM, MV(PERFORM, FAIL_LEFT_STATE)) },
+    [S_PERFORMED] = { "perform done", false, FORWARD(TO_FINISH) },
+    [S_CONF_CRASH_BEFORE] = { "confirm started (crash before)", false,
+                              FORWARD(TO_CONFIRM, MV(CONFIRM, CRASH_ACT)) },
+    [S_CONF_CRASH_AFTER] = { "confirm started (crash after)", false,
+                             FORWARD(TO_CONFIRM, MV(CONFIRM, CRASH_AFTER)) },
+    [S_CONF_FAILED] = { "confirm failed", false, FORWARD(TO_CONFIRM, MV(CONFIRM, FAIL_ACT)) },
+    [S_CONF_FAILED_STATE] = { "confirm failed leaving state", false,
+                              FORWARD(TO_CONFIRM, MV(CONFIRM, FAIL_LEFT_STATE)) },
+    [S_CONFIRMED] = { "confirm done", false, FORWARD(TO_CONFIRM, MV(CONFIRM, SUCCEED)) },
+    [S_CONF_CANCELLED] = { "confirm done, cancelled", false,
+                           FORWARD(TO_CANCELLED, MV(FINISH, SUCCEED), MV(CONFIRM, SUCCEED)) },
+    [S_CONF_CANCEL_CRASH] = { "confirm started, cancelled (crash before)", false,
+                              FORWARD(TO_CANCELLED, MV(FINISH, SUCCEED), MV(CONFIRM, CRASH_ACT)) },
+    [D_NONE] = { "no destination record", false, { MV(BEGIN, SUCCEED), END } },
+    [D_PREP_CRASH_BEFORE] = { "prepare started (crash before)", false,
+                              FORWARD(MV(PREPARE, CRASH_ACT)) },
+    [D_PREP_CRASH_AFTER] = { "prepare started (crash after)", false,
+                             FORWARD(MV(PREPARE, CRASH_AFTER)) },
+    [D_PREP_FAILED] = { "prepare failed", false, FORWARD(MV(PREPARE, FAIL_ACT)) },
+    [D_PREP_FAILED_STATE] = { "prepare failed leaving state", false,
+                              FORWARD(MV(PREPARE, FAIL_LEFT_STATE)) },
+    [D_PREPARED] = { "prepare done", false, FORWARD(TO_PERFORM) },
+    [D_FIN_CRASH_BEFORE] = { "finish started (crash before)", false,
+                             FORWARD(TO_FINISH, MV(FINISH, CRASH_ACT)) },
+    [D_FIN_CRASH_AFTER] = { "finish started (crash after)", false,
+                            FORWARD(TO_FINISH, MV(FINISH, CRASH_AFTER)) },
+    [D_FIN_FAILED] = { "finish failed", false, FORWARD(TO_FINISH, MV(FINISH, FAIL_ACT)) },
+    [D_FIN_FAILED_STATE] = { "finish failed leaving state", false,
+                             FORWARD(TO_FINISH, MV(FINISH, FAIL_LEFT_STATE)) },
+    [D_FINISHED] = { "finish done", false, FORWARD(TO_CONFIRM) },
+    [D_FIN_CANCELLED] = { "finish done, cancelled", false,
+                          FORWARD(TO_CANCELLED, MV(FINISH, SUCCEED)) },
+    [D_FIN_CANCEL_CRASH] = { "finish started, cancelled (crash before)", false,
+                             FORWARD(TO_CANCELLED, MV(FINISH, CRASH_ACT)) },
+};
+
+/* Incoming cookies: 0-19 are forged as written by step s with outcome o
+ * (index s * 4 + o) for the scenario's migration; then these. */
+enum {
+    CK_REAL = MP_STEP_COUNT * MP_OUTCOME_COUNT, /* the cookie the step would naturally get */
+    CK_OTHER_MIGRATION, /* a successful predecessor's cookie of another migration */
+    CK_OTHER_DOMAIN,    /* ... of this migration id, for domain vm2 */
+    CK_CHANGED,         /* ... with other parameters (bandwidth) */
+    CK_NOTHING,         /* Begin reads no cookie */
+    CK_COUNT,
+};
+
+/* Flag sets: the bit of `flags` (RUN_CANCELLED | RUN_FORCE) in a rule. */
+#define F0   (1u << 0)
+#define FC   (1u << RUN_CANCELLED)
+#define FF   (1u << RUN_FORCE)
+#define FCF  (1u << (RUN_CANCELLED | RUN_FORCE))
+#define FANY (F0 | FC | FF | FCF)
+
+static unsigned
+flag_sets(enum mp_step step)
+{
+    switch (step) {
+    case MP_STEP_FINISH:
+        return F0 | FC;
+    case MP_STEP_CONFIRM:
+        return FANY;
+    default:
+        return F0;
+    }
+}
+
+/* Whether a scenario has a cookie for a step to read naturally. */
+static bool
+has_real(enum scenario sc, enum mp_step step)
+{
+    if (step == MP_STEP_BEGIN)
+        return false;
+    enum mp_step prev = step - 1;
+    const struct move *m = scenarios[sc].moves;
+    for (size_t i = 0; i < ARRAY_SIZE(scenarios[sc].moves) && m[i].step != MP_STEP_COUNT; i++)
+        if (m[i].step == prev && m[i].script < FAKE_CRASH_PLAN)
+            return true;
+    return false;
+}
+
+struct combo {
+    unsigned char step, scenario, cookie, flags;
+};
+
+static size_t
+list_combos(struct combo *out)
+{
+    size_t n = 0;
+    for (enum mp_step step = MP_STEP_BEGIN; step < MP_STEP_COUNT; step++) {
+        bool source = mp_step_role(step) == MP_ROLE_SOURCE;
+        for (int sc = source ? S_NONE : D_NONE; sc < (source ? D_NONE : SCENARIO_COUNT); sc++) {
+            for (int ck = 0; ck < CK_COUNT; ck++) {
+                if ((step == MP_STEP_BEGIN) != (ck == CK_NOTHING))
+                    continue;
+                if (ck == CK_REAL && !has_real(sc, step))
+                    continue;
+                for (unsigned f = 0; f < 4; f++) {
+                    if (!(flag_sets(step) & (1u << f)))
+                        continue;
+                    if (out)
+                        out[n] = (struct combo){ step, sc, ck, f };
+                    n++;
+                }
+            }
+        }
+    }
+    return n;
+}
+
+static char *
+combo_name(const struct combo *c)
+{
+    const char *cookie;
+    _cleanup_free_ char *forged = NULL;
+    switch (c->cookie) {
+    case CK_REAL:
+        cookie = "its natural cookie";
+        break;
+    case CK_OTHER_MIGRATION:
+        cookie = "a cookie of another migration";
+        break;
+    case CK_OTHER_DOMAIN:
+        cookie = "a cookie for domain vm2";
+        break;
+    case CK_CHANGED:
+        cookie = "a cookie with changed parameters";
+        break;
+    case CK_NOTHING:
+        cookie = "no cookie";
+        break;
+    default:
+        forged = xasprintf("a forged %s cookie (%s)", mp_step_name(c->cookie / MP_OUTCOME_COUNT),
+                           mp_outcome_name(c->cookie % MP_OUTCOME_COUNT));
+        cookie = forged;
+    }
+    return xasprintf("%s%s%s after \"%s\" with %s", mp_step_name(c->step),
+                     c->flags & RUN_CANCELLED ? " --cancelled" : "",
+                     c->flags & RUN_FORCE ? " --force" : "", scenarios[c->scenario].name, cookie);
+}
+
+/* What a combination must end with. Zero fields mean "as before": the
+ * record byte for byte, no cookie written, the VM as it was. */
+enum rec_check { REC_SAME, REC_NEW, REC_ANY };
+enum out_check { OUT_NONE, OUT_SAVED, OUT_NEW, OUT_ANY };
+#define ANY_FAILURE (-1)
+
+struct expect {
+    int status; /* 0-3, or ANY_FAILURE */
+    enum rec_check rec;
+    enum mp_step rec_step;
+    enum mp_journal_phase phase;
+    enum mp_outcome outcome;
+    bool closed;
+    const char *undo; /* the MP_FACT_UNDO fact, NULL: not checked */
+    enum out_check out;
+    enum mp_outcome out_outcome;
+    enum mp_vm_state src, dst; /* MP_VM_UNKNOWN: as before */
+    bool vm2;                  /* the record and cookie are domain vm2's; vm1's stay */
+};
+
+struct rule {
+    unsigned steps;
+    unsigned scenarios;
+    unsigned cookies;
+    unsigned flags;
+    const char *bug; /* the protocol says otherwise: see the top of the file */
+    struct expect e;
+};
+
+#define STEP(s)      (1u << MP_STEP_##s)
+#define SC(s)        (1u << (s))
+#define CK(s, o)     (1u << (MP_STEP_##s * MP_OUTCOME_COUNT + MP_OUTCOME_##o))
+#define CKS(s)       (0xfu << (MP_STEP_##s * MP_OUTCOME_COUNT))
+#define CK_NOT_OK(s) (CKS(s) & ~CK(s, SUCCESS))
+#define REAL         (1u << CK_REAL)
+#define OTHER_MIG    (1u << CK_OTHER_MIGRATION)
+#define OTHER_DOM    (1u << CK_OTHER_DOMAIN)
+#define CHANGED      (1u << CK_CHANGED)
+#define NOTHING      (1u << CK_NOTHING)
+#define ALL          (~0u)
+/* Cookies of this migration a step accepts as the one before it. */
+#define SAME_MIG_OK(s) (CK(s, SUCCESS) | REAL | CHANGED)
+
+#define ALL_SOURCE   ((1u << D_NONE) - 1)
+#define ALL_DEST     (((1u << SCENARIO_COUNT) - 1) & ~ALL_SOURCE)
+#define PERF_STARTED (SC(S_PERF_CRASH_BEFORE) | SC(S_PERF_CRASH_AFTER))
+/* Source records that do not say the stream completed. */
+#define NO_STREAM (SC(S_BEGUN) | PERF_STARTED | SC(S_PERF_FAILED) | SC(S_PERF_FAILED_STATE))
+#define CONF_ANY                                                                                   \
+    (SC(S_CONF_CRASH_BEFORE) | SC(S_CONF_CRASH_AFTER) | SC(S_CONF_FAILED) |                        \
+     SC(S_CONF_FAILED_STATE) | SC(S_CONFIRMED) | SC(S_CONF_CANCELLED) | SC(S_CONF_CANCEL_CRASH))
+/* Source scenarios whose finish.xml says success. */
+#define FINISH_OK_REAL                                                                             \
+    (SC(S_CONF_CRASH_BEFORE) | SC(S_CONF_CRASH_AFTER) | SC(S_CONF_FAILED) |                        \
+     SC(S_CONF_FAILED_STATE) | SC(S_CONFIRMED))
+#define PREP_ANY                                                                                   \
+    (SC(D_PREP_CRASH_BEFORE) | SC(D_PREP_CRASH_AFTER) | SC(D_PREP_FAILED) |                        \
+     SC(D_PREP_FAILED_STATE) | SC(D_PREPARED))
+#define PREP_STARTED (SC(D_PREP_CRASH_BEFORE) | SC(D_PREP_CRASH_AFTER))
+#define FIN_ANY                                                                                    \
+    (SC(D_FIN_CRASH_BEFORE) | SC(D_FIN_CRASH_AFTER) | SC(D_FIN_FAILED) | SC(D_FIN_FAILED_STATE) |  \
+     SC(D_FINISHED) | SC(D_FIN_CANCELLED) | SC(D_FIN_CANCEL_CRASH))
+/* Destination records a new migration may not replace. */
+#define DEST_OPEN                                                                                  \
+    (PREP_STARTED | SC(D_PREP_FAILED_STATE) | SC(D_PREPARED) | SC(D_FIN_CRASH_BEFORE) |            \
+     SC(D_FIN_CRASH_AFTER) | SC(D_FIN_FAILED_STATE) | SC(D_FIN_CANCEL_CRASH))
+/* Cookies that undo: earlier steps' (any outcome), or a predecessor's that did not succeed. */
+#define FINISH_UNDO         (CKS(BEGIN) | CKS(PREPARE) | CK_NOT_OK(PERFORM))
+#define EARLIER_THAN_FINISH (CKS(BEGIN) | CKS(PREPARE) | CKS(PERFORM))
+
+#define RULE(steps, scenarios, cookies, flags, ...)                                                \
+    {                                                                                              \
+        steps, scenarios, cookies, flags, NULL,                                                    \
+        {                                                                                          \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
+#define BUG(why, steps, scenarios, cookies, flags, ...)                                            \
+    {                                                                                              \
+        steps, scenarios, cookies, flags, why,                                                     \
+        {                                                                                          \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
+
+#define REFUSED(st)  .status = st
+#define ANSWERED(st) .status = st, .out = OUT_SAVED
+#define REC(s, ph, oc, cl)                                                                         \
+    .rec = REC_NEW, .rec_step = MP_STEP_##s, .phase = MP_PHASE_##ph, .outcome = MP_OUTCOME_##oc,   \
+    .closed = cl
+#define UNDO(v) .undo = v
+#define OUT(oc) .out = OUT_NEW, .out_outcome = MP_OUTCOME_##oc
+#define SRC(v)  .src = MP_VM_##v
+#define DST(v)  .dst = MP_VM_##v
+#define OPEN    false
+#define CLOSED  true
+
+static const char bug_answer_exit[] =
+    "a re-run of a step that failed leaving state answers exit 1 (nothing to recover), though "
+    "its record is open and the first run said 3 (answer_from_journal)";
+static const char bug_confirm_quits[] =
+    "Confirm quits a source whose journal says its stream never completed, on a Finish cookie "
+    "that says success (nothing checks MP_FACT_STREAM unless --cancelled)";
+static const char bug_confirm_flips[] =
+    "Confirm ran with a Finish cookie saying the destination resumed; given another Finish "
+    "cookie saying it failed, it resumes the source as the destination runs (check_same_input "
+    "lets any undo through, guard_source_resume trusts the new cookie)";
+static const char bug_direction_failed[] =
+    "Finish --cancelled after a Finish that failed (and discarded its VM) exits 3 saying the "
+    "migration completed and the VM runs on the destination (check_same_direction reads "
+    "undo=no on a FAILED record as a completed Finish)";
+
+/* First match wins. */
+static const struct rule rules[] = {
+    /* ---- Begin: a new migration each time; no cookie ---- */
+    /* Another migration is pending here (a Begin may be replaced: it did nothing). */
+    RULE(STEP(BEGIN),
+         PERF_STARTED | SC(S_PERF_FAILED) | SC(S_PERF_FAILED_STATE) | SC(S_PERFORMED) |
+             SC(S_CONF_CRASH_BEFORE) | SC(S_CONF_CRASH_AFTER) | SC(S_CONF_FAILED_STATE) |
+             SC(S_CONF_CANCEL_CRASH),
+         NOTHING, F0, REFUSED(1)),
+    /* The fake finds no VM to move: it is paused after its stream, or gone. */
+    RULE(STEP(BEGIN), SC(S_CONF_FAILED) | SC(S_CONFIRMED), NOTHING, F0, REFUSED(1)),
+    RULE(STEP(BEGIN), SC(S_NONE) | SC(S_BEGUN) | SC(S_CONF_CANCELLED), NOTHING, F0, .status = 0,
+         REC(BEGIN, DONE, SUCCESS, OPEN), OUT(SUCCESS)),
+
+    /* ---- Prepare ---- */
+    RULE(STEP(PREPARE), ALL_DEST, CKS(PREPARE) | CKS(PERFORM) | CKS(FINISH) | CKS(CONFIRM), F0,
+         REFUSED(2)),
+    /* Another domain is another migration, with a journal of its own. */
+    RULE(STEP(PREPARE), ALL_DEST, OTHER_DOM, F0, .status = 0, REC(PREPARE, DONE, SUCCESS, OPEN),
+         OUT(SUCCESS), .vm2 = true),
+    /* The outcome of Begin's cookie is not looked at (a failed Begin writes none). */
+    RULE(STEP(PREPARE), SC(D_NONE), CKS(BEGIN) | REAL | OTHER_MIG | CHANGED, F0, .status = 0,
+         REC(PREPARE, DONE, SUCCESS, OPEN), OUT(SUCCESS), DST(INCOMING)),
+    /* An interrupted Prepare picks up where it was with the same cookie... */
+    RULE(STEP(PREPARE), PREP_STARTED, REAL, F0, .status = 0, REC(PREPARE, DONE, SUCCESS, OPEN),
+         OUT(SUCCESS), DST(INCOMING)),
+    /* ... and refuses another. */
+    RULE(STEP(PREPARE), PREP_STARTED, CKS(BEGIN) | CHANGED, F0, REFUSED(2)),
+    /* A concluded Prepare answers from the journal, whatever the cookie of
+     * this migration says (it does not compare parameters). */
+    RULE(STEP(PREPARE), SC(D_PREPARED), CKS(BEGIN) | REAL | CHANGED, F0, ANSWERED(0)),
+    RULE(STEP(PREPARE), SC(D_PREP_FAILED), CKS(BEGIN) | REAL | CHANGED, F0, ANSWERED(1)),
+    BUG(bug_answer_exit, STEP(PREPARE), SC(D_PREP_FAILED_STATE), CKS(BEGIN) | REAL | CHANGED, F0,
+        ANSWERED(3)),
+    RULE(STEP(PREPARE), FIN_ANY, CKS(BEGIN) | REAL | CHANGED, F0, REFUSED(2)),
+    RULE(STEP(PREPARE), DEST_OPEN, OTHER_MIG, F0, REFUSED(1)),
+    /* A closed record gives way to the new migration; here the fake finds
+     * vm1 running (the finished migration's): the failed Prepare of the new
+     * migration is what the record says now. */
+    RULE(STEP(PREPARE), SC(D_FINISHED), OTHER_MIG, F0, .status = 1,
+         REC(PREPARE, FAILED, FAILED, CLOSED), OUT(FAILED)),
+    RULE(STEP(PREPARE), SC(D_PREP_FAILED) | SC(D_FIN_FAILED) | SC(D_FIN_CANCELLED), OTHER_MIG, F0,
+         .status = 0, REC(PREPARE, DONE, SUCCESS, OPEN), OUT(SUCCESS), DST(INCOMING)),
+
+    /* ---- Perform ---- */
+    RULE(STEP(PERFORM), ALL_SOURCE, ~(SAME_MIG_OK(PREPARE) | OTHER_MIG | OTHER_DOM), F0,
+         REFUSED(2)),
+    /* Perform continues a migration this host began, and only that one. */
+    RULE(STEP(PERFORM), SC(S_NONE), ALL, F0, REFUSED(2)),
+    RULE(STEP(PERFORM), ALL_SOURCE, OTHER_MIG | OTHER_DOM | CHANGED, F0, REFUSED(2)),
+    RULE(STEP(PERFORM), CONF_ANY, ALL, F0, REFUSED(2)),
+    RULE(STEP(PERFORM), SC(S_BEGUN), CK(PREPARE, SUCCESS) | REAL, F0, .status = 0,
+         REC(PERFORM, DONE, SUCCESS, OPEN), OUT(SUCCESS), SRC(MIGRATED)),
+    /* A re-run follows the stream the crashed run left (or starts it). */
+    RULE(STEP(PERFORM), PERF_STARTED, REAL, F0, .status = 0, REC(PERFORM, DONE, SUCCESS, OPEN),
+         OUT(SUCCESS), SRC(MIGRATED)),
+    RULE(STEP(PERFORM), PERF_STARTED, CK(PREPARE, SUCCESS), F0, REFUSED(2)),
+    RULE(STEP(PERFORM), SC(S_PERF_FAILED), ALL, F0, ANSWERED(1)),
+    BUG(bug_answer_exit, STEP(PERFORM), SC(S_PERF_FAILED_STATE), ALL, F0, ANSWERED(3)),
+    RULE(STEP(PERFORM), SC(S_PERFORMED), ALL, F0, ANSWERED(0)),
+
+    /* ---- Finish ---- */
+    RULE(STEP(FINISH), ALL_DEST, CKS(FINISH) | CKS(CONFIRM), F0 | FC, REFUSED(2)),
+    RULE(STEP(FINISH), SC(D_NONE), ALL, F0 | FC, REFUSED(2)),
+    RULE(STEP(FINISH), ALL_DEST, OTHER_MIG | OTHER_DOM | CHANGED, F0 | FC, REFUSED(2)),
+    /* No stream ever came here: completing fails and discards what there is... */
+    RULE(STEP(FINISH), PREP_ANY, CK(PERFORM, SUCCESS), F0, .status = 1,
+         REC(FINISH, FAILED, FAILED, CLOSED), UNDO("no"), OUT(FAILED), DST(ABSENT)),
+    /* ... and cancelling (asked, or read from an earlier or failed cookie) succeeds. */
+    RULE(STEP(FINISH), PREP_ANY, ALL, F0 | FC, .status = 0, REC(FINISH, DONE, CANCELLED, CLOSED),
+         UNDO("yes"), OUT(CANCELLED), DST(ABSENT)),
+    RULE(STEP(FINISH), SC(D_FIN_CRASH_BEFORE), REAL, F0, .status = 0,
+         REC(FINISH, DONE, SUCCESS, CLOSED), UNDO("no"), OUT(SUCCESS), DST(RUNNING)),
+    /* An interrupted Finish refuses another cookie, unless it undoes. */
+    RULE(STEP(FINISH),
+         SC(D_FIN_CRASH_BEFORE) | SC(D_FIN_CRASH_AFTER) | SC(D_FIN_FAILED_STATE) |
+             SC(D_FIN_CANCEL_CRASH),
+         CK(PERFORM, SUCCESS), F0, REFUSED(2)),
+    RULE(STEP(FINISH), SC(D_FIN_CRASH_BEFORE), ALL, F0 | FC, .status = 0,
+         REC(FINISH, DONE, CANCELLED, CLOSED), UNDO("yes"), OUT(CANCELLED), DST(ABSENT)),
+    RULE(STEP(FINISH), SC(D_FIN_CRASH_AFTER), REAL, F0, .status = 0,
+         REC(FINISH, DONE, SUCCESS, CLOSED), UNDO("no"), OUT(SUCCESS), DST(RUNNING)),
+    /* The destination runs: cancelling is refused (by the driver, which
+     * alone sees the VM run). The record stays open for recovery. */
+    RULE(STEP(FINISH), SC(D_FIN_CRASH_AFTER), ALL, F0 | FC, .status = 3,
+         REC(FINISH, FAILED, FAILED, OPEN), UNDO("yes"), OUT(FAILED), DST(RUNNING)),
+    RULE(STEP(FINISH), SC(D_FIN_FAILED), REAL | CK(PERFORM, SUCCESS), F0, ANSWERED(1)),
+    BUG(bug_direction_failed, STEP(FINISH), SC(D_FIN_FAILED), ALL, F0 | FC, ANSWERED(1)),
+    /* A Finish that failed leaving state runs again: that resolves it. */
+    RULE(STEP(FINISH), SC(D_FIN_FAILED_STATE), REAL, F0, .status = 1,
+         REC(FINISH, FAILED, FAILED, CLOSED), UNDO("no"), OUT(FAILED), DST(ABSENT)),
+    RULE(STEP(FINISH), SC(D_FIN_FAILED_STATE), ALL, F0 | FC, .status = 0,
+         REC(FINISH, DONE, CANCELLED, CLOSED), UNDO("yes"), OUT(CANCELLED), DST(ABSENT)),
+    RULE(STEP(FINISH), SC(D_FINISHED), REAL | CK(PERFORM, SUCCESS), F0, ANSWERED(0)),
+    /* Completed: it cannot be cancelled any more; exit 3 points at Confirm. */
+    RULE(STEP(FINISH), SC(D_FINISHED), ALL, F0 | FC, REFUSED(3)),
+    RULE(STEP(FINISH), SC(D_FIN_CANCELLED), CK(PERFORM, SUCCESS), F0, REFUSED(1)),
+    RULE(STEP(FINISH), SC(D_FIN_CANCELLED), ALL, F0 | FC, ANSWERED(0)),
+    RULE(STEP(FINISH), SC(D_FIN_CANCEL_CRASH), ALL, F0 | FC, .status = 0,
+         REC(FINISH, DONE, CANCELLED, CLOSED), UNDO("yes"), OUT(CANCELLED), DST(ABSENT)),
+
+    /* ---- Confirm ---- */
+    RULE(STEP(CONFIRM), ALL_SOURCE, CKS(CONFIRM), FANY, REFUSED(2)),
+    /* --cancelled on a Finish cookie that says the destination resumed:
+     * refused (3) before the journal is read, so even for another
+     * migration or a host that has none (surprising, but safe). */
+    RULE(STEP(CONFIRM), ALL_SOURCE, CK(FINISH, SUCCESS) | OTHER_MIG | OTHER_DOM | CHANGED, FC,
+         REFUSED(3)),
+    RULE(STEP(CONFIRM), FINISH_OK_REAL, REAL, FC, REFUSED(3)),
+    RULE(STEP(CONFIRM), SC(S_NONE), ALL, FANY, REFUSED(2)),
+    RULE(STEP(CONFIRM), ALL_SOURCE, OTHER_MIG | OTHER_DOM | CHANGED, FANY, REFUSED(2)),
+    BUG(bug_confirm_quits, STEP(CONFIRM), NO_STREAM, CK(FINISH, SUCCESS), F0 | FF,
+        .status = ANY_FAILURE),
+    /* Undoing before the stream completed: any cookie of the migration will
+     * do. Perform never ran after Begin: nothing to resume. */
+    RULE(STEP(CONFIRM), SC(S_BEGUN), ALL, FANY, .status = 0, REC(CONFIRM, DONE, SUCCESS, CLOSED),
+         UNDO("yes")),
+    RULE(STEP(CONFIRM), NO_STREAM, ALL, FANY, .status = 0, REC(CONFIRM, DONE, SUCCESS, CLOSED),
+         UNDO("yes"), SRC(RUNNING)),
+    RULE(STEP(CONFIRM), SC(S_PERFORMED), CK(FINISH, SUCCESS), F0 | FF, .status = 0,
+         REC(CONFIRM, DONE, SUCCESS, CLOSED), UNDO("no"), SRC(ABSENT)),
+    /* The stream completed: the source resumes on a Finish cookie that says
+     * the destination gave up... */
+    RULE(STEP(CONFIRM), SC(S_PERFORMED), CK_NOT_OK(FINISH), FANY, .status = 0,
+         REC(CONFIRM, DONE, SUCCESS, CLOSED), UNDO("yes"), SRC(RUNNING)),
+    /* ... never on an earlier one ... */
+    RULE(STEP(CONFIRM), SC(S_PERFORMED), EARLIER_THAN_FINISH, F0 | FC, REFUSED(3)),
+    /* ... unless forced. */
+    RULE(STEP(CONFIRM), SC(S_PERFORMED), ALL, FF | FCF, .status = 0,
+         REC(CONFIRM, DONE, SUCCESS, CLOSED), UNDO("yes"), SRC(RUNNING)),
+    /* Interrupted after Finish resumed the destination: the same cookie
+     * completes, another one that does not undo is refused. */
+    RULE(STEP(CONFIRM), SC(S_CONF_CRASH_BEFORE) | SC(S_CONF_FAILED_STATE), REAL, F0 | FF,
+         .status = 0, REC(CONFIRM, DONE, SUCCESS, CLOSED), UNDO("no"), SRC(ABSENT)),
+    RULE(STEP(CONFIRM), SC(S_CONF_CRASH_BEFORE) | SC(S_CONF_FAILED_STATE) | SC(S_CONF_CRASH_AFTER),
+         CK(FINISH, SUCCESS), F0 | FF, REFUSED(2)),
+    BUG(bug_confirm_flips, STEP(CONFIRM), SC(S_CONF_CRASH_BEFORE) | SC(S_CONF_FAILED_STATE),
+        CK_NOT_OK(FINISH), F0 | FC, .status = ANY_FAILURE),
+    RULE(STEP(CONFIRM), SC(S_CONF_CRASH_BEFORE) | SC(S_CONF_FAILED_STATE) | SC(S_CONF_CRASH_AFTER),
+         EARLIER_THAN_FINISH, F0 | FC, REFUSED(3)),
+    /* --force: the operator checked the destination (the fake's runs: both
+     * run now, which is what --force's warning is about). */
+    RULE(STEP(CONFIRM), SC(S_CONF_CRASH_BEFORE) | SC(S_CONF_FAILED_STATE), ALL, FF | FCF,
+         .status = 0, REC(CONFIRM, DONE, SUCCESS, CLOSED), UNDO("yes"), SRC(RUNNING)),
+    /* The source already quit: nothing is left to do either way (an undo
+     * is recorded as such, though the first run quit the source). */
+    RULE(STEP(CONFIRM), SC(S_CONF_CRASH_AFTER), REAL, F0 | FF, .status = 0,
+         REC(CONFIRM, DONE, SUCCESS, CLOSED), UNDO("no")),
+    RULE(STEP(CONFIRM), SC(S_CONF_CRASH_AFTER), ALL, FANY, .status = 0,
+         REC(CONFIRM, DONE, SUCCESS, CLOSED), UNDO("yes")),
+    /* A Confirm that failed cleanly closed the migration: it answers that
+     * it failed, and refuses to undo what it was completing. */
+    RULE(STEP(CONFIRM), SC(S_CONF_FAILED), CK(FINISH, SUCCESS) | REAL, F0 | FF, ANSWERED(1)),
+    RULE(STEP(CONFIRM), SC(S_CONF_FAILED), ALL, FANY, REFUSED(3)),
+    RULE(STEP(CONFIRM), SC(S_CONFIRMED), CK(FINISH, SUCCESS) | REAL, F0 | FF, ANSWERED(0)),
+    RULE(STEP(CONFIRM), SC(S_CONFIRMED), ALL, FANY, REFUSED(3)),
+    RULE(STEP(CONFIRM), SC(S_CONF_CANCELLED), CK(FINISH, SUCCESS), F0 | FF, REFUSED(1)),
+    RULE(STEP(CONFIRM), SC(S_CONF_CANCELLED), ALL, FANY, ANSWERED(0)),
+    RULE(STEP(CONFIRM), SC(S_CONF_CANCEL_CRASH), CK(FINISH, SUCCESS), F0 | FF, REFUSED(2)),
+    RULE(STEP(CONFIRM), SC(S_CONF_CANCEL_CRASH), ALL, FANY, .status = 0,
+         REC(CONFIRM, DONE, SUCCESS, CLOSED), UNDO("yes"), SRC(RUNNING)),
+};
+
+static const struct rule *
+rule_for(const struct combo *c, size_t *index)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
+        const struct rule *r = &rules[i];
+        if ((r->steps & (1u << c->step)) && (r->scenarios & (1u << c->scenario)) &&
+            (r->cookies & (1u << c->cookie)) && (r->flags & (1u << c->flags))) {
+            if (index)
+                *index = i;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* The table covers every combination, and every rule covers one. */
+Test(engine, matrix_table_is_complete)
+{
+    size_t n = list_combos(NULL);
+    _cleanup_free_ struct combo *combos = xmalloc(n * sizeof(*combos));
+    list_combos(combos);
+    bool used[ARRAY_SIZE(rules)] = { false };
+    size_t missing = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t index;
+        if (!rule_for(&combos[i], &index)) {
+            _cleanup_free_ char *name = combo_name(&combos[i]);
+            cr_log_error("no rule for %s", name);
+            missing++;
+            continue;
+        }
+        used[index] = true;
+    }
+    cr_expect_eq(missing, 0, "%zu combinations have no rule", missing);
+    for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
+        cr_expect(used[i], "rules[%zu] matches no combination (shadowed or mistyped)", i);
+    size_t bugs = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
+        bugs += rules[i].bug != NULL;
+    fprintf(stderr,
+            "engine matrix: %zu combinations of step, record, cookie and flags, %zu rules "
+            "(%zu marked as known bugs)\n",
+            n, ARRAY_SIZE(rules), bugs);
+}
+
+/* Write the incoming cookie of a combination to in.xml. */
+static void
+make_cookie(const struct combo *c)
+{
+    switch (c->cookie) {
+    case CK_NOTHING:
+        return;
+    case CK_REAL: {
+        _cleanup_free_ char *from = world_cookie(&w, world_natural_in[c->step]);
+        _cleanup_free_ char *to = world_cookie(&w, "in.xml");
+        _cleanup_free_ char *xml = world_read(from);
+        cr_assert_not_null(xml, "no %s", from);
+        struct mp_error *err = NULL;
+        cr_assert_eq(mp_write_file(to, xml, strlen(xml), &err), 0);
+        return;
+    }
+    case CK_OTHER_MIGRATION:
+    case CK_OTHER_DOMAIN:
+    case CK_CHANGED: {
+        enum forge forge = c->cookie == CK_OTHER_MIGRATION ? FORGE_OTHER_MIGRATION
+                           : c->cookie == CK_OTHER_DOMAIN  ? FORGE_OTHER_DOMAIN
+                                                           : FORGE_CHANGED;
+        world_forge(&w, "begin.xml", "in.xml", c->step - 1, MP_OUTCOME_SUCCESS, forge);
+        return;
+    }
+    default:
+        world_forge(&w, "begin.xml", "in.xml", c->cookie / MP_OUTCOME_COUNT,
+                    c->cookie % MP_OUTCOME_COUNT, FORGE_PLAIN);
+    }
+}
+
+/* What the world looked like before the step. */
+struct snapshot {
+    char *record;
+    struct mp_journal_record *parsed;
+    char *saved_out;
+    struct fake_hv hv;
+    unsigned plans; /* the fake's plan calls of the step so far */
+};
+
+/* Mismatches, one per line. */
+struct findings {
+    char *text;
+};
+
+static void _printf_(2, 3) finding(struct findings *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *line = NULL;
+    if (vasprintf(&line, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    char *text = xasprintf("%s\n  %s", f->text ? f->text : "", line);
+    free(f->text);
+    free(line);
+    f->text = text;
+}
+
+static void
+check_expectations(const struct combo *c, const struct expect *e, int status,
+                   const struct snapshot *before, struct findings *f)
+{
+    enum mp_step step = c->step;
+    enum mp_role role = mp_step_role(step);
+    if (e->status == ANY_FAILURE ? status == 0 : status != e->status)
+        finding(f, "exit status %d, expected %s%d", status,
+                e->status == ANY_FAILURE ? "a failure, not " : "",
+                e->status == ANY_FAILURE ? 0 : e->status);
+
+    _cleanup_free_ char *record = world_record_text(&w, role, "vm1");
+    const char *domain = e->vm2 ? "vm2" : "vm1";
+    if (e->vm2 || e->rec == REC_SAME) {
+        if (!mp_streq0(record, before->record))
+            finding(f, "the vm1 record changed:\n%s", record ? record : "(removed)");
+    }
+    if (!e->vm2 && world_has_journal(&w, role, "vm2"))
+        finding(f, "a journal was created for domain vm2");
+    _cleanup_cookie_ struct mp_cookie *in = world_read_cookie(&w, "in.xml");
+    _cleanup_cookie_ struct mp_cookie *out = world_read_cookie(&w, "out.xml");
+    if (e->rec == REC_NEW) {
+        _cleanup_record_ struct mp_journal_record *rec = world_record(&w, role, domain);
+        if (!rec) {
+            finding(f, "no %s record", domain);
+        } else {
+            if (rec->step != e->rec_step || rec->phase != e->phase || rec->outcome != e->outcome ||
+                rec->closed != e->closed)
+                finding(f, "record %s/%s/%s closed=%d, expected %s/%s/%s closed=%d",
+                        mp_step_name(rec->step), mp_journal_phase_name(rec->phase),
+                        mp_outcome_name(rec->outcome), rec->closed, mp_step_name(e->rec_step),
+                        mp_journal_phase_name(e->phase), mp_outcome_name(e->outcome), e->closed);
+            const char *undo = mp_journal_record_get_fact(rec, MP_FACT_UNDO);
+            if (e->undo && !mp_streq0(undo, e->undo))
+                finding(f, "record undo=%s, expected %s", undo ? undo : "(none)", e->undo);
+            const char *id = step == MP_STEP_BEGIN ? (out ? out->migration_id : NULL)
+                                                   : (in ? in->migration_id : NULL);
+            if (!mp_streq0(rec->migration_id, id))
+                finding(f, "the record is of migration %s, not the cookie's %s", rec->migration_id,
+                        id ? id : "(none)");
+        }
+    }
+    if (e->vm2 && e->rec == REC_NEW && !world_has_journal(&w, role, "vm2"))
+        finding(f, "no journal for vm2");
+
+    _cleanup_free_ char *out_path = world_cookie(&w, "out.xml");
+    _cleanup_free_ char *out_xml = world_read(out_path);
+    switch (e->out) {
+    case OUT_NONE:
+        if (out_xml)
+            finding(f, "a cookie was written");
+        break;
+    case OUT_SAVED:
+        /* Confirm writes no cookie: its answer is its exit status. */
+        if (step == MP_STEP_CONFIRM ? out_xml != NULL : !mp_streq0(out_xml, before->saved_out))
+            finding(f, "the cookie written is not the one the journal kept:\n%s",
+                    out_xml ? out_xml : "(none)");
+        break;
+    case OUT_NEW:
+        if (!out)
+            finding(f, "no cookie written");
+        else if (out->step != step || out->outcome != e->out_outcome ||
+                 !mp_streq0(out->migration_id, in ? in->migration_id : out->migration_id) ||
+                 !mp_streq0(out->domain_name, domain))
+            finding(f, "cookie written by %s (%s) for %s, expected %s (%s)",
+                    mp_step_name(out->step), mp_outcome_name(out->outcome), out->domain_name,
+                    mp_step_name(step), mp_outcome_name(e->out_outcome));
+        break;
+    case OUT_ANY:
+        break;
+    }
+
+    struct fake_hv hv;
+    fake_hv_read("vm1", &hv);
+    enum mp_vm_state want_src = e->src ? e->src : before->hv.source;
+    enum mp_vm_state want_dst = e->dst ? e->dst : before->hv.destination;
+    if (hv.source != want_src)
+        finding(f, "source VM %s, expected %s", mp_vm_state_name(hv.source),
+                mp_vm_state_name(want_src));
+    if (hv.destination != want_dst)
+        finding(f, "destination VM %s, expected %s", mp_vm_state_name(hv.destination),
+                mp_vm_state_name(want_dst));
+    /* Refused or answered: the driver was not even asked (Begin asks the
+     * driver to describe the VM before anything else). */
+    if (e->rec == REC_SAME && step != MP_STEP_BEGIN && fake_plan_calls(step) != before->plans)
+        finding(f, "the driver's plan ran");
+}
+
+/* The protocol's promises, whatever the table says. */
+static void
+check_invariants(const struct combo *c, int status, const struct snapshot *before,
+                 struct findings *f)
+{
+    struct fake_hv hv;
+    fake_hv_read("vm1", &hv);
+    if (status == 2) {
+        _cleanup_free_ char *record = world_record_text(&w, mp_step_role(c->step), "vm1");
+        _cleanup_free_ char *out_path = world_cookie(&w, "out.xml");
+        _cleanup_free_ char *out = world_read(out_path);
+        if (!mp_streq0(record, before->record) || out || hv.source != before->hv.source ||
+            hv.destination != before->hv.destination ||
+            hv.stream_completed != before->hv.stream_completed)
+            finding(f, "invariant: exit status 2 but something was touched");
+    }
+    if (before->hv.source != MP_VM_ABSENT && hv.source == MP_VM_ABSENT) {
+        const char *stream =
+            before->parsed ? mp_journal_record_get_fact(before->parsed, MP_FACT_STREAM) : NULL;
+        if (!mp_streq0(stream, MP_FACT_STREAM_COMPLETED))
+            finding(f, "invariant: the source VM was quit, but its journal does not say its "
+                       "stream completed");
+    }
+    if (before->hv.destination == MP_VM_RUNNING && hv.destination != MP_VM_RUNNING)
+        finding(f, "invariant: the destination VM ran and was stopped");
+    bool both = hv.source == MP_VM_RUNNING && hv.destination == MP_VM_RUNNING;
+    bool both_before =
+        before->hv.source == MP_VM_RUNNING && before->hv.destination == MP_VM_RUNNING;
+    if (both && !both_before && !(c->flags & RUN_FORCE))
+        finding(f, "invariant: the VM runs on both hosts now, without --force");
+}
+
+/* Run one combination in a fresh world; returns its mismatches (NULL: none). */
+static char *
+run_combo(const struct combo *c, const struct rule *rule)
+{
+    /* Each scenario is played once in a process, then restored. */
+    static int saved_scenario = -1;
+    if (saved_scenario == c->scenario) {
+        world_restore(&w);
+    } else {
+        world_teardown(&w);
+        world_setup(&w);
+        const struct scenario_def *sc = &scenarios[c->scenario];
+        play_all(sc->moves, ARRAY_SIZE(sc->moves));
+        if (sc->forget_source)
+            world_forget(&w, MP_ROLE_SOURCE, "vm1");
+        world_save(&w);
+        saved_scenario = c->scenario;
+    }
+    make_cookie(c);
+
+    struct snapshot before = { 0 };
+    enum mp_role role = mp_step_role(c->step);
+    before.record = world_record_text(&w, role, "vm1");
+    before.parsed = world_record(&w, role, "vm1");
+    before.saved_out = saved_cookie(c->step, true);
+    fake_hv_read("vm1", &before.hv);
+    before.plans = fake_plan_calls(c->step);
+
+    _cleanup_free_ char *message = NULL;
+    const char *in = c->cookie == CK_NOTHING ? NULL : "in.xml";
+    const char *out = c->step == MP_STEP_CONFIRM ? NULL : "out.xml";
+    int status = world_run(&w, c->step, in, out, c->flags, FAKE_SUCCEED, &message);
+
+    struct findings f = { NULL };
+    check_expectations(c, &rule->e, status, &before, &f);
+    check_invariants(c, status, &before, &f);
+    free(before.record);
+    mp_journal_record_free(before.parsed);
+    free(before.saved_out);
+    if (!f.text)
+        return NULL;
+    _cleanup_free_ char *name = combo_name(c);
+    char *report =
+        xasprintf("%s (exit %d: %s):%s", name, status, message ? message : "no message", f.text);
+    free(f.text);
+    return report;
+}
+
+/* One test per step and scenario: every cookie and flag set. Combinations
+ * of rules marked BUG are left to engine::known_bug. */
+struct group {
+    unsigned char step, scenario;
+};
+
+static size_t
+list_groups(struct group *out)
+{
+    size_t n = 0;
+    for (enum mp_step step = MP_STEP_BEGIN; step < MP_STEP_COUNT; step++) {
+        bool source = mp_step_role(step) == MP_ROLE_SOURCE;
+        for (int sc = source ? S_NONE : D_NONE; sc < (source ? D_NONE : SCENARIO_COUNT); sc++) {
+            if (out)
+                out[n] = (struct group){ step, sc };
+            n++;
+        }
+    }
+    return n;
+}
+
+ParameterizedTestParameters(engine, matrix)
+{
+    size_t n = list_groups(NULL);
+    struct group *groups = cr_malloc(n * sizeof(*groups));
+    list_groups(groups);
+    return cr_make_param_array(struct group, groups, n);
+}
+
+ParameterizedTest(struct group *g, engine, matrix)
+{
+    size_t n = list_combos(NULL);
+    _cleanup_free_ struct combo *combos = xmalloc(n * sizeof(*combos));
+    list_combos(combos);
+    _cleanup_free_ char *report = NULL;
+    size_t failed = 0, ran = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct combo *c = &combos[i];
+        if (c->step != g->step || c->scenario != g->scenario)
+            continue;
+        size_t index = 0;
+        const struct rule *rule = rule_for(c, &index);
+        cr_assert_not_null(rule, "no rule for a combination (see matrix_table_is_complete)");
+        if (rule->bug)
+            continue;
+        ran++;
+        _cleanup_free_ char *bad = run_combo(c, rule);
+        if (!bad)
+            continue;
+        failed++;
+        char *more = xasprintf("%s\nrules[%zu], %s", report ? report : "", index, bad);
+        free(report);
+        report = more;
+    }
+    cr_assert_gt(ran, 0, "no combination to check");
+    cr_assert_eq(failed, 0, "%s after \"%s\": %zu of %zu combinations differ:%s",
+                 mp_step_name(g->step), scenarios[g->scenario].name, failed, ran, report);
+}
+
+ParameterizedTestParameters(engine, known_bug)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
+        n += rules[i].bug != NULL;
+    size_t *index = cr_malloc(n * sizeof(*index));
+    n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
+        if (rules[i].bug)
+            index[n++] = i;
+    return cr_make_param_array(size_t, index, n);
+}
+
+/* A rule marked BUG: skipped while the engine still does it, failed once
+ * it does what the protocol says (then the mark goes). make check prints
+ * one line for each. */
+ParameterizedTest(size_t *r, engine, known_bug)
+{
+    size_t n = list_combos(NULL);
+    _cleanup_free_ struct combo *combos = xmalloc(n * sizeof(*combos));
+    list_combos(combos);
+    size_t ran = 0, still = 0;
+    _cleanup_free_ char *example = NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t index = 0;
+        const struct rule *rule = rule_for(&combos[i], &index);
+        if (index != *r || !rule)
+            continue;
+        ran++;
+        _cleanup_free_ char *bad = run_combo(&combos[i], rule);
+        if (bad)
+            still++;
+        if (bad && !example)
+            example = combo_name(&combos[i]);
+    }
+    cr_assert_gt(ran, 0, "rules[%zu] matches nothing", *r);
+    if (still) {
+        fprintf(stderr,
+                "SKIP: known engine bug, rules[%zu] (%zu of %zu combinations, e.g. %s): %s\n", *r,
+                still, ran, example, rules[*r].bug);
+        cr_skip_test("known engine bug, rules[%zu]", *r);
+    }
+    cr_assert_fail("rules[%zu] is marked as a bug, but its %zu combinations now behave as the "
+                   "protocol says: drop the mark",
+                   *r, ran);
+}
