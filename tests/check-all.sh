@@ -102,7 +102,7 @@ check_format() {
         echo "clang-format: clean"
 }
 
-[ -x configure ] || ./autogen.sh >/dev/null
+[ -x configure ] || sh ./autogen.sh >/dev/null
 # The distributions' layout, so that the adapters' tests find their settings
 # in /etc (they write only a private copy of it).
 layout=(--sysconfdir=/etc --localstatedir=/var)
@@ -114,7 +114,7 @@ stage "distcheck without Xen" distcheck no
 stage "fuzz targets (libFuzzer, 15 s each)" fuzz_smoke
 stage "shellcheck" lint_shell
 stage "clang-format" check_format
-[ -x tests/packaging/build-packages.sh ] && stage "Debian and RPM packages" tests/packaging/build-packages.sh
+[ -f tests/packaging/build-packages.sh ] && stage "Debian and RPM packages" bash tests/packaging/build-packages.sh
 # The Xen test bed reports its own counts ("xen: N passed, N failed, N
 # skipped"): they join the totals, so a skipped Xen test shows as skipped.
 xen_pass=0 xen_fail=0 xen_skip=0

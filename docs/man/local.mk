@@ -12,6 +12,7 @@ MIGPHASE_MANS = \
 	docs/man/migphase-confirm.8 \
 	docs/man/migphase-status.8 \
 	docs/man/migphase-migrate.8 \
+	docs/man/migphase-pki.1 \
 	docs/man/migphase-cookie.5 \
 	docs/man/migphase.conf.5
 nodist_man_MANS = $(MIGPHASE_MANS)
@@ -31,6 +32,8 @@ docs/man/migphase-confirm.8: docs/man/migphase-confirm.8.in Makefile
 docs/man/migphase-status.8: docs/man/migphase-status.8.in Makefile
 	$(MP_EDIT_RULE)
 docs/man/migphase-migrate.8: docs/man/migphase-migrate.8.in Makefile
+	$(MP_EDIT_RULE)
+docs/man/migphase-pki.1: docs/man/migphase-pki.1.in Makefile
 	$(MP_EDIT_RULE)
 docs/man/migphase-cookie.5: docs/man/migphase-cookie.5.in Makefile
 	$(MP_EDIT_RULE)

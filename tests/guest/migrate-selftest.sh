@@ -56,7 +56,7 @@ wait_lines dst '^tick ' 2
 qmp dst stop >/dev/null
 dump dst dst2.bin src
 expect_ok "destination after running" --boot-id "$boot_id" --min-pass "$pass" "$workdir/dst2.bin"
-out=$("$top_srcdir/tests/guest/check-serial.sh" "$workdir/src.log" "$workdir/dst.log") ||
+out=$(sh "$top_srcdir/tests/guest/check-serial.sh" "$workdir/src.log" "$workdir/dst.log") ||
     fail "$out"
 echo "ok: $out"
 

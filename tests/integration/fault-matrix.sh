@@ -553,7 +553,7 @@ fm_check() {
             grep -q '^tick ' "$dst_log" 2>/dev/null && break
             sleep 0.2
         done
-        if ! "$MP_SERIAL_CHECK" "$MP_TMP/$N-src-serial.log" "$dst_log" >>"$C/log" 2>&1; then
+        if ! sh "$MP_SERIAL_CHECK" "$MP_TMP/$N-src-serial.log" "$dst_log" >>"$C/log" 2>&1; then
             FM_WHY+="serial: the destination does not carry on from the source; "
             FM_MEMORY+="/serial-BAD"
         fi

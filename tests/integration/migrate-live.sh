@@ -24,7 +24,7 @@ mp_verify_memory "$MP_TMP/live-dst.qmp" $mem || mp_fail "memory check failed on 
 
 before=$(mp_last_tick "$MP_TMP/live-dst-serial.log")
 mp_wait_ticks "$MP_TMP/live-dst-serial.log" $((before + 2)) 60
-"$MP_SERIAL_CHECK" "$MP_TMP/live-src-serial.log" "$MP_TMP/live-dst-serial.log" ||
+sh "$MP_SERIAL_CHECK" "$MP_TMP/live-src-serial.log" "$MP_TMP/live-dst-serial.log" ||
     mp_fail "the serial counter did not go on from the source's"
 mp_assert_nothing_pending
 [ "$(mp_count_vms)" -eq 1 ] || mp_fail "$(mp_count_vms) QEMU processes left, expected 1"

@@ -29,7 +29,7 @@ dst_pid=$(mp_dest_pid net)
 mp_verify_memory "$MP_TMP/net-dst.qmp" $mem || mp_fail "memory check failed on the destination"
 before=$(mp_last_tick "$MP_TMP/net-dst-serial.log")
 mp_wait_ticks "$MP_TMP/net-dst-serial.log" $((before + 2)) 60
-"$MP_SERIAL_CHECK" "$MP_TMP/net-src-serial.log" "$MP_TMP/net-dst-serial.log" ||
+sh "$MP_SERIAL_CHECK" "$MP_TMP/net-src-serial.log" "$MP_TMP/net-dst-serial.log" ||
     mp_fail "the serial counter did not go on from the source's"
 mp_assert_nothing_pending
 echo "PASS: migration between namespaces, memory and serial verified"

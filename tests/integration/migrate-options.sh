@@ -76,7 +76,7 @@ sleep 1
     mp_fail "the paused destination ran: $(tail -n 1 "$MP_TMP/opt-dst-serial.log")"
 mp_qmp "$dst" cont >/dev/null
 mp_wait_ticks "$MP_TMP/opt-dst-serial.log" 1 30
-"$MP_SERIAL_CHECK" "$MP_TMP/opt-src-serial.log" "$MP_TMP/opt-dst-serial.log"
+sh "$MP_SERIAL_CHECK" "$MP_TMP/opt-src-serial.log" "$MP_TMP/opt-dst-serial.log"
 [ "$(mp_last_tick "$MP_TMP/opt-src-serial.log")" -ge "$ticks" ] || mp_fail "source ticks went back"
 mp_assert_nothing_pending
 echo "PASS: offline and paused migrations, and a cancelled Perform"

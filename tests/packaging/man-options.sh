@@ -5,11 +5,16 @@
 #   - each program's OPTIONS list (".It Fl -name Ar ARG") is the set of
 #     options its --help prints, with the same argument names;
 #   - the config keys are found by asking the programs: a key the file does
-#     not accept makes them fail with "unknown setting";
+#     not accept makes them fail with "unknown setting". The candidates are
+#     the options --help lists, and the CONFIG_ONLY rows of the option table
+#     in shared/options.c, which --help does not list (trust, emulators...);
+#   - a CONFIG_ONLY key is no command-line option of any program;
 #   - every key of the example, uncommented, is accepted by every program.
 set -eu
-: "${top_builddir:?}"
+: "${top_builddir:?}" "${top_srcdir:?}"
 
+# The programs refuse a configuration file that others can write.
+umask 022
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 : > "$tmp/empty.conf"
@@ -55,9 +60,38 @@ $(cat "$tmp/$p.diff")"
     fi
 done
 
+# The keys that only the configuration file knows, from the option table:
+# rows `{ "name", "ARG" or NULL, PROGRAMS, CONFIG_ONLY, ...`, which may be
+# wrapped over several lines. Every CONFIG_ONLY of the table must be found
+# in such a row, or this sed no longer reads the table and would miss keys.
+options_c=$top_srcdir/shared/options.c
+sed -n -e '/option_defs\[\] = {/,/^};/p' "$options_c" > "$tmp/table"
+# (The echo ends the last row's line, which tr leaves open.)
+{ tr '\n\t' '  ' < "$tmp/table" | tr '{' '\n' && echo; } |
+    sed -n -e 's/^ *"\([a-z0-9-]*\)", *[^,]*, *[^,"]*, *CONFIG_ONLY,.*/\1/p' > "$tmp/rows"
+rows=$(grep -o 'CONFIG_ONLY,' "$tmp/table" | wc -l)
+found=$(wc -l < "$tmp/rows")
+if [ "$rows" -eq 0 ] || [ "$rows" -ne "$found" ]; then
+    failed "$options_c: read $found of the $rows CONFIG_ONLY rows of option_defs[]: the probe is broken"
+fi
+sort -u "$tmp/rows" > "$tmp/config-only"
+
+# A CONFIG_ONLY key decides whom a host trusts: whoever runs a helper must
+# not be able to set it.
+while read -r key; do
+    for p in $programs; do
+        if out=$("$top_builddir/helpers/migphase-$p" --config "$tmp/empty.conf" \
+            "--$key" x --help 2>&1 >/dev/null) ||
+            ! printf '%s\n' "$out" | grep -q 'unknown option'; then
+            failed "migphase-$p accepts the config-only key $key on its command line"
+        fi
+    done
+done < "$tmp/config-only"
+
 # Which options the configuration file accepts. Any value will do: a key
 # that is known but gets a bad value fails with another message.
-cat "$tmp"/*.help | sed 's/ .*//; s/^--//' | sort -u | grep -v -x -e help -e version > "$tmp/all"
+cat "$tmp"/*.help "$tmp/config-only" | sed 's/ .*//; s/^--//' | sort -u |
+    grep -v -x -e help -e version > "$tmp/all"
 : > "$tmp/keys"
 while read -r key; do
     printf '%s = x\n' "$key" > "$tmp/one.conf"
@@ -77,7 +111,10 @@ if ! diff -u "$tmp/keys" "$tmp/keys.man" > "$tmp/keys.diff"; then
 $(cat "$tmp/keys.diff")"
 fi
 
-example=$top_builddir/etc/migphase.conf
+# A copy, so that the umask of the build cannot make the programs refuse it.
+cp "$top_builddir/etc/migphase.conf" "$tmp/migphase.conf"
+chmod 0644 "$tmp/migphase.conf"
+example=$tmp/migphase.conf
 sed -n -e 's/^#\([a-z0-9-]*\) = .*/\1/p' "$example" | sort > "$tmp/keys.example"
 if ! diff -u "$tmp/keys" "$tmp/keys.example" > "$tmp/example.diff"; then
     failed "etc/migphase.conf keys differ from what the programs accept (- accepted, + example):
