@@ -96,6 +96,10 @@ struct mp_driver {
     /* Capabilities (bit CAP_x) the driver's steps need after privileges are
      * dropped; every other one is cleared. */
     uint64_t capabilities;
+    /* Begin's own additions: it names the VM process behind a monitor by
+     * its executable (/proc/PID/exe), which the kernel shows a process
+     * with fewer capabilities than the VM's only with CAP_SYS_PTRACE. */
+    uint64_t begin_capabilities;
 
     /* Each step's operation: its plan (mp_step_op above). */
     int (*begin)(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);

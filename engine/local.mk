@@ -9,6 +9,7 @@ engine_libmigphase_engine_a_SOURCES = \
 	engine/driver.h \
 	engine/registry.c \
 	engine/step.c engine/step.h \
+	engine/rules.c engine/rules.h \
 	engine/recovery.c engine/recovery.h \
 	engine/support.c engine/support.h \
 	engine/hooks.c engine/hooks.h \

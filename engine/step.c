@@ -11,11 +11,12 @@
 #include "privs.h"
 #include "proc.h"
 #include "progress.h"
+#include "rules.h"
 #include "support.h"
+#include "trust.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <string.h>
 
 /* The journal as the engine holds it: writable. Drivers see it read-only
@@ -23,6 +24,8 @@
 struct step_run {
     struct mp_step_ctx ctx;
     struct mp_journal *journal;
+    const struct mp_trust *trust;
+    bool acted; /* the driver's act ran: the plan's facts were committed */
 };
 
 static struct step_run *
@@ -37,134 +40,46 @@ checkpoint(struct mp_step_ctx *ctx, enum mp_journal_phase phase, struct mp_error
 {
     ctx->record->step = ctx->step;
     ctx->record->phase = phase;
+    if (phase == MP_PHASE_STARTED) {
+        /* Until the step concludes, its outcome is none (journal-format.md):
+         * not the previous step's. */
+        ctx->record->outcome = MP_OUTCOME_NONE;
+        free(steal_ptr(&ctx->record->message));
+    }
     int r = mp_journal_commit(run_of(ctx)->journal, ctx->record, err);
     if (r < 0)
         return mp_error_prefix(err, "recording step %s in the journal", mp_step_name(ctx->step));
     return 0;
 }
 
-/* The step whose cookie each step reads when the migration goes forward. */
-static const enum mp_step expected_input[MP_STEP_COUNT] = {
-    [MP_STEP_PREPARE] = MP_STEP_BEGIN,
-    [MP_STEP_PERFORM] = MP_STEP_PREPARE,
-    [MP_STEP_FINISH] = MP_STEP_PERFORM,
-    [MP_STEP_CONFIRM] = MP_STEP_FINISH,
-};
-
+/* Read the cookie: verify its bytes, then parse exactly the verified part,
+ * then check that its signer wrote it and that it fits this step. *raw
+ * keeps the bytes as given (the journal saves them); *payload points into
+ * them. */
 static int
-read_cookie(const struct mp_step_spec *spec, const struct mp_options *opts, struct mp_cookie **out,
-            char **xml, size_t *len, struct mp_error **err)
+read_cookie(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, struct mp_cookie **out,
+            char **raw, size_t *raw_len, struct mp_trusted_bytes *payload, struct mp_error **err)
 {
-    int r = mp_read_file(opts->in_path, MP_COOKIE_MAX_SIZE, xml, len, err);
+    const struct mp_options *opts = ctx->opts;
+    int r = mp_read_file(opts->in_path, MP_COOKIE_MAX_SIZE, raw, raw_len, err);
     if (r == -EFBIG) {
         mp_error_free(steal_ptr(err));
         return mp_error_input(err, EFBIG, "the cookie is larger than %d bytes", MP_COOKIE_MAX_SIZE);
     }
     if (r < 0)
         return mp_error_prefix(err, "reading the cookie");
-    /* Features this host's hooks understand count as understood. */
-    _cleanup_strv_ char **known = mp_hooks_known_features(opts->hooks_dir);
-    r = mp_cookie_parse(*xml, *len, (const char *const *)known, out, err);
+    r = mp_trust_verify(run_of(ctx)->trust, *raw, *raw_len, payload, err);
     if (r < 0)
         return r;
-    const struct mp_cookie *c = *out;
-    if (!mp_streq0(c->driver, opts->driver))
-        return mp_error_input(err, EINVAL,
-                              "the cookie is for driver %s, this helper runs driver %s",
-                              c->driver ? c->driver : "(none)", opts->driver);
-    /* Going back is allowed only to cancel: Finish and Confirm may undo a
-     * migration from any earlier cookie, never a later one. */
-    enum mp_step want = expected_input[spec->step];
-    bool undoing = spec->step >= MP_STEP_FINISH && c->step < want;
-    if (c->step != want && !undoing)
-        return mp_error_input(err, EINVAL, "expected a cookie written by %s, got one written by %s",
-                              mp_step_name(want), mp_step_name(c->step));
-    if (spec->step == MP_STEP_PERFORM && c->outcome != MP_OUTCOME_SUCCESS)
-        return mp_error_input(err, EINVAL, "Prepare did not succeed (%s): nothing to send",
-                              c->outcome_message ? c->outcome_message
-                                                 : mp_outcome_name(c->outcome));
-    return 0;
-}
-
-/* Whether this Finish or Confirm undoes the migration. Confirm may resume
- * the source only if nothing says the destination runs the VM. */
-static int
-decide_cancel(enum mp_step step, const struct mp_options *opts, const struct mp_cookie *in,
-              bool *cancel, struct mp_error **err)
-{
-    bool failed = in->outcome != MP_OUTCOME_SUCCESS || in->step != expected_input[step];
-    *cancel = opts->cancelled || failed;
-    if (step == MP_STEP_CONFIRM && opts->cancelled && !failed && !opts->force) {
-        mp_error_set(err, EPERM,
-                     "refusing to resume the source: the Finish cookie says the destination "
-                     "resumed the VM; run migphase-confirm without --cancelled, or check the "
-                     "destination and use --force");
-        return mp_error_left_state(err);
-    }
-    return 0;
-}
-
-/* Once the stream completed, the destination may hold the only running copy:
- * the source resumes only on a Finish cookie that says the destination gave
- * up, or on --force after a human checked. */
-static int
-guard_source_resume(const struct mp_step_ctx *ctx, struct mp_error **err)
-{
-    const struct mp_cookie *in = ctx->in;
-    if (ctx->step != MP_STEP_CONFIRM || !ctx->cancel || ctx->opts->force)
-        return 0;
-    if (!mp_streq0(mp_journal_record_get_fact(ctx->record, MP_FACT_STREAM),
-                   MP_FACT_STREAM_COMPLETED))
-        return 0;
-    if (in->step == MP_STEP_FINISH && in->outcome != MP_OUTCOME_SUCCESS)
-        return 0;
-    mp_error_set(err, EPERM,
-                 "refusing to resume the source: its stream completed and no Finish cookie says "
-                 "the destination gave up; run migphase-finish on the destination and confirm "
-                 "with its cookie, or check that the destination VM is gone and use --force");
-    return mp_error_left_state(err);
-}
-
-static bool
-step_closes_migration(enum mp_step step, int rc, const struct mp_error *err)
-{
-    if (rc < 0 && err && err->kind == MP_ERR_STATE)
-        return false;
-    if (step == MP_STEP_FINISH || step == MP_STEP_CONFIRM)
-        return true;
-    /* A failed Prepare removed its VM: the destination has nothing pending. */
-    return step == MP_STEP_PREPARE && rc < 0;
-}
-
-/* The fields a migration keeps from step to step (check_unchanged) are
- * summed into a fact of the record (MP_FACT_UNCHANGED_SUM) by the first step
- * on a host, so that the later steps compare sums instead of parsing that
- * step's cookie again. */
-
-static uint64_t
-sum_string(uint64_t h, const char *s)
-{
-    /* A marker tells NULL from "" and ends each string, so that moving a
-     * byte from one field to the next changes the sum. */
-    h = mp_fnv1a64(h, s ? "+" : "-", 1);
-    return s ? mp_fnv1a64(h, s, strlen(s) + 1) : h;
-}
-
-static char *
-unchanged_sum(const struct mp_cookie *c)
-{
-    uint64_t h = MP_FNV1A64_INIT;
-    h = sum_string(h, c->domain_uuid);
-    h = sum_string(h, c->description_format);
-    h = sum_string(h, c->description_text);
-    for (size_t i = 0; c->description_args && c->description_args[i]; i++)
-        h = sum_string(h, c->description_args[i]);
-    const struct mp_params *p = &c->params;
-    _cleanup_free_ char *params =
-        xasprintf("live=%d bandwidth=%" PRIu64 " downtime=%" PRIu64 " paused=%d timeout=%" PRIu64,
-                  p->live, p->bandwidth_mib, p->downtime_ms, p->paused, p->timeout_s);
-    h = sum_string(h, params);
-    return xasprintf("%016" PRIx64, h);
+    /* Features this host's hooks understand count as understood. */
+    _cleanup_strv_ char **known = mp_hooks_known_features(opts->hooks_dir);
+    r = mp_cookie_parse(payload->payload, payload->payload_len, (const char *const *)known, out,
+                        err);
+    if (r == 0)
+        r = mp_rule_check_input(spec->step, opts, *out, err);
+    if (r == 0)
+        r = mp_trust_check_writer(run_of(ctx)->trust, payload, *out, spec->step, err);
+    return r;
 }
 
 /* A new migration on this host: its record names the cookie's migration and
@@ -184,73 +99,8 @@ adopt_identity(struct mp_step_ctx *ctx, const struct mp_cookie *c, enum mp_role 
     rec->uuid = xstrdup(c->domain_uuid);
     rec->driver = xstrdup(c->driver);
     rec->role = role;
-    _cleanup_free_ char *sum = unchanged_sum(c);
+    _cleanup_free_ char *sum = mp_rule_unchanged_sum(c);
     mp_journal_record_set_fact(rec, MP_FACT_UNCHANGED_SUM, sum);
-}
-
-/* Perform, Finish and Confirm continue a migration this host recorded: refuse
- * any other cookie before a journal directory is created for it. */
-static int
-check_known_migration(const char *state_dir, const struct mp_cookie *c, enum mp_role role,
-                      struct mp_error **err)
-{
-    _cleanup_free_ char *record =
-        xasprintf("%s/%s/%s/record", state_dir, mp_role_name(role), c->domain_name);
-    if (mp_journal_check_domain(c->domain_name, err) < 0)
-        return -EINVAL;
-    if (access(record, F_OK) < 0)
-        return mp_error_input(err, ENOENT, "this host has no migration of domain %s as %s",
-                              c->domain_name, mp_role_name(role));
-    return 0;
-}
-
-/* The fields a migration keeps from step to step must be the ones this host
- * saw in its first step's cookie: anything else was changed on the way. */
-static int
-check_unchanged(const struct mp_step_ctx *ctx, const struct mp_cookie *in, struct mp_error **err)
-{
-    const char *recorded = mp_journal_record_get_fact(ctx->record, MP_FACT_UNCHANGED_SUM);
-    if (!recorded)
-        return 0; /* a record of an earlier development version: nothing to compare */
-    _cleanup_free_ char *sum = unchanged_sum(in);
-    if (strcmp(sum, recorded) == 0)
-        return 0;
-    return mp_error_input(err, EINVAL,
-                          "the cookie's VM description or parameters differ from those of "
-                          "migration %s recorded on this host: refusing a changed cookie",
-                          in->migration_id);
-}
-
-/* A step run again must be given the cookie it was given the first time,
- * or it would act on something else. A concluded step does not act again:
- * it answers from the journal whatever the rest of the cookie says, so that
- * a step that ran on a damaged but acceptable cookie can still be followed
- * by the recovery, which hands it the cookie the peer kept. */
-static int
-check_same_input(const struct mp_step_ctx *ctx, const char *in_xml, size_t in_len, bool done_before,
-                 struct mp_error **err)
-{
-    if (ctx->record->step != ctx->step || !in_xml)
-        return 0;
-    _cleanup_free_ char *saved = NULL;
-    size_t len = 0;
-    if (mp_journal_load_cookie(ctx->journal, ctx->step, false, &saved, &len, NULL) < 0)
-        return 0;
-    if (len == in_len && memcmp(saved, in_xml, len) == 0)
-        return 0;
-    if (done_before) {
-        mp_warn("this cookie differs from the one step %s of migration %s ran with; "
-                "answering with what it did then",
-                mp_step_name(ctx->step), ctx->record->migration_id);
-        return 0;
-    }
-    /* An undo may name any cookie of the migration: Confirm and Finish run
-     * again with --cancelled after a first try with another one. */
-    if (ctx->cancel)
-        return 0;
-    return mp_error_input(err, EINVAL,
-                          "step %s of migration %s already ran on this host with another cookie",
-                          mp_step_name(ctx->step), ctx->record->migration_id);
 }
 
 /* Open and lock the journal, refusing a second migration of the domain. A
@@ -263,7 +113,7 @@ open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_befo
     enum mp_role role = mp_step_role(ctx->step);
     bool continues =
         ctx->step == MP_STEP_PERFORM || ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM;
-    int r = continues ? check_known_migration(ctx->opts->state_dir, c, role, err) : 0;
+    int r = continues ? mp_rule_check_known_migration(ctx->opts->state_dir, c, role, err) : 0;
     if (r < 0)
         return r;
     struct step_run *run = run_of(ctx);
@@ -342,53 +192,48 @@ write_cookie(const struct mp_step_ctx *ctx, const char *xml, size_t len, struct 
 {
     if (!ctx->out)
         return 0;
-    int r = mp_write_file(ctx->opts->out_path, xml, len, err);
+    int r = mp_write_file_private(ctx->opts->out_path, xml, len, ctx->opts->cookie_group, err);
     if (r < 0)
         return mp_error_prefix(err, "writing the cookie");
     return 0;
 }
 
-/* The step already concluded: hand back the cookie it wrote, and its result. */
-/* A concluded Finish or Confirm cannot be redone the other way: one that
- * completed the migration cannot cancel it, and the reverse. */
-static int
-check_same_direction(const struct mp_step_ctx *ctx, struct mp_error **err)
-{
-    const char *undo = mp_journal_record_get_fact(ctx->record, MP_FACT_UNDO);
-    if (!undo || strcmp(undo, ctx->cancel ? MP_FACT_YES : MP_FACT_NO) == 0)
-        return 0;
-    if (!ctx->cancel)
-        return mp_error_set(err, EALREADY, "%s already cancelled migration %s on this host",
-                            mp_step_name(ctx->step), ctx->record->migration_id);
-    mp_error_set(err, EALREADY,
-                 "%s already completed migration %s on this host: the VM runs on the "
-                 "destination; run migphase-confirm without --cancelled on the source",
-                 mp_step_name(ctx->step), ctx->record->migration_id);
-    return mp_error_left_state(err);
-}
-
+/* The step already concluded: hand back the cookie it wrote (if it wrote
+ * one), then its result. */
 static int
 answer_from_journal(struct mp_step_ctx *ctx, struct mp_error **err)
 {
-    int r = check_same_direction(ctx, err);
+    _cleanup_free_ char *xml = NULL;
+    size_t len = 0;
+    if (ctx->out && mp_journal_load_cookie(ctx->journal, ctx->step, true, &xml, &len, NULL) == 0) {
+        int r = write_cookie(ctx, xml, len, err);
+        if (r < 0)
+            return r;
+    }
+    int r = mp_rule_check_direction(ctx, err);
     if (r < 0)
         return r;
     mp_info("step %s of migration %s already concluded (%s)", mp_step_name(ctx->step),
             ctx->record->migration_id, mp_outcome_name(ctx->record->outcome));
-    if (ctx->out) {
-        _cleanup_free_ char *xml = NULL;
-        size_t len = 0;
-        r = mp_journal_load_cookie(ctx->journal, ctx->step, true, &xml, &len, err);
-        if (r < 0)
-            return r;
-        r = write_cookie(ctx, xml, len, err);
-        if (r < 0)
-            return r;
-    }
-    if (ctx->record->phase == MP_PHASE_FAILED)
-        return mp_error_set(err, EIO, "step %s already failed: %s", mp_step_name(ctx->step),
-                            ctx->record->message ? ctx->record->message : "see the journal");
-    return 0;
+    if (ctx->record->phase != MP_PHASE_FAILED)
+        return 0;
+    mp_error_set(err, EIO, "step %s already failed: %s", mp_step_name(ctx->step),
+                 ctx->record->message ? ctx->record->message : "see the journal");
+    /* What the first run left behind is still there. */
+    return ctx->record->closed ? -EIO : mp_error_left_state(err);
+}
+
+/* The cookie this step hands out: formatted, then signed by this host. */
+static int
+seal_cookie(const struct mp_step_ctx *ctx, char **signed_xml, size_t *len, struct mp_error **err)
+{
+    _cleanup_free_ char *xml = NULL;
+    size_t xml_len = 0;
+    int r = mp_cookie_format(ctx->out, &xml, &xml_len, err);
+    if (r < 0)
+        return r;
+    return mp_trust_sign(run_of((struct mp_step_ctx *)ctx)->trust, xml, xml_len, signed_xml, len,
+                         err);
 }
 
 /* Record how the driver's work ended, then write the cookie out. */
@@ -407,11 +252,9 @@ conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
         }
     }
     rec->outcome = outcome;
-    rec->closed = step_closes_migration(ctx->step, rc, *err);
+    rec->closed = mp_rule_closes_migration(ctx->step, rc, *err, run_of(ctx)->acted);
     if (ctx->step == MP_STEP_PERFORM && rc == 0)
         mp_journal_record_set_fact(rec, MP_FACT_STREAM, MP_FACT_STREAM_COMPLETED);
-    if (ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM)
-        mp_journal_record_set_fact(rec, MP_FACT_UNDO, ctx->cancel ? MP_FACT_YES : MP_FACT_NO);
     free(rec->message);
     rec->message = rc < 0 && *err ? xstrdup((*err)->message) : NULL;
 
@@ -419,14 +262,15 @@ conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
     size_t len = 0;
     struct mp_error *werr = NULL;
     int r = 0;
-    if (ctx->out) {
-        r = mp_cookie_format(ctx->out, &xml, &len, &werr);
+    bool hand_out = ctx->out && mp_rule_hands_out_cookie(ctx->step, rc, *err);
+    if (hand_out) {
+        r = seal_cookie(ctx, &xml, &len, &werr);
         if (r == 0)
             r = mp_journal_save_cookie(run_of(ctx)->journal, ctx->step, true, xml, len, &werr);
     }
     if (r == 0)
         r = checkpoint(ctx, rc < 0 ? MP_PHASE_FAILED : MP_PHASE_DONE, &werr);
-    if (r == 0)
+    if (r == 0 && hand_out)
         r = write_cookie(ctx, xml, len, &werr);
     if (r < 0 && rc >= 0) {
         *err = werr;
@@ -450,21 +294,28 @@ plan_and_act(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_
     int r = mp_driver_plan_step(driver, ctx, &plan, err);
     if (r == 0)
         r = checkpoint(ctx, MP_PHASE_STARTED, err);
-    if (r == 0 && plan.act)
+    if (r == 0 && plan.act) {
+        run_of(ctx)->acted = true;
         r = plan.act(ctx, plan.state, err);
+    }
     mp_step_plan_clear(&plan);
     return r;
 }
 
 static int
-run_driver(const struct mp_driver *driver, struct mp_step_ctx *ctx, const char *in_xml,
-           size_t in_len, struct mp_error **err)
+run_driver(const struct mp_driver *driver, struct mp_step_ctx *ctx,
+           const struct mp_trusted_bytes *in, const char *raw, size_t raw_len,
+           struct mp_error **err)
 {
-    int r;
-    if (in_xml) {
-        r = mp_journal_save_cookie(run_of(ctx)->journal, ctx->step, false, in_xml, in_len, err);
-        if (r < 0)
-            return mp_error_prefix(err, "saving the cookie in the journal");
+    int r = mp_journal_save_cookie(run_of(ctx)->journal, ctx->step, false, raw, raw_len, err);
+    if (r < 0)
+        return mp_error_prefix(err, "saving the cookie in the journal");
+    if (ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM) {
+        /* The direction is known before anything happens: a Confirm
+         * interrupted while it stopped the source must not be turned into
+         * a resume (mp_rule_check_direction). */
+        mp_journal_record_set_fact(ctx->record, MP_FACT_UNDO,
+                                   ctx->cancel ? MP_FACT_YES : MP_FACT_NO);
     }
     if (ctx->step == MP_STEP_PERFORM)
         ctx->progress = mp_progress_new(ctx->opts->progress, STDERR_FILENO);
@@ -472,7 +323,7 @@ run_driver(const struct mp_driver *driver, struct mp_step_ctx *ctx, const char *
     mp_progress_free(steal_ptr(&ctx->progress));
     if (r < 0 && (ctx->step == MP_STEP_PREPARE || ctx->step == MP_STEP_PERFORM)) {
         /* The hooks ran before the step failed: they undo what they did. */
-        run_hooks(ctx, ctx->in, in_xml, in_len, MP_OUTCOME_FAILED, NULL);
+        run_hooks(ctx, ctx->in, in->payload, in->payload_len, MP_OUTCOME_FAILED, NULL);
     }
     if (ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM) {
         /* Past the point of no return hooks only report: they see the
@@ -480,8 +331,12 @@ run_driver(const struct mp_driver *driver, struct mp_step_ctx *ctx, const char *
         enum mp_outcome outcome = r < 0         ? MP_OUTCOME_FAILED
                                   : ctx->cancel ? MP_OUTCOME_CANCELLED
                                                 : MP_OUTCOME_SUCCESS;
-        run_hooks(ctx, ctx->in, in_xml, in_len, outcome, NULL);
+        run_hooks(ctx, ctx->in, in->payload, in->payload_len, outcome, NULL);
     }
+    /* A plan that refused its input touched nothing: neither does the
+     * journal (exit 2 leaves everything as it was). */
+    if (r < 0 && !run_of(ctx)->acted && *err && (*err)->kind == MP_ERR_INPUT)
+        return r;
     return conclude(ctx, r, err);
 }
 
@@ -521,9 +376,51 @@ run_begin(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_err
     bool done_before = false;
     r = open_journal(ctx, ctx->out, &done_before, err);
     if (r == 0)
+        r = mp_rule_check_hosts(ctx->record, ctx->out, err);
+    if (r == 0)
         r = conclude(ctx, 0, err);
     if (r < 0) /* the hooks undo what they did for a Begin that did not happen */
         run_hooks(ctx, ctx->out, xml, len, MP_OUTCOME_FAILED, NULL);
+    return r;
+}
+
+/* The cookie this step will write, from the one it read. */
+static void
+derive_out_cookie(struct mp_step_ctx *ctx, const struct mp_cookie *in)
+{
+    if (ctx->step == MP_STEP_CONFIRM)
+        return;
+    ctx->out = mp_cookie_derive(in, ctx->step);
+    ctx->out->outcome = MP_OUTCOME_NONE;
+    free(steal_ptr(&ctx->out->outcome_message));
+    if (ctx->step == MP_STEP_PREPARE) {
+        ctx->out->destination.hostname = mp_host_name();
+        ctx->out->destination.host_id = mp_host_id();
+    }
+}
+
+/* Every rule between the cookie and the driver, in order: each one's
+ * refusal leaves the journal as it was. *done_before: answer from it. */
+static int
+apply_rules(struct mp_step_ctx *ctx, const struct mp_cookie *in, const char *raw, size_t raw_len,
+            bool *done_before, struct mp_error **err)
+{
+    int r = open_journal(ctx, in, done_before, err);
+    if (r == 0 && ctx->step != MP_STEP_PREPARE)
+        r = mp_rule_check_unchanged(ctx->record, in, err);
+    if (r == 0)
+        r = mp_rule_check_hosts(ctx->record, in, err);
+    if (r == 0 && ctx->out)
+        r = mp_rule_check_hosts(ctx->record, ctx->out, err);
+    if (r == 0)
+        r = mp_rule_check_same_input(ctx, raw, raw_len, *done_before, err);
+    if (r < 0 || *done_before)
+        return r;
+    r = mp_rule_check_direction(ctx, err);
+    if (r == 0)
+        r = mp_rule_guard_source_resume(ctx, err);
+    if (r == 0)
+        r = mp_rule_guard_source_stop(ctx, err);
     return r;
 }
 
@@ -535,58 +432,34 @@ run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct 
         return run_begin(driver, ctx, err);
 
     _cleanup_cookie_ struct mp_cookie *in = NULL;
-    _cleanup_free_ char *in_xml = NULL;
-    size_t in_len = 0;
-    int r = read_cookie(spec, ctx->opts, &in, &in_xml, &in_len, err);
-    if (r < 0)
-        return r;
+    _cleanup_free_ char *raw = NULL;
+    size_t raw_len = 0;
+    struct mp_trusted_bytes payload = { 0 };
+    int r = read_cookie(spec, ctx, &in, &raw, &raw_len, &payload, err);
     ctx->in = in;
-    if (spec->step == MP_STEP_FINISH || spec->step == MP_STEP_CONFIRM) {
-        r = decide_cancel(spec->step, ctx->opts, in, &ctx->cancel, err);
-        if (r < 0)
-            return r;
-    }
-    if (spec->step != MP_STEP_CONFIRM) {
-        ctx->out = mp_cookie_derive(in, spec->step);
-        ctx->out->outcome = MP_OUTCOME_NONE;
-        free(ctx->out->outcome_message);
-        ctx->out->outcome_message = NULL;
-        if (spec->step == MP_STEP_PREPARE) {
-            ctx->out->destination.hostname = mp_host_name();
-            ctx->out->destination.host_id = mp_host_id();
-        }
-    }
+    if (r == 0 && (spec->step == MP_STEP_FINISH || spec->step == MP_STEP_CONFIRM))
+        r = mp_rule_decide_cancel(spec->step, ctx->opts, in, &ctx->cancel, err);
     bool done_before = false;
-    r = open_journal(ctx, in, &done_before, err);
-    if (r < 0)
-        return r;
-    if (spec->step != MP_STEP_PREPARE) {
-        r = check_unchanged(ctx, in, err);
-        if (r < 0)
-            return r;
+    if (r == 0) {
+        derive_out_cookie(ctx, in);
+        r = apply_rules(ctx, in, raw, raw_len, &done_before, err);
     }
-    r = check_same_input(ctx, in_xml, in_len, done_before, err);
-    if (r < 0)
-        return r;
-    if (done_before)
-        return answer_from_journal(ctx, err);
-    r = guard_source_resume(ctx, err);
-    if (r < 0)
-        return r;
-    if (spec->step == MP_STEP_PREPARE || spec->step == MP_STEP_PERFORM) {
+    if (r == 0 && done_before)
+        r = answer_from_journal(ctx, err);
+    else if (r == 0 && (spec->step == MP_STEP_PREPARE || spec->step == MP_STEP_PERFORM))
         /* Before anything happens, so that a veto leaves nothing behind. */
-        r = run_hooks(ctx, in, in_xml, in_len, MP_OUTCOME_NONE, err);
-        if (r < 0)
-            return r;
-    }
-    return run_driver(driver, ctx, in_xml, in_len, err);
+        r = run_hooks(ctx, in, payload.payload, payload.payload_len, MP_OUTCOME_NONE, err);
+    if (r == 0 && !done_before)
+        r = run_driver(driver, ctx, &payload, raw, raw_len, err);
+    mp_trusted_bytes_clear(&payload);
+    return r;
 }
 
-int
-mp_step_execute(const struct mp_step_spec *spec, const struct mp_options *opts,
-                const struct mp_driver *driver, struct mp_error **err)
+static int
+execute(const struct mp_step_spec *spec, const struct mp_options *opts,
+        const struct mp_driver *driver, const struct mp_trust *trust, struct mp_error **err)
 {
-    struct step_run run = { .ctx = { .step = spec->step, .opts = opts } };
+    struct step_run run = { .ctx = { .step = spec->step, .opts = opts }, .trust = trust };
     struct mp_step_ctx *ctx = &run.ctx;
     if (spec->step == MP_STEP_BEGIN)
         ctx->out = mp_cookie_new(MP_STEP_BEGIN);
@@ -595,6 +468,17 @@ mp_step_execute(const struct mp_step_spec *spec, const struct mp_options *opts,
     mp_journal_record_free(ctx->record);
     mp_journal_close(run.journal);
     return r;
+}
+
+int
+mp_step_execute(const struct mp_step_spec *spec, const struct mp_options *opts,
+                const struct mp_driver *driver, struct mp_error **err)
+{
+    _cleanup_trust_ struct mp_trust *trust = NULL;
+    int r = mp_trust_open(opts, spec->step, &trust, err);
+    if (r < 0)
+        return r;
+    return execute(spec, opts, driver, trust, err);
 }
 
 static int
@@ -614,11 +498,19 @@ run(const struct mp_step_spec *spec, struct mp_options *opts, int argc, char **a
         if (r < 0)
             return mp_error_prefix(err, "--hook-capabilities");
     }
-    r = mp_privs_drop(driver->capabilities, for_hooks, opts->user, err);
+    /* The key is read before privileges go: it is root's alone. */
+    _cleanup_trust_ struct mp_trust *trust = NULL;
+    r = mp_trust_open(opts, spec->step, &trust, err);
+    if (r < 0)
+        return r;
+    uint64_t keep = driver->capabilities;
+    if (spec->step == MP_STEP_BEGIN)
+        keep |= driver->begin_capabilities;
+    r = mp_privs_drop(keep, for_hooks, opts->user, err);
     if (r < 0)
         return r;
     mp_proc_catch_interrupts();
-    return mp_step_execute(spec, opts, driver, err);
+    return execute(spec, opts, driver, trust, err);
 }
 
 int

@@ -55,3 +55,10 @@ tests/modules/other-build/migphase-driver-xen.so: tests/modules/other-build.c \
 		$(AM_LDFLAGS) $(LDFLAGS) -o $@ $(srcdir)/tests/modules/other-build.c
 tests/modules/abi-stamp.log: tests/modules/other-build/migphase-driver-xen.so
 CLEANFILES += tests/modules/other-build/migphase-driver-xen.so
+
+# The lab PKI command beside the helpers in the build tree, where
+# migphase-migrate --local finds it as it does installed (both in bindir).
+noinst_SCRIPTS = helpers/migphase-pki
+helpers/migphase-pki: tools/migphase-pki
+	$(AM_V_GEN)$(MKDIR_P) helpers && cp $(srcdir)/tools/migphase-pki $@
+CLEANFILES += helpers/migphase-pki

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 extern char **environ;
@@ -78,6 +79,9 @@ helper_argv(const struct mp_options *o, const char *helper, bool remote)
     if (o->config_path)
         argv = add(argv, "--config", o->config_path);
     argv = add(argv, "--hooks-dir", o->hooks_dir);
+    /* Another host has its own keys, where its own config says. */
+    if (!remote || o->local)
+        argv = add(argv, "--pki-dir", o->pki_dir);
     return argv;
 }
 
@@ -270,6 +274,62 @@ migrate(const struct mp_options *o)
     return completed ? MP_EXIT_OK : MP_EXIT_FAILED;
 }
 
+/* Whether pki-dir holds what every step of a local migration needs. */
+static bool
+has_keys(const char *pki_dir)
+{
+    static const char *const needed[] = { "ca-cert.pem", "server-cert.pem", "server-key.pem" };
+    for (size_t i = 0; i < ARRAY_SIZE(needed); i++) {
+        _cleanup_free_ char *path = xasprintf("%s/%s", pki_dir, needed[i]);
+        if (access(path, R_OK) < 0)
+            return false;
+    }
+    return true;
+}
+
+/* A local migration on a host without keys (a first try, the demo) signs
+ * its cookies with a lab PKI made for it in a temporary folder, which
+ * *tmp names (the caller removes it). Returns 0, or <0 with *err set. */
+static int
+make_lab_pki(struct mp_options *o, char **tmp, struct mp_error **err)
+{
+    if (!o->local || o->trust_none || has_keys(o->pki_dir))
+        return 0;
+    char dir[] = "/tmp/migphase-pki.XXXXXX";
+    if (!mkdtemp(dir))
+        return mp_error_set_errno(err, errno, "making a folder for a lab PKI");
+    *tmp = xstrdup(dir);
+    _cleanup_free_ char *host = mp_host_name();
+    _cleanup_free_ char *lab = xasprintf("%s/lab", dir);
+    _cleanup_free_ char *tool =
+        mp_find_file("MIGPHASE_HELPER_DIR", "migphase-pki", MP_BINDIR, R_OK);
+    _cleanup_strv_ char **argv = NULL;
+    argv = add(argv, "/bin/sh", tool);
+    argv = add(argv, "create", lab);
+    argv = add(argv, host, NULL);
+    int status = 0;
+    int r = mp_proc_run(argv, environ, NULL, 0, 4096, 60000, NULL, NULL, &status, err);
+    if (r == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        r = mp_error_set(err, EIO,
+                         "migphase-pki could not make a lab PKI (is certtool installed?)");
+    if (r < 0)
+        return mp_error_prefix(err, "%s has no keys", o->pki_dir);
+    mp_info("%s has no keys: this local migration signs with a lab PKI in %s", o->pki_dir, lab);
+    free(o->pki_dir);
+    o->pki_dir = xasprintf("%s/%s", lab, host);
+    return 0;
+}
+
+static void
+remove_tree(const char *dir)
+{
+    if (!dir)
+        return;
+    _cleanup_strv_ char **argv = add(add(NULL, "rm", "-rf"), dir, NULL);
+    int status = 0;
+    mp_proc_run(argv, environ, NULL, 0, 0, 60000, NULL, NULL, &status, NULL);
+}
+
 static int
 check_options(const struct mp_options *o, struct mp_error **err)
 {
@@ -293,6 +353,9 @@ main(int argc, char **argv)
     int r = mp_support_parse_options(&opts, MP_PROG_MIGRATE, usage, argc, argv, &err);
     if (r > 0 && check_options(&opts, &err) < 0)
         r = -EINVAL;
+    _cleanup_free_ char *lab_dir = NULL;
+    if (r > 0)
+        r = make_lab_pki(&opts, &lab_dir, &err) < 0 ? -EINVAL : r;
     int status = r < 0 ? mp_exit_status(r, err) : MP_EXIT_OK;
     if (r < 0) {
         mp_log(MP_LOG_ERROR, "%s", err->message);
@@ -301,6 +364,7 @@ main(int argc, char **argv)
         mp_proc_catch_interrupts();
         status = migrate(&opts);
     }
+    remove_tree(lab_dir);
     mp_options_free(&opts);
     return status;
 }

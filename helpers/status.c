@@ -140,16 +140,24 @@ print_json(const struct pending *p, size_t n)
 /* Run one recovery command: the helpers sit beside this program or in the
  * package's libexec directory. */
 static int
-apply(const struct pending *p)
+apply(const struct pending *p, const struct mp_options *opts)
 {
     _cleanup_free_ char *helper = mp_helper_path(p->command[0]);
     _cleanup_strv_ char **argv = mp_strv_copy(p->command);
     free(argv[0]);
     argv[0] = xstrdup(helper);
+    if (opts->config_path) {
+        argv = mp_strv_append(argv, "--config");
+        argv = mp_strv_append(argv, opts->config_path);
+    }
     _cleanup_free_ char *out = NULL, *errout = NULL;
     struct mp_error *err = NULL;
     int status = 0;
-    int r = mp_proc_run(argv, NULL, NULL, 0, 1024 * 1024, 120000, &out, &errout, &status, &err);
+    /* A cleared environment, but for the keys this host signs and verifies
+     * with: the same as this program's, however they were given. */
+    _cleanup_free_ char *pki = xasprintf("MIGPHASE_PKI_DIR=%s", opts->pki_dir);
+    char *const envp[] = { "PATH=" MP_DEFAULT_PATH, pki, NULL };
+    int r = mp_proc_run(argv, envp, NULL, 0, 1024 * 1024, 120000, &out, &errout, &status, &err);
     _cleanup_free_ char *cmd = join_command(p->command);
     if (r < 0) {
         fprintf(stderr, "%s: %s: %s\n", mp_log_progname(), cmd, err->message);
@@ -231,7 +239,7 @@ run(struct mp_options *opts, int argc, char **argv, struct mp_error **err)
     size_t left = count;
     for (size_t i = 0; opts->recover && i < count; i++)
         if (pending[i].rule && pending[i].rule->automatic && pending[i].command &&
-            apply(&pending[i]) == 0)
+            apply(&pending[i], opts) == 0)
             left--;
     for (size_t i = 0; i < count; i++) {
         mp_strv_free(pending[i].command);

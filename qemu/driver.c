@@ -4,6 +4,8 @@
 
 #include "qemu-internal.h"
 
+#include <linux/capability.h>
+
 static const struct mp_driver_features qemu_features = {
     .live = true,               /* 0.1.0 */
     .offline = true,            /* 0.1.0 */
@@ -21,6 +23,8 @@ const struct mp_driver mp_qemu_driver = {
     /* QMP sockets, /proc/PID/cmdline of our own uid and fork/exec: no
      * capability is needed. */
     .capabilities = 0,
+    /* Begin reads the VM's /proc/PID/exe (a root QEMU has every capability). */
+    .begin_capabilities = 1ull << CAP_SYS_PTRACE,
     .begin = qemu_begin,     /* 0.1.0 */
     .prepare = qemu_prepare, /* 0.1.0 */
     .perform = qemu_perform, /* 0.1.0 */

@@ -10,8 +10,13 @@
 #include "qemu-internal.h"
 
 #include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define POLL_INTERVAL_MS 100
 
@@ -108,14 +113,71 @@ warn_tcg_dirty_bitmap(const char *version, json_object *query_kvm, json_object *
                 version, (long long)(ram / 1024 + 128));
 }
 
+/* Whether path is one of the host's emulators (glob patterns). */
+static bool
+allowed_emulator(const char *path, char *const *emulators)
+{
+    for (size_t i = 0; emulators && emulators[i]; i++)
+        if (fnmatch(emulators[i], path, FNM_PATHNAME) == 0)
+            return true;
+    return false;
+}
+
+static bool
+allowed_user(uid_t uid, char *const *users)
+{
+    for (size_t i = 0; users && users[i]; i++) {
+        struct passwd *pw = getpwnam(users[i]);
+        if (pw && pw->pw_uid == uid)
+            return true;
+    }
+    return false;
+}
+
+/* Whoever answers on a QMP socket gets its command line into the cookie:
+ * only a real VM process, an emulator binary the host allows run by a user
+ * it allows, is described. */
+static int
+check_vm_process(const char *socket, pid_t pid, const struct mp_options *opts,
+                 struct mp_error **err)
+{
+    char link[64], exe[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/%ld/exe", (long)pid);
+    ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+    struct stat st;
+    snprintf(link, sizeof(link), "/proc/%ld", (long)pid);
+    if (n < 0 || stat(link, &st) < 0)
+        return mp_error_input(err, errno, "cannot tell what process %ld behind %s runs: %s",
+                              (long)pid, socket, strerror(errno));
+    exe[n] = '\0';
+    /* A binary replaced by a package upgrade while the VM runs. */
+    char *deleted = strstr(exe, " (deleted)");
+    if (deleted && deleted[10] == '\0')
+        *deleted = '\0';
+    if (!allowed_emulator(exe, opts->emulators))
+        return mp_error_input(err, EPERM,
+                              "refusing to describe process %ld behind %s: it runs %s, which is "
+                              "not one of the emulators this host allows (emulators =)",
+                              (long)pid, socket, exe);
+    if (!allowed_user(st.st_uid, opts->vm_users))
+        return mp_error_input(err, EPERM,
+                              "refusing to describe process %ld behind %s: it runs as uid %ld, "
+                              "not as a user this host allows for VMs (vm-users =)",
+                              (long)pid, socket, (long)st.st_uid);
+    return 0;
+}
+
 /* The QEMU process behind the socket, and its command line. */
 static int
-capture_process(const char *socket, struct qemu_qmp *qmp, pid_t *pid, char ***argv,
-                struct mp_error **err)
+capture_process(const char *socket, struct qemu_qmp *qmp, const struct mp_options *opts,
+                pid_t *pid, char ***argv, struct mp_error **err)
 {
     int r = qemu_qmp_peer_pid(qmp, pid);
     if (r < 0)
         return mp_error_set_errno(err, -r, "cannot tell which process serves %s", socket);
+    r = check_vm_process(socket, *pid, opts, err);
+    if (r < 0)
+        return r;
     r = mp_proc_cmdline(*pid, argv, err);
     if (r < 0)
         return mp_error_prefix(err, "capturing the VM's command line");
@@ -141,7 +203,7 @@ qemu_begin(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error *
     pid_t pid = 0;
     _cleanup_strv_ char **argv = NULL;
     if (r == 0)
-        r = capture_process(opts->qmp_socket, qmp, &pid, &argv, err);
+        r = capture_process(opts->qmp_socket, qmp, opts, &pid, &argv, err);
     if (r < 0) {
         free_answers(answers);
         return r;

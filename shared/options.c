@@ -3,10 +3,13 @@
 #include "options.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "journal.h"
 #include "proc.h"
@@ -299,6 +302,27 @@ trim(char *s)
     return s;
 }
 
+/* The config file says whom this host trusts and what it runs: whoever may
+ * write it may steer the host. Only root (or the user the helper runs as)
+ * may own it, and nobody else may write it. */
+static int
+check_config_owner(int fd, const char *path, struct mp_error **err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return mp_error_input(err, errno, "cannot stat %s: %s", path, strerror(errno));
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return mp_error_input(err, EPERM,
+                              "refusing %s: it is owned by uid %ld, not by root or this user", path,
+                              (long)st.st_uid);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return mp_error_input(err, EPERM,
+                              "refusing %s: others than its owner may write it (mode %04o); "
+                              "chmod go-w it",
+                              path, (unsigned)(st.st_mode & 07777));
+    return 0;
+}
+
 /* key = value lines, '#' comments. Keys a program does not use are ignored so
  * that one file serves every helper; keys no helper knows are errors. */
 static int
@@ -307,7 +331,12 @@ parse_config(struct mp_options *o, const char *path, bool must_exist, struct mp_
     _cleanup_free_ char *text = NULL;
     if (access(path, F_OK) < 0 && !must_exist)
         return 0;
-    int r = mp_read_file(path, 1024 * 1024, &text, NULL, err);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return mp_error_input(err, errno, "cannot open %s: %s", path, strerror(errno));
+    int r = check_config_owner(fd, path, err);
+    if (r == 0)
+        r = mp_read_fd(fd, 1024 * 1024, &text, NULL, err);
     if (r < 0)
         return r;
     unsigned lineno = 0;

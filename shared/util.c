@@ -6,6 +6,7 @@
 #include "error.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -258,16 +259,26 @@ mp_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-int
-mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-                 struct mp_error **err)
+/* The temporary file is ours alone: created new (O_EXCL), never through a
+ * link someone left in the directory (O_NOFOLLOW), its mode and group set
+ * on the open file before a byte is written. */
+static int
+write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, gid_t gid,
+              struct mp_error **err)
 {
     _cleanup_free_ char *tmp = xasprintf(".%s.tmp.%ld", name, (long)getpid());
+    (void)unlinkat(dirfd, tmp, 0); /* one this pid left when killed */
     _cleanup_close_ int fd =
-        openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
         return mp_error_set_errno(err, errno, "cannot create %s", tmp);
-    int r = mp_write_all(fd, buf, len);
+    int r = 0;
+    if (gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0)
+        r = -errno;
+    if (r == 0 && fchmod(fd, mode) < 0) /* whatever the umask */
+        r = -errno;
+    if (r == 0)
+        r = mp_write_all(fd, buf, len);
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
     if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
@@ -283,7 +294,15 @@ mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_
 }
 
 int
-mp_write_file(const char *path, const void *buf, size_t len, struct mp_error **err)
+mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                 struct mp_error **err)
+{
+    return write_file_at(dirfd, name, buf, len, mode, (gid_t)-1, err);
+}
+
+static int
+write_file(const char *path, const void *buf, size_t len, mode_t mode, gid_t gid,
+           struct mp_error **err)
 {
     if (strcmp(path, "-") == 0) {
         int r = mp_write_all(STDOUT_FILENO, buf, len);
@@ -318,7 +337,25 @@ mp_write_file(const char *path, const void *buf, size_t len, struct mp_error **e
     _cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0)
         return mp_error_set_errno(err, errno, "cannot open directory %s", dir);
-    return mp_write_file_at(dirfd, name, buf, len, 0644, err);
+    return write_file_at(dirfd, name, buf, len, mode, gid, err);
+}
+
+int
+mp_write_file(const char *path, const void *buf, size_t len, struct mp_error **err)
+{
+    return write_file(path, buf, len, 0644, (gid_t)-1, err);
+}
+
+int
+mp_write_file_private(const char *path, const void *buf, size_t len, const char *group,
+                      struct mp_error **err)
+{
+    if (!group)
+        return write_file(path, buf, len, 0600, (gid_t)-1, err);
+    struct group *g = getgrnam(group);
+    if (!g)
+        return mp_error_input(err, ENOENT, "cookie-group %s: no such group", group);
+    return write_file(path, buf, len, 0640, g->gr_gid, err);
 }
 
 int

@@ -99,6 +99,10 @@ int mp_write_all(int fd, const void *buf, size_t len);
 /* Write buf to path (or standard output for "-"). A regular file is replaced
  * atomically: written to a temporary file, fsynced, renamed, directory fsynced. */
 int mp_write_file(const char *path, const void *buf, size_t len, struct mp_error **err);
+/* The same for a file only its owner reads (mode 0600), or with a group
+ * name its group too (0640): cookies. */
+int mp_write_file_private(const char *path, const void *buf, size_t len, const char *group,
+                          struct mp_error **err);
 /* Same as mp_write_file for a file named relative to an open directory. */
 int mp_write_file_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
                      struct mp_error **err);

@@ -137,6 +137,11 @@ endif
 
 # The lab PKI command (tools/migphase-pki) against certtool's own checks.
 TESTS += tests/security/pki.sh
+# Signs a cookie with a lab identity: the tests' way to hand the steps
+# well-signed cookies of every shape, hostile ones included.
+check_PROGRAMS += tests/security/sign-cookie
+tests_security_sign_cookie_SOURCES = tests/security/sign-cookie.c
+tests_security_sign_cookie_LDADD = $(BASE_LIBS)
 EXTRA_DIST += tests/security/pki.sh
 
 include tests/guest/local.mk

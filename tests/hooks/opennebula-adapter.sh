@@ -33,6 +33,10 @@ printf 'src %s\ndst %s\n' "$src_ns" "$dst_ns" >"$MP_TMP/hosts"
 hooks="$MP_TMP/hooks"
 mkdir -p /etc/migphase "$hooks"
 printf 'hooks-dir = %s\nstate-dir = %s\n' "$hooks" "$MP_STATE" >/etc/migphase/migphase.conf
+# The host's keys where QEMU and libvirt keep them: no pki-dir needed.
+mkdir -p /etc/pki/qemu
+cp "$MIGPHASE_PKI_DIR"/*.pem /etc/pki/qemu/
+unset MIGPHASE_PKI_DIR
 cat >/etc/migphase/opennebula.conf <<EOF
 # Each VM's QMP socket: per host, as /run would be on real hosts.
 qmp-socket = $MP_TMP/%d-%h.qmp

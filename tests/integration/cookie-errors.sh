@@ -18,8 +18,13 @@ valid='<migphase-cookie version="1" step="begin">
 printf '%s\n' "$valid" | sed 's/<domain /<domain/' >"$MP_TMP/malformed.xml"
 printf '%s\n' "$valid" | sed 's|<outcome|<feature name="teleport" mandatory="yes"/><outcome|' >"$MP_TMP/feature.xml"
 printf '%s\n' "$valid" | sed 's/version="1"/version="7"/' >"$MP_TMP/version.xml"
-python3 -c "import sys; sys.stdout.write('<migphase-cookie>' + 'x' * (2 << 20) + '</migphase-cookie>')" >"$MP_TMP/huge.xml"
 printf '<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n<migphase-cookie version="1" step="begin">&e;</migphase-cookie>\n' >"$MP_TMP/entity.xml"
+# Signed by this host: the parser's refusals are what is tested here.
+for case in malformed feature version entity; do
+    mp_sign "$MP_TMP/$case.xml"
+done
+printf '%s\n' "$valid" >"$MP_TMP/unsigned.xml"
+python3 -c "import sys; sys.stdout.write('<migphase-cookie>' + 'x' * (2 << 20) + '</migphase-cookie>')" >"$MP_TMP/huge.xml"
 
 check() { # check CASE PROGRAM EXPECTED-TEXT
     local case=$1 program=$2 want=$3 rc=0
@@ -33,14 +38,16 @@ check() { # check CASE PROGRAM EXPECTED-TEXT
     [ ! -s "$MP_TMP/out.xml" ] || mp_fail "$case: a cookie was written"
 }
 
+check unsigned migphase-prepare "not signed"
 check malformed migphase-prepare "malformed"
 check feature migphase-prepare "teleport"
 check version migphase-prepare "version 7"
 check huge migphase-prepare "larger than"
 check entity migphase-prepare "DOCTYPE"
 # The checks happen before any step looks at its VM, whatever the step.
-sed 's/step="begin"/step="prepare"/' "$MP_TMP/feature.xml" >"$MP_TMP/feature-perform.xml"
+sed -e 's/step="begin"/step="prepare"/' -e '$d' "$MP_TMP/feature.xml" >"$MP_TMP/feature-perform.xml"
 mv "$MP_TMP/feature-perform.xml" "$MP_TMP/feature.xml"
+mp_sign "$MP_TMP/feature.xml"
 "$MP_HELPERS/migphase-perform" --state-dir "$MP_STATE" --in "$MP_TMP/feature.xml" 2>/dev/null &&
     mp_fail "Perform accepted an unknown mandatory feature"
 [ ! -e "$MP_STATE/source" ] || mp_fail "Perform touched the journal"

@@ -100,6 +100,27 @@ mp_init() {
     MP_NETNS=""
     trap mp_cleanup EXIT
     trap 'exit 130' INT TERM
+    mp_lab_pki
+}
+
+# Every test signs and verifies its cookies, as a real host does: a lab PKI
+# for this host's name (both "hosts" of a test share it: network namespaces
+# keep the host name), given to every helper through $MIGPHASE_PKI_DIR.
+mp_lab_pki() {
+    command -v certtool >/dev/null || mp_skip "certtool (gnutls-bin) is not installed"
+    MP_HOST=$(hostname)
+    sh "$top_srcdir/tools/migphase-pki" create "$MP_TMP/pki" "$MP_HOST" >"$MP_TMP/pki.log" 2>&1 ||
+        mp_fail "migphase-pki: $(tail -n 1 "$MP_TMP/pki.log")"
+    MIGPHASE_PKI_DIR="$MP_TMP/pki/$MP_HOST"
+    export MIGPHASE_PKI_DIR
+}
+
+# mp_sign FILE [TIME] [PKI-DIR]: sign a hand-made cookie in place, as the
+# host of PKI-DIR (this test's host by default) would have at TIME.
+mp_sign() {
+    "$top_builddir/tests/security/sign-cookie" "${3:-$MIGPHASE_PKI_DIR}" ${2:+"$2"} <"$1" >"$1.signed" ||
+        mp_fail "could not sign $1"
+    mv "$1.signed" "$1"
 }
 
 mp_qmp() {
