@@ -252,8 +252,6 @@ mp_rule_check_direction(const struct mp_step_ctx *ctx, struct mp_error **err)
     if (rec->step != ctx->step || !undo ||
         strcmp(undo, ctx->cancel ? MP_FACT_YES : MP_FACT_NO) == 0)
         return 0;
-    if (ctx->step == MP_STEP_CONFIRM && ctx->opts->force)
-        return 0;
     if (!ctx->cancel) {
         if (rec->phase != MP_PHASE_DONE)
             return 0; /* an undo that did not conclude may be completed instead */
@@ -261,6 +259,11 @@ mp_rule_check_direction(const struct mp_step_ctx *ctx, struct mp_error **err)
                             mp_step_name(ctx->step), rec->migration_id);
     }
     if (!completion_may_stand(ctx))
+        return 0;
+    /* A human checked that the destination does not run the VM: an
+     * interrupted Confirm may resume the source. One that concluded stopped
+     * it already; it answers as it did. */
+    if (ctx->step == MP_STEP_CONFIRM && ctx->opts->force && rec->phase != MP_PHASE_DONE)
         return 0;
     mp_error_set(err, EALREADY,
                  "%s already completed migration %s on this host: the VM runs on the "
@@ -308,14 +311,18 @@ mp_rule_closes_migration(enum mp_step step, int rc, const struct mp_error *err, 
 {
     if (rc < 0 && err && err->kind == MP_ERR_STATE)
         return false;
-    if (step == MP_STEP_FINISH || step == MP_STEP_CONFIRM)
+    /* A Finish whose act failed cleanly discarded its VM. A Confirm that
+     * failed cleanly left the source as it found it: paused, waiting. */
+    if (step == MP_STEP_FINISH)
         return rc == 0 || acted;
+    if (step == MP_STEP_CONFIRM)
+        return rc == 0;
     /* A failed Prepare removed its VM: the destination has nothing pending. */
     return step == MP_STEP_PREPARE && rc < 0;
 }
 
 bool
-mp_rule_hands_out_cookie(enum mp_step step, int rc, const struct mp_error *err)
+mp_rule_hands_out_cookie(enum mp_step step, bool closed)
 {
-    return !(step == MP_STEP_FINISH && rc < 0 && err && err->kind == MP_ERR_STATE);
+    return step != MP_STEP_FINISH || closed;
 }

@@ -63,13 +63,15 @@ int mp_rule_guard_source_resume(const struct mp_step_ctx *ctx, struct mp_error *
 int mp_rule_guard_source_stop(const struct mp_step_ctx *ctx, struct mp_error **err);
 
 /* Whether the migration is over on this host once the step ended with rc
- * (and err): a Finish or Confirm that did its work, or failed cleanly after
- * acting; a Prepare that failed. A plan that failed changed nothing: what
- * was pending still is. */
+ * (and err): a Finish or Confirm that did its work; a Finish that failed
+ * cleanly after acting (its VM is gone); a Prepare that failed. A plan that
+ * failed changed nothing: what was pending still is. */
 bool mp_rule_closes_migration(enum mp_step step, int rc, const struct mp_error *err, bool acted);
 
-/* Whether the step's outgoing cookie may be handed out after it ended with
- * err: a Finish that failed and left state behind writes none, for its
- * "failed" would tell Confirm the destination gave up while its VM may
- * run. */
-bool mp_rule_hands_out_cookie(enum mp_step step, int rc, const struct mp_error *err);
+/* Whether the step's outgoing cookie may be handed out, the migration being
+ * closed on this host or not: a Finish hands out a cookie only once it is
+ * over on the destination. Its "failed" while the incoming VM is still
+ * there (left state, or a plan that failed before doing anything) would
+ * tell Confirm that the destination gave up, and a later Finish could
+ * still resume that VM. */
+bool mp_rule_hands_out_cookie(enum mp_step step, bool closed);

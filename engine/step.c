@@ -16,6 +16,7 @@
 #include "trust.h"
 
 #include <assert.h>
+#include <linux/capability.h>
 #include <errno.h>
 #include <string.h>
 
@@ -262,7 +263,7 @@ conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
     size_t len = 0;
     struct mp_error *werr = NULL;
     int r = 0;
-    bool hand_out = ctx->out && mp_rule_hands_out_cookie(ctx->step, rc, *err);
+    bool hand_out = ctx->out && mp_rule_hands_out_cookie(ctx->step, rec->closed);
     if (hand_out) {
         r = seal_cookie(ctx, &xml, &len, &werr);
         if (r == 0)
@@ -506,6 +507,9 @@ run(const struct mp_step_spec *spec, struct mp_options *opts, int argc, char **a
     uint64_t keep = driver->capabilities;
     if (spec->step == MP_STEP_BEGIN)
         keep |= driver->begin_capabilities;
+    /* Giving --out cookies to a group root is not in needs CAP_CHOWN. */
+    if (opts->cookie_group)
+        keep |= 1ull << CAP_CHOWN;
     r = mp_privs_drop(keep, for_hooks, opts->user, err);
     if (r < 0)
         return r;

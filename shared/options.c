@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -150,6 +151,17 @@ set_words(struct mp_options *o, const struct option_def *d, const char *value,
     return 0;
 }
 
+/* A group for cookies: checked when read, so that a wrong name stops a
+ * step before it does anything. */
+static int
+set_group(struct mp_options *o, const struct option_def *d, const char *value,
+          struct mp_error **err)
+{
+    if (!getgrnam(value))
+        return mp_error_input(err, ENOENT, "%s: no such group '%s'", d->name, value);
+    return set_string(o, d, value, err);
+}
+
 static int
 set_trust(struct mp_options *o, const struct option_def *d, const char *value,
           struct mp_error **err)
@@ -245,8 +257,7 @@ static const struct option_def option_defs[] = {
       "x509 (default): cookies are signed and verified; none: a lab without keys" },
     { "cookie-max-age", "S", MP_PROG_PREPARE, CONFIG_ONLY, set_u64, FIELD(cookie_max_age_s),
       "refuse a Begin cookie signed longer ago than S seconds (default 300)" },
-    { "cookie-group", "GROUP", STEPS | MP_PROG_MIGRATE, CONFIG_ONLY, set_string,
-      FIELD(cookie_group),
+    { "cookie-group", "GROUP", STEPS | MP_PROG_MIGRATE, CONFIG_ONLY, set_group, FIELD(cookie_group),
       "cookies written with --out are readable by GROUP (mode 0640; default 0600)" },
     { "emulators", "PATH...", ALL, CONFIG_ONLY, set_words, FIELD(emulators),
       "the emulator binaries a VM may run (default " MP_DEFAULT_EMULATORS ")" },

@@ -23,8 +23,6 @@
 #include <stdint.h>
 #include <time.h>
 
-/* QEMU's and libvirt's default x509 directory. */
-#define MP_PKI_DIR_DEFAULT "/etc/pki/qemu"
 /* The files of that layout migphase reads; the CRL is optional. */
 #define MP_PKI_CA_CERT     "ca-cert.pem"
 #define MP_PKI_CA_CRL      "ca-crl.pem"

@@ -26,7 +26,8 @@ UNIT_TESTS = \
 	tests/unit/test-util \
 	tests/unit/test-sign \
 	tests/unit/test-engine \
-	tests/unit/test-recovery
+	tests/unit/test-recovery \
+	tests/unit/test-trust
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -72,8 +73,10 @@ tests_unit_test_util_SOURCES = tests/unit/test-util.c
 tests_unit_test_util_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_util_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_util_LDADD = $(TEST_LIBS)
-tests_unit_test_sign_SOURCES = tests/unit/test-sign.c
-tests_unit_test_sign_CPPFLAGS = $(TEST_CPPFLAGS)
+# The test PKI (CA, host certificates of every kind) made with GnuTLS.
+PKI_TEST_SOURCES = tests/engine/test-pki.c tests/engine/test-pki.h
+tests_unit_test_sign_SOURCES = tests/unit/test-sign.c $(PKI_TEST_SOURCES)
+tests_unit_test_sign_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/tests/engine
 tests_unit_test_sign_CFLAGS = $(TEST_CFLAGS) $(GNUTLS_CFLAGS)
 tests_unit_test_sign_LDADD = $(TEST_LIBS)
 
@@ -89,6 +92,11 @@ tests_unit_test_recovery_SOURCES = tests/unit/test-recovery.c $(ENGINE_TEST_SOUR
 tests_unit_test_recovery_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/tests/engine
 tests_unit_test_recovery_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_recovery_LDADD = $(TEST_LIBS)
+# The steps with signed cookies, and attacks on them.
+tests_unit_test_trust_SOURCES = tests/unit/test-trust.c $(ENGINE_TEST_SOURCES) $(PKI_TEST_SOURCES)
+tests_unit_test_trust_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/tests/engine
+tests_unit_test_trust_CFLAGS = $(TEST_CFLAGS) $(GNUTLS_CFLAGS)
+tests_unit_test_trust_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/data
 
@@ -137,12 +145,17 @@ endif
 
 # The lab PKI command (tools/migphase-pki) against certtool's own checks.
 TESTS += tests/security/pki.sh
+# Attacks that need a real process: the helpers against the test guest, a
+# fake QMP server, hostile files and validly signed hostile cookies.
+SECURITY_TESTS = tests/security/qmp-impostor.sh tests/security/stream-uri.sh \
+	tests/security/config-file.sh tests/security/hook-env.sh tests/security/cookie-files.sh
+TESTS += $(SECURITY_TESTS)
 # Signs a cookie with a lab identity: the tests' way to hand the steps
 # well-signed cookies of every shape, hostile ones included.
 check_PROGRAMS += tests/security/sign-cookie
 tests_security_sign_cookie_SOURCES = tests/security/sign-cookie.c
 tests_security_sign_cookie_LDADD = $(BASE_LIBS)
-EXTRA_DIST += tests/security/pki.sh
+EXTRA_DIST += tests/security/pki.sh $(SECURITY_TESTS) tests/security/lib.sh
 
 include tests/guest/local.mk
 include tests/integration/local.mk

@@ -23,6 +23,7 @@ static const char *const script_names[] = {
     [FAKE_FAIL_PLAN] = "fail in the plan",
     [FAKE_FAIL_ACT] = "fail cleanly in the act",
     [FAKE_FAIL_LEFT_STATE] = "fail leaving state",
+    [FAKE_REFUSE_PLAN] = "refuse its input in the plan",
     [FAKE_CRASH_PLAN] = "crash in the plan",
     [FAKE_CRASH_ACT] = "crash before the side effect",
     [FAKE_CRASH_AFTER] = "crash after the side effect",
@@ -153,7 +154,10 @@ plan_prologue(struct mp_step_ctx *ctx, struct fake_hv *hv, struct mp_error **err
     if (scripts[ctx->step] == FAKE_CRASH_PLAN)
         crash();
     if (scripts[ctx->step] == FAKE_FAIL_PLAN)
-        return mp_error_set(err, EIO, "fake %s plan refused", mp_step_name(ctx->step));
+        return mp_error_set(err, EIO, "fake %s plan failed", mp_step_name(ctx->step));
+    if (scripts[ctx->step] == FAKE_REFUSE_PLAN)
+        return mp_error_input(err, EINVAL, "fake %s plan refused its input",
+                              mp_step_name(ctx->step));
     _cleanup_free_ char *path = hv_file(domain_of(ctx));
     mp_journal_record_set_fact(ctx->record, FAKE_FACT_HV, path);
     fake_hv_read(domain_of(ctx), hv);
@@ -225,7 +229,7 @@ prepare_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     if (script == FAKE_FAIL_LEFT_STATE)
         return fail_left_state(ctx, err);
     free(ctx->out->uri);
-    ctx->out->uri = xstrdup("fake:incoming");
+    ctx->out->uri = xstrdup(FAKE_URI);
     return 0;
 }
 

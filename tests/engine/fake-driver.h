@@ -37,9 +37,10 @@
 /* What a step's plan and act do, set per step with fake_script(). */
 enum fake_script {
     FAKE_SUCCEED,
-    FAKE_FAIL_PLAN,       /* the plan refuses: the engine records nothing */
+    FAKE_FAIL_PLAN,       /* the plan fails (an I/O error, exit 1): it touched nothing */
     FAKE_FAIL_ACT,        /* the act fails and undoes what it did (exit 1) */
     FAKE_FAIL_LEFT_STATE, /* the act fails half-way (mp_error_left_state, exit 3) */
+    FAKE_REFUSE_PLAN,     /* the plan refuses its input (mp_error_input, exit 2) */
     FAKE_CRASH_PLAN,      /* _exit(FAKE_CRASH_STATUS) in the plan */
     FAKE_CRASH_ACT,       /* _exit in the act, before its side effect */
     FAKE_CRASH_AFTER,     /* _exit in the act, after its side effect */
@@ -80,3 +81,7 @@ extern const struct mp_driver fake_driver;
  * socket), and whether the source VM ran before Perform touched it. */
 #define FAKE_FACT_HV          "fake-hv"
 #define FAKE_FACT_WAS_RUNNING "fake-was-running"
+
+/* Where Prepare says to send the stream: a TCP address, the only kind
+ * Perform sends to (mp_rule_check_input). The fake never dials it. */
+#define FAKE_URI "tcp:127.0.0.1:49152"

@@ -6,6 +6,7 @@
 #include "cookie.h"
 #include "log.h"
 #include "options.h"
+#include "sign.h"
 #include "step.h"
 
 #include <criterion/criterion.h>
@@ -59,7 +60,7 @@ world_setup(struct world *w)
     w->cookies = make_dir(w->root, "cookies");
     w->hv = make_dir(w->root, "hypervisor");
     /* Nothing from the host's /etc; cookies unsigned (the tests forge
-     * them; signatures have tests of their own). */
+     * them; world_use_pki() signs them, for test-trust.c). */
     _cleanup_free_ char *config = xasprintf("%s/migphase.conf", w->root);
     static const char conf[] = "trust = none\n";
     struct mp_error *err = NULL;
@@ -82,7 +83,69 @@ world_teardown(struct world *w)
     free(w->hooks);
     free(w->cookies);
     free(w->hv);
+    free(w->src_pki);
+    free(w->dst_pki);
     *w = (struct world){ 0 };
+}
+
+void
+world_use_pki(struct world *w, const char *src_pki, const char *dst_pki, unsigned max_age)
+{
+    free(w->src_pki);
+    free(w->dst_pki);
+    w->src_pki = xstrdup(src_pki);
+    w->dst_pki = xstrdup(dst_pki);
+    _cleanup_free_ char *config = xasprintf("%s/migphase.conf", w->root);
+    _cleanup_free_ char *conf = xasprintf("trust = x509\ncookie-max-age = %u\n", max_age);
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_write_file(config, conf, strlen(conf), &err), 0, "writing %s", config);
+}
+
+/* The length of a cookie's XML: all of it, or what comes before its
+ * signature (found by its form, not checked). */
+static size_t
+payload_length(const char *text, size_t len)
+{
+    if (!mp_signature_present(text, len))
+        return len;
+    struct mp_signature_trailer t = { 0 };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_signature_parse(text, len, &t, &err), 0, "a malformed signature: %s",
+                 err ? err->message : "?");
+    size_t n = t.payload_len;
+    mp_signature_trailer_clear(&t);
+    return n;
+}
+
+void
+world_unsign(const struct world *w, const char *name, const char *to)
+{
+    _cleanup_free_ char *from = world_cookie(w, name);
+    _cleanup_free_ char *text = world_read(from);
+    cr_assert_not_null(text, "no cookie %s", name);
+    _cleanup_free_ char *path = world_cookie(w, to);
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_write_file(path, text, payload_length(text, strlen(text)), &err), 0,
+                 "writing %s", path);
+}
+
+void
+world_sign(const struct world *w, const char *name, const char *to, const char *pki_dir,
+           time_t when)
+{
+    _cleanup_free_ char *from = world_cookie(w, name);
+    _cleanup_free_ char *text = world_read(from);
+    cr_assert_not_null(text, "no cookie %s", name);
+    size_t len = payload_length(text, strlen(text));
+    _cleanup_identity_ struct mp_identity *id = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_identity_load(pki_dir, &id, &err), 0, "%s", err ? err->message : pki_dir);
+    _cleanup_free_ char *signed_xml = NULL;
+    size_t signed_len = 0;
+    cr_assert_eq(mp_identity_sign(id, text, len, when, &signed_xml, &signed_len, &err), 0,
+                 "signing %s: %s", name, err ? err->message : "?");
+    _cleanup_free_ char *path = world_cookie(w, to);
+    cr_assert_eq(mp_write_file(path, signed_xml, signed_len, &err), 0, "writing %s", path);
 }
 
 char *
@@ -118,6 +181,11 @@ world_run(struct world *w, enum mp_step step, const char *in, const char *out, u
     argv[argc++] = "fake";
     argv[argc++] = "--log-level";
     argv[argc++] = "error";
+    const char *pki = mp_step_role(step) == MP_ROLE_SOURCE ? w->src_pki : w->dst_pki;
+    if (pki) {
+        argv[argc++] = "--pki-dir";
+        argv[argc++] = (char *)pki;
+    }
     if (in_path) {
         argv[argc++] = "--in";
         argv[argc++] = in_path;
@@ -194,6 +262,8 @@ world_script_status(enum fake_script script)
         return 1;
     case FAKE_FAIL_LEFT_STATE:
         return 3;
+    case FAKE_REFUSE_PLAN:
+        return 2;
     default:
         return RUN_CRASHED;
     }
@@ -233,8 +303,8 @@ world_read_cookie(const struct world *w, const char *name)
         return NULL;
     struct mp_cookie *c = NULL;
     _cleanup_error_ struct mp_error *err = NULL;
-    cr_assert_eq(mp_cookie_parse(xml, strlen(xml), NULL, &c, &err), 0, "cookie %s: %s", name,
-                 err ? err->message : "?");
+    cr_assert_eq(mp_cookie_parse(xml, payload_length(xml, strlen(xml)), NULL, &c, &err), 0,
+                 "cookie %s: %s", name, err ? err->message : "?");
     return c;
 }
 
@@ -250,12 +320,14 @@ world_forge(const struct world *w, const char *begin, const char *name, enum mp_
     mp_cookie_set_data(c, "forged-by", "test");
     free(c->outcome_message);
     c->outcome_message = NULL;
+    /* The world's two hosts have one name (mp_host_name()): a cookie that
+     * names another is refused by the hosts rule. */
     if (step >= MP_STEP_PREPARE && !c->destination.hostname) {
-        c->destination.hostname = xstrdup("destination.example");
+        c->destination.hostname = mp_host_name();
         c->destination.host_id = xstrdup("0123456789abcdef0123456789abcdef");
     }
     if (step >= MP_STEP_PREPARE && !c->uri)
-        c->uri = xstrdup("fake:incoming");
+        c->uri = xstrdup(FAKE_URI);
     if (step >= MP_STEP_PERFORM)
         c->stats = (struct mp_stats){ .present = true, .total_ms = 1, .total_bytes = 4096 };
     switch (forge) {
@@ -271,6 +343,18 @@ world_forge(const struct world *w, const char *begin, const char *name, enum mp_
         break;
     case FORGE_CHANGED:
         c->params.bandwidth_mib += 1;
+        break;
+    case FORGE_OTHER_HOST:
+    case FORGE_BAD_HOST: {
+        struct mp_host *writer =
+            mp_step_role(step) == MP_ROLE_SOURCE ? &c->source : &c->destination;
+        free(writer->hostname);
+        writer->hostname = xstrdup(forge == FORGE_OTHER_HOST ? WORLD_OTHER_HOST : "bad host;");
+        break;
+    }
+    case FORGE_EXEC_URI:
+        free(c->uri);
+        c->uri = xstrdup("exec:cat > /dev/null");
         break;
     }
     _cleanup_free_ char *xml = NULL;

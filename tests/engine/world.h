@@ -3,13 +3,16 @@
  * and a directory of cookies, all under one temporary directory (on tmpfs
  * when there is one: the journal fsyncs every commit). Steps run through
  * mp_step_execute() with options parsed from an argv as the helpers parse
- * theirs; a step scripted to crash runs in a child process. */
+ * theirs; a step scripted to crash runs in a child process. The world runs
+ * with trust = none (cookies unsigned) unless world_use_pki() gives each
+ * host an identity. */
 #pragma once
 
 #include "fake-driver.h"
 #include "journal.h"
 
 #include <stdbool.h>
+#include <time.h>
 
 struct world {
     char *root;
@@ -18,6 +21,8 @@ struct world {
     char *hooks;     /* --hooks-dir: no hooks */
     char *cookies;   /* cookie files, by name */
     char *hv;        /* the fake hypervisor's directory */
+    char *src_pki;   /* the source host's --pki-dir; NULL: trust = none */
+    char *dst_pki;   /* the destination host's */
 };
 
 /* Flags of a step run. */
@@ -34,6 +39,17 @@ enum {
  * remove one. */
 void world_setup(struct world *w);
 void world_teardown(struct world *w);
+
+/* Switch the world to trust = x509: each host signs what it writes with
+ * the identity in its PKI directory and verifies what it reads with the CA
+ * there; Prepare refuses Begin cookies signed more than max_age s ago. */
+void world_use_pki(struct world *w, const char *src_pki, const char *dst_pki, unsigned max_age);
+/* Sign cookie `name` (its signature, if any, dropped first) with the
+ * identity in pki_dir, as signed at `when`, into cookie `to`. */
+void world_sign(const struct world *w, const char *name, const char *to, const char *pki_dir,
+                time_t when);
+/* Write cookie `name` without its signature into cookie `to`. */
+void world_unsign(const struct world *w, const char *name, const char *to);
 
 /* The path of a cookie file (newly allocated). */
 char *world_cookie(const struct world *w, const char *name);
@@ -65,7 +81,13 @@ enum forge {
     FORGE_OTHER_MIGRATION, /* another migration id, same domain */
     FORGE_OTHER_DOMAIN,    /* same migration id, domain vm2 */
     FORGE_CHANGED,         /* another bandwidth: what check_unchanged guards */
+    FORGE_OTHER_HOST,      /* its writer names itself WORLD_OTHER_HOST */
+    FORGE_BAD_HOST,        /* its writer's host name is not a host name */
+    FORGE_EXEC_URI,        /* the stream URI is a command (exec:) */
 };
+
+/* A host the world's two hosts (both named mp_host_name()) are not. */
+#define WORLD_OTHER_HOST "elsewhere.example"
 
 /* Write cookie `name` as if `step` of the migration begun by cookie `begin`
  * had written it with `outcome` (fields a step adds are filled in). It is
@@ -83,7 +105,7 @@ bool world_has_journal(const struct world *w, enum mp_role role, const char *dom
 /* A file's bytes, or NULL when it does not exist. */
 char *world_read(const char *path);
 /* A parsed cookie file, or NULL when it does not exist (a cookie that does
- * not parse aborts the test). */
+ * not parse aborts the test). A signature is dropped, not checked. */
 struct mp_cookie *world_read_cookie(const struct world *w, const char *name);
 /* Keep a copy of the whole world (journals, cookies, VMs) beside it, and
  * put it back: a scenario is built once and each case starts from it. Paths

@@ -13,8 +13,16 @@ mp_start_guest live $mem 64
 mp_wait_ticks "$MP_TMP/live-src-serial.log" 3 60
 src_pid=$(mp_pid "$MP_TMP/live-src.pid")
 
-mp_migrate live --local --listen 127.0.0.1 --progress json 2>"$MP_TMP/migrate.err" ||
+# A host without keys, as on a first try: --local signs with a lab PKI of
+# its own, made for this migration and removed after it.
+labs_before=$(find /tmp -maxdepth 1 -name 'migphase-pki.*' | wc -l)
+MIGPHASE_PKI_DIR=$MP_TMP/no-keys mp_migrate live --local --listen 127.0.0.1 --progress json \
+    --log-level info 2>"$MP_TMP/migrate.err" ||
     mp_fail "migphase-migrate failed: $(cat "$MP_TMP/migrate.err")"
+grep -q "has no keys: this local migration signs with a lab PKI" "$MP_TMP/migrate.err" ||
+    mp_fail "migphase-migrate --local did not make a lab PKI"
+[ "$(find /tmp -maxdepth 1 -name 'migphase-pki.*' | wc -l)" -eq "$labs_before" ] ||
+    mp_fail "the lab PKI of the migration was left in /tmp"
 grep '"event":"done"' "$MP_TMP/migrate.err" >/dev/null || mp_fail "no final progress line"
 grep 'completed' "$MP_TMP/migrate.err"
 

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "sign.h"
+#include "test-pki.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -28,215 +29,16 @@ static const char xml[] = "<?xml version=\"1.0\"?>\n"
                           "  <domain name=\"vm &amp; co\"/>\n"
                           "</migphase-cookie>\n";
 
-static char root[64];
-static time_t now;
-static unsigned next_serial = 1;
-static gnutls_x509_privkey_t ca_key, other_ca_key;
-static gnutls_x509_crt_t ca, other_ca;
-
-/* ---- The test PKI -------------------------------------------------------- */
-
-static gnutls_x509_privkey_t
-new_key(gnutls_pk_algorithm_t pk, unsigned bits)
-{
-    gnutls_x509_privkey_t key;
-    cr_assert_geq(gnutls_x509_privkey_init(&key), 0);
-    int r = gnutls_x509_privkey_generate(key, pk, bits, 0);
-    cr_assert_geq(r, 0, "key generation: %s", gnutls_strerror(r));
-    return key;
-}
-
-static gnutls_x509_privkey_t
-new_ec_key(void)
-{
-    return new_key(GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1));
-}
-
-struct cert_spec {
-    const char *cn;
-    const char *dns[3];
-    long from, until; /* seconds from now */
-    bool ca;
-    unsigned usage; /* key usage; 0 leaves the extension out */
-};
-
-static struct cert_spec
-host_spec(const char *name)
-{
-    return (struct cert_spec){
-        .cn = name,
-        .dns = { name },
-        .from = -3600,
-        .until = DAY,
-        .usage = GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_ENCIPHERMENT,
-    };
-}
-
-/* A certificate for key, signed by issuer (itself when NULL). */
-static gnutls_x509_crt_t
-new_cert(gnutls_x509_privkey_t key, const struct cert_spec *s, gnutls_x509_crt_t issuer,
-         gnutls_x509_privkey_t issuer_key)
-{
-    gnutls_x509_crt_t crt;
-    unsigned char serial[4] = { 0, 0, 0, (unsigned char)next_serial++ };
-    cr_assert_geq(gnutls_x509_crt_init(&crt), 0);
-    cr_assert_geq(gnutls_x509_crt_set_version(crt, 3), 0);
-    cr_assert_geq(gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)), 0);
-    cr_assert_geq(
-        gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, s->cn, strlen(s->cn)),
-        0);
-    cr_assert_geq(gnutls_x509_crt_set_key(crt, key), 0);
-    cr_assert_geq(gnutls_x509_crt_set_activation_time(crt, now + s->from), 0);
-    cr_assert_geq(gnutls_x509_crt_set_expiration_time(crt, now + s->until), 0);
-    cr_assert_geq(gnutls_x509_crt_set_basic_constraints(crt, s->ca, -1), 0);
-    if (s->usage)
-        cr_assert_geq(gnutls_x509_crt_set_key_usage(crt, s->usage), 0);
-    for (size_t i = 0; i < ARRAY_SIZE(s->dns) && s->dns[i]; i++)
-        cr_assert_geq(gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, s->dns[i],
-                                                           strlen(s->dns[i]), GNUTLS_FSAN_APPEND),
-                      0);
-    unsigned char id[64];
-    size_t id_size = sizeof(id);
-    cr_assert_geq(gnutls_x509_crt_get_key_id(crt, 0, id, &id_size), 0);
-    cr_assert_geq(gnutls_x509_crt_set_subject_key_id(crt, id, id_size), 0);
-    if (issuer) {
-        id_size = sizeof(id);
-        cr_assert_geq(gnutls_x509_crt_get_subject_key_id(issuer, id, &id_size, NULL), 0);
-        cr_assert_geq(gnutls_x509_crt_set_authority_key_id(crt, id, id_size), 0);
-    }
-    int r = gnutls_x509_crt_sign2(crt, issuer ? issuer : crt, issuer ? issuer_key : key,
-                                  GNUTLS_DIG_SHA256, 0);
-    cr_assert_geq(r, 0, "signing the certificate: %s", gnutls_strerror(r));
-    return crt;
-}
-
-static gnutls_x509_crt_t
-new_ca(gnutls_x509_privkey_t key, const char *cn)
-{
-    struct cert_spec s = {
-        .cn = cn,
-        .from = -DAY,
-        .until = 30 * DAY,
-        .ca = true,
-        .usage = GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN,
-    };
-    return new_cert(key, &s, NULL, NULL);
-}
-
-static char *
-path_in(const char *dir, const char *name)
-{
-    return xasprintf("%s/%s/%s", root, dir, name);
-}
-
-static void
-write_datum(const char *dir, const char *name, const gnutls_datum_t *d, mode_t mode)
-{
-    _cleanup_free_ char *d_path = xasprintf("%s/%s", root, dir);
-    cr_assert_eq(mp_mkdir_p(d_path, 0700), 0, "mkdir %s", d_path);
-    _cleanup_free_ char *path = path_in(dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-    cr_assert_eq(fwrite(d->data, 1, d->size, f), d->size);
-    cr_assert_eq(fclose(f), 0);
-    cr_assert_eq(chmod(path, mode), 0);
-}
-
-static void
-write_cert(const char *dir, const char *name, gnutls_x509_crt_t crt)
-{
-    gnutls_datum_t d = { 0 };
-    cr_assert_geq(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d), 0);
-    write_datum(dir, name, &d, 0644);
-    gnutls_free(d.data);
-}
-
-static void
-write_key(const char *dir, const char *name, gnutls_x509_privkey_t key)
-{
-    gnutls_datum_t d = { 0 };
-    cr_assert_geq(
-        gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &d),
-        0);
-    write_datum(dir, name, &d, 0600);
-    gnutls_free(d.data);
-}
-
-/* A host's directory as migphase-pki makes it: this CA, and a key and a
- * certificate issued by issuer (the CA when NULL). Returns the certificate. */
-static gnutls_x509_crt_t
-make_host_with(const char *dir, gnutls_x509_privkey_t key, const struct cert_spec *s,
-               gnutls_x509_crt_t issuer, gnutls_x509_privkey_t issuer_key)
-{
-    gnutls_x509_crt_t crt = new_cert(key, s, issuer ? issuer : ca, issuer ? issuer_key : ca_key);
-    write_cert(dir, MP_PKI_CA_CERT, ca);
-    write_cert(dir, MP_PKI_SERVER_CERT, crt);
-    write_key(dir, MP_PKI_SERVER_KEY, key);
-    return crt;
-}
-
-static gnutls_x509_crt_t
-make_host(const char *name)
-{
-    struct cert_spec s = host_spec(name);
-    gnutls_x509_privkey_t key = new_ec_key();
-    gnutls_x509_crt_t crt = make_host_with(name, key, &s, NULL, NULL);
-    gnutls_x509_privkey_deinit(key);
-    return crt;
-}
-
-/* A CRL of issuer revoking crt (none when NULL), valid from `from` to
- * `until` seconds from now, written to dir/ca-crl.pem. */
-static void
-write_crl(const char *dir, gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer,
-          gnutls_x509_privkey_t issuer_key, long from, long until)
-{
-    gnutls_x509_crl_t crl;
-    cr_assert_geq(gnutls_x509_crl_init(&crl), 0);
-    cr_assert_geq(gnutls_x509_crl_set_version(crl, 2), 0);
-    cr_assert_geq(gnutls_x509_crl_set_this_update(crl, now + from), 0);
-    cr_assert_geq(gnutls_x509_crl_set_next_update(crl, now + until), 0);
-    if (crt)
-        cr_assert_geq(gnutls_x509_crl_set_crt(crl, crt, now - 60), 0);
-    int r = gnutls_x509_crl_sign2(crl, issuer, issuer_key, GNUTLS_DIG_SHA256, 0);
-    cr_assert_geq(r, 0, "signing the CRL: %s", gnutls_strerror(r));
-    gnutls_datum_t d = { 0 };
-    cr_assert_geq(gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &d), 0);
-    write_datum(dir, MP_PKI_CA_CRL, &d, 0644);
-    gnutls_free(d.data);
-    gnutls_x509_crl_deinit(crl);
-}
-
-static int
-remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void
 setup(void)
 {
-    now = time(NULL);
-    strcpy(root, "/tmp/test-sign-XXXXXX");
-    cr_assert_not_null(mkdtemp(root));
-    ca_key = new_ec_key();
-    ca = new_ca(ca_key, "migphase test CA");
-    other_ca_key = new_ec_key();
-    other_ca = new_ca(other_ca_key, "another CA");
+    pki_setup("test-sign");
 }
 
 static void
 teardown(void)
 {
-    nftw(root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-    gnutls_x509_crt_deinit(ca);
-    gnutls_x509_crt_deinit(other_ca);
-    gnutls_x509_privkey_deinit(ca_key);
-    gnutls_x509_privkey_deinit(other_ca_key);
+    pki_teardown();
 }
 
 TestSuite(sign, .init = setup, .fini = teardown, .timeout = 60);
@@ -246,7 +48,7 @@ TestSuite(sign, .init = setup, .fini = teardown, .timeout = 60);
 static struct mp_identity *
 load_ok(const char *dir)
 {
-    _cleanup_free_ char *path = xasprintf("%s/%s", root, dir);
+    _cleanup_free_ char *path = xasprintf("%s/%s", pki_root, dir);
     struct mp_identity *id = NULL;
     _cleanup_error_ struct mp_error *err = NULL;
     int r = mp_identity_load(path, &id, &err);
@@ -271,7 +73,7 @@ expect_refusal(int r, const struct mp_error *err, const char *expect, const char
 static void
 expect_load_refused(const char *dir, const char *expect)
 {
-    _cleanup_free_ char *path = xasprintf("%s/%s", root, dir);
+    _cleanup_free_ char *path = xasprintf("%s/%s", pki_root, dir);
     struct mp_identity *id = NULL;
     _cleanup_error_ struct mp_error *err = NULL;
     int r = mp_identity_load(path, &id, &err);
@@ -284,7 +86,7 @@ sign_ok(const struct mp_identity *id, size_t *len)
 {
     char *out = NULL;
     _cleanup_error_ struct mp_error *err = NULL;
-    int r = mp_identity_sign(id, xml, strlen(xml), now, &out, len, &err);
+    int r = mp_identity_sign(id, xml, strlen(xml), pki_now, &out, len, &err);
     cr_assert_eq(r, 0, "signing: %s", err ? err->message : "no error set");
     cr_assert_eq(strlen(out), *len);
     return out;
@@ -304,7 +106,7 @@ verify_ok(const char *verifier, const char *data, size_t len, const char *expect
 {
     _cleanup_identity_ struct mp_identity *id = load_ok(verifier);
     _cleanup_error_ struct mp_error *err = NULL;
-    int r = mp_identity_verify(id, data, len, expected, now, info, &err);
+    int r = mp_identity_verify(id, data, len, expected, pki_now, info, &err);
     cr_assert_eq(r, 0, "verifying: %s", err ? err->message : "no error set");
 }
 
@@ -325,7 +127,7 @@ static void
 expect_bad(const char *verifier, const char *data, size_t len, const char *expect)
 {
     _cleanup_identity_ struct mp_identity *id = load_ok(verifier);
-    expect_verify_refused(id, data, len, "hosta", now, expect, expect);
+    expect_verify_refused(id, data, len, "hosta", pki_now, expect, expect);
 }
 
 /* The signed cookie with its trailer replaced by t's. */
@@ -362,7 +164,7 @@ forge(const char *payload, gnutls_x509_privkey_t x509_key, gnutls_x509_crt_t crt
         snprintf(hex + 2 * i, 3, "%02x", digest[i]);
     _cleanup_free_ char *fields =
         xasprintf("migphase-signature v=1 time=%" PRId64 " alg=ECDSA-SHA256 cert-sha256=%s",
-                  (int64_t)now, hex);
+                  (int64_t)pki_now, hex);
     size_t plen = strlen(payload), flen = strlen(fields);
     _cleanup_free_ unsigned char *msg = xmalloc(plen + 1 + flen);
     memcpy(msg, payload, plen);
@@ -378,7 +180,7 @@ forge(const char *payload, gnutls_x509_privkey_t x509_key, gnutls_x509_crt_t crt
 
     struct mp_signature_trailer t = {
         .payload_len = plen,
-        .time = now,
+        .time = pki_now,
         .alg = "ECDSA-SHA256",
         .cert = der.data,
         .cert_len = der.size,
@@ -396,11 +198,11 @@ forge(const char *payload, gnutls_x509_privkey_t x509_key, gnutls_x509_crt_t crt
 static void
 round_trip(gnutls_pk_algorithm_t pk, unsigned bits, gnutls_sign_algorithm_t expect_alg)
 {
-    struct cert_spec s = host_spec("hosta");
-    gnutls_x509_privkey_t key = new_key(pk, bits);
-    gnutls_x509_crt_deinit(make_host_with("hosta", key, &s, NULL, NULL));
+    struct pki_cert_spec s = pki_host_spec("hosta");
+    gnutls_x509_privkey_t key = pki_new_key(pk, bits);
+    gnutls_x509_crt_deinit(pki_make_host_with("hosta", key, &s, NULL, NULL));
     gnutls_x509_privkey_deinit(key);
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
 
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
@@ -411,7 +213,7 @@ round_trip(gnutls_pk_algorithm_t pk, unsigned bits, gnutls_sign_algorithm_t expe
     verify_ok("hostb", data, len, "hosta", &info);
     cr_expect_eq(info.payload, data, "the payload is not the start of the input");
     cr_expect_eq(info.payload_len, strlen(xml));
-    cr_expect_eq(info.time, now);
+    cr_expect_eq(info.time, pki_now);
     cr_expect_str_eq(info.signer, "hosta");
     cr_expect_str_eq(info.alg, gnutls_sign_get_name(expect_alg));
     mp_signature_info_clear(&info);
@@ -447,13 +249,13 @@ Test(sign, round_trip_ed25519)
 /* The trailer as documented, field by field, and nothing else. */
 Test(sign, trailer_form)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     const char *trailer = data + strlen(xml);
     _cleanup_free_ char *head = xasprintf("<?migphase-signature v=\"1\" time=\"%" PRId64 "\" "
                                           "alg=\"ECDSA-SHA256\" cert=\"",
-                                          (int64_t)now);
+                                          (int64_t)pki_now);
     cr_assert(mp_str_has_prefix(trailer, head), "trailer: %s", trailer);
     cr_assert(strstr(trailer, "\" sig=\""));
     cr_assert_eq(strchr(trailer, '\n'), data + len - 1, "the trailer is not one line");
@@ -462,8 +264,8 @@ Test(sign, trailer_form)
 
 Test(sign, verify_without_expected_signer_then_check)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     struct mp_signature_info info = { 0 };
@@ -483,8 +285,8 @@ Test(sign, verify_without_expected_signer_then_check)
  * signature that says so. */
 Test(sign, every_byte_flip_fails)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     _cleanup_identity_ struct mp_identity *id = load_ok("hostb");
@@ -497,7 +299,7 @@ Test(sign, every_byte_flip_fails)
             _cleanup_free_ char *what = xasprintf("byte %zu ^ 0x%02x", i, bit);
             bool in_payload = i + 1 < payload_len && copy[i] != '\n' && copy[i] != '\0' &&
                               !mp_signature_present(copy, payload_len);
-            expect_verify_refused(id, copy, len, "hosta", now,
+            expect_verify_refused(id, copy, len, "hosta", pki_now,
                                   in_payload ? "does not match its content" : "", what);
         }
     }
@@ -505,8 +307,8 @@ Test(sign, every_byte_flip_fails)
 
 Test(sign, changed_time_fails)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     size_t len = 0, bad_len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     _cleanup_(mp_signature_trailer_clear) struct mp_signature_trailer t = { 0 };
@@ -518,8 +320,8 @@ Test(sign, changed_time_fails)
 
 Test(sign, changed_alg_fails)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     size_t len = 0, bad_len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     _cleanup_(mp_signature_trailer_clear) struct mp_signature_trailer t = { 0 };
@@ -539,13 +341,13 @@ Test(sign, changed_alg_fails)
  * the one that signed. */
 Test(sign, changed_cert_fails)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     size_t len = 0, bad_len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
-    struct cert_spec s = host_spec("hosta");
-    gnutls_x509_privkey_t key = new_ec_key();
-    gnutls_x509_crt_t crt = new_cert(key, &s, ca, ca_key);
+    struct pki_cert_spec s = pki_host_spec("hosta");
+    gnutls_x509_privkey_t key = pki_new_ec_key();
+    gnutls_x509_crt_t crt = pki_new_cert(key, &s, pki_ca, pki_ca_key);
     gnutls_datum_t der = { 0 };
     cr_assert_geq(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der), 0);
 
@@ -564,8 +366,8 @@ Test(sign, changed_cert_fails)
 
 Test(sign, trailing_bytes_fail)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     static const char *const tails[] = { "\n", " ", "x", "<!-- -->\n", "\r\n", "<?pi?>\n" };
@@ -582,8 +384,8 @@ Test(sign, trailing_bytes_fail)
 
 Test(sign, two_signatures_fail)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     const char *trailer = data + strlen(xml);
@@ -595,19 +397,20 @@ Test(sign, two_signatures_fail)
     char *out = NULL;
     size_t out_len = 0;
     _cleanup_error_ struct mp_error *err = NULL;
-    cr_expect_eq(mp_identity_sign(id, data, len, now, &out, &out_len, &err), -EINVAL);
+    cr_expect_eq(mp_identity_sign(id, data, len, pki_now, &out, &out_len, &err), -EINVAL);
     cr_expect_null(out);
 }
 
 Test(sign, unsigned_cookie_fails)
 {
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     _cleanup_identity_ struct mp_identity *id = load_ok("hostb");
-    expect_verify_refused(id, xml, strlen(xml), "hosta", now, "the cookie is not signed", "xml");
-    expect_verify_refused(id, "", 0, "hosta", now, "the cookie is not signed", "empty");
+    expect_verify_refused(id, xml, strlen(xml), "hosta", pki_now, "the cookie is not signed",
+                          "xml");
+    expect_verify_refused(id, "", 0, "hosta", pki_now, "the cookie is not signed", "empty");
     _cleanup_error_ struct mp_error *err = NULL;
     struct mp_signature_info info = { 0 };
-    cr_expect_eq(mp_identity_verify(id, xml, strlen(xml), "hosta", now, &info, &err), -ENOMSG);
+    cr_expect_eq(mp_identity_verify(id, xml, strlen(xml), "hosta", pki_now, &info, &err), -ENOMSG);
     cr_expect_not(mp_signature_present(xml, strlen(xml)));
 }
 
@@ -615,12 +418,12 @@ Test(sign, unsigned_cookie_fails)
 
 Test(sign, other_ca_fails)
 {
-    struct cert_spec s = host_spec("hosta");
-    gnutls_x509_privkey_t key = new_ec_key();
-    gnutls_x509_crt_deinit(make_host_with("hosta", key, &s, other_ca, other_ca_key));
-    write_cert("hosta", MP_PKI_CA_CERT, other_ca);
+    struct pki_cert_spec s = pki_host_spec("hosta");
+    gnutls_x509_privkey_t key = pki_new_ec_key();
+    gnutls_x509_crt_deinit(pki_make_host_with("hosta", key, &s, pki_other_ca, pki_other_ca_key));
+    pki_write_cert("hosta", MP_PKI_CA_CERT, pki_other_ca);
     gnutls_x509_privkey_deinit(key);
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     expect_bad("hostb", data, len, "the signer's certificate is not issued by this host's CA");
@@ -629,10 +432,10 @@ Test(sign, other_ca_fails)
 /* A self-signed certificate for the right name is no better. */
 Test(sign, self_signed_fails)
 {
-    gnutls_x509_crt_deinit(make_host("hostb"));
-    gnutls_x509_privkey_t key = new_ec_key();
-    struct cert_spec s = host_spec("hosta");
-    gnutls_x509_crt_t crt = new_cert(key, &s, NULL, NULL);
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
+    gnutls_x509_privkey_t key = pki_new_ec_key();
+    struct pki_cert_spec s = pki_host_spec("hosta");
+    gnutls_x509_crt_t crt = pki_new_cert(key, &s, NULL, NULL);
     size_t len = 0;
     _cleanup_free_ char *data = forge(xml, key, crt, &len);
     expect_bad("hostb", data, len, "not issued by this host's CA");
@@ -642,13 +445,13 @@ Test(sign, self_signed_fails)
 
 Test(sign, expired_fails)
 {
-    struct cert_spec s = host_spec("hosta");
+    struct pki_cert_spec s = pki_host_spec("hosta");
     s.from = -2 * DAY;
     s.until = -DAY;
-    gnutls_x509_privkey_t key = new_ec_key();
-    gnutls_x509_crt_deinit(make_host_with("hosta", key, &s, NULL, NULL));
+    gnutls_x509_privkey_t key = pki_new_ec_key();
+    gnutls_x509_crt_deinit(pki_make_host_with("hosta", key, &s, NULL, NULL));
     gnutls_x509_privkey_deinit(key);
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     expect_bad("hostb", data, len, "the signer's certificate expired on");
@@ -657,21 +460,22 @@ Test(sign, expired_fails)
 /* Validity is judged at the time the caller gives. */
 Test(sign, expired_at_now_fails)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     _cleanup_identity_ struct mp_identity *id = load_ok("hostb");
-    expect_verify_refused(id, data, len, "hosta", now + 2 * DAY, "expired on", "later");
-    expect_verify_refused(id, data, len, "hosta", now - 2 * 3600, "not valid before", "earlier");
+    expect_verify_refused(id, data, len, "hosta", pki_now + 2 * DAY, "expired on", "later");
+    expect_verify_refused(id, data, len, "hosta", pki_now - 2 * 3600, "not valid before",
+                          "earlier");
 }
 
 Test(sign, revoked_fails)
 {
-    gnutls_x509_crt_t a = make_host("hosta");
-    gnutls_x509_crt_deinit(make_host("hostb"));
-    gnutls_x509_crt_deinit(make_host("hostc"));
-    write_crl("hostb", a, ca, ca_key, -60, DAY);
+    gnutls_x509_crt_t a = pki_make_host("hosta");
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hostc"));
+    pki_write_crl("hostb", a, pki_ca, pki_ca_key, -60, DAY);
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     expect_bad("hostb", data, len, "the signer's certificate is revoked");
@@ -686,27 +490,28 @@ Test(sign, revoked_fails)
 
 Test(sign, bad_crl_refused_at_load)
 {
-    gnutls_x509_crt_t a = make_host("hosta");
-    write_crl("hosta", a, other_ca, other_ca_key, -60, DAY);
+    gnutls_x509_crt_t a = pki_make_host("hosta");
+    pki_write_crl("hosta", a, pki_other_ca, pki_other_ca_key, -60, DAY);
     expect_load_refused("hosta", "not issued by the CA");
-    write_crl("hosta", a, ca, ca_key, -2 * DAY, -DAY);
+    pki_write_crl("hosta", a, pki_ca, pki_ca_key, -2 * DAY, -DAY);
     expect_load_refused("hosta", "out of date");
-    write_datum("hosta", MP_PKI_CA_CRL, &(gnutls_datum_t){ (unsigned char *)"junk\n", 5 }, 0644);
+    pki_write_datum("hosta", MP_PKI_CA_CRL, &(gnutls_datum_t){ (unsigned char *)"junk\n", 5 },
+                    0644);
     expect_load_refused("hosta", "no usable CRL");
     gnutls_x509_crt_deinit(a);
 }
 
 Test(sign, wrong_signer_fails)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     _cleanup_identity_ struct mp_identity *id = load_ok("hostb");
-    expect_verify_refused(id, data, len, "hostb", now,
+    expect_verify_refused(id, data, len, "hostb", pki_now,
                           "the cookie's signer hosta is not host hostb", "hostb");
-    expect_verify_refused(id, data, len, "hosta.example", now, "is not host", "longer name");
-    expect_verify_refused(id, data, len, "host", now, "is not host", "prefix");
+    expect_verify_refused(id, data, len, "hosta.example", pki_now, "is not host", "longer name");
+    expect_verify_refused(id, data, len, "host", pki_now, "is not host", "prefix");
     struct mp_signature_info info = { 0 };
     verify_ok("hostb", data, len, "HOSTA", &info);
     cr_expect_str_eq(info.signer, "hosta", "the certificate's spelling is reported");
@@ -716,21 +521,21 @@ Test(sign, wrong_signer_fails)
 /* DNS names rule when there are any; the common name only when not. */
 Test(sign, names_dns_over_cn)
 {
-    struct cert_spec s = host_spec("hosta");
+    struct pki_cert_spec s = pki_host_spec("hosta");
     s.dns[0] = "hosta.example";
     s.dns[1] = "a.example";
-    gnutls_x509_privkey_t key = new_ec_key();
-    gnutls_x509_crt_deinit(make_host_with("hosta", key, &s, NULL, NULL));
-    s = host_spec("hostc");
+    gnutls_x509_privkey_t key = pki_new_ec_key();
+    gnutls_x509_crt_deinit(pki_make_host_with("hosta", key, &s, NULL, NULL));
+    s = pki_host_spec("hostc");
     s.dns[0] = NULL;
-    gnutls_x509_crt_deinit(make_host_with("hostc", key, &s, NULL, NULL));
+    gnutls_x509_crt_deinit(pki_make_host_with("hostc", key, &s, NULL, NULL));
     gnutls_x509_privkey_deinit(key);
-    gnutls_x509_crt_deinit(make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
 
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     _cleanup_identity_ struct mp_identity *id = load_ok("hostb");
-    expect_verify_refused(id, data, len, "hosta", now, "is not host hosta", "CN with SANs");
+    expect_verify_refused(id, data, len, "hosta", pki_now, "is not host hosta", "CN with SANs");
     struct mp_signature_info info = { 0 };
     verify_ok("hostb", data, len, "A.Example", &info);
     cr_expect_str_eq(info.signer, "a.example");
@@ -747,7 +552,7 @@ Test(sign, names_dns_over_cn)
  * with a key usage that allows signing. */
 Test(sign, ca_signer_fails)
 {
-    struct cert_spec s = {
+    struct pki_cert_spec s = {
         .cn = "hosta",
         .dns = { "hosta" },
         .from = -DAY,
@@ -755,12 +560,12 @@ Test(sign, ca_signer_fails)
         .ca = true,
         .usage = GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_DIGITAL_SIGNATURE,
     };
-    gnutls_x509_privkey_t key = new_ec_key();
-    gnutls_x509_crt_t signing_ca = new_cert(key, &s, NULL, NULL);
-    write_cert("hosta", MP_PKI_CA_CERT, signing_ca);
-    write_cert("hosta", MP_PKI_SERVER_CERT, signing_ca);
-    write_key("hosta", MP_PKI_SERVER_KEY, key);
-    write_cert("reader", MP_PKI_CA_CERT, signing_ca);
+    gnutls_x509_privkey_t key = pki_new_ec_key();
+    gnutls_x509_crt_t signing_ca = pki_new_cert(key, &s, NULL, NULL);
+    pki_write_cert("hosta", MP_PKI_CA_CERT, signing_ca);
+    pki_write_cert("hosta", MP_PKI_SERVER_CERT, signing_ca);
+    pki_write_key("hosta", MP_PKI_SERVER_KEY, key);
+    pki_write_cert("reader", MP_PKI_CA_CERT, signing_ca);
     expect_load_refused("hosta", "it is a CA certificate");
     size_t len = 0;
     _cleanup_free_ char *data = forge(xml, key, signing_ca, &len);
@@ -771,11 +576,11 @@ Test(sign, ca_signer_fails)
 
 Test(sign, key_usage_without_signing_fails)
 {
-    gnutls_x509_crt_deinit(make_host("hostb"));
-    struct cert_spec s = host_spec("hosta");
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
+    struct pki_cert_spec s = pki_host_spec("hosta");
     s.usage = GNUTLS_KEY_KEY_ENCIPHERMENT;
-    gnutls_x509_privkey_t key = new_ec_key();
-    gnutls_x509_crt_t crt = make_host_with("hosta", key, &s, NULL, NULL);
+    gnutls_x509_privkey_t key = pki_new_ec_key();
+    gnutls_x509_crt_t crt = pki_make_host_with("hosta", key, &s, NULL, NULL);
     expect_load_refused("hosta", "digitalSignature");
     size_t len = 0;
     _cleanup_free_ char *data = forge(xml, key, crt, &len);
@@ -784,7 +589,7 @@ Test(sign, key_usage_without_signing_fails)
     /* Without the extension, the key may do anything, signing included. */
     s.usage = 0;
     gnutls_x509_crt_deinit(crt);
-    crt = make_host_with("hosta", key, &s, NULL, NULL);
+    crt = pki_make_host_with("hosta", key, &s, NULL, NULL);
     free(data);
     data = signed_by("hosta", &len);
     struct mp_signature_info info = { 0 };
@@ -806,14 +611,14 @@ expect_missing(const char *dir, bool signing, const char *file)
     if (signing) {
         char *out = NULL;
         size_t len = 0;
-        r = mp_identity_sign(id, xml, strlen(xml), now, &out, &len, &err);
+        r = mp_identity_sign(id, xml, strlen(xml), pki_now, &out, &len, &err);
         cr_expect_null(out);
     } else {
         struct mp_signature_info info = { 0 };
-        r = mp_identity_verify(id, xml, strlen(xml), "hosta", now, &info, &err);
+        r = mp_identity_verify(id, xml, strlen(xml), "hosta", pki_now, &info, &err);
     }
     cr_expect_eq(r, -ENOKEY);
-    _cleanup_free_ char *expect = xasprintf("%s/%s/%s is missing", root, dir, file);
+    _cleanup_free_ char *expect = xasprintf("%s/%s/%s is missing", pki_root, dir, file);
     expect_refusal(r, err, expect, file);
     cr_expect(strstr(err->message, "migphase-pki create"), "no remedy in '%s'", err->message);
 }
@@ -823,10 +628,10 @@ Test(sign, missing_files)
     expect_missing("nowhere", true, MP_PKI_SERVER_KEY);
     expect_missing("nowhere", false, MP_PKI_CA_CERT);
 
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    _cleanup_free_ char *cert = path_in("hosta", MP_PKI_SERVER_CERT);
-    _cleanup_free_ char *key = path_in("hosta", MP_PKI_SERVER_KEY);
-    _cleanup_free_ char *cacert = path_in("hosta", MP_PKI_CA_CERT);
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    _cleanup_free_ char *cert = pki_path("hosta", MP_PKI_SERVER_CERT);
+    _cleanup_free_ char *key = pki_path("hosta", MP_PKI_SERVER_KEY);
+    _cleanup_free_ char *cacert = pki_path("hosta", MP_PKI_CA_CERT);
     cr_assert_eq(unlink(cert), 0);
     expect_missing("hosta", true, MP_PKI_SERVER_CERT);
     cr_assert_eq(unlink(key), 0);
@@ -838,8 +643,8 @@ Test(sign, missing_files)
 /* Verifying needs only the CA: a host without keys can still read. */
 Test(sign, verify_needs_only_the_ca)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    write_cert("reader", MP_PKI_CA_CERT, ca);
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    pki_write_cert("reader", MP_PKI_CA_CERT, pki_ca);
     size_t len = 0;
     _cleanup_free_ char *data = signed_by("hosta", &len);
     struct mp_signature_info info = { 0 };
@@ -849,16 +654,16 @@ Test(sign, verify_needs_only_the_ca)
 
 Test(sign, unusable_files_refused_at_load)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
-    gnutls_x509_privkey_t other = new_ec_key();
-    write_key("hosta", MP_PKI_SERVER_KEY, other);
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    gnutls_x509_privkey_t other = pki_new_ec_key();
+    pki_write_key("hosta", MP_PKI_SERVER_KEY, other);
     gnutls_x509_privkey_deinit(other);
     expect_load_refused("hosta", "server-key.pem: not the key of server-cert.pem");
 
     gnutls_datum_t junk = { (unsigned char *)"-----BEGIN JUNK-----\n", 21 };
-    write_datum("hosta", MP_PKI_SERVER_KEY, &junk, 0600);
+    pki_write_datum("hosta", MP_PKI_SERVER_KEY, &junk, 0600);
     expect_load_refused("hosta", "server-key.pem: not a usable private key");
-    write_datum("hosta", MP_PKI_CA_CERT, &junk, 0644);
+    pki_write_datum("hosta", MP_PKI_CA_CERT, &junk, 0644);
     expect_load_refused("hosta", "ca-cert.pem: no usable certificate");
 }
 
@@ -967,19 +772,19 @@ Test(sign, parse_refuses_oversized_fields)
 
 Test(sign, sign_refuses_what_it_cannot_carry)
 {
-    gnutls_x509_crt_deinit(make_host("hosta"));
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
     _cleanup_identity_ struct mp_identity *id = load_ok("hosta");
     static const char *const bad[] = { "<c/>", "", "<c><?migphase-signature?></c>\n" };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         char *out = NULL;
         size_t len = 0;
         _cleanup_error_ struct mp_error *err = NULL;
-        cr_expect_eq(mp_identity_sign(id, bad[i], strlen(bad[i]), now, &out, &len, &err), -EINVAL,
-                     "signed '%s'", bad[i]);
+        cr_expect_eq(mp_identity_sign(id, bad[i], strlen(bad[i]), pki_now, &out, &len, &err),
+                     -EINVAL, "signed '%s'", bad[i]);
         cr_expect_null(out);
     }
     char *out = NULL;
     size_t len = 0;
     _cleanup_error_ struct mp_error *err = NULL;
-    cr_expect_eq(mp_identity_sign(id, "<c>\0</c>\n", 9, now, &out, &len, &err), -EINVAL);
+    cr_expect_eq(mp_identity_sign(id, "<c>\0</c>\n", 9, pki_now, &out, &len, &err), -EINVAL);
 }

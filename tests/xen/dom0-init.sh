@@ -15,7 +15,10 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mkdir -p /run/xen /run/xenstored /var/lib/xen /var/log/xen/console /var/lib/migphase
-hostname dom0
+# The name in the certificate the helpers sign cookies with (testbed.sh
+# writes both): signers are known by their host names.
+read -r name </etc/hostname
+hostname "$name"
 # Migrations to localhost need the loopback interface (minbase has no ip).
 /opt/mpt/busybox ip link set lo up
 

@@ -161,6 +161,16 @@ migrate() { # NAME PREFIX [BEGIN-ARGS...]
     return $rc
 }
 
+# Each cookie ends with its signature (shared/sign.h).
+signed() { # FILE...
+    for f; do
+        tail -n 1 "$f" | grep -q '^<?migphase-signature ' || {
+            say "$f is not signed"
+            return 1
+        }
+    done
+}
+
 # Nothing pending on this host.
 status_clean() {
     "$H/migphase-status" --state-dir "$S" >"$W/status.txt" 2>&1
@@ -220,6 +230,7 @@ check "PVH live migration: its heartbeat goes on, memory intact" \
     beats_go_on "$pvh_boot" "${before%% *}"
 check "PVH live migration: Perform's cookie has statistics" \
     grep -q '<statistics' "$W/live.perform.xml"
+check "PVH live migration: every cookie is signed" signed "$W"/live.*.xml
 check "PVH live migration: nothing pending" status_clean
 
 # 2. PV: live needs shadow paging, which this hypervisor lacks; offline works.
@@ -429,6 +440,50 @@ check "Prepare dies while it acts: migphase-status's commands recover" recover
 check "Prepare dies while it acts: the receiver is stopped" receiver_gone
 check "Prepare dies while it acts: nothing pending afterwards" status_clean
 check "Prepare dies while it acts: the guest runs once, as pvh1" alive_once pvh1
+
+# 8. A cookie whose signature no longer matches its content: one byte of
+# Prepare's cookie changed (the stream's address, 127.0.0.1 to .2). The
+# next step refuses it before it acts, as an input error, and leaves the
+# guest where it was and the journal as it was; the genuine cookie then
+# completes the migration.
+broken_signature() {
+    p=$W/bs
+    step 0 begin --domain pvh1 --out "$p.begin.xml" &&
+        step 0 prepare --listen 127.0.0.1 --in "$p.begin.xml" --out "$p.prepare.xml" || return 1
+    sed 's/\(<incoming uri="tcp:127\.0\.0\.\)1:/\12:/' "$p.prepare.xml" >"$p.broken.xml"
+    if cmp -s "$p.prepare.xml" "$p.broken.xml"; then
+        say "  Prepare's cookie has no stream URI to 127.0.0.1 to change:"
+        show "$p.prepare.xml"
+        return 1
+    fi
+    domid=$(xl domid pvh1)
+    cp "$S/source/pvh1/record" "$W/bs.record"
+    step 2 perform --progress none --in "$p.broken.xml" --out "$p.perform.xml" &&
+        grep -q 'signature does not match' "$W/perform.err"
+}
+# The source's domain is the one it was, running, and its journal unchanged.
+untouched() { # NAME DOMID
+    alive_once "$1" && [ "$(xl domid "$1")" = "$2" ] &&
+        cmp "$S/source/$1/record" "$W/bs.record" && [ ! -e "$W/bs.perform.xml" ]
+}
+moved_once() { # NAME OLD-DOMID
+    moved "$1" "$2" && alive_once "$1"
+}
+genuine_completes() {
+    p=$W/bs
+    step 0 perform --progress none --in "$p.prepare.xml" --out "$p.perform.xml" &&
+        step 0 finish --in "$p.perform.xml" --out "$p.finish.xml" &&
+        step 0 confirm --in "$p.finish.xml"
+}
+before=$(last_beat "$pvh_boot")
+check "Broken signature: Perform refuses a changed Prepare cookie with exit 2" broken_signature
+check "Broken signature: the guest stays where it was, its journal untouched" \
+    untouched pvh1 "$domid"
+check "Broken signature: the genuine cookie then completes the migration" genuine_completes
+check "Broken signature: a new domain runs pvh1, once" moved_once pvh1 "$domid"
+check "Broken signature: its heartbeat goes on, memory intact" \
+    beats_go_on "$pvh_boot" "${before%% *}"
+check "Broken signature: nothing pending afterwards" status_clean
 
 say "tests took $(($(clock) - t_start)) s in dom0"
 echo "MIGPHASE-XEN-VERDICT: $passed passed, $failed failed"

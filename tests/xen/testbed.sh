@@ -13,7 +13,9 @@
 #
 # Everything comes from Debian's archive, through apt and debootstrap, and is
 # cached under $MIGPHASE_XEN_CACHE (default /var/cache/migphase-xen): a
-# second run only boots. Environment:
+# second run only boots. dom0 signs and verifies every cookie, with a lab
+# PKI that each run makes anew (tools/migphase-pki: certtool, gnutls-bin)
+# and puts in dom0's /etc/pki/qemu. Environment:
 #   MIGPHASE_XEN_CACHE   cache directory
 #   MIGPHASE_XEN_MIRROR  Debian mirror for debootstrap (default: apt's own)
 #   MIGPHASE_XEN_TIMEOUT seconds the whole boot may take (default 900)
@@ -29,9 +31,13 @@ timeout=${MIGPHASE_XEN_TIMEOUT:-900}
 suite=bookworm
 xen_pkg=xen-hypervisor-4.17-amd64
 # Xen's packages, the libraries the helpers link, and kmod for the modules.
-dom0_pkgs=xen-utils-4.17,xenstore-utils,kmod,libxml2,libjson-c5,libcap-ng0
+# dom0's root is rebuilt when this list changes.
+dom0_pkgs=xen-utils-4.17,xenstore-utils,kmod,libxml2,libjson-c5,libcap-ng0,libgnutls30
 # The whole cache is rebuilt when this changes.
 cache_format=1
+# dom0's host name, which dom0-init.sh sets from the overlay's /etc/hostname:
+# the name in the certificate its helpers sign cookies with.
+dom0_host=dom0
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 die() {
@@ -142,11 +148,14 @@ build_busybox() {
 
 # dom0's root: a minimal Debian with Xen's tools, packed once as a cpio
 # archive. Per run, a second archive with the helpers is appended to it (the
-# kernel unpacks concatenated archives in turn).
+# kernel unpacks concatenated archives in turn). It holds no keys: those
+# come with each run's overlay.
 build_dom0_base() {
-    [ -f "$cache/dom0-base.cpio" ] && return 0
+    want="$suite $dom0_pkgs"
+    [ -f "$cache/dom0-base.cpio" ] && [ "$(cat "$cache/dom0-base.key" 2>/dev/null)" = "$want" ] &&
+        return 0
     root=$cache/dom0-root
-    if [ ! -f "$root/.debootstrapped" ]; then
+    if [ "$(cat "$root/.debootstrapped" 2>/dev/null)" != "$want" ]; then
         command -v debootstrap >/dev/null || skip "debootstrap is not installed"
         rm -rf "$root"
         mirror=$(debian_mirror)
@@ -160,7 +169,7 @@ build_dom0_base() {
             fi
             die "debootstrap failed (see $cache/debootstrap.log)"
         fi
-        touch "$root/.debootstrapped"
+        echo "$want" >"$root/.debootstrapped"
     fi
     # What a RAM root never needs: apt's caches and lists, documentation.
     rm -rf "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/usr/share/doc \
@@ -173,6 +182,7 @@ build_dom0_base() {
     (cd "$root" && find . -xdev ! -name .debootstrapped | cpio -o -H newc --quiet) \
         >"$cache/dom0-base.cpio.new"
     mv "$cache/dom0-base.cpio.new" "$cache/dom0-base.cpio"
+    echo "$want" >"$cache/dom0-base.key"
     rm -rf "$root"
 }
 
@@ -209,10 +219,28 @@ build_guest() { # DIR
     pack "$g" | gzip -1 >"$1/guest.cpio.gz"
 }
 
-# What changes every run: the helpers, the tests, the guest.
+# dom0's identity: a lab PKI (tools/migphase-pki) made afresh every run
+# and never cached, so that no cached image can lack keys or carry stale
+# ones. Only dom0's directory goes into dom0, not the CA's key.
+build_pki() { # DIR
+    command -v certtool >/dev/null ||
+        skip "certtool (gnutls-bin) is not installed: dom0 needs a PKI to sign cookies"
+    if ! sh "$top_srcdir/tools/migphase-pki" create "$1/pki" "$dom0_host" >"$1/pki.log" 2>&1; then
+        cat "$1/pki.log" >&2
+        die "migphase-pki could not make dom0's PKI"
+    fi
+}
+
+# What changes every run: the helpers, the tests, the guest, the PKI.
 build_overlay() { # DIR MODE
     o=$1/overlay
     mkdir -p "$o/opt/migphase" "$o/opt/mpt"
+    # The helpers' default pki-dir, and the host name its certificate has.
+    mkdir -p "$o/etc/pki/qemu"
+    chmod 0755 "$o/etc" "$o/etc/pki" "$o/etc/pki/qemu"
+    cp -p "$1/pki/$dom0_host"/*.pem "$o/etc/pki/qemu/"
+    echo "$dom0_host" >"$o/etc/hostname"
+    chmod 0644 "$o/etc/hostname"
     for h in begin prepare perform finish confirm status migrate; do
         [ -x "$top_builddir/helpers/migphase-$h" ] ||
             die "no $top_builddir/helpers/migphase-$h: build migphase first"
@@ -254,6 +282,7 @@ run_tests() {
     work=$(mktemp -d "${TMPDIR:-/tmp}/migphase-xen.XXXXXX")
     trap 'rm -rf "$work"' EXIT
     build_guest "$work"
+    build_pki "$work"
     build_overlay "$work" test
     serial=$work/serial.log
     start=$(now)
@@ -295,6 +324,7 @@ run_shell() {
     work=$(mktemp -d "${TMPDIR:-/tmp}/migphase-xen.XXXXXX")
     trap 'rm -rf "$work"' EXIT
     build_guest "$work"
+    build_pki "$work"
     build_overlay "$work" shell
     log "dom0 shell on this terminal; '/opt/mpt/busybox poweroff -f' ends it"
     boot "$work" -serial mon:stdio
