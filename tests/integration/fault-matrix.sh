@@ -887,7 +887,7 @@ fm_tamper_case() { # STEP VARIANT
         # longer matches, and the step refuses it with nothing touched.
         [ "$rc" -eq 2 ] || FM_WHY+="$variant ($what): exit $rc, expected 2: $(head -c 200 "$C/tamper.err"); "
         [ -z "$touched" ] || FM_WHY+="$variant ($what) touched: ${touched#,}; "
-        grep -q "signature\|not signed" "$C/tamper.err" ||
+        grep -q "signature\|signer\|not signed" "$C/tamper.err" ||
             FM_WHY+="$variant ($what): refused for another reason than its signature: $(head -c 200 "$C/tamper.err"); "
         rc+=$touched
         cp "$C/good.xml" "$C/$in.xml"
