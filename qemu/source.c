@@ -169,8 +169,8 @@ check_vm_process(const char *socket, pid_t pid, const struct mp_options *opts,
 
 /* The QEMU process behind the socket, and its command line. */
 static int
-capture_process(const char *socket, struct qemu_qmp *qmp, const struct mp_options *opts,
-                pid_t *pid, char ***argv, struct mp_error **err)
+capture_process(const char *socket, struct qemu_qmp *qmp, const struct mp_options *opts, pid_t *pid,
+                char ***argv, struct mp_error **err)
 {
     int r = qemu_qmp_peer_pid(qmp, pid);
     if (r < 0)

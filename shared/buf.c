@@ -13,6 +13,8 @@ mp_buf_reserve(struct mp_buf *b, size_t n)
     if (b->len + n + 1 > b->alloc) {
         b->alloc = (b->len + n + 1) * 2;
         b->data = xrealloc(b->data, b->alloc);
+        /* Still a string if the caller then adds nothing (an empty read). */
+        b->data[b->len] = '\0';
     }
     return b->data + b->len;
 }

@@ -10,7 +10,7 @@
 #define MP_FACT_STREAM_COMPLETED "completed"     /* ... value: it completed */
 #define MP_FACT_UNDO             "undo"          /* Finish, Confirm: "yes" undid, "no" completed */
 #define MP_FACT_UNCHANGED_SUM    "unchanged-sum" /* sum of what no later cookie may change */
-#define MP_FACT_SOURCE_HOST      "source-host"      /* the hosts of the migration, as */
+#define MP_FACT_SOURCE_HOST      "source-host"   /* the hosts of the migration, as */
 #define MP_FACT_DESTINATION_HOST "destination-host" /* their signed cookies named them */
 #define MP_FACT_YES              "yes"
 #define MP_FACT_NO               "no"

@@ -187,3 +187,18 @@ Test(xml, escapes_for_attributes_and_text)
     cr_assert_eq(bad, 0x1b);
     cr_assert_eq(mp_xml_check_chars("bad \xff", &bad), -1);
 }
+
+/* A read that brings nothing (an empty config file) still leaves a string:
+ * the parsers after it look for its end. */
+Test(buf, reserved_but_empty_is_a_string)
+{
+    struct mp_buf b = { 0 };
+    char *room = mp_buf_reserve(&b, 4096);
+    memset(room, 'x', 4096); /* what a failed or empty read may leave */
+    mp_buf_clear(&b);
+    (void)mp_buf_reserve(&b, 4096); /* likely the same memory again */
+    size_t len = 1;
+    _cleanup_free_ char *s = mp_buf_steal(&b, &len);
+    cr_assert_eq(len, 0);
+    cr_assert_str_eq(s, "");
+}
