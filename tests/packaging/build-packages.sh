@@ -170,7 +170,8 @@ if [ -z "$privileged" ]; then pass "no setuid or setgid file in the .deb"; else
 fi
 contents=$(dpkg-deb -c "$debfile")
 for f in ./usr/libexec/migphase/migphase-begin ./usr/bin/migphase-status \
-    ./usr/bin/migphase-migrate ./usr/share/migphase/cookie.rng ./etc/migphase/migphase.conf \
+    ./usr/bin/migphase-migrate ./usr/bin/migphase-pki ./usr/share/man/man1/migphase-pki.1.gz \
+    ./usr/share/migphase/cookie.rng ./etc/migphase/migphase.conf \
     ./etc/migphase/hooks/confirm.d/ ./lib/systemd/system/migphase-recover.service \
     ./usr/lib/tmpfiles.d/migphase.conf ./usr/lib/sysusers.d/migphase.conf \
     ./usr/share/man/man8/migphase-begin.8.gz ./usr/share/man/man5/migphase.conf.5.gz \
