@@ -226,15 +226,14 @@ answer_from_journal(struct mp_step_ctx *ctx, struct mp_error **err)
 
 /* The cookie this step hands out: formatted, then signed by this host. */
 static int
-seal_cookie(const struct mp_step_ctx *ctx, char **signed_xml, size_t *len, struct mp_error **err)
+seal_cookie(struct mp_step_ctx *ctx, char **signed_xml, size_t *len, struct mp_error **err)
 {
     _cleanup_free_ char *xml = NULL;
     size_t xml_len = 0;
     int r = mp_cookie_format(ctx->out, &xml, &xml_len, err);
     if (r < 0)
         return r;
-    return mp_trust_sign(run_of((struct mp_step_ctx *)ctx)->trust, xml, xml_len, signed_xml, len,
-                         err);
+    return mp_trust_sign(run_of(ctx)->trust, xml, xml_len, signed_xml, len, err);
 }
 
 /* Record how the driver's work ended, then write the cookie out. */

@@ -24,8 +24,8 @@ mp_trust_free(struct mp_trust *trust)
     free(trust);
 }
 
-/* Refuse before anything happens when a file the step will need is absent:
- * one line that says which, and how to make a lab PKI. */
+/* A file the step will need, or one line that says it is absent and how to
+ * make a lab PKI. */
 static int
 require_file(const char *pki_dir, const char *name, const char *why, struct mp_error **err)
 {
@@ -40,6 +40,19 @@ require_file(const char *pki_dir, const char *name, const char *why, struct mp_e
 }
 
 int
+mp_trust_check_files(const char *pki_dir, enum mp_step step, struct mp_error **err)
+{
+    int r = 0;
+    if (step != MP_STEP_BEGIN)
+        r = require_file(pki_dir, MP_PKI_CA_CERT, "verify cookies", err);
+    if (r == 0 && step != MP_STEP_CONFIRM)
+        r = require_file(pki_dir, MP_PKI_SERVER_CERT, "sign cookies", err);
+    if (r == 0 && step != MP_STEP_CONFIRM)
+        r = require_file(pki_dir, MP_PKI_SERVER_KEY, "sign cookies", err);
+    return r;
+}
+
+int
 mp_trust_open(const struct mp_options *opts, enum mp_step step, struct mp_trust **out,
               struct mp_error **err)
 {
@@ -51,13 +64,7 @@ mp_trust_open(const struct mp_options *opts, enum mp_step step, struct mp_trust 
         *out = steal_ptr(&trust);
         return 0;
     }
-    int r = 0;
-    if (step != MP_STEP_BEGIN)
-        r = require_file(opts->pki_dir, MP_PKI_CA_CERT, "verify cookies", err);
-    if (r == 0 && step != MP_STEP_CONFIRM)
-        r = require_file(opts->pki_dir, MP_PKI_SERVER_CERT, "sign cookies", err);
-    if (r == 0 && step != MP_STEP_CONFIRM)
-        r = require_file(opts->pki_dir, MP_PKI_SERVER_KEY, "sign cookies", err);
+    int r = mp_trust_check_files(opts->pki_dir, step, err);
     if (r == 0)
         r = mp_identity_load(opts->pki_dir, &trust->identity, err);
     if (r < 0)

@@ -28,6 +28,10 @@ struct mp_trust;
 int mp_trust_open(const struct mp_options *opts, enum mp_step step, struct mp_trust **out,
                   struct mp_error **err);
 void mp_trust_free(struct mp_trust *trust);
+/* Whether pki_dir holds the files a step needs (those mp_trust_open()
+ * refuses without): 0, or an MP_ERR_INPUT error naming the first missing
+ * one (err may be NULL). */
+int mp_trust_check_files(const char *pki_dir, enum mp_step step, struct mp_error **err);
 static inline void
 mp_trust_freep(struct mp_trust **trust)
 {

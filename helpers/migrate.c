@@ -7,6 +7,7 @@
 #include "error.h"
 #include "log.h"
 #include "support.h"
+#include "trust.h"
 #include "options.h"
 #include "proc.h"
 
@@ -274,26 +275,14 @@ migrate(const struct mp_options *o)
     return completed ? MP_EXIT_OK : MP_EXIT_FAILED;
 }
 
-/* Whether pki-dir holds what every step of a local migration needs. */
-static bool
-has_keys(const char *pki_dir)
-{
-    static const char *const needed[] = { "ca-cert.pem", "server-cert.pem", "server-key.pem" };
-    for (size_t i = 0; i < ARRAY_SIZE(needed); i++) {
-        _cleanup_free_ char *path = xasprintf("%s/%s", pki_dir, needed[i]);
-        if (access(path, R_OK) < 0)
-            return false;
-    }
-    return true;
-}
-
 /* A local migration on a host without keys (a first try, the demo) signs
  * its cookies with a lab PKI made for it in a temporary folder, which
  * *tmp names (the caller removes it). Returns 0, or <0 with *err set. */
 static int
 make_lab_pki(struct mp_options *o, char **tmp, struct mp_error **err)
 {
-    if (!o->local || o->trust_none || has_keys(o->pki_dir))
+    /* Prepare reads and writes cookies: it needs every file a step needs. */
+    if (!o->local || o->trust_none || mp_trust_check_files(o->pki_dir, MP_STEP_PREPARE, NULL) == 0)
         return 0;
     char dir[] = "/tmp/migphase-pki.XXXXXX";
     if (!mkdtemp(dir))
