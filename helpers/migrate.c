@@ -100,6 +100,8 @@ begin_argv(const struct mp_options *o)
     argv = add_u64(argv, "--timeout", o->params.timeout_s);
     if (o->params.paused)
         argv = add(argv, "--paused", NULL);
+    if (o->params.tls != MP_TLS_AUTO)
+        argv = add(argv, o->params.tls == MP_TLS_ON ? "--tls" : "--no-tls", NULL);
     return argv;
 }
 
@@ -109,7 +111,8 @@ prepare_argv(const struct mp_options *o)
     char **argv = helper_argv(o, "migphase-prepare", true);
     if (o->dest_qmp_socket)
         argv = add(argv, "--qmp", o->dest_qmp_socket);
-    argv = add(argv, "--listen", o->listen_addr);
+    if (o->listen_addr)
+        argv = add(argv, "--listen", o->listen_addr);
     char range[32];
     snprintf(range, sizeof(range), "%u-%u", o->port_lo, o->port_hi);
     argv = add(argv, "--port-range", range);

@@ -43,6 +43,7 @@ static const struct cookie_attr parameters_attrs[] = {
     { "downtime-ms", ATTR_COUNT, offsetof(struct mp_params, downtime_ms) },
     { "paused", ATTR_YES_NO, offsetof(struct mp_params, paused) },
     { "timeout-s", ATTR_COUNT, offsetof(struct mp_params, timeout_s) },
+    { "tls", ATTR_TLS, offsetof(struct mp_params, tls) },
     { 0 },
 };
 
@@ -53,6 +54,7 @@ static const struct cookie_attr description_attrs[] = {
 
 static const struct cookie_attr incoming_attrs[] = {
     { "uri", ATTR_TEXT, COOKIE(uri) },
+    { "tls", ATTR_YES_NO, COOKIE(stream_tls) },
     { 0 },
 };
 

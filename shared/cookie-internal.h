@@ -20,6 +20,7 @@ enum cookie_attr_type {
     ATTR_COUNT,   /* uint64_t */
     ATTR_YES_NO,  /* bool */
     ATTR_OUTCOME, /* enum mp_outcome */
+    ATTR_TLS,     /* enum mp_tls_mode */
 };
 
 /* An attribute and the model field it maps to, at offset from its part. */

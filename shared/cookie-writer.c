@@ -89,6 +89,9 @@ put_attr_field(struct cookie_writer *w, const struct cookie_attr *a, const void 
     case ATTR_OUTCOME:
         put_attr(w, a->name, mp_outcome_name(*(const enum mp_outcome *)field));
         return;
+    case ATTR_TLS:
+        put_attr(w, a->name, mp_tls_mode_name(*(const enum mp_tls_mode *)field));
+        return;
     }
 }
 

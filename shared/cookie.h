@@ -24,6 +24,7 @@ struct mp_params {
     uint64_t downtime_ms;   /* 0 means the hypervisor's default */
     bool paused;            /* keep the destination paused after Finish */
     uint64_t timeout_s;     /* bound on the stream; 0 means none */
+    enum mp_tls_mode tls;   /* Begin's request for the stream */
 };
 
 /* Figures about the stream, written by Perform. */
@@ -75,7 +76,8 @@ struct mp_cookie {
     struct mp_kv *driver_data;
     size_t n_driver_data;
 
-    char *uri; /* where Perform sends the stream */
+    char *uri;       /* where Perform sends the stream */
+    bool stream_tls; /* Prepare: the stream must use TLS (written with uri) */
     struct mp_stats stats;
     enum mp_outcome outcome;
     char *outcome_message;

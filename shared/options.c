@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -175,6 +176,52 @@ set_trust(struct mp_options *o, const struct option_def *d, const char *value,
     return 0;
 }
 
+/* tls = auto|on|off: the host's rule for streams, and Begin's request
+ * unless --tls or --no-tls says otherwise. */
+static int
+set_tls(struct mp_options *o, const struct option_def *d, const char *value,
+        struct mp_error **err)
+{
+    enum mp_tls_mode mode;
+    if (mp_tls_mode_parse(value, &mode) < 0)
+        return mp_error_input(err, EINVAL, "%s takes auto, on or off, not '%s'", d->name, value);
+    o->tls = mode;
+    o->params.tls = mode;
+    return 0;
+}
+
+static int
+set_tls_flag(struct mp_options *o, const struct option_def *d, const char *value,
+             struct mp_error **err)
+{
+    o->params.tls = strcmp(d->name, "tls") == 0 ? MP_TLS_ON : MP_TLS_OFF;
+    return 0;
+}
+
+/* A user QEMU runs as: checked when read, so that a wrong name stops
+ * Prepare before it does anything. */
+static int
+set_user_name(struct mp_options *o, const struct option_def *d, const char *value,
+              struct mp_error **err)
+{
+    if (!getpwnam(value))
+        return mp_error_input(err, ENOENT, "%s: no such user '%s'", d->name, value);
+    return set_string(o, d, value, err);
+}
+
+/* Directories, absolute: a relative one would depend on where a step runs. */
+static int
+set_directories(struct mp_options *o, const struct option_def *d, const char *value,
+                struct mp_error **err)
+{
+    int r = set_words(o, d, value, err);
+    char **dirs = *(char ***)((char *)o + d->offset);
+    for (size_t i = 0; r == 0 && dirs[i]; i++)
+        if (dirs[i][0] != '/')
+            r = mp_error_input(err, EINVAL, "%s: '%s' is not an absolute path", d->name, dirs[i]);
+    return r;
+}
+
 static const struct option_def option_defs[] = {
     { "in", "FILE", STEPS & ~MP_PROG_BEGIN, CLI_ONLY, set_string, FIELD(in_path),
       "read the previous step's cookie from FILE (- for standard input, the default)" },
@@ -213,7 +260,8 @@ static const struct option_def option_defs[] = {
       FIELD(params.timeout_s),
       "cancel a stream that has not completed after S seconds (default 0: none)" },
     { "listen", "ADDR", MP_PROG_PREPARE | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_string,
-      FIELD(listen_addr), "address to receive the stream on (default 0.0.0.0)" },
+      FIELD(listen_addr),
+      "address to receive the stream on (default: the only one this host has, loopback)" },
     { "port-range", "LO-HI", MP_PROG_PREPARE | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_port_range, 0,
       "ports to try for the stream (default 49152-49215)" },
     { "rewrite", "FROM=TO", MP_PROG_PREPARE | MP_PROG_MIGRATE, CLI_ONLY, set_rewrite, 0,
@@ -262,7 +310,23 @@ static const struct option_def option_defs[] = {
     { "emulators", "PATH...", ALL, CONFIG_ONLY, set_words, FIELD(emulators),
       "the emulator binaries a VM may run (default " MP_DEFAULT_EMULATORS ")" },
     { "vm-users", "USER...", MP_PROG_BEGIN | MP_PROG_MIGRATE, CONFIG_ONLY, set_words,
-      FIELD(vm_users), "the users a VM process may run as (default root)" },
+      FIELD(vm_users), "the users a VM process may run as (default root " MP_DEFAULT_QEMU_USER ")" },
+    { "allowed-paths", "DIR...", MP_PROG_PREPARE | MP_PROG_MIGRATE, CONFIG_ONLY, set_directories,
+      FIELD(allowed_paths),
+      "every file of the VM's command line must be under one of these (default " MP_DEFAULT_ALLOWED_PATHS
+      ")" },
+    { "qemu-user", "USER", MP_PROG_PREPARE | MP_PROG_MIGRATE, CONFIG_ONLY, set_user_name,
+      FIELD(qemu_user), "the user the destination VM runs as (default " MP_DEFAULT_QEMU_USER "; root "
+                        "only when named)" },
+    { "tls", "MODE", ALL, CONFIG_ONLY, set_tls, 0,
+      "auto (default: when both hosts have certificates), on or off: TLS for the stream" },
+    { "tls", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_tls_flag, 0,
+      "encrypt and authenticate the stream (refused without certificates)" },
+    { "no-tls", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_tls_flag, 0,
+      "send the stream in clear text" },
+    { "check", NULL, MP_PROG_PREPARE, CLI_ONLY, set_flag, FIELD(check_only),
+      "print the command line this host would run for the cookie, or the rule it breaks; start "
+      "nothing" },
 };
 
 static const struct option_def *
@@ -287,7 +351,6 @@ set_defaults(struct mp_options *o, enum mp_program program)
     o->hooks_dir = xstrdup(MP_DEFAULT_HOOKS_DIR);
     o->log_level = MP_LOG_WARNING;
     o->params.live = true;
-    o->listen_addr = xstrdup("0.0.0.0");
     o->port_lo = 49152;
     o->port_hi = 49215;
     o->progress = MP_PROGRESS_AUTO;
@@ -299,7 +362,9 @@ set_defaults(struct mp_options *o, enum mp_program program)
     o->pki_dir = xstrdup(env_pki && *env_pki ? env_pki : MP_DEFAULT_PKI_DIR);
     o->cookie_max_age_s = 300;
     o->emulators = mp_proc_split_command(MP_DEFAULT_EMULATORS);
-    o->vm_users = mp_strv_append(NULL, "root");
+    o->vm_users = mp_proc_split_command("root " MP_DEFAULT_QEMU_USER);
+    o->allowed_paths = mp_proc_split_command(MP_DEFAULT_ALLOWED_PATHS);
+    o->qemu_user = xstrdup(MP_DEFAULT_QEMU_USER);
 }
 
 static char *
@@ -417,7 +482,12 @@ mp_options_parse(struct mp_options *o, enum mp_program program, const char *usag
                  char **argv, struct mp_error **err)
 {
     set_defaults(o, program);
+    /* $MIGPHASE_CONFIG stands for --config, as $MIGPHASE_PKI_DIR does for
+     * --pki-dir: a test or a hook directory points every helper at one file. */
     const char *config = find_config_arg(argc, argv);
+    const char *env_config = getenv("MIGPHASE_CONFIG");
+    if (!config && env_config && *env_config)
+        config = env_config;
     int r = parse_config(o, config ? config : MP_DEFAULT_CONFIG, config != NULL, err);
     if (r < 0)
         return r;
@@ -507,5 +577,7 @@ mp_options_free(struct mp_options *o)
     free(o->cookie_group);
     mp_strv_free(o->emulators);
     mp_strv_free(o->vm_users);
+    mp_strv_free(o->allowed_paths);
+    free(o->qemu_user);
     memset(o, 0, sizeof(*o));
 }

@@ -16,6 +16,15 @@
 #define MP_DEFAULT_PKI_DIR "/etc/pki/qemu"
 /* The distribution's emulators (Debian's and Fedora's, RHEL's qemu-kvm). */
 #define MP_DEFAULT_EMULATORS "/usr/bin/qemu-system-* /usr/libexec/qemu-kvm"
+/* The unprivileged user the destination's QEMU runs as (systemd/sysusers). */
+#define MP_DEFAULT_QEMU_USER "migphase-qemu"
+/* Where a VM's files may be: the usual image stores, the distribution's
+ * firmware, and the devices every VM reads. */
+#define MP_DEFAULT_ALLOWED_PATHS                                                                   \
+    MP_LOCALSTATEDIR "/lib/migphase/images /var/lib/libvirt/images /var/lib/one/datastores "      \
+                     "/run/migphase /usr/share/qemu /usr/share/seabios /usr/share/ovmf "           \
+                     "/usr/share/OVMF /usr/share/AAVMF /usr/lib/ipxe /dev/urandom /dev/random "    \
+                     "/dev/null"
 
 /* Programs, as a mask, for the options each accepts. */
 enum mp_program {
@@ -56,7 +65,8 @@ struct mp_options {
     char *domain;
     struct mp_params params;
     /* prepare */
-    char *listen_addr;
+    char *listen_addr; /* NULL: loopback, on a host that has no other address */
+    bool check_only;   /* --check: print the destination's command line, start nothing */
     uint16_t port_lo, port_hi;
     char **rewrites; /* FROM=TO, NULL-terminated */
     char *launcher;  /* command prefix, split on spaces; NULL: daemonize */
@@ -86,6 +96,10 @@ struct mp_options {
     char *cookie_group;        /* NULL: --out files are 0600 */
     char **emulators;          /* glob patterns of the binaries a VM may run */
     char **vm_users;           /* users a VM process may run as */
+    /* the destination's policy (config file only) */
+    char **allowed_paths; /* directories every file of a VM must be under */
+    char *qemu_user;      /* the user QEMU runs as; "root" only when named */
+    enum mp_tls_mode tls; /* the host's rule for streams */
     /* positional arguments left after the options */
     char **args;
 };

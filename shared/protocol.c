@@ -24,6 +24,12 @@ static const char *const outcome_names[] = {
     [MP_OUTCOME_CANCELLED] = "cancelled",
 };
 
+static const char *const tls_mode_names[] = {
+    [MP_TLS_AUTO] = "auto",
+    [MP_TLS_ON] = "on",
+    [MP_TLS_OFF] = "off",
+};
+
 static const char *
 name_of(const char *const *names, size_t n, int value)
 {
@@ -89,6 +95,22 @@ mp_outcome_parse(const char *s, enum mp_outcome *out)
     int r = parse_name(outcome_names, ARRAY_SIZE(outcome_names), s, &v);
     if (r == 0)
         *out = (enum mp_outcome)v;
+    return r;
+}
+
+const char *
+mp_tls_mode_name(enum mp_tls_mode mode)
+{
+    return name_of(tls_mode_names, ARRAY_SIZE(tls_mode_names), mode);
+}
+
+int
+mp_tls_mode_parse(const char *s, enum mp_tls_mode *out)
+{
+    int v;
+    int r = parse_name(tls_mode_names, ARRAY_SIZE(tls_mode_names), s, &v);
+    if (r == 0)
+        *out = (enum mp_tls_mode)v;
     return r;
 }
 

@@ -513,7 +513,7 @@ Test(format, minimal)
                           "driver=\"qemu\"/>\n"
                           "  <domain name=\"vm\"/>\n"
                           "  <parameters live=\"yes\" bandwidth-mib=\"0\" downtime-ms=\"0\" "
-                          "paused=\"no\" timeout-s=\"0\"/>\n"
+                          "paused=\"no\" timeout-s=\"0\" tls=\"auto\"/>\n"
                           "</migphase-cookie>\n");
 }
 
