@@ -245,10 +245,27 @@ qemu_argv_for_destination(char *const *source, const struct qemu_argv_target *ta
         argv = mp_strv_append(argv, arg);
         argv = mp_strv_append(argv, value);
     }
-    _cleanup_free_ char *qmp = xasprintf("unix:%s,server=on,wait=off", target->qmp_socket);
-    const char *added[] = { "-S", "-incoming", "defer", "-qmp", qmp, "-pidfile", target->pidfile };
+    const char *added[] = { "-S", "-incoming", "defer" };
     for (size_t i = 0; i < ARRAY_SIZE(added); i++)
         argv = mp_strv_append(argv, added[i]);
+    if (target->qmp_fd >= 0) {
+        _cleanup_free_ char *chardev =
+            xasprintf("socket,id=migphase-qmp,fd=%d,server=on,wait=off", target->qmp_fd);
+        argv = mp_strv_append(argv, "-chardev");
+        argv = mp_strv_append(argv, chardev);
+        argv = mp_strv_append(argv, "-mon");
+        argv = mp_strv_append(argv, "chardev=migphase-qmp,mode=control");
+    } else {
+        _cleanup_free_ char *qmp = xasprintf("unix:%s,server=on,wait=off", target->qmp_socket);
+        argv = mp_strv_append(argv, "-qmp");
+        argv = mp_strv_append(argv, qmp);
+    }
+    if (target->pidfile) {
+        argv = mp_strv_append(argv, "-pidfile");
+        argv = mp_strv_append(argv, target->pidfile);
+    }
+    for (size_t i = 0; target->extra && target->extra[i]; i++)
+        argv = mp_strv_append(argv, target->extra[i]);
     *out = steal_ptr(&argv);
     return 0;
 }

@@ -6,9 +6,14 @@
 /* What the destination's command line gets in place of the source's
  * monitor, pid file and incoming options. */
 struct qemu_argv_target {
-    const char *qmp_socket; /* QMP of the destination VM */
-    const char *pidfile;
-    char *const *rewrites; /* FROM=TO literal substitutions, NULL-terminated */
+    const char *qmp_socket; /* QMP of the destination VM, when qmp_fd < 0 */
+    int qmp_fd;             /* >= 0: a listening socket QEMU inherits for its QMP */
+    const char *pidfile;    /* NULL: no -pidfile (the launcher writes it) */
+    char *const *rewrites;  /* FROM=TO literal substitutions, NULL-terminated */
+    /* The destination's policy (migphase.conf): NULL lists allow nothing. */
+    char *const *emulators;     /* glob patterns of the allowed emulator binaries */
+    char *const *allowed_paths; /* directories every file must resolve under */
+    char *const *extra;         /* the helper's own options, appended verbatim last */
 };
 
 /* Build the destination argv from the source's: drop -incoming, -daemonize,

@@ -226,7 +226,12 @@ qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
     struct new_vm *vm = xzalloc(sizeof(*vm));
     vm->pidfile = mp_journal_path(ctx->journal, "qemu.pid");
     vm->log_path = mp_journal_path(ctx->journal, "qemu.log");
-    struct qemu_argv_target target = { opts->qmp_socket, vm->pidfile, opts->rewrites };
+    struct qemu_argv_target target = { .qmp_socket = opts->qmp_socket,
+                                       .qmp_fd = -1,
+                                       .pidfile = vm->pidfile,
+                                       .rewrites = opts->rewrites,
+                                       .emulators = opts->emulators,
+                                       .allowed_paths = opts->allowed_paths };
     vm->stale = qemu_recorded_pid(ctx->record);
     int r = qemu_argv_for_destination(ctx->in->description_args, &target, &vm->argv, err);
     if (r == 0)

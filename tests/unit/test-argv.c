@@ -11,7 +11,9 @@
 static char **
 destination(char **source, char **rewrites, struct mp_error **err)
 {
-    struct qemu_argv_target target = { "/run/dst.qmp", "/run/dst.pid", rewrites };
+    struct qemu_argv_target target = {
+        .qmp_socket = "/run/dst.qmp", .qmp_fd = -1, .pidfile = "/run/dst.pid", .rewrites = rewrites
+    };
     char **out = NULL;
     if (qemu_argv_for_destination(source, &target, &out, err) < 0)
         return NULL;
