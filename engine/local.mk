@@ -13,7 +13,8 @@ engine_libmigphase_engine_a_SOURCES = \
 	engine/recovery.c engine/recovery.h \
 	engine/support.c engine/support.h \
 	engine/hooks.c engine/hooks.h \
-	engine/trust.c engine/trust.h
+	engine/trust.c engine/trust.h \
+	engine/listen.c engine/listen.h
 nodist_engine_libmigphase_engine_a_SOURCES = engine/support-matrix.gen.c
 BUILT_SOURCES += engine/support-matrix.gen.c engine/driver-abi.gen.h
 

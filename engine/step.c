@@ -7,6 +7,7 @@
 #include "facts.h"
 #include "hooks.h"
 #include "journal.h"
+#include "listen.h"
 #include "log.h"
 #include "privs.h"
 #include "proc.h"
@@ -490,6 +491,8 @@ run(const struct mp_step_spec *spec, struct mp_options *opts, int argc, char **a
         return r;
     const struct mp_driver *driver;
     r = mp_driver_lookup(opts->driver, &driver, err);
+    if (r == 0 && spec->step == MP_STEP_PREPARE)
+        r = mp_listen_resolve(opts, err);
     if (r < 0)
         return r;
     uint64_t for_hooks = 0;

@@ -27,7 +27,8 @@ UNIT_TESTS = \
 	tests/unit/test-sign \
 	tests/unit/test-engine \
 	tests/unit/test-recovery \
-	tests/unit/test-trust
+	tests/unit/test-trust \
+	tests/unit/test-listen
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -92,6 +93,10 @@ tests_unit_test_recovery_SOURCES = tests/unit/test-recovery.c $(ENGINE_TEST_SOUR
 tests_unit_test_recovery_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/tests/engine
 tests_unit_test_recovery_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_recovery_LDADD = $(TEST_LIBS)
+tests_unit_test_listen_SOURCES = tests/unit/test-listen.c
+tests_unit_test_listen_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/engine
+tests_unit_test_listen_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_listen_LDADD = $(TEST_LIBS)
 # The steps with signed cookies, and attacks on them.
 tests_unit_test_trust_SOURCES = tests/unit/test-trust.c $(ENGINE_TEST_SOURCES) $(PKI_TEST_SOURCES)
 tests_unit_test_trust_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/tests/engine
