@@ -33,6 +33,9 @@ struct mp_step_ctx {
     struct mp_journal_record *record; /* facts set here are committed by the engine */
     struct mp_progress *progress;     /* Perform only; may be NULL */
     bool cancel;                      /* Finish, Confirm: undo instead of complete */
+    /* prepare --check (journal NULL): the plan describes what its act would
+     * run here, for the operator, and the engine prints it. */
+    char *check_report;
 };
 
 /* The work of a step, run once the plan's facts are durable. */

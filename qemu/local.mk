@@ -6,5 +6,6 @@ qemu_libqemu_a_SOURCES = \
 	qemu/qmp.c qemu/qmp.h \
 	qemu/argv.c qemu/argv.h \
 	qemu/monitor.c qemu/monitor.h \
+	qemu/tls.c qemu/tls.h \
 	qemu/source.c qemu/destination.c qemu/probe.c qemu/qemu-internal.h \
 	qemu/driver.c

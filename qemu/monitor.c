@@ -123,17 +123,20 @@ want_int(json_object *args, json_object *reported, const char *key, int64_t want
 }
 
 static void
-want_empty_string(json_object *args, json_object *reported, const char *key)
+want_string(json_object *args, json_object *reported, const char *key, const char *want)
 {
     json_object *v = NULL;
+    if (!want)
+        want = "";
     if (!reported || !json_object_object_get_ex(reported, key, &v) ||
-        !json_object_is_type(v, json_type_string) || *json_object_get_string(v))
-        json_object_object_add(args, key, json_object_new_string(""));
+        !json_object_is_type(v, json_type_string) || strcmp(json_object_get_string(v), want) != 0)
+        json_object_object_add(args, key, json_object_new_string(want));
 }
 
 /* migrate-set-parameters for what differs from QEMU's report, or NULL. */
 static json_object *
-parameters_to_set(json_object *reported, const struct mp_params *params)
+parameters_to_set(json_object *reported, const struct mp_params *params,
+                  const struct qemu_tls_params *tls)
 {
     /* QEMU's default limit (128 MiB/s) never converges for a guest that
      * dirties memory quickly: no limit unless the user asked for one. */
@@ -142,8 +145,10 @@ parameters_to_set(json_object *reported, const struct mp_params *params)
     json_object *args = json_object_new_object();
     want_int(args, reported, "max-bandwidth", bandwidth);
     want_int(args, reported, "downtime-limit", downtime);
-    want_empty_string(args, reported, "tls-creds");
-    want_empty_string(args, reported, "tls-hostname");
+    /* An earlier migration's TLS settings stay in the process: always said. */
+    want_string(args, reported, "tls-creds", tls ? tls->creds : NULL);
+    want_string(args, reported, "tls-hostname", tls ? tls->hostname : NULL);
+    want_string(args, reported, "tls-authz", tls ? tls->authz : NULL);
     if (json_object_object_length(args) == 0) {
         json_object_put(args);
         return NULL;
@@ -153,7 +158,8 @@ parameters_to_set(json_object *reported, const struct mp_params *params)
 
 int
 qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
-                             struct qemu_qmp_call *then, struct mp_error **err)
+                             const struct qemu_tls_params *tls, struct qemu_qmp_call *then,
+                             struct mp_error **err)
 {
     /* Set only what differs from what QEMU reports: QEMU reads a command a
      * byte per turn of its main loop, and the whole list of capabilities
@@ -162,7 +168,7 @@ qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *param
                                        { .command = "query-migrate-parameters" } };
     (void)qemu_qmp_execute_all(qmp, queries, ARRAY_SIZE(queries), NULL);
     json_object *cap_args = capabilities_to_set(queries[0].ret);
-    json_object *param_args = parameters_to_set(queries[1].ret, params);
+    json_object *param_args = parameters_to_set(queries[1].ret, params, tls);
     qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
 
     /* The settings, which do not depend on each other, and the caller's

@@ -4,6 +4,7 @@
 
 #include "driver.h"
 #include "qmp.h"
+#include "tls.h"
 
 #include <stdint.h>
 
@@ -37,7 +38,8 @@ int qemu_monitor_state(struct qemu_qmp *qmp, char **run_state, struct qemu_migra
  * own outcome in more[i] (free with qemu_qmp_calls_free); only ours fail it. */
 int qemu_monitor_state_and(struct qemu_qmp *qmp, char **run_state, struct qemu_migration_info *info,
                            struct qemu_qmp_call *more, size_t n_more, struct mp_error **err);
-/* Set every migration capability and parameter we rely on, explicitly: QEMU
+/* Set every migration capability and parameter we rely on, explicitly (tls
+ * NULL: clear text): QEMU
  * keeps them for the life of the process, including values it received as a
  * destination of an earlier migration. then (may be NULL) is one more command
  * sent in the same round trip, which QEMU runs even if a setting failed: only
@@ -45,7 +47,8 @@ int qemu_monitor_state_and(struct qemu_qmp *qmp, char **run_state, struct qemu_m
  * setting failed; then's own outcome is left in *then (ret, result, error:
  * free them with qemu_qmp_calls_free). */
 int qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
-                                 struct qemu_qmp_call *then, struct mp_error **err);
+                                 const struct qemu_tls_params *tls, struct qemu_qmp_call *then,
+                                 struct mp_error **err);
 int qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *info,
                                struct mp_error **err);
 /* Ask QEMU to quit and make sure its process (pid, if known) is gone,

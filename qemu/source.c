@@ -8,6 +8,7 @@
 #include "proc.h"
 #include "progress.h"
 #include "qemu-internal.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -384,10 +385,58 @@ roll_back_stream(struct qemu_qmp *qmp, bool was_running, struct mp_error **err)
     return 0;
 }
 
+/* The user the VM process runs as: QEMU reads its TLS files as that user. */
 static int
-start_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+vm_owner(pid_t pid, uid_t *uid, gid_t *gid, struct mp_error **err)
 {
-    int r = qemu_monitor_setup_migration(qmp, &ctx->in->params, NULL, err);
+    char path[32];
+    snprintf(path, sizeof(path), "/proc/%ld", (long)pid);
+    struct stat st;
+    if (pid <= 0 || stat(path, &st) < 0)
+        return mp_error_set_errno(err, pid > 0 ? errno : ESRCH,
+                                  "cannot tell which user the VM (pid %ld) runs as", (long)pid);
+    *uid = st.st_uid;
+    *gid = st.st_gid;
+    return 0;
+}
+
+/* The source's side of a TLS stream: its client credentials in the VM,
+ * and the name the destination's certificate must carry. Prepare's signed
+ * cookie said TLS; the engine checked this host can. */
+static int
+setup_tls(struct mp_step_ctx *ctx, const struct source_vm *vm, struct qemu_tls_params *tls,
+          struct mp_error **err)
+{
+    const char *peer = ctx->in->destination.hostname;
+    if (!qemu_tls_valid_host(peer))
+        return mp_error_input(err, EINVAL,
+                              "the destination's host name '%s' cannot be checked "
+                              "against its certificate",
+                              peer ? peer : "");
+    uid_t uid = 0;
+    gid_t gid = 0;
+    char *staged = NULL;
+    int r = vm_owner(vm->pid, &uid, &gid, err);
+    if (r == 0)
+        r = qemu_tls_stage(ctx->opts->pki_dir, false, uid, gid, &staged, err);
+    if (r == 0)
+        r = qemu_tls_add_client(vm->qmp, staged, err);
+    /* QEMU holds the credentials once loaded: the copies go at once. */
+    qemu_tls_unstage(staged);
+    if (r < 0)
+        return r;
+    *tls = (struct qemu_tls_params){ .creds = QEMU_TLS_CREDS_ID, .hostname = peer };
+    return 0;
+}
+
+static int
+start_stream(struct mp_step_ctx *ctx, const struct source_vm *vm, struct mp_error **err)
+{
+    struct qemu_qmp *qmp = vm->qmp;
+    struct qemu_tls_params tls = { 0 };
+    int r = ctx->in->stream_tls ? setup_tls(ctx, vm, &tls, err) : 0;
+    if (r == 0)
+        r = qemu_monitor_setup_migration(qmp, &ctx->in->params, &tls, NULL, err);
     if (r < 0)
         return r;
     if (!ctx->in->params.live) {
@@ -415,7 +464,7 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     if (vm->stream_exists)
         mp_info("following the stream a previous run started");
     else
-        r = start_stream(ctx, vm->qmp, err);
+        r = start_stream(ctx, vm, err);
     struct qemu_migration_info info;
     if (r == 0)
         r = follow_stream(ctx, vm->qmp, &info, err);

@@ -196,6 +196,8 @@ mp_journal_open(const char *state_dir, const char *domain, enum mp_role role,
 char *
 mp_journal_path(const struct mp_journal *journal, const char *name)
 {
+    if (!journal)
+        return xasprintf("JOURNAL-DIR/%s", name);
     return xasprintf("%s/%s", journal->dir, name);
 }
 

@@ -83,7 +83,8 @@ int mp_journal_save_cookie(struct mp_journal *journal, enum mp_step step, bool o
 int mp_journal_load_cookie(const struct mp_journal *journal, enum mp_step step, bool out,
                            char **xml, size_t *len, struct mp_error **err);
 /* The path of a file in this journal's directory (VM pid and log files live
- * there too), newly allocated. */
+ * there too), newly allocated. With no journal (prepare --check, which opens
+ * none) the directory is written JOURNAL-DIR. */
 char *mp_journal_path(const struct mp_journal *journal, const char *name);
 /* Remove the record and cookies of this domain and role. */
 int mp_journal_remove(struct mp_journal *journal, struct mp_error **err);
