@@ -425,6 +425,23 @@ apply_rules(struct mp_step_ctx *ctx, const struct mp_cookie *in, const char *raw
     return r;
 }
 
+/* prepare --check: the driver's plan on the verified cookie, with no
+ * journal and no act. Nothing is created, locked or started; the report
+ * goes to standard output, a broken rule to the error. */
+static int
+check_prepare(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    ctx->record = mp_journal_record_new();
+    struct mp_step_plan plan = { 0 };
+    int r = mp_driver_plan_step(driver, ctx, &plan, err);
+    mp_step_plan_clear(&plan);
+    if (r == 0)
+        fputs(ctx->check_report ? ctx->check_report : "the cookie passes this host's checks\n",
+              stdout);
+    free(steal_ptr(&ctx->check_report));
+    return r;
+}
+
 static int
 run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct mp_driver *driver,
          struct mp_error **err)
@@ -441,10 +458,14 @@ run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct 
     if (r == 0 && (spec->step == MP_STEP_FINISH || spec->step == MP_STEP_CONFIRM))
         r = mp_rule_decide_cancel(spec->step, ctx->opts, in, &ctx->cancel, err);
     bool done_before = false;
-    if (r == 0) {
+    if (r == 0)
         derive_out_cookie(ctx, in);
-        r = apply_rules(ctx, in, raw, raw_len, &done_before, err);
+    if (r == 0 && spec->step == MP_STEP_PREPARE && ctx->opts->check_only) {
+        mp_trusted_bytes_clear(&payload);
+        return check_prepare(driver, ctx, err);
     }
+    if (r == 0)
+        r = apply_rules(ctx, in, raw, raw_len, &done_before, err);
     if (r == 0 && done_before)
         r = answer_from_journal(ctx, err);
     else if (r == 0 && (spec->step == MP_STEP_PREPARE || spec->step == MP_STEP_PERFORM))

@@ -80,7 +80,7 @@ setup_and_listen(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error 
     unsigned port = opts->port_lo;
     struct qemu_qmp_call first = { .command = "migrate-incoming",
                                    .args = incoming_args(opts, port) };
-    int r = qemu_monitor_setup_migration(qmp, &ctx->in->params, &first, err);
+    int r = qemu_monitor_setup_migration(qmp, &ctx->in->params, NULL, &first, err);
     if (r == 0)
         r = incoming_result(ctx, port, first.result, steal_ptr(&first.error), err);
     qemu_qmp_calls_free(&first, 1);
