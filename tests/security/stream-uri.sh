@@ -23,7 +23,7 @@ dst="$MP_TMP/uri-dst.qmp"
 "$H/migphase-begin" "${S[@]}" --qmp "$src" --out "$MP_TMP/begin.xml"
 "$H/migphase-prepare" "${S[@]}" --qmp "$dst" --listen 127.0.0.1 \
     --rewrite "$MP_TMP/uri-src-=$MP_TMP/uri-dst-" --in "$MP_TMP/begin.xml" --out "$MP_TMP/prepare.xml"
-grep -q '<incoming uri="tcp:127\.0\.0\.1:[0-9]*"/>' "$MP_TMP/prepare.xml" ||
+grep -q '<incoming uri="tcp:127\.0\.0\.1:[0-9]*"' "$MP_TMP/prepare.xml" ||
     mp_fail "Prepare's cookie has no tcp: URI to replace"
 dst_state=$(mp_run_state "$dst")
 
@@ -32,10 +32,10 @@ dst_state=$(mp_run_state "$dst")
 hostile() {
     local replacement
     replacement=$(printf '%s\n' "$1" | sed 's/[&|\\]/\\&/g') # as sed's replacement
-    sed -e "s|<incoming uri=\"[^\"]*\"/>|<incoming uri=\"$replacement\"/>|" -e '$d' "$MP_TMP/prepare.xml" \
+    sed -e "s|<incoming uri=\"[^\"]*\"|<incoming uri=\"$replacement\"|" -e '$d' "$MP_TMP/prepare.xml" \
         >"$MP_TMP/hostile.xml"
     mp_sign "$MP_TMP/hostile.xml"
-    grep -qF "<incoming uri=\"$1\"/>" "$MP_TMP/hostile.xml" || mp_fail "could not put $1 in the cookie"
+    grep -qF "<incoming uri=\"$1\"" "$MP_TMP/hostile.xml" || mp_fail "could not put $1 in the cookie"
 }
 
 # refused WHAT URI TARGET: Perform refuses a cookie with URI, and TARGET, where
