@@ -149,6 +149,9 @@ mp_rule_unchanged_sum(const struct mp_cookie *c)
         xasprintf("live=%d bandwidth=%" PRIu64 " downtime=%" PRIu64 " paused=%d timeout=%" PRIu64,
                   p->live, p->bandwidth_mib, p->downtime_ms, p->paused, p->timeout_s);
     h = sum_string(h, params);
+    /* Said only when asked for, so that sums recorded before TLS existed hold. */
+    if (p->tls != MP_TLS_AUTO)
+        h = sum_string(h, mp_tls_mode_name(p->tls));
     return xasprintf("%016" PRIx64, h);
 }
 

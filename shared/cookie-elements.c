@@ -67,6 +67,18 @@ static const struct cookie_attr statistics_attrs[] = {
     { "total-bytes", ATTR_COUNT, offsetof(struct mp_stats, total_bytes) },
     { "iterations", ATTR_COUNT, offsetof(struct mp_stats, iterations) },
     { "mbps-x1000", ATTR_COUNT, offsetof(struct mp_stats, mbps_x1000) },
+    { "pause-us", ATTR_COUNT, offsetof(struct mp_stats, pause_us) },
+    { "pause-uncertainty-us", ATTR_COUNT, offsetof(struct mp_stats, pause_uncertainty_us) },
+    { 0 },
+};
+
+/* Of struct mp_timing. */
+static const struct cookie_attr timing_attrs[] = {
+    { "written-us", ATTR_COUNT, offsetof(struct mp_timing, written_us) },
+    { "read-us", ATTR_COUNT, offsetof(struct mp_timing, read_us) },
+    { "input-written-us", ATTR_COUNT, offsetof(struct mp_timing, input_written_us) },
+    { "stop-us", ATTR_COUNT, offsetof(struct mp_timing, stop_us) },
+    { "resume-us", ATTR_COUNT, offsetof(struct mp_timing, resume_us) },
     { 0 },
 };
 
@@ -184,6 +196,14 @@ read_statistics(struct mp_cookie *c, _unused_ const xmlNode *n, _unused_ struct 
     return 0;
 }
 
+/* <timing> once a step noted a time: cookies made by hand need none. */
+static bool
+has_timing(const struct mp_cookie *c)
+{
+    const struct mp_timing *t = &c->timing;
+    return t->written_us || t->read_us || t->input_written_us || t->stop_us || t->resume_us;
+}
+
 /* <outcome> is written once a step has concluded or has something to say. */
 static bool
 has_outcome(const struct mp_cookie *c)
@@ -282,6 +302,7 @@ const struct cookie_element cookie_elements[] = {
     { "incoming", OCCURS_OPTIONAL, 0, incoming_attrs, NULL, NULL, NULL },
     { "statistics", OCCURS_OPTIONAL, COOKIE(stats), statistics_attrs, has_statistics,
       read_statistics, NULL },
+    { "timing", OCCURS_OPTIONAL, COOKIE(timing), timing_attrs, has_timing, NULL, NULL },
     { "outcome", OCCURS_OPTIONAL, 0, outcome_attrs, has_outcome, read_outcome, write_outcome },
     { "feature", OCCURS_REPEATED, 0, feature_attrs, NULL, read_feature, write_features },
     { "extension", OCCURS_REPEATED, 0, extension_attrs, NULL, read_extension, write_extensions },

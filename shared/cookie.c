@@ -94,7 +94,12 @@ mp_cookie_derive(const struct mp_cookie *in, enum mp_step step)
     c->n_driver_data = in->n_driver_data;
 
     c->uri = xstrdup(in->uri);
+    c->stream_tls = in->stream_tls;
     c->stats = in->stats;
+    /* The moments the guest stopped and resumed travel on; each step notes
+     * its own write and read times. */
+    c->timing.stop_us = in->timing.stop_us;
+    c->timing.resume_us = in->timing.resume_us;
     c->outcome = in->outcome;
     c->outcome_message = xstrdup(in->outcome_message);
 

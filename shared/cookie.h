@@ -37,6 +37,22 @@ struct mp_stats {
     uint64_t total_bytes; /* guest RAM size */
     uint64_t iterations;  /* dirty-sync passes */
     uint64_t mbps_x1000;  /* throughput in Mbit/s times 1000 */
+    /* Finish: how long the guest stood still, from the source's stop to the
+     * destination's resume, and how far off that can be (the hosts' clock
+     * offset is known only within it); 0: not measured. */
+    uint64_t pause_us;
+    uint64_t pause_uncertainty_us;
+};
+
+/* When things happened, in microseconds of the clock (CLOCK_REALTIME) of
+ * the host that noted them; 0: unknown. Two hosts' clocks differ: the
+ * cookies' own write and read times bound the difference (Finish). */
+struct mp_timing {
+    uint64_t written_us;       /* this cookie was written (its writer's clock) */
+    uint64_t read_us;          /* its writer read its own input (same clock) */
+    uint64_t input_written_us; /* that input was written (the other host's clock) */
+    uint64_t stop_us;          /* Perform: the source VM stopped (source's clock) */
+    uint64_t resume_us;        /* Finish: the destination VM resumed (its clock) */
 };
 
 /* A feature the writer relies on. A reader that does not know a mandatory
@@ -79,6 +95,7 @@ struct mp_cookie {
     char *uri;       /* where Perform sends the stream */
     bool stream_tls; /* Prepare: the stream must use TLS (written with uri) */
     struct mp_stats stats;
+    struct mp_timing timing;
     enum mp_outcome outcome;
     char *outcome_message;
 

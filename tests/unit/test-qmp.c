@@ -1783,7 +1783,7 @@ setup_migration(struct fake *f, const struct mp_params *params, struct qemu_qmp_
                 struct mp_error **err)
 {
     struct qemu_qmp *qmp = connect_fake(f, 1000);
-    int r = qemu_monitor_setup_migration(qmp, params, then, err);
+    int r = qemu_monitor_setup_migration(qmp, params, NULL, then, err);
     qemu_qmp_close(qmp);
     return r;
 }
@@ -1796,7 +1796,7 @@ Test(monitor, fresh_qemu_gets_events_and_the_bandwidth_only, .timeout = 10)
         SEND(CAPS_REPLY(
             CAP("xbzrle", "false") "," CAP("events", "false") "," CAP("multifd", "false"))),
         SEND(PARAMS_REPLY("\"max-bandwidth\": 134217728, \"downtime-limit\": 300, "
-                          "\"tls-creds\": \"\", \"tls-hostname\": \"\"")),
+                          "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\"")),
         EXPECT_ARGS("migrate-set-capabilities", "{\"capabilities\": [" CAP("events", "true") "]}"),
         EXPECT_ARGS("migrate-set-parameters", "{\"max-bandwidth\": 9223372036854775807}"),
         SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
@@ -1819,7 +1819,7 @@ Test(monitor, settings_left_by_an_earlier_migration_are_undone, .timeout = 10)
         SEND(CAPS_REPLY(CAP("xbzrle", "true") "," CAP("events", "true") "," CAP(
             "multifd", "true") "," CAP("postcopy-ram", "false"))),
         SEND(PARAMS_REPLY("\"max-bandwidth\": 10485760, \"downtime-limit\": 300, "
-                          "\"tls-creds\": \"sec0\", \"tls-hostname\": \"\"")),
+                          "\"tls-creds\": \"sec0\", \"tls-hostname\": \"\", \"tls-authz\": \"\"")),
         EXPECT_ARGS("migrate-set-capabilities",
                     "{\"capabilities\": [" CAP("xbzrle", "false") "," CAP("multifd", "false") "]}"),
         EXPECT_ARGS("migrate-set-parameters",
@@ -1842,7 +1842,7 @@ Test(monitor, nothing_to_change_sends_only_the_callers_command, .timeout = 10)
         SETTINGS_QUERIES,
         SEND(CAPS_REPLY(CAP("events", "true") "," CAP("xbzrle", "false"))),
         SEND(PARAMS_REPLY("\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
-                          "\"tls-creds\": \"\", \"tls-hostname\": \"\"")),
+                          "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\"")),
         EXPECT_ARGS("migrate-incoming", "{\"uri\": \"tcp:127.0.0.1:49152\"}"),
         SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"port taken\"}, \"id\": $3}\n"),
         END(),
@@ -1870,7 +1870,7 @@ Test(monitor, without_a_report_everything_is_set, .timeout = 10)
         EXPECT_ARGS("migrate-set-capabilities", "{\"capabilities\": [" EVERY_CAPABILITY "]}"),
         EXPECT_ARGS("migrate-set-parameters",
                     "{\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
-                    "\"tls-creds\": \"\", \"tls-hostname\": \"\"}"),
+                    "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\"}"),
         SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"no such cap\"}, \"id\": $3}\n"
              "{\"return\": {}, \"id\": $4}\n"),
         END(),
