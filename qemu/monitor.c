@@ -211,6 +211,22 @@ get_u64(json_object *obj, const char *key)
     return n > 0 ? (uint64_t)n : 0;
 }
 
+uint64_t
+qemu_monitor_event_time_us(struct qemu_qmp *qmp, const char *name, uint64_t wait_ms)
+{
+    json_object *event = NULL, *stamp = NULL;
+    if (qemu_qmp_wait_event(qmp, name, wait_ms, &event, NULL) < 0)
+        return 0;
+    uint64_t us = 0;
+    if (json_object_object_get_ex(event, "timestamp", &stamp)) {
+        uint64_t s = get_u64(stamp, "seconds"), frac = get_u64(stamp, "microseconds");
+        if (s > 0 && frac < 1000000)
+            us = s * 1000000 + frac;
+    }
+    json_object_put(event);
+    return us;
+}
+
 static void
 copy_string(char *dst, size_t size, json_object *obj, const char *key)
 {

@@ -55,6 +55,10 @@ int qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info 
  * killing it if it does not go within the exit timeout. */
 int qemu_monitor_quit(struct qemu_qmp *qmp, pid_t pid, const struct mp_options *opts,
                       struct mp_error **err);
+/* When a queued event named name (STOP, RESUME) happened, by its QMP
+ * timestamp (the VM host's clock), in microseconds; 0 when none is queued
+ * or it has no usable timestamp. Waits at most wait_ms for it. */
+uint64_t qemu_monitor_event_time_us(struct qemu_qmp *qmp, const char *name, uint64_t wait_ms);
 /* Map QEMU's run state and migration status onto ours. */
 enum mp_vm_state qemu_monitor_vm_state(const char *run_state, const char *migration_status);
 /* Whether a migration status means a stream is under way. */

@@ -470,6 +470,9 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         r = follow_stream(ctx, vm->qmp, &info, err);
     if (r == 0) {
         record_stats(ctx->out, &info);
+        /* The moment the guest stopped, for its pause end to end: QEMU
+         * queued the event while we followed the stream. */
+        ctx->out->timing.stop_us = qemu_monitor_event_time_us(vm->qmp, "STOP", 0);
         return 0;
     }
     struct mp_error *rollback_err = NULL;
