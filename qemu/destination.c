@@ -8,10 +8,17 @@
 #include "qemu-internal.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define INCOMING_POLL_MS 200
+/* -sandbox: QEMU's seccomp filter with every optional group denied. */
+#define QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 /* Wait for the new QEMU's monitor, giving up early if the process dies. */
 static int
@@ -27,15 +34,74 @@ connect_new_vm(const char *socket, pid_t pid, const char *log_path, const struct
     return 0;
 }
 
+/* The QMP socket of the new VM, made here, root's and mode 0600: only root
+ * talks to the VM's monitor, while QEMU runs as another user. QEMU gets it
+ * bound and calls listen() itself: until then a connect is refused, so a
+ * monitor that answers was made listening by the VM, whose pid SO_PEERCRED
+ * then names (check_peer). A file left at the path was checked to be no
+ * live monitor (check_socket_free) and goes. */
 static int
-launch_vm(struct mp_step_ctx *ctx, char *const *argv, const char *log_path, pid_t *pid,
-          struct mp_error **err)
+bind_qmp_socket(const char *path, int *fd, struct mp_error **err)
 {
-    _cleanup_strv_ char **launcher =
-        ctx->opts->launcher ? mp_proc_split_command(ctx->opts->launcher) : NULL;
-    int r = mp_proc_launch_detached(launcher, argv, log_path, pid, err);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return mp_error_input(err, ENAMETOOLONG, "the QMP socket path %s is too long", path);
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        (void)unlink(path);
+    _cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return mp_error_set_errno(err, errno, "cannot create the QMP socket");
+    /* The mode is set at bind, from the umask: never a moment wider. */
+    mode_t old = umask(0177);
+    int r = bind(s, (struct sockaddr *)&addr, sizeof(addr));
+    int e = errno;
+    umask(old);
+    if (r < 0)
+        return mp_error_set_errno(err, e, "cannot create the QMP socket %s", path);
+    *fd = s;
+    s = -1;
+    return 0;
+}
+
+/* The options the destination adds to every VM's command line, after the
+ * source's: QEMU's seccomp sandbox, with everything it can deny denied (the
+ * helper changed the user before the exec; QEMU itself may not). The TLS
+ * objects of the stream go here too. */
+static char **
+destination_extra_args(const struct mp_step_ctx *ctx)
+{
+    (void)ctx;
+    char **extra = mp_strv_append(NULL, "-sandbox");
+    return mp_strv_append(extra, QEMU_SANDBOX);
+}
+
+/* Start the VM as the policy's user (qemu-user), QMP on the socket bound
+ * here, its pid in the pid file (written before QEMU runs, by root: QEMU
+ * cannot write in the journal). */
+static int
+launch_vm(struct mp_step_ctx *ctx, char *const *argv, const char *pidfile, const char *log_path,
+          pid_t *pid, struct mp_error **err)
+{
+    const struct mp_options *opts = ctx->opts;
+    _cleanup_strv_ char **launcher = opts->launcher ? mp_proc_split_command(opts->launcher) : NULL;
+    _cleanup_close_ int qmp_fd = -1;
+    int r = bind_qmp_socket(opts->qmp_socket, &qmp_fd, err);
     if (r < 0)
         return mp_error_prefix(err, "starting the destination VM");
+    struct mp_launch spec = { .launcher = launcher,
+                              .argv = argv,
+                              .log_path = log_path,
+                              .pidfile = pidfile,
+                              .user = opts->qemu_user,
+                              .pass_fds = &qmp_fd,
+                              .n_pass_fds = 1 };
+    r = mp_proc_launch(&spec, pid, err);
+    if (r < 0) {
+        (void)unlink(opts->qmp_socket);
+        return mp_error_prefix(err, "starting the destination VM");
+    }
     return 0;
 }
 
@@ -168,6 +234,7 @@ forget_recorded_pid(struct mp_journal_record *record)
 /* What Prepare's plan found, for its act. */
 struct new_vm {
     char **argv;
+    char **extra; /* destination_extra_args(), which argv ends with */
     char *pidfile;
     char *log_path;
     pid_t stale; /* the VM of an interrupted earlier Prepare, 0: none */
@@ -178,6 +245,7 @@ new_vm_free(void *state)
 {
     struct new_vm *vm = state;
     mp_strv_free(vm->argv);
+    mp_strv_free(vm->extra);
     free(vm->pidfile);
     free(vm->log_path);
     free(vm);
@@ -195,7 +263,7 @@ prepare_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     (void)unlink(vm->pidfile);
     (void)unlink(vm->log_path);
     pid_t pid;
-    r = launch_vm(ctx, vm->argv, vm->log_path, &pid, err);
+    r = launch_vm(ctx, vm->argv, vm->pidfile, vm->log_path, &pid, err);
     if (r < 0)
         return r;
     r = setup_vm(ctx, &pid, vm->pidfile, vm->log_path, err);
@@ -211,6 +279,20 @@ prepare_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     return r;
 }
 
+/* The user of the policy (qemu-user) must exist before anything starts. */
+static int
+check_qemu_user(const char *user, struct mp_error **err)
+{
+    if (!user || strcmp(user, "root") == 0)
+        return 0;
+    errno = 0;
+    if (getpwnam(user))
+        return 0;
+    return mp_error_input(err, errno ? errno : ENOENT,
+                          "qemu-user '%s' does not exist on this host (see migphase.conf(5))",
+                          user);
+}
+
 /* The command line the destination will run, and where recovery will find
  * the VM: its pid file, recorded before the launch, names whichever VM of
  * this migration runs (an interrupted earlier Prepare's used the same). */
@@ -223,17 +305,24 @@ qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
                               "no QMP socket for the destination VM: give --qmp SOCKET");
     if (!mp_streq0(ctx->in->description_format, "qemu-argv"))
         return mp_error_input(err, EINVAL, "the cookie does not describe a QEMU VM");
+    int r = check_qemu_user(opts->qemu_user, err);
+    if (r < 0)
+        return r;
     struct new_vm *vm = xzalloc(sizeof(*vm));
     vm->pidfile = mp_journal_path(ctx->journal, "qemu.pid");
     vm->log_path = mp_journal_path(ctx->journal, "qemu.log");
+    vm->extra = destination_extra_args(ctx);
+    /* QMP on the descriptor launch_vm passes, the pid file written by the
+     * launch (QEMU, not root, could not write it in the journal). */
     struct qemu_argv_target target = { .qmp_socket = opts->qmp_socket,
-                                       .qmp_fd = -1,
-                                       .pidfile = vm->pidfile,
+                                       .qmp_fd = MP_LAUNCH_FIRST_FD,
+                                       .pidfile = NULL,
                                        .rewrites = opts->rewrites,
                                        .emulators = opts->emulators,
-                                       .allowed_paths = opts->allowed_paths };
+                                       .allowed_paths = opts->allowed_paths,
+                                       .extra = vm->extra };
     vm->stale = qemu_recorded_pid(ctx->record);
-    int r = qemu_argv_for_destination(ctx->in->description_args, &target, &vm->argv, err);
+    r = qemu_argv_for_destination(ctx->in->description_args, &target, &vm->argv, err);
     if (r == 0)
         r = check_socket_free(opts, vm->stale, err);
     if (r < 0) {

@@ -20,9 +20,10 @@ const struct mp_driver mp_qemu_driver = {
     .abi = MP_DRIVER_ABI,
     .name = "qemu",
     .features = &qemu_features,
-    /* QMP sockets, /proc/PID/cmdline of our own uid and fork/exec: no
-     * capability is needed. */
-    .capabilities = 0,
+    /* Prepare starts QEMU as qemu-user: CAP_SETUID and CAP_SETGID to change
+     * to it (and its groups) before the exec. The VM then runs as another
+     * uid: CAP_KILL to stop it (Finish, Confirm, recovery). */
+    .capabilities = 1ull << CAP_SETUID | 1ull << CAP_SETGID | 1ull << CAP_KILL,
     /* Begin reads the VM's /proc/PID/exe (a root QEMU has every capability). */
     .begin_capabilities = 1ull << CAP_SYS_PTRACE,
     .begin = qemu_begin,     /* 0.1.0 */

@@ -4,13 +4,19 @@
 
 #include "log.h"
 
+#include <assert.h>
 #include <dirent.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <pwd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,50 +41,301 @@ mp_proc_catch_interrupts(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static char **
-concat_argv(char *const *launcher, char *const *argv)
+/* What the started process reports on the pipe when it fails before its
+ * exec: the stage and its errno. */
+enum launch_stage {
+    STAGE_SETUP, /* descriptors, log file, signals */
+    STAGE_PIDFILE,
+    STAGE_GROUPS,
+    STAGE_USER,
+    STAGE_NO_NEW_PRIVS,
+    STAGE_EXEC,
+};
+
+static const char *const stage_names[] = {
+    [STAGE_SETUP] = "cannot set up its descriptors",  [STAGE_PIDFILE] = "cannot write its pid file",
+    [STAGE_GROUPS] = "cannot set its groups",         [STAGE_USER] = "cannot change its user",
+    [STAGE_NO_NEW_PRIVS] = "cannot set no_new_privs", [STAGE_EXEC] = "cannot execute it",
+};
+
+struct launch_report {
+    int stage;
+    int errnum;
+};
+
+/* Everything the started process needs, prepared before the fork: after it,
+ * only async-signal-safe calls. */
+struct launch_plan {
+    char **argv; /* launcher, setpriv, the program: argv[0] a path */
+    char **envp;
+    const char *log_path;
+    const char *pidfile;
+    char *pidfile_tmp;
+    bool drop; /* change to uid, gid and the groups of user in the process itself */
+    char *user;
+    uid_t uid;
+    gid_t gid;
+    const int *pass_fds;
+    size_t n_pass_fds;
+};
+
+static void
+launch_plan_clear(struct launch_plan *plan)
 {
-    char **all = NULL;
-    for (size_t i = 0; launcher && launcher[i]; i++)
-        all = mp_strv_append(all, launcher[i]);
-    for (size_t i = 0; argv[i]; i++)
-        all = mp_strv_append(all, argv[i]);
-    return all;
+    mp_strv_free(plan->argv);
+    mp_strv_free(plan->envp);
+    free(plan->pidfile_tmp);
+    free(plan->user);
 }
 
-/* In the grandchild: never returns. Reports an exec failure's errno on fd. */
-static _noreturn_ void
-exec_detached(char **argv, const char *log_path, int report_fd)
+/* name if it holds a slash, else the first executable file of that name in
+ * MP_LAUNCH_PATH: never the caller's PATH. */
+static char *
+find_program(const char *name)
 {
-    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    int log = log_path ? open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
-    if (devnull < 0)
-        goto fail;
-    if (log < 0)
-        log = devnull;
-    if (dup2(devnull, STDIN_FILENO) < 0 || dup2(log, STDOUT_FILENO) < 0 ||
-        dup2(log, STDERR_FILENO) < 0)
-        goto fail;
-    signal(SIGPIPE, SIG_DFL);
-    execvp(argv[0], argv);
-fail:;
-    int e = errno;
-    (void)!write(report_fd, &e, sizeof(e));
+    if (strchr(name, '/'))
+        return xstrdup(name);
+    _cleanup_free_ char *dirs = xstrdup(MP_LAUNCH_PATH);
+    for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir;
+         dir = strtok_r(NULL, ":", &save)) {
+        char *path = xasprintf("%s/%s", dir, name);
+        if (access(path, X_OK) == 0)
+            return path;
+        free(path);
+    }
+    return xstrdup(name); /* execve reports ENOENT */
+}
+
+/* The user the process runs as and the environment it gets. */
+static int
+plan_user(struct launch_plan *plan, const char *user, struct mp_error **err)
+{
+    bool root = !user || strcmp(user, "root") == 0;
+    errno = 0;
+    const struct passwd *pw = root ? getpwuid(0) : getpwnam(user);
+    if (!pw && !root)
+        return mp_error_input(err, errno ? errno : ENOENT, "unknown user '%s'", user);
+    plan->drop = !root;
+    plan->user = xstrdup(pw ? pw->pw_name : "root");
+    plan->uid = pw ? pw->pw_uid : 0;
+    plan->gid = pw ? pw->pw_gid : 0;
+    const char *home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : "/";
+    char **env = mp_strv_append(NULL, "PATH=" MP_LAUNCH_PATH);
+    env = mp_strv_append(env, "LC_ALL=C");
+    char *var = xasprintf("HOME=%s", home);
+    env = mp_strv_append(env, var);
+    free(var);
+    var = xasprintf("USER=%s", plan->user);
+    env = mp_strv_append(env, var);
+    free(var);
+    var = xasprintf("LOGNAME=%s", plan->user);
+    env = mp_strv_append(env, var);
+    free(var);
+    plan->envp = env;
+    return 0;
+}
+
+/* The command line: the launcher runs as root, so with one the process
+ * stays root and setpriv(1), last before the program, changes the user. */
+static void
+plan_argv(struct launch_plan *plan, char *const *launcher, char *const *argv)
+{
+    char **all = NULL;
+    for (size_t i = 0; launcher && launcher[i]; i++) {
+        if (i > 0) {
+            all = mp_strv_append(all, launcher[i]);
+            continue;
+        }
+        _cleanup_free_ char *path = find_program(launcher[0]);
+        all = mp_strv_append(all, path);
+    }
+    if (all && plan->drop) {
+        _cleanup_free_ char *setpriv = find_program("setpriv");
+        _cleanup_free_ char *reuid = xasprintf("--reuid=%ld", (long)plan->uid);
+        _cleanup_free_ char *regid = xasprintf("--regid=%ld", (long)plan->gid);
+        const char *const drop[] = {
+            setpriv, reuid, regid, "--init-groups", "--no-new-privs", "--"
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(drop); i++)
+            all = mp_strv_append(all, drop[i]);
+        plan->drop = false; /* setpriv does it */
+    }
+    for (size_t i = 0; argv[i]; i++)
+        all = mp_strv_append(all, argv[i]);
+    plan->argv = all;
+}
+
+static _noreturn_ void
+launch_failed(int report_fd, enum launch_stage stage)
+{
+    struct launch_report report = { .stage = stage, .errnum = errno };
+    (void)!write(report_fd, &report, sizeof(report));
     _exit(127);
 }
 
-int
-mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *log_path, pid_t *pid,
-                        struct mp_error **err)
+/* The pid file, written before the process changes user: it stays root's,
+ * in a directory only root writes. Renamed into place, so that a reader
+ * never sees it half written. */
+static int
+write_own_pid(const struct launch_plan *plan)
 {
-    _cleanup_strv_ char **all = concat_argv(launcher, argv);
+    char buf[32];
+    int len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    int fd = open(plan->pidfile_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return -1;
+    if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0) {
+        int e = errno ? errno : EIO;
+        close(fd);
+        unlink(plan->pidfile_tmp);
+        errno = e;
+        return -1;
+    }
+    close(fd);
+    if (rename(plan->pidfile_tmp, plan->pidfile) < 0) {
+        int e = errno;
+        unlink(plan->pidfile_tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* Descriptors 0-2 from /dev/null and the log, the passed ones from
+ * MP_LAUNCH_FIRST_FD on, every other one closed at exec. The passed ones
+ * first go above every number they will take, so that none is overwritten
+ * before it moved. */
+static int
+setup_fds(const struct launch_plan *plan)
+{
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int log = plan->log_path ? open(plan->log_path,
+                                    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600)
+                             : -1;
+    if (devnull < 0 || (plan->log_path && log < 0))
+        return -1;
+    if (log < 0)
+        log = devnull;
+    int moved[64];
+    if (plan->n_pass_fds > ARRAY_SIZE(moved)) {
+        errno = EMFILE;
+        return -1;
+    }
+    int above = MP_LAUNCH_FIRST_FD + (int)plan->n_pass_fds;
+    for (size_t i = 0; i < plan->n_pass_fds; i++)
+        if ((moved[i] = fcntl(plan->pass_fds[i], F_DUPFD_CLOEXEC, above)) < 0)
+            return -1;
+    if (dup2(devnull, STDIN_FILENO) < 0 || dup2(log, STDOUT_FILENO) < 0 ||
+        dup2(log, STDERR_FILENO) < 0)
+        return -1;
+    /* dup2 clears FD_CLOEXEC on the new number: these stay open at exec. */
+    for (size_t i = 0; i < plan->n_pass_fds; i++)
+        if (dup2(moved[i], MP_LAUNCH_FIRST_FD + (int)i) < 0)
+            return -1;
+    /* Whatever else is open (the report pipe, a descriptor someone forgot
+     * to mark) goes at exec. */
+    if (syscall(SYS_close_range, (unsigned)above, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        long max = sysconf(_SC_OPEN_MAX);
+        for (int fd = above; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+            (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    return 0;
+}
+
+/* In the grandchild: never returns. Reports a failure on report_fd. */
+static _noreturn_ void
+exec_launched(const struct launch_plan *plan, int report_fd)
+{
+    /* The report end goes above the numbers the passed descriptors take. */
+    int report = fcntl(report_fd, F_DUPFD_CLOEXEC, MP_LAUNCH_FIRST_FD + (int)plan->n_pass_fds);
+    if (report < 0)
+        launch_failed(report_fd, STAGE_SETUP);
+    if (setup_fds(plan) < 0)
+        launch_failed(report, STAGE_SETUP);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    if (chdir("/") < 0)
+        launch_failed(report, STAGE_SETUP);
+    umask(MP_LAUNCH_UMASK);
+    if (plan->pidfile && write_own_pid(plan) < 0)
+        launch_failed(report, STAGE_PIDFILE);
+    if (plan->drop) {
+        if (initgroups(plan->user, plan->gid) < 0)
+            launch_failed(report, STAGE_GROUPS);
+        if (setresgid(plan->gid, plan->gid, plan->gid) < 0)
+            launch_failed(report, STAGE_GROUPS);
+        /* Also clears every capability: from uid 0 to another, with the
+         * saved uid too, the kernel keeps none. */
+        if (setresuid(plan->uid, plan->uid, plan->uid) < 0)
+            launch_failed(report, STAGE_USER);
+        uid_t r, e, s;
+        if (getresuid(&r, &e, &s) < 0 || r != plan->uid || e != plan->uid || s != plan->uid) {
+            errno = EPERM;
+            launch_failed(report, STAGE_USER);
+        }
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        launch_failed(report, STAGE_NO_NEW_PRIVS);
+    execve(plan->argv[0], plan->argv, plan->envp);
+    launch_failed(report, STAGE_EXEC);
+}
+
+/* Wait for the middle child and for the grandchild's exec (the pipe closes
+ * at it) or its report. */
+static int
+collect_launch(pid_t child, int report_fd, const char *program, pid_t *pid, struct mp_error **err)
+{
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    pid_t started = 0;
+    struct launch_report report = { 0 };
+    ssize_t n = read(report_fd, &started, sizeof(started));
+    ssize_t m = 0;
+    if (n == (ssize_t)sizeof(started))
+        while ((m = read(report_fd, &report, sizeof(report))) < 0 && errno == EINTR)
+            ;
+    if (n != (ssize_t)sizeof(started))
+        return mp_error_set(err, EIO, "cannot start %s: fork failed", program);
+    if (m == (ssize_t)sizeof(report)) {
+        int stage = report.stage >= 0 && report.stage < (int)ARRAY_SIZE(stage_names) ? report.stage
+                                                                                     : STAGE_SETUP;
+        int e = report.errnum ? report.errnum : EIO;
+        return mp_error_set(err, e, "cannot start %s: %s: %s", program, stage_names[stage],
+                            strerror(e));
+    }
+    *pid = started;
+    return 0;
+}
+
+int
+mp_proc_launch(const struct mp_launch *spec, pid_t *pid, struct mp_error **err)
+{
+    assert(spec->argv && spec->argv[0]);
+    struct launch_plan plan = { .log_path = spec->log_path,
+                                .pidfile = spec->pidfile,
+                                .pass_fds = spec->pass_fds,
+                                .n_pass_fds = spec->n_pass_fds };
+    int r = plan_user(&plan, spec->user, err);
+    if (r < 0) {
+        launch_plan_clear(&plan);
+        return r;
+    }
+    plan_argv(&plan, spec->launcher, spec->argv);
+    if (plan.pidfile)
+        plan.pidfile_tmp = xasprintf("%s.new", plan.pidfile);
     int report[2];
-    if (pipe2(report, O_CLOEXEC) < 0)
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        launch_plan_clear(&plan);
         return mp_error_set_errno(err, errno, "cannot create a pipe");
+    }
     pid_t child = fork();
     if (child < 0) {
         close(report[0]);
         close(report[1]);
+        launch_plan_clear(&plan);
         return mp_error_set_errno(err, errno, "cannot fork");
     }
     if (child == 0) {
@@ -88,30 +345,26 @@ mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *lo
         if (grandchild < 0)
             _exit(126);
         if (grandchild > 0) {
-            /* The grandchild's pid goes first on the pipe; an exec error
-             * may follow it. */
+            /* The grandchild's pid goes first on the pipe; a failure
+             * report may follow it. */
             (void)!write(report[1], &grandchild, sizeof(grandchild));
             _exit(0);
         }
-        exec_detached(all, log_path, report[1]);
+        exec_launched(&plan, report[1]);
     }
     close(report[1]);
-    int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
-    pid_t started = 0;
-    int exec_errno = 0;
-    ssize_t n = read(report[0], &started, sizeof(started));
-    /* Blocks until exec succeeds (pipe closed by CLOEXEC) or fails. */
-    ssize_t m =
-        n == (ssize_t)sizeof(started) ? read(report[0], &exec_errno, sizeof(exec_errno)) : 0;
+    r = collect_launch(child, report[0], plan.argv[0], pid, err);
     close(report[0]);
-    if (n != (ssize_t)sizeof(started))
-        return mp_error_set(err, EIO, "cannot start %s: fork failed", all[0]);
-    if (m == (ssize_t)sizeof(exec_errno))
-        return mp_error_set(err, exec_errno, "cannot start %s: %s", all[0], strerror(exec_errno));
-    *pid = started;
-    return 0;
+    launch_plan_clear(&plan);
+    return r;
+}
+
+int
+mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *log_path, pid_t *pid,
+                        struct mp_error **err)
+{
+    struct mp_launch spec = { .launcher = launcher, .argv = argv, .log_path = log_path };
+    return mp_proc_launch(&spec, pid, err);
 }
 
 static int

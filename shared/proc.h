@@ -7,6 +7,8 @@
 #include "error.h"
 
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -19,10 +21,45 @@ extern volatile sig_atomic_t mp_interrupted;
  * calls return EINTR). */
 void mp_proc_catch_interrupts(void);
 
-/* Start argv (prefixed by launcher, which may be NULL) as a process that is
- * not our child and outlives us: double fork, new session, stdin from
- * /dev/null, stdout and stderr appended to log_path (or /dev/null). An exec
- * failure is reported here, not lost. *pid is the started process's pid. */
+/* The PATH of a launched VM's environment, also searched for the launcher
+ * (argv[0] of the VM itself is an absolute path and is not searched). */
+#define MP_LAUNCH_PATH "/usr/sbin:/usr/bin:/sbin:/bin"
+/* The umask of a launched process: what it creates is its user's alone. */
+#define MP_LAUNCH_UMASK 0077
+/* The first descriptor number of mp_launch.pass_fds in the started process. */
+#define MP_LAUNCH_FIRST_FD 3
+
+/* How mp_proc_launch starts a process that outlives the helper. */
+struct mp_launch {
+    /* A command prefix (systemd-run --scope, ip netns exec NS), searched in
+     * MP_LAUNCH_PATH, run as root; NULL: none. It must exec what follows it
+     * in the same process, so that the pid in pidfile stays the VM's. */
+    char *const *launcher;
+    char *const *argv;    /* what to run; argv[0] an absolute path */
+    const char *log_path; /* stdout and stderr appended here (NULL: /dev/null) */
+    /* Written (atomically, by root, before anything else changes) with the
+     * pid of the started process; NULL: none. */
+    const char *pidfile;
+    /* The user argv runs as, with its group and supplementary groups, NULL
+     * or "root": stays root. With a launcher, the launcher runs as root and
+     * setpriv(1) changes to the user just before argv. */
+    const char *user;
+    /* Open descriptors the process gets as MP_LAUNCH_FIRST_FD, +1, ...; no
+     * other descriptor but 0, 1 and 2 is passed on. */
+    const int *pass_fds;
+    size_t n_pass_fds;
+};
+
+/* Start a process that is not our child and outlives us: double fork, new
+ * session, stdin from /dev/null, umask MP_LAUNCH_UMASK, no_new_privs, an
+ * environment of its own (PATH=MP_LAUNCH_PATH, LC_ALL=C and the user's
+ * HOME, USER and LOGNAME; nothing of ours), as spec says. Changing to the
+ * user needs CAP_SETUID and CAP_SETGID. A failure of the started process
+ * before its exec is reported here, not lost. *pid is the started process's
+ * pid. An unknown user is an MP_ERR_INPUT error. */
+int mp_proc_launch(const struct mp_launch *spec, pid_t *pid, struct mp_error **err);
+
+/* mp_proc_launch as root without pid file nor passed descriptors. */
 int mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *log_path,
                             pid_t *pid, struct mp_error **err);
 

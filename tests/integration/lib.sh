@@ -33,7 +33,9 @@ mp_require_qemu() {
     if [ "${MIGPHASE_SKIP_INTEGRATION:-0}" = 1 ]; then
         mp_skip "integration tests are off here (MIGPHASE_SKIP_INTEGRATION=1)"
     fi
-    command -v qemu-system-x86_64 >/dev/null || mp_skip "qemu-system-x86_64 is not installed"
+    # By its absolute path, as a real host's VMs run: the destination's
+    # policy (emulators = ...) accepts no other.
+    MP_QEMU=$(command -v qemu-system-x86_64) || mp_skip "qemu-system-x86_64 is not installed"
     command -v python3 >/dev/null || mp_skip "python3 is not installed"
     if [ ! -x "$MP_GUEST_CHECK" ] || [ ! -f "$MP_GUEST" ]; then
         mp_skip "the test guest is not built"
@@ -94,12 +96,61 @@ mp_two_hosts() {
     ip -n "$MP_DST_NS" link set "${tag}D$$" up
 }
 
+# The user Prepare starts destination VMs as (qemu-user in the test config).
+MP_QEMU_USER=migphase-qemu
+
+# mp_qemu_user: make sure $MP_QEMU_USER exists, as the package's sysusers.d
+# file would have made it: from that file's line, by systemd-sysusers, else
+# by useradd. Parallel tests take turns.
+mp_qemu_user() {
+    getent passwd "$MP_QEMU_USER" >/dev/null && return 0
+    [ "$(id -u)" -eq 0 ] || return 0 # the tests that need it skip without root
+    local line
+    line=$(sed -n "s|@localstatedir@|/var|g; /^u $MP_QEMU_USER /p" "$top_srcdir/systemd/migphase.sysusers.in")
+    (
+        flock 9
+        getent passwd "$MP_QEMU_USER" >/dev/null && exit 0
+        if command -v systemd-sysusers >/dev/null && [ -n "$line" ]; then
+            systemd-sysusers --inline "$line" >/dev/null 2>&1 || true
+        fi
+        getent passwd "$MP_QEMU_USER" >/dev/null ||
+            useradd --system --user-group --no-create-home --home-dir / \
+                --shell /usr/sbin/nologin "$MP_QEMU_USER"
+    ) 9>>"/tmp/migphase-test-users.lock"
+    getent passwd "$MP_QEMU_USER" >/dev/null || mp_fail "cannot create the user $MP_QEMU_USER"
+}
+
+# mp_config: the helpers' policy for the tests, in $MP_TMP/migphase.conf,
+# given to every helper through $MIGPHASE_CONFIG: files under the test's and
+# the build's directories, VMs run as $MP_QEMU_USER, the stream on loopback.
+mp_config() {
+    MIGPHASE_CONFIG="$MP_TMP/migphase.conf"
+    (
+        umask 077
+        cat >"$MIGPHASE_CONFIG" <<EOC
+allowed-paths = $MP_TMP $top_builddir $top_srcdir /dev/null /dev/urandom
+listen = 127.0.0.1
+qemu-user = $MP_QEMU_USER
+vm-users = root $MP_QEMU_USER
+EOC
+    )
+    export MIGPHASE_CONFIG
+}
+
 mp_init() {
     MP_TMP=$(mktemp -d /tmp/migphase-test.XXXXXX)
     MP_STATE="$MP_TMP/state"
     MP_NETNS=""
     trap mp_cleanup EXIT
     trap 'exit 130' INT TERM
+    mp_qemu_user
+    # The destination VMs run as $MP_QEMU_USER and make their files (serial
+    # logs) here: the directory is its group's too, and no one else's.
+    if getent passwd "$MP_QEMU_USER" >/dev/null; then
+        chgrp "$MP_QEMU_USER" "$MP_TMP"
+        chmod 0770 "$MP_TMP"
+    fi
+    mp_config
     mp_lab_pki
 }
 
@@ -137,7 +188,7 @@ mp_start_guest() {
     # shellcheck disable=SC2086
     # RAM is not a multiple of 256 KiB: QEMU 7.2's TCG loses dirty pages of
     # such guests during migration (fixed in QEMU 9.0; tests/guest/README.md).
-    ${MP_PREFIX:-} qemu-system-x86_64 -accel "$MP_ACCEL" -m $(((mem + 32) * 1024 + 128))k -name "$name" \
+    ${MP_PREFIX:-} "$MP_QEMU" -accel "$MP_ACCEL" -m $(((mem + 32) * 1024 + 128))k -name "$name" \
         -kernel "$MP_GUEST" -append "mem=$mem rate=$rate" \
         -display none -nodefaults -no-user-config \
         -qmp "unix:$MP_TMP/$name-src.qmp,server=on,wait=off" \

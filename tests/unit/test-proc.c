@@ -6,9 +6,15 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,4 +90,198 @@ Test(proc, a_zombie_main_thread_with_a_live_thread_is_alive)
     cr_assert(mp_proc_alive(pid), "the process has a live thread");
     cr_assert_eq(waitpid(pid, NULL, 0), pid);
     cr_assert(!mp_proc_alive(pid));
+}
+
+/* A directory the launched process (as nobody) writes what it saw into. */
+struct launched {
+    char dir[64];
+    const struct passwd *nobody;
+};
+
+static void
+launched_setup(struct launched *l)
+{
+    if (geteuid() != 0)
+        cr_skip_test("changing the user needs root");
+    l->nobody = getpwnam("nobody");
+    if (!l->nobody)
+        cr_skip_test("no user nobody here");
+    snprintf(l->dir, sizeof(l->dir), "/tmp/mp-test-proc.XXXXXX");
+    cr_assert_not_null(mkdtemp(l->dir));
+    cr_assert_eq(chown(l->dir, l->nobody->pw_uid, l->nobody->pw_gid), 0);
+}
+
+static void
+launched_cleanup(struct launched *l)
+{
+    const char *names[] = { "status", "env", "umask", "fds", "pid", "done" };
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        _cleanup_free_ char *path = xasprintf("%s/%s", l->dir, names[i]);
+        unlink(path);
+    }
+    rmdir(l->dir);
+}
+
+static char *
+launched_file(const struct launched *l, const char *name)
+{
+    _cleanup_free_ char *path = xasprintf("%s/%s", l->dir, name);
+    char *buf = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_read_file(path, 1 << 20, &buf, NULL, &err), 0, "%s", err ? err->message : "");
+    return buf;
+}
+
+/* The shell writes what it is: its status, environment, umask and open
+ * descriptors, says hello on descriptor 3, and marks the end. */
+static char *
+report_script(const struct launched *l)
+{
+    return xasprintf("cat /proc/$$/status >%1$s/status; env >%1$s/env; umask >%1$s/umask; "
+                     "ls /proc/$$/fd >%1$s/fds; echo hello >&3; echo >%1$s/done",
+                     l->dir);
+}
+
+static void
+wait_done(const struct launched *l, pid_t pid)
+{
+    cr_assert_eq(mp_proc_wait_gone(pid, 10000, NULL), 0);
+    _cleanup_free_ char *done = xasprintf("%s/done", l->dir);
+    cr_assert_eq(access(done, F_OK), 0, "the launched shell did not finish");
+}
+
+static void
+expect_nobody(const struct launched *l, pid_t pid)
+{
+    _cleanup_free_ char *status = launched_file(l, "status");
+    _cleanup_free_ char *uid = xasprintf("\nUid:\t%1$u\t%1$u\t%1$u\t%1$u\n", l->nobody->pw_uid);
+    _cleanup_free_ char *gid = xasprintf("\nGid:\t%1$u\t%1$u\t%1$u\t%1$u\n", l->nobody->pw_gid);
+    cr_assert(strstr(status, uid), "not nobody: %s", status);
+    cr_assert(strstr(status, gid), "not nobody's group: %s", status);
+    cr_assert(strstr(status, "\nNoNewPrivs:\t1\n"), "%s", status);
+    cr_assert(strstr(status, "\nCapEff:\t0000000000000000\n"), "%s", status);
+    /* nobody's supplementary groups (none, usually): root's are gone. */
+    gid_t groups[64];
+    int n = (int)ARRAY_SIZE(groups);
+    cr_assert_geq(getgrouplist(l->nobody->pw_name, l->nobody->pw_gid, groups, &n), 0);
+    const char *line = strstr(status, "\nGroups:\t");
+    cr_assert_not_null(line);
+    _cleanup_free_ char *groups_line = xasprintf(" %.*s", (int)strcspn(line + 9, "\n"), line + 9);
+    for (int i = 0; i < n; i++) {
+        _cleanup_free_ char *g = xasprintf(" %u ", groups[i]);
+        cr_assert(strstr(groups_line, g), "group %s missing: %s", g, groups_line);
+    }
+    cr_assert(!strstr(groups_line, " 0 "), "root's group kept: %s", groups_line);
+    /* The pid file names the very process, though it was written by root
+     * before the change. */
+    _cleanup_free_ char *pidfile = xasprintf("%s/pid", l->dir);
+    pid_t named = 0;
+    cr_assert_eq(mp_proc_read_pidfile(pidfile, &named, NULL), 0);
+    cr_assert_eq(named, pid);
+    struct stat st;
+    cr_assert_eq(stat(pidfile, &st), 0);
+    cr_assert_eq(st.st_uid, 0, "the pid file is not root's");
+}
+
+Test(proc, launch_as_a_user_with_a_clean_environment)
+{
+    struct launched l;
+    launched_setup(&l);
+    int hello[2];
+    cr_assert_eq(pipe2(hello, O_CLOEXEC), 0);
+    /* Neither of these may reach the process: a variable of ours, and a
+     * descriptor left open without CLOEXEC. */
+    setenv("MP_TEST_CALLER_MARKER", "leaked", 1);
+    int stray = open("/dev/null", O_RDONLY);
+    cr_assert_geq(stray, 0);
+    _cleanup_free_ char *script = report_script(&l);
+    _cleanup_free_ char *pidfile = xasprintf("%s/pid", l.dir);
+    char *argv[] = { "/bin/sh", "-c", script, NULL };
+    struct mp_launch spec = {
+        .argv = argv, .pidfile = pidfile, .user = "nobody", .pass_fds = &hello[1], .n_pass_fds = 1
+    };
+    pid_t pid = 0;
+    _cleanup_error_ struct mp_error *err = NULL;
+    int r = mp_proc_launch(&spec, &pid, &err);
+    unsetenv("MP_TEST_CALLER_MARKER");
+    close(stray);
+    close(hello[1]);
+    cr_assert_eq(r, 0, "%s", err ? err->message : "");
+    char buf[16] = { 0 };
+    cr_assert_eq(read(hello[0], buf, sizeof(buf) - 1), 6, "nothing on descriptor 3");
+    cr_assert_str_eq(buf, "hello\n");
+    close(hello[0]);
+    wait_done(&l, pid);
+    expect_nobody(&l, pid);
+
+    _cleanup_free_ char *env = launched_file(&l, "env");
+    cr_assert(!strstr(env, "MP_TEST_CALLER_MARKER"), "the caller's environment leaked: %s", env);
+    cr_assert(strstr(env, "PATH=" MP_LAUNCH_PATH "\n"), "%s", env);
+    cr_assert(strstr(env, "LC_ALL=C\n"), "%s", env);
+    cr_assert(strstr(env, "USER=nobody\n") && strstr(env, "LOGNAME=nobody\n"), "%s", env);
+    cr_assert(strstr(env, "HOME="), "%s", env);
+    _cleanup_free_ char *umask_s = launched_file(&l, "umask");
+    cr_assert_str_eq(umask_s, "0077\n");
+    /* 0, 1, 2 and the passed 3; no stray one (the shell keeps a copy of
+     * its stdout at 10 while a builtin's output is redirected). */
+    _cleanup_free_ char *fds = launched_file(&l, "fds");
+    _cleanup_free_ char *stray_s = xasprintf("\n%d\n", stray);
+    cr_assert(mp_str_has_prefix(fds, "0\n1\n"), "open descriptors: %s", fds);
+    cr_assert(strstr(fds, "\n2\n3\n"), "open descriptors: %s", fds);
+    cr_assert(!strstr(fds, stray_s), "descriptor %d leaked: %s", stray, fds);
+    for (int fd = 4; fd < 10; fd++) {
+        char num[8];
+        snprintf(num, sizeof(num), "\n%d\n", fd);
+        cr_assert(!strstr(fds, num), "descriptor %d leaked: %s", fd, fds);
+    }
+    launched_cleanup(&l);
+}
+
+/* A launcher runs as root and must exec: setpriv changes the user before
+ * the program, whose pid is the launched process's. */
+Test(proc, launch_through_a_launcher_changes_the_user_last)
+{
+    struct launched l;
+    launched_setup(&l);
+    _cleanup_free_ char *script = report_script(&l);
+    _cleanup_free_ char *pidfile = xasprintf("%s/pid", l.dir);
+    char *launcher[] = { "env", "MP_TEST_LAUNCHER=yes", NULL };
+    char *argv[] = { "/bin/sh", "-c", script, NULL };
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    struct mp_launch spec = { .launcher = launcher,
+                              .argv = argv,
+                              .pidfile = pidfile,
+                              .user = "nobody",
+                              .pass_fds = &devnull,
+                              .n_pass_fds = 1 };
+    pid_t pid = 0;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_proc_launch(&spec, &pid, &err), 0, "%s", err ? err->message : "");
+    close(devnull);
+    wait_done(&l, pid);
+    expect_nobody(&l, pid);
+    _cleanup_free_ char *env = launched_file(&l, "env");
+    cr_assert(strstr(env, "MP_TEST_LAUNCHER=yes\n"), "not started through the launcher: %s", env);
+    launched_cleanup(&l);
+}
+
+Test(proc, launch_reports_a_failed_exec)
+{
+    char *argv[] = { "/nonexistent/emulator", NULL };
+    struct mp_launch spec = { .argv = argv };
+    pid_t pid = 0;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_proc_launch(&spec, &pid, &err), -ENOENT);
+    cr_assert(strstr(err->message, "cannot execute it"), "%s", err->message);
+}
+
+Test(proc, launch_refuses_an_unknown_user)
+{
+    char *argv[] = { "/bin/true", NULL };
+    struct mp_launch spec = { .argv = argv, .user = "mp-no-such-user" };
+    pid_t pid = 0;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_lt(mp_proc_launch(&spec, &pid, &err), 0);
+    cr_assert_eq(err->kind, MP_ERR_INPUT);
+    cr_assert(strstr(err->message, "mp-no-such-user"), "%s", err->message);
 }
