@@ -1,21 +1,37 @@
 /* migphase-libvirt-hook: a libvirt qemu hook for sites that let libvirt move
- * their VMs but want migphase's Prepare site hooks (and their vetoes) and a
- * journal record of every incoming migration. Installed as an executable in
- * /etc/libvirt/hooks/qemu.d/ (docs/hooks.md).
+ * their VMs but want migphase's Prepare site hooks (their vetoes and their
+ * undo) and a journal record of every incoming migration. Installed as an
+ * executable in /etc/libvirt/hooks/qemu.d/ (docs/hooks.md).
  *
  * libvirt (docs/hooks.rst, src/util/virhook.c) runs each executable there as
  *   HOOK GUEST_NAME OPERATION SUB_OPERATION EXTRA
- * with the full domain XML on stdin and a filtered environment (LC_ALL=C,
- * PATH, HOME, USER, LOGNAME). For "migrate begin", called on the destination
- * as an incoming migration starts (libvirt >= 0.9.11; qemu.d >= 6.5.0), a
- * non-zero exit cancels the migration, its stderr goes into libvirt's error,
- * and what it prints on stdout replaces the domain XML (nothing: unchanged).
+ * with the full domain XML, secrets included (it is formatted with
+ * VIR_DOMAIN_XML_SECURE), on stdin and a filtered environment (LC_ALL=C,
+ * PATH, HOME, USER, LOGNAME). On the destination of a migration it calls, in
+ * this order (libvirt 9.0, as tests/hooks/libvirt-real.sh sees it):
+ *   migrate begin    as the incoming migration starts; a non-zero exit
+ *                    cancels it, stderr goes into libvirt's error
+ *   prepare begin, start begin
+ *   started begin    once the destination QEMU runs, still paused, waiting
+ *                    for the stream: NOT when the migration has succeeded
+ *   stopped end, release end
+ *                    when the destination QEMU goes: the incoming migration
+ *                    failed (QEMU died, the source cancelled), or, any time
+ *                    later, the VM stopped or left
+ * libvirt calls no hook on the destination when an incoming migration
+ * succeeds. So this program keeps the record pending from "migrate begin" and
+ * settles it at the next "started" or "stopped" by asking libvirt's status
+ * file of the domain (read only, never kept) whether its incoming migration
+ * job is still on: at "stopped" with the job on, the migration failed and the
+ * Prepare hooks are called again to undo their work (MIGPHASE_OUTCOME=failed);
+ * with no job on, it had succeeded. Every other call does nothing.
  *
- * For that call this program records the migration in the destination
- * journal, runs the Prepare site hooks with a cookie made from the domain
- * XML, and turns a veto into a refusal. Every other call is answered at
- * once with success and no output. It reads /etc/migphase/migphase.conf as
- * migphase-prepare does (hooks-dir, state-dir, user, log-level). */
+ * The domain XML is never written anywhere as libvirt gives it: the hooks'
+ * cookie carries a copy without its secrets (passwd attributes, <secret> and
+ * <cookies> elements), and nothing else of it is kept.
+ *
+ * It reads /etc/migphase/migphase.conf as migphase-prepare does (hooks-dir,
+ * state-dir, user, log-level). */
 #include "config.h"
 
 #include "cookie.h"
@@ -26,19 +42,38 @@
 #include "options.h"
 #include "privs.h"
 #include "proc.h"
+#include "util.h"
 #include "xml.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Domain XML is written by libvirtd, but bounds keep a mistake cheap: far
- * above the largest domains (thousands of devices). */
+ * above the largest domains (thousands of devices). libvirt's status files
+ * hold the same XML and a little more. */
 static const struct mp_xml_limits domain_xml_limits = {
     .max_bytes = 16 * 1024 * 1024,
     .max_elements = 1024 * 1024,
     .max_attributes = 256,
 };
+
+/* Where the system libvirtd (or virtqemud) keeps a running domain's status
+ * XML, <domstatus> with its current job: cfg->stateDir of the QEMU driver.
+ * The file is written before the "stopped" hook runs and removed before
+ * "release". */
+#define LIBVIRT_QEMU_STATE_DIR "/run/libvirt/qemu"
+
+/* The real name of the domain, in the record, when the journal's directory
+ * has to use an encoded one (journal_name). Private to this program. */
+#define FACT_LIBVIRT_DOMAIN "libvirt-domain"
+/* What libvirt was seen to do: "started" after the "started" call. */
+#define FACT_LIBVIRT_SEEN "libvirt-seen"
+
+/* The journal's directory names are at most this long (journal.h). */
+#define JOURNAL_NAME_MAX 128
 
 static const char usage[] =
     "Usage: migphase-libvirt-hook GUEST_NAME OPERATION SUB_OPERATION EXTRA < DOMAIN_XML\n"
@@ -46,32 +81,158 @@ static const char usage[] =
     "A libvirt qemu hook (install it in /etc/libvirt/hooks/qemu.d/). On\n"
     "'migrate begin' it runs migphase's Prepare site hooks for the incoming VM\n"
     "and records the migration in the journal; a hook's veto cancels the\n"
-    "migration. Other operations are accepted without doing anything.";
+    "migration. When the incoming migration fails later it calls the hooks\n"
+    "again to undo their work. Other operations are accepted without doing\n"
+    "anything.";
 
-/* The domain's UUID from its XML, or NULL (the hooks do without). Read
- * with the reader cookies use: no DOCTYPE, entity or network access. */
+/* ---- names ------------------------------------------------------------- */
+
+/* The name of the domain's journal directory. libvirt accepts any name
+ * without '/' (and, for defined domains, without a newline); the journal
+ * takes 1-128 of letters, digits, '.', '_', '-', not starting with '.'. A
+ * name the journal takes is used as it is, so that the record is the one the
+ * helpers would use for that domain; any other has every other byte, and
+ * '_', written _XX (hex), a leading '.' too ("web server" is web_20server),
+ * and, when that is too long, its first 111 characters followed by '-' and a
+ * 64-bit hash of the whole name. Two names may still meet in one directory
+ * (a helper's domain really called web_20server): the record keeps the real
+ * name and a record of another name is never touched. */
 static char *
-domain_uuid(const char *xml, size_t len)
+journal_name(const char *name)
 {
+    if (mp_journal_check_domain(name, NULL) == 0)
+        return xstrdup(name);
+    static const char keep[] = MP_CHARS_LOWER MP_CHARS_UPPER MP_CHARS_DIGITS ".-";
+    struct mp_buf b = { 0 };
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (*p && strchr(keep, *p) && !(p == (const unsigned char *)name && *p == '.'))
+            mp_buf_add(&b, p, 1);
+        else
+            mp_buf_printf(&b, "_%02X", *p);
+    }
+    char *s = mp_buf_steal(&b, NULL);
+    if (strlen(s) > JOURNAL_NAME_MAX) {
+        size_t cut = 111;
+        /* Never cut an escape in two. */
+        while (cut > 0 && (s[cut - 1] == '_' || (cut > 1 && s[cut - 2] == '_')))
+            cut--;
+        uint64_t h = mp_fnv1a64(MP_FNV1A64_INIT, name, strlen(name));
+        char *t = xasprintf("%.*s-%016llx", (int)cut, s, (unsigned long long)h);
+        free(s);
+        s = t;
+    }
+    return s;
+}
+
+/* The domain's real name as a record holds it. */
+static const char *
+record_domain(const struct mp_journal_record *rec)
+{
+    const char *real = mp_journal_record_get_fact(rec, FACT_LIBVIRT_DOMAIN);
+    return real ? real : rec->domain;
+}
+
+/* ---- the domain XML ---------------------------------------------------- */
+
+/* Remove what libvirt's secure formatting puts in: passwd attributes
+ * (<graphics>), <secret> elements (disk and hostdev auth, encryption) and
+ * <cookies> (HTTP disk sources). Whatever holds a secret goes, not only the
+ * ones libvirt 9.0 writes today. */
+static void
+strip_secrets(xmlNode *n)
+{
+    while (n) {
+        xmlNode *next = n->next;
+        if (n->type == XML_ELEMENT_NODE) {
+            if (mp_xml_is_element(n, "secret") || mp_xml_is_element(n, "cookies")) {
+                xmlUnlinkNode(n);
+                xmlFreeNode(n);
+            } else {
+                xmlAttr *a = n->properties;
+                while (a) {
+                    xmlAttr *next_attr = a->next;
+                    if (xmlStrcasecmp(a->name, BAD_CAST "passwd") == 0)
+                        xmlRemoveProp(a);
+                    a = next_attr;
+                }
+                strip_secrets(n->children);
+            }
+        }
+        n = next;
+    }
+}
+
+/* What the hooks get from the domain XML: its UUID and the XML without
+ * secrets. Read with the reader cookies use: no DOCTYPE, entity or network
+ * access, bounded. XML that does not parse gives neither (never the text as
+ * it came). */
+static void
+domain_facts(const char *xml, size_t len, char **uuid, char **description)
+{
+    *uuid = NULL;
+    *description = NULL;
     _cleanup_xml_doc_ xmlDoc *doc = NULL;
     _cleanup_error_ struct mp_error *err = NULL;
     if (mp_xml_read(xml, len, &domain_xml_limits, &doc, &err) < 0) {
-        mp_debug("leaving the UUID out: the domain XML does not parse: %s", err->message);
-        return NULL;
+        mp_debug("leaving the domain XML out: it does not parse: %s", err->message);
+        return;
     }
     xmlNode *root = xmlDocGetRootElement(doc);
-    for (xmlNode *n = root ? root->children : NULL; n; n = n->next) {
+    if (!root || !mp_xml_is_element(root, "domain"))
+        return;
+    for (xmlNode *n = root->children; n; n = n->next) {
         if (!mp_xml_is_element(n, "uuid"))
             continue;
-        _cleanup_free_ char *uuid = mp_xml_text(n);
-        if (strlen(uuid) == 36)
-            return steal_ptr(&uuid);
+        _cleanup_free_ char *text = mp_xml_text(n);
+        if (strlen(text) == 36 && !*uuid)
+            *uuid = steal_ptr(&text);
     }
-    return NULL;
+    strip_secrets(root);
+    *description = mp_xml_serialize(root, false);
 }
 
-/* The cookie the hooks read, as if a Begin on the source had written it: what
- * libvirt tells us, the domain XML as the description. */
+/* Whether libvirt's status file of the domain shows an incoming migration
+ * still under way: 1 yes, 0 no, -1 cannot tell (no file, unreadable). Read
+ * as libvirt's daemon (root) wrote it, before privileges go; it holds the
+ * domain's secrets too, so nothing of it is kept. */
+static int
+incoming_job_on(const char *name)
+{
+    _cleanup_free_ char *path = xasprintf("%s/%s.xml", LIBVIRT_QEMU_STATE_DIR, name);
+    _cleanup_free_ char *xml = NULL;
+    size_t len = 0;
+    _cleanup_error_ struct mp_error *err = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    if (fd < 0) {
+        mp_debug("cannot read libvirt's status of %s: %s: %s", name, path, strerror(errno));
+        return -1;
+    }
+    int r = mp_read_fd(fd, domain_xml_limits.max_bytes, &xml, &len, &err);
+    close(fd);
+    _cleanup_xml_doc_ xmlDoc *doc = NULL;
+    if (r == 0)
+        r = mp_xml_read(xml, len, &domain_xml_limits, &doc, &err);
+    if (r < 0) {
+        mp_debug("cannot read libvirt's status of %s: %s", name, err->message);
+        return -1;
+    }
+    xmlNode *root = xmlDocGetRootElement(doc);
+    if (!root || !mp_xml_is_element(root, "domstatus"))
+        return -1;
+    for (xmlNode *n = root->children; n; n = n->next) {
+        if (!mp_xml_is_element(n, "job"))
+            continue;
+        _cleanup_free_ char *async = mp_xml_attr(n, "async");
+        return mp_streq0(async, "migration in") ? 1 : 0;
+    }
+    return 0;
+}
+
+/* ---- the journal ------------------------------------------------------- */
+
+/* The cookie the hooks read, as if a Begin on the source had written it:
+ * what libvirt tells us, the domain XML without secrets as the
+ * description. */
 static int
 make_cookie(const char *name, const char *xml, size_t len, struct mp_cookie **out, char **text,
             size_t *text_len, struct mp_error **err)
@@ -80,12 +241,12 @@ make_cookie(const char *name, const char *xml, size_t len, struct mp_cookie **ou
     c->migration_id = mp_uuid_new();
     c->driver = xstrdup("qemu");
     c->domain_name = xstrdup(name);
-    c->domain_uuid = domain_uuid(xml, len);
     c->destination.hostname = mp_host_name();
     c->destination.host_id = mp_host_id();
     mp_cookie_set_data(c, MP_FACT_MANAGER, MP_FACT_MANAGER_LIBVIRT);
-    c->description_format = xstrdup("libvirt-xml");
-    c->description_text = xstrndup(xml, len);
+    domain_facts(xml, len, &c->domain_uuid, &c->description_text);
+    if (c->description_text)
+        c->description_format = xstrdup("libvirt-xml");
     _cleanup_error_ struct mp_error *first = NULL;
     int r = mp_cookie_format(c, text, text_len, &first);
     if (r < 0) {
@@ -111,13 +272,78 @@ commit(struct mp_journal *journal, struct mp_journal_record *rec, enum mp_journa
     return mp_journal_commit(journal, rec, err);
 }
 
+/* Open the domain's destination journal and load its record (NULL: none).
+ * A record of another domain under the same encoded name is refused. */
+static int
+open_journal(const struct mp_options *opts, const char *name, struct mp_journal **journal,
+             struct mp_journal_record **rec, struct mp_error **err)
+{
+    _cleanup_free_ char *dir_name = journal_name(name);
+    _cleanup_journal_ struct mp_journal *j = NULL;
+    int r = mp_journal_open(opts->state_dir, dir_name, MP_ROLE_DESTINATION, &j, err);
+    if (r < 0)
+        return mp_error_prefix(err, "cannot record the migration of %s", name);
+    _cleanup_record_ struct mp_journal_record *old = NULL;
+    _cleanup_error_ struct mp_error *load_err = NULL;
+    r = mp_journal_load(j, &old, &load_err);
+    if (r < 0 && r != -ENOENT) {
+        *err = steal_ptr(&load_err);
+        return mp_error_prefix(err, "refusing to touch domain %s", name);
+    }
+    if (old && strcmp(record_domain(old), name) != 0)
+        return mp_error_set(err, EEXIST,
+                            "domain %s has the journal directory of domain %s (%s): "
+                            "rename one of them",
+                            name, record_domain(old), dir_name);
+    *journal = steal_ptr(&j);
+    *rec = steal_ptr(&old);
+    return 0;
+}
+
+/* Whether rec is an incoming libvirt migration that has not concluded. */
+static bool
+pending_libvirt(const struct mp_journal_record *rec)
+{
+    return rec && !rec->closed &&
+           mp_streq0(mp_journal_record_get_fact(rec, MP_FACT_MANAGER), MP_FACT_MANAGER_LIBVIRT);
+}
+
+/* The hook run for this record's Prepare hooks, with its stored cookie. */
+static struct mp_hook_run
+hook_run(const struct mp_options *opts, const struct mp_journal_record *rec, const char *cookie,
+         size_t cookie_len, enum mp_outcome outcome)
+{
+    return (struct mp_hook_run){
+        .hooks_dir = opts->hooks_dir,
+        .step = MP_STEP_PREPARE,
+        .role = MP_ROLE_DESTINATION,
+        .domain = record_domain(rec),
+        .uuid = strcmp(rec->uuid, "-") != 0 ? rec->uuid : NULL,
+        .migration_id = rec->migration_id,
+        .peer_host = NULL, /* libvirt does not say where the VM comes from */
+        .outcome = outcome,
+        .cookie = cookie,
+        .cookie_len = cookie_len,
+        .timeout_ms = MP_HOOK_DEFAULT_TIMEOUT_MS,
+    };
+}
+
+/* "migrate begin": run the Prepare hooks and leave the migration pending. */
 static int
 incoming(const struct mp_options *opts, const char *name, const char *xml, size_t len,
          struct mp_error **err)
 {
-    int r = mp_journal_check_domain(name, err);
+    _cleanup_journal_ struct mp_journal *journal = NULL;
+    _cleanup_record_ struct mp_journal_record *old = NULL;
+    int r = open_journal(opts, name, &journal, &old, err);
     if (r < 0)
-        return mp_error_prefix(err, "cannot record the migration of %s", name);
+        return r;
+    if (old && !old->closed)
+        return mp_error_set(err, EBUSY,
+                            "domain %s has an unfinished migphase migration %s on this host; "
+                            "resolve it first: migphase-status %s",
+                            name, old->migration_id, old->domain);
+
     _cleanup_cookie_ struct mp_cookie *begin = NULL;
     _cleanup_free_ char *begin_xml = NULL;
     size_t begin_len = 0;
@@ -125,33 +351,19 @@ incoming(const struct mp_options *opts, const char *name, const char *xml, size_
     if (r < 0)
         return r;
 
-    _cleanup_journal_ struct mp_journal *journal = NULL;
-    r = mp_journal_open(opts->state_dir, name, MP_ROLE_DESTINATION, &journal, err);
-    if (r < 0)
-        return r;
-    _cleanup_record_ struct mp_journal_record *old = NULL;
-    _cleanup_error_ struct mp_error *load_err = NULL;
-    r = mp_journal_load(journal, &old, &load_err);
-    if (r < 0 && r != -ENOENT) {
-        *err = steal_ptr(&load_err);
-        return mp_error_prefix(err, "refusing to touch domain %s", name);
-    }
-    if (old && !old->closed)
-        return mp_error_set(err, EBUSY,
-                            "domain %s has an unfinished migphase migration %s on this host; "
-                            "resolve it first: migphase-status %s",
-                            name, old->migration_id, name);
-
     /* Written before the hooks' side effects, as every step does. */
+    _cleanup_free_ char *dir_name = journal_name(name);
     _cleanup_record_ struct mp_journal_record *rec = mp_journal_record_new();
     rec->migration_id = xstrdup(begin->migration_id);
-    rec->domain = xstrdup(name);
+    rec->domain = xstrdup(dir_name);
     rec->uuid = xstrdup(begin->domain_uuid ? begin->domain_uuid : "-");
     rec->driver = xstrdup("qemu");
     rec->role = MP_ROLE_DESTINATION;
     rec->step = MP_STEP_PREPARE;
     rec->outcome = MP_OUTCOME_NONE;
     mp_journal_record_set_fact(rec, MP_FACT_MANAGER, MP_FACT_MANAGER_LIBVIRT);
+    if (strcmp(dir_name, name) != 0)
+        mp_journal_record_set_fact(rec, FACT_LIBVIRT_DOMAIN, name);
     r = mp_journal_save_cookie(journal, MP_STEP_PREPARE, false, begin_xml, begin_len, err);
     if (r == 0)
         r = commit(journal, rec, MP_PHASE_STARTED, err);
@@ -159,19 +371,7 @@ incoming(const struct mp_options *opts, const char *name, const char *xml, size_
         return r;
 
     _cleanup_cookie_ struct mp_cookie *out = mp_cookie_derive(begin, MP_STEP_PREPARE);
-    struct mp_hook_run run = {
-        .hooks_dir = opts->hooks_dir,
-        .step = MP_STEP_PREPARE,
-        .role = MP_ROLE_DESTINATION,
-        .domain = name,
-        .uuid = begin->domain_uuid,
-        .migration_id = begin->migration_id,
-        .peer_host = NULL, /* libvirt does not say where the VM comes from */
-        .outcome = MP_OUTCOME_NONE,
-        .cookie = begin_xml,
-        .cookie_len = begin_len,
-        .timeout_ms = MP_HOOK_DEFAULT_TIMEOUT_MS,
-    };
+    struct mp_hook_run run = hook_run(opts, rec, begin_xml, begin_len, MP_OUTCOME_NONE);
     r = mp_hooks_run(&run, out, err);
     if (r < 0) {
         /* A veto leaves nothing behind: the hooks before it undid their
@@ -187,10 +387,10 @@ incoming(const struct mp_options *opts, const char *name, const char *xml, size_
     r = mp_cookie_format(out, &out_xml, &out_len, err);
     if (r == 0)
         r = mp_journal_save_cookie(journal, MP_STEP_PREPARE, true, out_xml, out_len, err);
-    /* libvirt owns the VM from here on: nothing is pending for migphase. */
+    /* Pending until libvirt's next call says how the migration ended. */
     rec->outcome = MP_OUTCOME_SUCCESS;
-    rec->closed = true;
-    rec->message = xstrdup(out->outcome_message);
+    rec->message = xstrdup("incoming migration run by libvirt: the Prepare hooks ran; "
+                           "waiting for libvirt to start or stop the VM");
     if (r == 0)
         r = commit(journal, rec, MP_PHASE_DONE, err);
     if (r < 0) {
@@ -202,12 +402,86 @@ incoming(const struct mp_options *opts, const char *name, const char *xml, size_
     return 0;
 }
 
+/* Close a pending record: success, or failure after the Prepare hooks were
+ * called again to undo their work. */
+static int
+conclude(const struct mp_options *opts, struct mp_journal *journal, struct mp_journal_record *rec,
+         bool success, const char *why, struct mp_error **err)
+{
+    if (!success) {
+        _cleanup_free_ char *cookie = NULL;
+        size_t cookie_len = 0;
+        _cleanup_error_ struct mp_error *cookie_err = NULL;
+        if (mp_journal_load_cookie(journal, MP_STEP_PREPARE, false, &cookie, &cookie_len,
+                                   &cookie_err) < 0)
+            mp_warn("calling the Prepare hooks without a cookie: %s", cookie_err->message);
+        struct mp_hook_run run = hook_run(opts, rec, cookie, cookie_len, MP_OUTCOME_FAILED);
+        mp_hooks_run(&run, NULL, NULL);
+    }
+    rec->step = MP_STEP_FINISH;
+    rec->outcome = success ? MP_OUTCOME_SUCCESS : MP_OUTCOME_FAILED;
+    rec->closed = true;
+    free(rec->message);
+    rec->message = xstrdup(why);
+    return commit(journal, rec, success ? MP_PHASE_DONE : MP_PHASE_FAILED, err);
+}
+
+/* "started", "stopped", "release": settle a pending incoming migration of
+ * the domain, given what libvirt's status file said (incoming_job_on). */
+static int
+settle(const struct mp_options *opts, const char *name, const char *op, const char *extra,
+       int job_on, struct mp_error **err)
+{
+    _cleanup_free_ char *dir_name = journal_name(name);
+    _cleanup_free_ char *record_path =
+        xasprintf("%s/destination/%s/record", opts->state_dir, dir_name);
+    if (access(record_path, F_OK) < 0)
+        return 0; /* no migration of ours: the common case, touch nothing */
+    _cleanup_journal_ struct mp_journal *journal = NULL;
+    _cleanup_record_ struct mp_journal_record *rec = NULL;
+    int r = open_journal(opts, name, &journal, &rec, err);
+    if (r < 0)
+        return r;
+    if (!pending_libvirt(rec))
+        return 0;
+
+    if (strcmp(op, "started") == 0) {
+        if (job_on == 0)
+            return conclude(opts, journal, rec, true,
+                            "libvirt started the VM after the incoming migration", err);
+        /* libvirt runs "started" as soon as the destination QEMU runs, paused
+         * for the stream: the outcome is still to come. */
+        mp_journal_record_set_fact(rec, FACT_LIBVIRT_SEEN, "started");
+        return commit(journal, rec, rec->phase, err);
+    }
+    /* "stopped" (the status file is still there) decides; "release" only
+     * when libvirt gives the reason (>= 10.5.0) or "stopped" could not. */
+    bool failed = job_on == 1 || (strcmp(op, "release") == 0 &&
+                                  (strcmp(extra, "failed") == 0 || strcmp(extra, "crashed") == 0));
+    if (failed)
+        return conclude(opts, journal, rec, false,
+                        "the incoming migration failed: libvirt stopped the destination VM "
+                        "during it; the Prepare hooks were called to undo their work",
+                        err);
+    if (job_on == 0 ||
+        (strcmp(op, "release") == 0 && strcmp(extra, "-") != 0 && strcmp(extra, "") != 0))
+        return conclude(opts, journal, rec, true,
+                        "the incoming migration had succeeded: the VM ran here until libvirt "
+                        "stopped it",
+                        err);
+    mp_warn("domain %s stopped, but libvirt's status does not say whether its incoming "
+            "migration %s had succeeded: left pending (migphase-status %s)",
+            name, rec->migration_id, rec->domain);
+    return 0;
+}
+
 static int
 run(int argc, char **argv, struct mp_error **err)
 {
     if (argc != 5)
         return mp_error_input(err, EINVAL, "expected 4 arguments, as libvirt gives them\n%s",
                               usage);
+    const char *name = argv[1], *op = argv[2], *sub = argv[3], *extra = argv[4];
     /* libvirt writes the domain XML to every hook: take it all, whatever the
      * operation, so that it never sees a closed pipe. */
     _cleanup_free_ char *xml = NULL;
@@ -215,18 +489,34 @@ run(int argc, char **argv, struct mp_error **err)
     int r = mp_read_fd(STDIN_FILENO, domain_xml_limits.max_bytes, &xml, &len, err);
     if (r < 0)
         return mp_error_prefix(err, "reading the domain XML");
-    if (strcmp(argv[2], "migrate") != 0 || strcmp(argv[3], "begin") != 0)
+    bool migrate = strcmp(op, "migrate") == 0 && strcmp(sub, "begin") == 0;
+    bool later = (strcmp(op, "started") == 0 && strcmp(sub, "begin") == 0) ||
+                 (strcmp(op, "stopped") == 0 && strcmp(sub, "end") == 0) ||
+                 (strcmp(op, "release") == 0 && strcmp(sub, "end") == 0);
+    if (!migrate && !later)
         return 0;
+    if (!*name || strchr(name, '/'))
+        return mp_error_input(err, EINVAL, "libvirt never names a domain '%s'", name);
 
     /* The configuration file only: libvirt's arguments are not options. */
     struct mp_options opts;
     char *config_argv[] = { argv[0], NULL };
     r = mp_options_parse(&opts, MP_PROG_PREPARE, usage, 1, config_argv, err);
+    if (r < 0)
+        return r;
+    int job_on = later ? incoming_job_on(name) : -1;
+    r = mp_privs_drop(0, 0, opts.user, err);
     if (r >= 0)
-        r = mp_privs_drop(0, 0, opts.user, err);
-    if (r >= 0)
-        r = incoming(&opts, argv[1], xml, len, err);
+        r = migrate ? incoming(&opts, name, xml, len, err)
+                    : settle(&opts, name, op, extra, job_on, err);
     mp_options_free(&opts);
+    /* The VM is stopped or started whatever we say: only "migrate" can
+     * refuse. A failure here is logged (libvirt logs stderr too). */
+    if (r < 0 && later) {
+        mp_log(MP_LOG_ERROR, "%s", (*err)->message);
+        mp_error_free(steal_ptr(err));
+        return 0;
+    }
     return r;
 }
 

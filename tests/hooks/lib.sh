@@ -81,3 +81,29 @@ hk_private_mounts() {
         mp_skip "cannot make a private mount namespace here"
     HK_PRIVATE_MOUNTS=yes exec unshare --mount --propagation private "$BASH" "$0" "$@"
 }
+
+# hk_private_run: like hk_private_etc, for /run: a copy-on-write layer where
+# a test can write the files a daemon would keep there (libvirt's status
+# files under /run/libvirt), seen by this process and its children only.
+hk_private_run() {
+    mkdir -p "$MP_TMP/run-upper" "$MP_TMP/run-work"
+    mount -t overlay overlay \
+        -o "lowerdir=/run,upperdir=$MP_TMP/run-upper,workdir=$MP_TMP/run-work" /run ||
+        mp_skip "cannot mount an overlay on /run here"
+}
+
+# hk_libvirt_status NAME ASYNC: write libvirt's status file of domain NAME
+# (/run/libvirt/qemu/NAME.xml, what the adapter reads at "started" and
+# "stopped") with its current async job ASYNC ("migration in", "none"), or
+# remove it when ASYNC is empty. Needs hk_private_run.
+hk_libvirt_status() {
+    mkdir -p /run/libvirt/qemu
+    if [ -z "$2" ]; then
+        rm -f "/run/libvirt/qemu/$1.xml"
+        return
+    fi
+    printf '%s\n' "<domstatus state='paused' reason='migration' pid='1'>" \
+        "  <job type='none' async='$2' phase='prepare' flags='0x1'/>" \
+        "  <domain type='qemu'><name>x</name><devices><graphics type='vnc' passwd='s3cr3t'/></devices></domain>" \
+        "</domstatus>" >"/run/libvirt/qemu/$1.xml"
+}

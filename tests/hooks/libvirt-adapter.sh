@@ -3,9 +3,12 @@
 # (libvirt docs/hooks.rst, src/util/virhook.c): installed in
 # /etc/libvirt/hooks/qemu.d/, run as HOOK GUEST_NAME OPERATION SUB_OPERATION
 # EXTRA with the domain XML on stdin and libvirt's filtered environment. On
-# "migrate begin" it runs the Prepare site hooks and records the migration;
-# a veto (a non-zero exit) cancels it; every other operation is a no-op.
-# /etc is a private copy-on-write layer (a mount namespace of the test's own).
+# "migrate begin" it runs the Prepare site hooks and records the migration as
+# pending; a veto (a non-zero exit) cancels it. "started" and "stopped" settle
+# it from libvirt's status file: a stop during the incoming job runs the
+# hooks' undo. Names libvirt accepts work; no secret of the XML is kept.
+# /etc and /run are private copy-on-write layers (a mount namespace of the
+# test's own). tests/hooks/libvirt-real.sh does the same with real libvirtd.
 # Hook bodies are single-quoted on purpose: the hooks expand them.
 # shellcheck source=tests/hooks/lib.sh disable=SC2154,SC2016
 . "$top_srcdir/tests/hooks/lib.sh"
@@ -17,6 +20,7 @@ adapter="$top_builddir/hooks/libvirt/migphase-libvirt-hook"
     mp_skip "configured with sysconfdir=$MP_SYSCONFDIR: the test writes only a private /etc"
 mp_init
 hk_private_etc
+hk_private_run
 
 hooks="$MP_TMP/hooks"
 mkdir -p "$hooks" /etc/migphase /etc/libvirt/hooks/qemu.d
@@ -38,6 +42,13 @@ cat >"$MP_TMP/vm1.xml" <<'EOF'
   </os>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <graphics type='vnc' port='-1' autoport='yes' passwd='Gr4phPW-marker'/>
+    <disk type='network' device='disk'>
+      <source protocol='rbd' name='pool/vm1'>
+        <auth username='admin'><secret type='ceph' usage='Secr3tUsage-marker'/></auth>
+      </source>
+      <target dev='vda'/>
+    </disk>
     <interface type='bridge'>
       <source bridge='br0'/>
       <target dev='vnet0'/>
@@ -59,7 +70,7 @@ libvirt() {
 }
 record="$MP_STATE/destination/vm1/record"
 
-echo "== migrate begin: the Prepare hooks run, the migration is recorded"
+echo "== migrate begin: the Prepare hooks run, the migration is recorded, pending"
 libvirt vm1 migrate begin -
 mp_expect_status 0 "$rc" "migrate begin"
 [ ! -s "$MP_TMP/out" ] || mp_fail "the hook changed the domain XML: $(cat "$MP_TMP/out")"
@@ -72,12 +83,52 @@ grep -q '<description format="libvirt-xml">' "$hooks/stdin" ||
     mp_fail "the hook's cookie does not carry the domain XML"
 grep -q '&lt;source bridge=.br0./&gt;' "$hooks/stdin" || mp_fail "the domain XML is not all there"
 grep -q '<item key="manager">libvirt</item>' "$hooks/stdin" || mp_fail "no manager=libvirt"
-grep -qx 'closed = yes' "$record" || mp_fail "the record is not closed: $(cat "$record")"
-for line in 'step = prepare' 'outcome = success' 'fact.manager = libvirt'; do
+grep -q 'marker' "$hooks/stdin" && mp_fail "the hooks got the domain's secrets: $(grep marker "$hooks/stdin")"
+grep -q 'graphics type=.vnc.' "$hooks/stdin" || mp_fail "the graphics went with the passwd"
+grep -qx 'closed = no' "$record" || mp_fail "the record is closed at once: $(cat "$record")"
+for line in 'step = prepare' 'phase = done' 'fact.manager = libvirt'; do
     grep -qx "$line" "$record" || mp_fail "the record lacks '$line': $(cat "$record")"
 done
 grep -q '<extension name="seen" hook="prepare:10-record"><domain name="vm1"/></extension>' \
     "$MP_STATE/destination/vm1/prepare-out.xml" || mp_fail "the hook's extension was not kept"
+
+echo "== started, as libvirt calls it: the destination QEMU runs, the stream is to come"
+hk_libvirt_status vm1 "migration in"
+libvirt vm1 started begin -
+mp_expect_status 0 "$rc" "started begin"
+grep -qx 'closed = no' "$record" || mp_fail "closed before the stream: $(cat "$record")"
+
+echo "== stopped during the incoming job: the hooks undo, the record closes as failed"
+rm -f "$hooks/envfailed"
+libvirt vm1 stopped end -
+mp_expect_status 0 "$rc" "stopped end"
+grep -qx MIGPHASE_OUTCOME=failed "$hooks/envfailed" || mp_fail "the Prepare hook was not undone"
+for line in 'closed = yes' 'step = finish' 'outcome = failed'; do
+    grep -qx "$line" "$record" || mp_fail "the record lacks '$line': $(cat "$record")"
+done
+hk_libvirt_status vm1 ""
+libvirt vm1 release end -
+mp_expect_status 0 "$rc" "release end"
+mp_assert_nothing_pending
+
+echo "== a migration that succeeds: closed as a success, no undo"
+rm -f "$hooks/envfailed"
+libvirt vm1 migrate begin -
+mp_expect_status 0 "$rc" "migrate begin"
+hk_libvirt_status vm1 "migration in"
+libvirt vm1 started begin -
+# Later, the VM running here (no job), libvirt stops it.
+hk_libvirt_status vm1 none
+libvirt vm1 stopped end -
+[ ! -e "$hooks/envfailed" ] || mp_fail "a migration that succeeded was undone"
+for line in 'closed = yes' 'outcome = success'; do
+    grep -qx "$line" "$record" || mp_fail "the record lacks '$line': $(cat "$record")"
+done
+# A libvirt that runs "started" after the stream: settled there.
+libvirt vm1 migrate begin -
+hk_libvirt_status vm1 none
+libvirt vm1 started begin -
+grep -qx 'closed = yes' "$record" || mp_fail "started with no job left it open: $(cat "$record")"
 mp_assert_nothing_pending
 
 echo "== The rest of libvirt's calls: accepted, nothing done"
@@ -92,6 +143,9 @@ for call in "prepare begin -" "start begin -" "started begin -" "stopped end -" 
 done
 [ ! -e "$hooks/env" ] || mp_fail "a hook ran for another operation than migrate begin"
 cmp -s "$record" "$MP_TMP/record.before" || mp_fail "another operation touched the journal"
+hk_libvirt_status vm1 ""
+xml=vm1 libvirt other started begin -
+[ ! -e "$MP_STATE/destination/other" ] || mp_fail "a domain with no migration got a journal"
 
 echo "== A hook vetoes: libvirt is told to cancel, nothing is left behind"
 hk_hook "$hooks" prepare 20-veto 'echo "no SAN path to $MIGPHASE_DOMAIN" >&2; exit 1'
@@ -123,11 +177,41 @@ grep -q "domain vm2 has an unfinished migphase migration 6f1c2a9e" "$MP_TMP/err"
     mp_fail "unexpected refusal"
 rm -r "$MP_STATE/destination/vm2"
 
-echo "== A name the journal cannot use: refused"
-sed 's/vm1/vm 1/' "$MP_TMP/vm1.xml" >"$MP_TMP/vm-space.xml"
-xml=vm-space libvirt "vm 1" migrate begin -
-[ "$rc" -ne 0 ] || mp_fail "a domain the journal cannot name went ahead"
-grep -q "cannot record the migration of vm 1" "$MP_TMP/err" || mp_fail "unexpected refusal"
+echo "== Names libvirt accepts and the journal does not: encoded, the real name kept"
+for name in "web server" "db+1" "_x.y" ".dot" "$(printf 'n%.0s' $(seq 140))+"; do
+    sed "s|<name>vm1</name>|<name>$name</name>|" "$MP_TMP/vm1.xml" >"$MP_TMP/named.xml"
+    xml=named libvirt "$name" migrate begin -
+    mp_expect_status 0 "$rc" "migrate begin of '$name'"
+    grep -qx "MIGPHASE_DOMAIN=$name" "$hooks/env" || mp_fail "the hook did not get '$name'"
+    hk_libvirt_status "$name" "migration in"
+    xml=named libvirt "$name" stopped end -
+    grep -qx MIGPHASE_OUTCOME=failed "$hooks/envfailed" || mp_fail "'$name' was not undone"
+    hk_libvirt_status "$name" ""
+done
+[ -f "$MP_STATE/destination/web_20server/record" ] || mp_fail "no journal web_20server"
+grep -qx 'fact.libvirt-domain = web server' "$MP_STATE/destination/web_20server/record" ||
+    mp_fail "the record does not keep the real name"
+[ -f "$MP_STATE/destination/db_2B1/record" ] || mp_fail "no journal db_2B1"
+for d in "$MP_STATE"/destination/*; do
+    [ "${#d}" -le $((${#MP_STATE} + 13 + 128)) ] || mp_fail "journal name too long: $d"
+done
+mp_assert_nothing_pending
+# Another domain whose name is the encoded one: refused, not mixed up.
+sed 's|<name>vm1</name>|<name>web server</name>|' "$MP_TMP/vm1.xml" >"$MP_TMP/named.xml"
+xml=named libvirt "web server" migrate begin -
+sed 's|<name>vm1</name>|<name>web_20server</name>|' "$MP_TMP/vm1.xml" >"$MP_TMP/named.xml"
+xml=named libvirt "web_20server" migrate begin -
+[ "$rc" -ne 0 ] || mp_fail "two domains shared one journal"
+grep -q "domain web_20server has the journal directory of domain web server" "$MP_TMP/err" ||
+    mp_fail "unexpected refusal"
+hk_libvirt_status "web server" "migration in"
+xml=named libvirt "web server" stopped end -
+hk_libvirt_status "web server" ""
+
+echo "== No secret of the domain XML on disk"
+if grep -rl 'marker' "$MP_STATE" "$hooks"; then
+    mp_fail "a secret of the domain XML was written: $(grep -rl marker "$MP_STATE" "$hooks")"
+fi
 
 echo "== Called by hand with the wrong arguments: a usage error"
 libvirt vm1 migrate
