@@ -2,10 +2,12 @@
 #include "config.h"
 
 #include "argv.h"
+#include "buf.h"
 #include "log.h"
 #include "monitor.h"
 #include "proc.h"
 #include "qemu-internal.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -65,16 +67,50 @@ bind_qmp_socket(const char *path, int *fd, struct mp_error **err)
     return 0;
 }
 
+/* Where the plan's command line names the TLS files the act stages: the
+ * directory exists only once the act made it. */
+#define TLS_DIR_PLACEHOLDER "@MIGPHASE-TLS-DIR@"
+
 /* The options the destination adds to every VM's command line, after the
  * source's: QEMU's seccomp sandbox, with everything it can deny denied (the
- * helper changed the user before the exec; QEMU itself may not). The TLS
- * objects of the stream go here too. */
+ * helper changed the user before the exec; QEMU itself may not), and for a
+ * TLS stream the server credentials and who may send. */
 static char **
 destination_extra_args(const struct mp_step_ctx *ctx)
 {
-    (void)ctx;
     char **extra = mp_strv_append(NULL, "-sandbox");
-    return mp_strv_append(extra, QEMU_SANDBOX);
+    extra = mp_strv_append(extra, QEMU_SANDBOX);
+    if (!ctx->out->stream_tls)
+        return extra;
+    _cleanup_strv_ char **tls =
+        qemu_tls_destination_objects(TLS_DIR_PLACEHOLDER, ctx->in->source.hostname);
+    for (size_t i = 0; tls[i]; i++)
+        extra = mp_strv_append(extra, tls[i]);
+    return extra;
+}
+
+/* Stage the server's TLS files for the VM's user and name them in argv. */
+static int
+stage_tls(const struct mp_options *opts, char **argv, char **staged, struct mp_error **err)
+{
+    uid_t uid = 0;
+    gid_t gid = 0;
+    struct passwd *pw = opts->qemu_user ? getpwnam(opts->qemu_user) : NULL;
+    if (pw) {
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    }
+    int r = qemu_tls_stage(opts->pki_dir, true, uid, gid, staged, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; argv[i]; i++) {
+        if (!strstr(argv[i], TLS_DIR_PLACEHOLDER))
+            continue;
+        char *named = qemu_replace_all(argv[i], TLS_DIR_PLACEHOLDER, *staged);
+        free(argv[i]);
+        argv[i] = named;
+    }
+    return 0;
 }
 
 /* Start the VM as the policy's user (qemu-user), QMP on the socket bound
@@ -146,7 +182,10 @@ setup_and_listen(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error 
     unsigned port = opts->port_lo;
     struct qemu_qmp_call first = { .command = "migrate-incoming",
                                    .args = incoming_args(opts, port) };
-    int r = qemu_monitor_setup_migration(qmp, &ctx->in->params, NULL, &first, err);
+    struct qemu_tls_params tls = { 0 };
+    if (ctx->out->stream_tls)
+        tls = (struct qemu_tls_params){ .creds = QEMU_TLS_CREDS_ID, .authz = QEMU_TLS_AUTHZ_ID };
+    int r = qemu_monitor_setup_migration(qmp, &ctx->in->params, &tls, &first, err);
     if (r == 0)
         r = incoming_result(ctx, port, first.result, steal_ptr(&first.error), err);
     qemu_qmp_calls_free(&first, 1);
@@ -262,11 +301,22 @@ prepare_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         return mp_error_left_state(err);
     (void)unlink(vm->pidfile);
     (void)unlink(vm->log_path);
+    char *staged = NULL;
+    if (ctx->out->stream_tls) {
+        r = stage_tls(opts, vm->argv, &staged, err);
+        if (r < 0)
+            return r;
+    }
     pid_t pid;
     r = launch_vm(ctx, vm->argv, vm->pidfile, vm->log_path, &pid, err);
-    if (r < 0)
+    if (r < 0) {
+        qemu_tls_unstage(staged);
         return r;
+    }
     r = setup_vm(ctx, &pid, vm->pidfile, vm->log_path, err);
+    /* QEMU loaded the credentials before its monitor answered: the copies
+     * go now, whatever happened. */
+    qemu_tls_unstage(staged);
     if (r == 0)
         return 0;
     /* On any failure the destination VM must be gone. */
@@ -277,6 +327,35 @@ prepare_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         return mp_error_left_state(err);
     }
     return r;
+}
+
+/* prepare --check's report: each argument on its own line, quoted for a
+ * shell when it needs it, and the user it would run as. */
+static char *
+describe_argv(char *const *argv, const char *user)
+{
+    static const char plain_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789-_=,.:/@%+";
+    struct mp_buf out = { 0 };
+    mp_buf_printf(&out, "# as user %s, under seccomp, with this helper's QMP socket and pid file\n",
+                  user ? user : "root");
+    for (size_t i = 0; argv[i]; i++) {
+        const char *arg = argv[i];
+        if (*arg && strspn(arg, plain_chars) == strlen(arg)) {
+            mp_buf_add_str(&out, arg);
+        } else {
+            mp_buf_add_str(&out, "'");
+            for (const char *p = arg; *p; p++) {
+                if (*p == '\'')
+                    mp_buf_add_str(&out, "'\\''");
+                else
+                    mp_buf_add(&out, p, 1);
+            }
+            mp_buf_add_str(&out, "'");
+        }
+        mp_buf_add_str(&out, argv[i + 1] ? " \\\n" : "\n");
+    }
+    return mp_buf_steal(&out, NULL);
 }
 
 /* The user of the policy (qemu-user) must exist before anything starts. */
@@ -306,6 +385,9 @@ qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
     if (!mp_streq0(ctx->in->description_format, "qemu-argv"))
         return mp_error_input(err, EINVAL, "the cookie does not describe a QEMU VM");
     int r = check_qemu_user(opts->qemu_user, err);
+    if (r == 0 && ctx->out->stream_tls && !qemu_tls_valid_host(ctx->in->source.hostname))
+        r = mp_error_input(err, EINVAL,
+                           "the source's host name cannot name the only sender TLS admits");
     if (r < 0)
         return r;
     struct new_vm *vm = xzalloc(sizeof(*vm));
@@ -325,7 +407,10 @@ qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
     r = qemu_argv_for_destination(ctx->in->description_args, &target, &vm->argv, err);
     if (r == 0)
         r = check_socket_free(opts, vm->stale, err);
-    if (r < 0) {
+    if (r < 0 || !ctx->journal) {
+        /* --check: what would run, and nothing more. */
+        if (r == 0)
+            ctx->check_report = describe_argv(vm->argv, opts->qemu_user);
         new_vm_free(vm);
         return r;
     }
@@ -436,6 +521,9 @@ finish_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     if (ctx->in->params.paused)
         return 0;
     r = qemu_qmp_execute(vm->qmp, "cont", NULL, NULL, err);
+    /* The moment the guest resumed, for its pause end to end. */
+    if (r == 0)
+        ctx->out->timing.resume_us = qemu_monitor_event_time_us(vm->qmp, "RESUME", 1000);
     if (r < 0)
         return fail_incoming(ctx, vm->qmp, vm->pid, err);
     return 0;

@@ -22,8 +22,10 @@ const struct mp_driver mp_qemu_driver = {
     .features = &qemu_features,
     /* Prepare starts QEMU as qemu-user: CAP_SETUID and CAP_SETGID to change
      * to it (and its groups) before the exec. The VM then runs as another
-     * uid: CAP_KILL to stop it (Finish, Confirm, recovery). */
-    .capabilities = 1ull << CAP_SETUID | 1ull << CAP_SETGID | 1ull << CAP_KILL,
+     * uid: CAP_KILL to stop it (Finish, Confirm, recovery). QEMU reads its
+     * TLS files as the VM's user: CAP_CHOWN to give it the copies it loads
+     * (Prepare, Perform). */
+    .capabilities = 1ull << CAP_SETUID | 1ull << CAP_SETGID | 1ull << CAP_KILL | 1ull << CAP_CHOWN,
     /* Begin reads the VM's /proc/PID/exe (a root QEMU has every capability). */
     .begin_capabilities = 1ull << CAP_SYS_PTRACE,
     .begin = qemu_begin,     /* 0.1.0 */

@@ -8,14 +8,19 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The VM named by the pid file Prepare gave it, if that process is the QEMU
- * started with this pid file (its command line names it). */
+/* The VM named by the pid file Prepare's launch wrote, if that process is
+ * still the one that wrote it (same start time). A pid file without a start
+ * time is QEMU's own (-pidfile, before the launch wrote its own): then the
+ * process must be the QEMU started with it (its command line names it). */
 static pid_t
 pid_from_pidfile(const char *pidfile)
 {
     pid_t pid = 0;
-    if (!pidfile || mp_proc_read_pidfile(pidfile, &pid, NULL) < 0)
+    uint64_t start = 0, now = 0;
+    if (!pidfile || mp_proc_read_pidfile_start(pidfile, &pid, &start, NULL) < 0)
         return 0;
+    if (start)
+        return mp_proc_start_time(pid, &now) == 0 && now == start ? pid : 0;
     _cleanup_strv_ char **argv = NULL;
     if (mp_proc_cmdline(pid, &argv, NULL) < 0)
         return 0;

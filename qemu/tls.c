@@ -59,13 +59,15 @@ qemu_tls_stage(const char *pki_dir, bool server, uid_t uid, gid_t gid, char **di
         return mp_error_set_errno(err, errno, "cannot make a directory for QEMU's TLS files");
     _cleanup_free_ char *staged = xstrdup(tmpl);
     int r = 0;
-    if (chown(staged, uid, gid) < 0)
-        r = mp_error_set_errno(err, errno, "cannot give %s to uid %ld", staged, (long)uid);
     const char *const *files = server ? server_files : client_files;
     for (size_t i = 0; r == 0 && i < 3; i++)
         r = stage_one(pki_dir, files[i], false, staged, uid, gid, err);
     if (r == 0)
         r = stage_one(pki_dir, MP_PKI_CA_CRL, true, staged, uid, gid, err);
+    /* The directory last: root without CAP_DAC_OVERRIDE cannot write in a
+     * directory that is already the VM user's. */
+    if (r == 0 && chown(staged, uid, gid) < 0)
+        r = mp_error_set_errno(err, errno, "cannot give %s to uid %ld", staged, (long)uid);
     if (r < 0) {
         qemu_tls_unstage(steal_ptr(&staged));
         return mp_error_prefix(err, "staging the %s's TLS files", server ? "server" : "client");
@@ -79,6 +81,9 @@ qemu_tls_unstage(char *dir)
 {
     if (!dir)
         return;
+    /* Back to root first: root without CAP_DAC_OVERRIDE cannot remove
+     * files from the VM user's directory. */
+    (void)chown(dir, 0, 0);
     const char *names[] = { MP_PKI_CA_CERT,    MP_PKI_CA_CRL,   MP_PKI_SERVER_CERT,
                             MP_PKI_SERVER_KEY, PKI_CLIENT_CERT, PKI_CLIENT_KEY };
     for (size_t i = 0; i < ARRAY_SIZE(names); i++) {

@@ -179,8 +179,12 @@ launch_failed(int report_fd, enum launch_stage stage)
 static int
 write_own_pid(const struct launch_plan *plan)
 {
-    char buf[32];
-    int len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    /* With its start time: a reader can tell this process from a later one
+     * that got the same pid. */
+    char buf[64];
+    uint64_t start = 0;
+    (void)mp_proc_start_time(getpid(), &start);
+    int len = snprintf(buf, sizeof(buf), "%ld %llu\n", (long)getpid(), (unsigned long long)start);
     int fd = open(plan->pidfile_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return -1;
@@ -646,18 +650,30 @@ mp_proc_cmdline(pid_t pid, char ***argv, struct mp_error **err)
 }
 
 int
-mp_proc_read_pidfile(const char *path, pid_t *pid, struct mp_error **err)
+mp_proc_read_pidfile_start(const char *path, pid_t *pid, uint64_t *start, struct mp_error **err)
 {
     _cleanup_free_ char *buf = NULL;
     int r = mp_read_file(path, 64, &buf, NULL, err);
     if (r < 0)
         return r;
     buf[strcspn(buf, "\n")] = '\0';
-    uint64_t v;
-    if (mp_parse_u64(buf, &v) < 0 || v == 0 || v > INT32_MAX)
+    char *space = strchr(buf, ' ');
+    uint64_t v, s = 0;
+    if (space)
+        *space++ = '\0';
+    if (mp_parse_u64(buf, &v) < 0 || v == 0 || v > INT32_MAX ||
+        (space && (mp_parse_u64(space, &s) < 0 || s == 0)))
         return mp_error_set(err, EBADMSG, "pid file %s does not hold a pid", path);
     *pid = (pid_t)v;
+    if (start)
+        *start = s;
     return 0;
+}
+
+int
+mp_proc_read_pidfile(const char *path, pid_t *pid, struct mp_error **err)
+{
+    return mp_proc_read_pidfile_start(path, pid, NULL, err);
 }
 
 int

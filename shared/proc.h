@@ -95,6 +95,10 @@ int mp_proc_terminate(pid_t pid, uint64_t timeout_ms, struct mp_error **err);
 int mp_proc_cmdline(pid_t pid, char ***argv, struct mp_error **err);
 /* Read a pid file (a decimal pid and a newline). */
 int mp_proc_read_pidfile(const char *path, pid_t *pid, struct mp_error **err);
+/* The same, with the start time (clock ticks since boot) that mp_proc_launch
+ * writes after the pid; 0 when the file has none (QEMU's own). */
+int mp_proc_read_pidfile_start(const char *path, pid_t *pid, uint64_t *start,
+                               struct mp_error **err);
 /* The start time of a process in clock ticks (field 22 of /proc/PID/stat):
  * with the pid, it names a process even after the pid is reused. */
 int mp_proc_start_time(pid_t pid, uint64_t *ticks);

@@ -58,7 +58,7 @@ echo "== qemu-user = $MP_QEMU_USER (the test policy): the VM runs as that user"
 qemu_uid=$(id -u "$MP_QEMU_USER")
 qemu_gid=$(id -g "$MP_QEMU_USER")
 mp_start_guest conf $mem 8
-mp_migrate conf --local --no-tls --progress none 2>"$MP_TMP/migrate.err" ||
+mp_migrate conf --local --progress none 2>"$MP_TMP/migrate.err" ||
     mp_fail "migphase-migrate failed: $(cat "$MP_TMP/migrate.err")"
 [ "$(mp_where_running conf)" = destination ] || mp_fail "guest runs: $(mp_where_running conf)"
 expect_confined conf "$qemu_uid" "$qemu_gid"
@@ -73,7 +73,7 @@ echo "== qemu-user = root, named in the policy: the VM runs as root, still under
 sed 's/^qemu-user = .*/qemu-user = root/' "$MIGPHASE_CONFIG" >"$MP_TMP/root.conf"
 chmod 0600 "$MP_TMP/root.conf"
 mp_start_guest rootvm $mem 8
-MIGPHASE_CONFIG="$MP_TMP/root.conf" mp_migrate rootvm --local --no-tls --progress none \
+MIGPHASE_CONFIG="$MP_TMP/root.conf" mp_migrate rootvm --local --progress none \
     2>"$MP_TMP/migrate-root.err" || mp_fail "migphase-migrate failed: $(cat "$MP_TMP/migrate-root.err")"
 [ "$(mp_where_running rootvm)" = destination ] || mp_fail "guest runs: $(mp_where_running rootvm)"
 expect_confined rootvm 0 0
@@ -85,7 +85,7 @@ sed 's/^qemu-user = .*/qemu-user = mp-no-such-user/' "$MIGPHASE_CONFIG" >"$MP_TM
 chmod 0600 "$MP_TMP/nouser.conf"
 mp_start_guest nouser $mem 8
 rc=0
-MIGPHASE_CONFIG="$MP_TMP/nouser.conf" mp_migrate nouser --local --no-tls --progress none \
+MIGPHASE_CONFIG="$MP_TMP/nouser.conf" mp_migrate nouser --local --progress none \
     2>"$MP_TMP/migrate-nouser.err" || rc=$?
 [ "$rc" -ne 0 ] || mp_fail "a migration with an unknown qemu-user succeeded"
 grep -q "mp-no-such-user" "$MP_TMP/migrate-nouser.err" ||

@@ -255,7 +255,8 @@ mp_migrate() {
 
 # The destination VM's pid, from the pid file Prepare keeps in the journal.
 mp_dest_pid() {
-    cat "$MP_STATE/destination/$1/qemu.pid" 2>/dev/null || true
+    # "PID START": the launch writes its start time after the pid.
+    sed -n '1s/ .*//p' "$MP_STATE/destination/$1/qemu.pid" 2>/dev/null || true
 }
 
 # mp_count_vms: QEMU processes of this test still alive.
