@@ -14,7 +14,8 @@ engine_libmigphase_engine_a_SOURCES = \
 	engine/support.c engine/support.h \
 	engine/hooks.c engine/hooks.h \
 	engine/trust.c engine/trust.h \
-	engine/listen.c engine/listen.h
+	engine/listen.c engine/listen.h \
+	engine/pause.c engine/pause.h
 nodist_engine_libmigphase_engine_a_SOURCES = engine/support-matrix.gen.c
 BUILT_SOURCES += engine/support-matrix.gen.c engine/driver-abi.gen.h
 
@@ -33,3 +34,4 @@ CLEANFILES += engine/driver-abi.gen.h
 # Everything a program that runs steps links, in layer order: the engine,
 # the drivers built in, the base. No library appears twice.
 ENGINE_LIBS = engine/libmigphase-engine.a qemu/libqemu.a $(BASE_LIBS)
+engine_libmigphase_engine_a_SOURCES += engine/stream-tls.c engine/stream-tls.h

@@ -8,11 +8,13 @@
 #include "hooks.h"
 #include "journal.h"
 #include "listen.h"
+#include "pause.h"
 #include "log.h"
 #include "privs.h"
 #include "proc.h"
 #include "progress.h"
 #include "rules.h"
+#include "stream-tls.h"
 #include "support.h"
 #include "trust.h"
 
@@ -231,10 +233,24 @@ seal_cookie(struct mp_step_ctx *ctx, char **signed_xml, size_t *len, struct mp_e
 {
     _cleanup_free_ char *xml = NULL;
     size_t xml_len = 0;
+    ctx->out->timing.written_us = mp_realtime_us();
     int r = mp_cookie_format(ctx->out, &xml, &xml_len, err);
     if (r < 0)
         return r;
     return mp_trust_sign(run_of(ctx)->trust, xml, xml_len, signed_xml, len, err);
+}
+
+/* The guest's pause, when both VMs said when they stopped and resumed. */
+static void
+estimate_pause(struct mp_step_ctx *ctx)
+{
+    struct mp_stats *s = &ctx->out->stats;
+    if (mp_pause_estimate(&ctx->in->timing, ctx->out->timing.read_us, ctx->out->timing.resume_us,
+                          &s->pause_us, &s->pause_uncertainty_us)) {
+        s->present = true;
+        mp_info("the guest stood still for %.1f ms (within %.1f ms: the hosts' clocks)",
+                (double)s->pause_us / 1000, (double)s->pause_uncertainty_us / 1000);
+    }
 }
 
 /* Record how the driver's work ended, then write the cookie out. */
@@ -253,6 +269,8 @@ conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
         }
     }
     rec->outcome = outcome;
+    if (ctx->step == MP_STEP_FINISH && rc == 0 && ctx->out)
+        estimate_pause(ctx);
     rec->closed = mp_rule_closes_migration(ctx->step, rc, *err, run_of(ctx)->acted);
     if (ctx->step == MP_STEP_PERFORM && rc == 0)
         mp_journal_record_set_fact(rec, MP_FACT_STREAM, MP_FACT_STREAM_COMPLETED);
@@ -357,9 +375,13 @@ static int
 run_begin(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_error **err)
 {
     fill_begin_cookie(ctx->out, ctx->opts);
+    /* The stream's TLS request (engine/stream-tls.c). */
+    int r = mp_stream_tls_step(ctx, err);
+    if (r < 0)
+        return r;
     ctx->record = mp_journal_record_new();
     struct mp_step_plan plan = { 0 };
-    int r = mp_driver_plan_step(driver, ctx, &plan, err);
+    r = mp_driver_plan_step(driver, ctx, &plan, err);
     /* Begin has no side effects: there is no journal yet to record one. */
     assert(r < 0 || !plan.act);
     mp_step_plan_clear(&plan);
@@ -422,6 +444,9 @@ apply_rules(struct mp_step_ctx *ctx, const struct mp_cookie *in, const char *raw
         r = mp_rule_guard_source_resume(ctx, err);
     if (r == 0)
         r = mp_rule_guard_source_stop(ctx, err);
+    /* Prepare decides the stream's TLS, Perform checks it can follow. */
+    if (r == 0)
+        r = mp_stream_tls_step(ctx, err);
     return r;
 }
 
@@ -433,7 +458,9 @@ check_prepare(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp
 {
     ctx->record = mp_journal_record_new();
     struct mp_step_plan plan = { 0 };
-    int r = mp_driver_plan_step(driver, ctx, &plan, err);
+    int r = mp_stream_tls_step(ctx, err);
+    if (r == 0)
+        r = mp_driver_plan_step(driver, ctx, &plan, err);
     mp_step_plan_clear(&plan);
     if (r == 0)
         fputs(ctx->check_report ? ctx->check_report : "the cookie passes this host's checks\n",
@@ -454,12 +481,15 @@ run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct 
     size_t raw_len = 0;
     struct mp_trusted_bytes payload = { 0 };
     int r = read_cookie(spec, ctx, &in, &raw, &raw_len, &payload, err);
+    uint64_t read_us = mp_realtime_us();
     ctx->in = in;
     if (r == 0 && (spec->step == MP_STEP_FINISH || spec->step == MP_STEP_CONFIRM))
         r = mp_rule_decide_cancel(spec->step, ctx->opts, in, &ctx->cancel, err);
     bool done_before = false;
-    if (r == 0)
+    if (r == 0) {
         derive_out_cookie(ctx, in);
+        mp_timing_note_read(ctx->out, in, read_us);
+    }
     if (r == 0 && spec->step == MP_STEP_PREPARE && ctx->opts->check_only) {
         mp_trusted_bytes_clear(&payload);
         return check_prepare(driver, ctx, err);

@@ -131,6 +131,15 @@ receiver_argv(const struct mp_step_ctx *ctx, const char *config, const char *res
         v = mp_strv_append(v, options[i][0]);
         v = mp_strv_append(v, options[i][1]);
     }
+    /* The engine decided (engine/stream-tls.c); the stream is taken only
+     * from the host the Begin cookie's verified signature names. */
+    if (ctx->out->stream_tls) {
+        v = mp_strv_append(v, "--tls");
+        v = mp_strv_append(v, "--pki-dir");
+        v = mp_strv_append(v, opts->pki_dir ? opts->pki_dir : MP_DEFAULT_PKI_DIR);
+        v = mp_strv_append(v, "--peer");
+        v = mp_strv_append(v, ctx->in->source.hostname);
+    }
     return v;
 }
 
@@ -276,6 +285,9 @@ xen_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error 
     int r = check_cookie(ctx->in, err);
     if (r < 0)
         return r;
+    if (ctx->out->stream_tls && !ctx->in->source.hostname)
+        return mp_error_input(err, EINVAL,
+                              "a TLS stream needs the source's host name in the cookie");
     _cleanup_free_ char *incoming = xen_name_with(ctx->record->domain, XEN_SUFFIX_INCOMING);
     r = mp_journal_check_domain(incoming, err);
     if (r < 0)

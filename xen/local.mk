@@ -31,3 +31,9 @@ xen_migphase_xen_receiver_CPPFLAGS = $(xen_libxen_a_CPPFLAGS)
 xen_migphase_xen_receiver_CFLAGS = $(xen_libxen_a_CFLAGS)
 xen_migphase_xen_receiver_LDADD = xen/libxen.a $(XENLIGHT_LIBS) $(BASE_LIBS)
 endif
+# The stream's TLS (xen/tls.c): GnuTLS, with a pump thread.
+if WITH_XEN
+xen_libxen_a_SOURCES += xen/tls.c xen/tls.h
+xen_libxen_a_CFLAGS += $(GNUTLS_CFLAGS)
+xen_migphase_driver_xen_so_LDADD += $(GNUTLS_LIBS)
+endif

@@ -8,12 +8,14 @@
  * each stage in the result file (xen/result.c) for Prepare and Finish, each
  * time naming itself (pid, start time, migration) so that recovery finds it
  * even if the Prepare that started it died, and answers the source on the
- * same socket, then exits: 0 if the domain was restored, 1 otherwise. Not
- * meant to be run by hand. */
+ * same socket, then exits: 0 if the domain was restored, 1 otherwise. With
+ * --tls the stream is TLS (xen/tls.h): the receiver is the server and takes
+ * the stream only from the host --peer names. Not meant to be run by hand. */
 #include "config.h"
 
 #include "log.h"
 #include "proc.h"
+#include "tls.h"
 #include "xen-internal.h"
 
 #include <arpa/inet.h>
@@ -43,6 +45,9 @@ struct receiver_args {
     const char *migration_id;
     const char *listen;
     unsigned port_lo, port_hi;
+    bool tls; /* TLS, as the server of pki_dir, for the source host peer */
+    const char *pki_dir;
+    const char *peer;
     int stream_version;
     uint64_t accept_timeout_ms;
     pid_t pid; /* ours, and our start time: every report names us */
@@ -60,7 +65,10 @@ parse_args(int argc, char **argv, struct receiver_args *a, struct mp_error **err
         OPT_PORTS,
         OPT_VERSION,
         OPT_TIMEOUT,
-        OPT_LOG
+        OPT_LOG,
+        OPT_TLS,
+        OPT_PKI_DIR,
+        OPT_PEER
     };
     static const struct option longopts[] = {
         { "config", required_argument, NULL, OPT_CONFIG },
@@ -71,6 +79,9 @@ parse_args(int argc, char **argv, struct receiver_args *a, struct mp_error **err
         { "stream-version", required_argument, NULL, OPT_VERSION },
         { "accept-timeout-ms", required_argument, NULL, OPT_TIMEOUT },
         { "log-level", required_argument, NULL, OPT_LOG },
+        { "tls", no_argument, NULL, OPT_TLS },
+        { "pki-dir", required_argument, NULL, OPT_PKI_DIR },
+        { "peer", required_argument, NULL, OPT_PEER },
         { NULL, 0, NULL, 0 },
     };
     *a = (struct receiver_args){ .listen = "0.0.0.0",
@@ -113,15 +124,26 @@ parse_args(int argc, char **argv, struct receiver_args *a, struct mp_error **err
                 return mp_error_input(err, EINVAL, "bad --log-level '%s'", optarg);
             mp_log_set_level(level);
             break;
+        case OPT_TLS:
+            a->tls = true;
+            break;
+        case OPT_PKI_DIR:
+            a->pki_dir = optarg;
+            break;
+        case OPT_PEER:
+            a->peer = optarg;
+            break;
         default:
             return mp_error_input(err, EINVAL, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (!a->config || !a->result || !a->migration_id || !a->port_lo || optind != argc)
+    bool tls_ok = !a->tls || (a->pki_dir && a->peer && *a->peer);
+    if (!a->config || !a->result || !a->migration_id || !a->port_lo || optind != argc || !tls_ok)
         return mp_error_input(err, EINVAL,
                               "usage: %s --config FILE --result FILE --migration-id ID "
                               "--port-range LO-HI [--listen ADDR] [--stream-version N] "
-                              "[--accept-timeout-ms N] [--log-level LEVEL]",
+                              "[--accept-timeout-ms N] [--log-level LEVEL] "
+                              "[--tls --pki-dir DIR --peer HOST]",
                               XEN_RECEIVER_PROGRAM);
     return 0;
 }
@@ -193,10 +215,59 @@ listen_on_range(const struct receiver_args *a, int *out, uint16_t *port, struct 
                         a->listen);
 }
 
-/* Accept connections until one introduces this migration. Anything else
- * (a port scan, a stale source) is turned away without ending the wait. */
+/* The connection the stream comes over: the TCP socket, and with TLS the
+ * session and the clear end of its pump, which libxl reads. */
+struct connection {
+    int tcp;
+    int stream; /* tcp, or the pump's clear end */
+    struct xen_tls *tls;
+};
+
+static void
+connection_close(struct connection *c)
+{
+    xen_tls_free(steal_ptr(&c->tls));
+    if (c->stream >= 0 && c->stream != c->tcp)
+        close(c->stream);
+    if (c->tcp >= 0)
+        close(c->tcp);
+    c->tcp = c->stream = -1;
+}
+
+/* The peer's address, for the log. */
+static void
+peer_address(int fd, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    const void *addr = NULL;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            addr = &((struct sockaddr_in *)&ss)->sin_addr;
+        else if (ss.ss_family == AF_INET6)
+            addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    }
+    if (!addr || !inet_ntop(ss.ss_family, addr, buf, (socklen_t)size))
+        snprintf(buf, size, "(unknown)");
+}
+
+/* With TLS, authenticate the peer (only the source host is taken) and start
+ * the pump; the header then comes through it. */
 static int
-accept_source(const struct receiver_args *a, int lfd, int *out, struct mp_error **err)
+secure(const struct receiver_args *a, struct connection *c, struct mp_error **err)
+{
+    int r = xen_tls_open(c->tcp, true, a->pki_dir, a->peer, HEADER_TIMEOUT_MS, &c->tls, &c->stream,
+                         err);
+    if (r == 0)
+        r = xen_tls_pump_start(c->tls, err);
+    return r;
+}
+
+/* Accept connections until one introduces this migration. Anything else
+ * (a port scan, a stale source, with TLS a peer that is not the source
+ * host) is turned away, with one line in the log, without ending the wait. */
+static int
+accept_source(const struct receiver_args *a, int lfd, struct connection *out, struct mp_error **err)
 {
     uint64_t deadline = mp_now_ms() + a->accept_timeout_ms;
     for (;;) {
@@ -208,22 +279,38 @@ accept_source(const struct receiver_args *a, int lfd, int *out, struct mp_error 
         uint64_t wait = deadline - now > 1000 ? 1000 : deadline - now;
         if (poll(&p, 1, (int)wait) <= 0)
             continue;
-        _cleanup_close_ int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
+        struct connection c = { .tcp = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), .stream = -1 };
+        if (c.tcp < 0)
             continue;
+        c.stream = c.tcp;
+        char from[INET6_ADDRSTRLEN + 1];
+        peer_address(c.tcp, from, sizeof(from));
+        struct mp_error *conn_err = NULL;
+        if (a->tls && secure(a, &c, &conn_err) < 0) {
+            mp_warn("refused a connection from %s: %s", from, conn_err->message);
+            mp_error_free(conn_err);
+            connection_close(&c);
+            continue;
+        }
         char line[XEN_STREAM_LINE_MAX];
-        struct mp_error *line_err = NULL;
-        if (xen_stream_read_line(fd, HEADER_TIMEOUT_MS, line, sizeof(line), &line_err) < 0) {
-            mp_warn("turned a connection away: %s", line_err->message);
-            mp_error_free(line_err);
+        if (xen_stream_read_line(c.stream, HEADER_TIMEOUT_MS, line, sizeof(line), &conn_err) < 0) {
+            mp_warn("turned a connection from %s away: %s", from, conn_err->message);
+            mp_error_free(conn_err);
+            connection_close(&c);
             continue;
         }
         if (!xen_stream_header_matches(line, a->migration_id)) {
-            mp_warn("turned a connection away: it is not migration %s", a->migration_id);
-            (void)xen_stream_write_line(fd, "failed wrong migration\n", NULL);
+            mp_warn("turned a connection from %s away: it is not migration %s", from,
+                    a->migration_id);
+            (void)xen_stream_write_line(c.stream, "failed wrong migration\n", NULL);
+            if (c.tls)
+                (void)xen_tls_close(c.tls, HEADER_TIMEOUT_MS, NULL);
+            connection_close(&c);
             continue;
         }
-        *out = steal_fd(&fd);
+        if (a->tls)
+            mp_info("TLS with peer %s (%s), its certificate verified", a->peer, from);
+        *out = c;
         return 0;
     }
 }
@@ -284,10 +371,11 @@ run(const struct receiver_args *args, struct mp_error **err)
     report(&a, XEN_RECEIVER_LISTENING, port, 0, NULL);
     mp_info("listening on %s port %u", a.listen, port);
 
-    _cleanup_close_ int fd = -1;
-    r = accept_source(&a, lfd, &fd, err);
+    _cleanup_(connection_close) struct connection conn = { .tcp = -1, .stream = -1 };
+    r = accept_source(&a, lfd, &conn, err);
     if (r < 0)
         return r;
+    int fd = conn.stream;
     close(steal_fd(&lfd));
     report(&a, XEN_RECEIVER_RECEIVING, port, 0, NULL);
     mp_info("receiving migration %s", a.migration_id);
@@ -298,6 +386,8 @@ run(const struct receiver_args *args, struct mp_error **err)
         _cleanup_free_ char *answer = xasprintf("failed %s\n", (*err)->message);
         answer[strcspn(answer, "\n") + 1] = '\0';
         (void)xen_stream_write_line(fd, answer, NULL);
+        if (conn.tls)
+            (void)xen_tls_close(conn.tls, HEADER_TIMEOUT_MS, NULL);
         return r;
     }
     /* The result first: once the source reads "ok", Finish may look. */
@@ -309,6 +399,12 @@ run(const struct receiver_args *args, struct mp_error **err)
     if (xen_stream_write_line(fd, answer, &answer_err) < 0) {
         /* The source will fail its Perform and resume; Finish, told so by
          * its cookie, destroys this domain. */
+        mp_warn("%s", answer_err->message);
+        mp_error_free(answer_err);
+    }
+    /* The answer goes out before the session ends; the domain is restored
+     * whatever becomes of it. */
+    if (conn.tls && xen_tls_close(conn.tls, HEADER_TIMEOUT_MS, &answer_err) < 0) {
         mp_warn("%s", answer_err->message);
         mp_error_free(answer_err);
     }

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "proc.h"
 #include "progress.h"
+#include "tls.h"
 #include "xen-internal.h"
 
 #include <errno.h>
@@ -416,10 +417,23 @@ wait_sender(pid_t pid, int report, const char *name, struct mp_error **err)
     return mp_error_set(err, EIO, "%s", *why ? why : "sending the domain failed");
 }
 
-/* Send the domain: rename, libxl's stream, the destination's answer. */
+/* A stream that failed while its TLS pump had failed: say why the pump did
+ * (the sender and our framing only saw their socket close). */
 static int
-send_domain(struct mp_step_ctx *ctx, struct xen_ctx *x, struct xen_domain *d, int fd,
-            struct mp_error **err)
+add_pump_error(struct xen_tls *tls, int r, struct mp_error **err)
+{
+    const char *why = xen_tls_pump_error(tls);
+    if (r < 0 && why)
+        return mp_error_prefix(err, "TLS: %s; so", why);
+    return r;
+}
+
+/* Send the domain: rename, libxl's stream, the destination's answer. The
+ * stream goes over stream: the TCP socket fd, or with TLS the clear end of
+ * tls's pump. */
+static int
+send_domain(struct mp_step_ctx *ctx, struct xen_ctx *x, struct xen_domain *d, int fd, int stream,
+            struct xen_tls *tls, struct mp_error **err)
 {
     const struct mp_params *params = &ctx->in->params;
     _cleanup_free_ char *away = xen_name_with(ctx->record->domain, XEN_SUFFIX_MIGRATEDAWAY);
@@ -440,10 +454,13 @@ send_domain(struct mp_step_ctx *ctx, struct xen_ctx *x, struct xen_domain *d, in
     int flags = params->live ? LIBXL_SUSPEND_LIVE : 0;
     pid_t sender = -1;
     _cleanup_close_ int report = -1;
-    r = suspend_in_child(x, d->domid, fd, flags, ctx->record->domain, &sender, &report, err);
+    r = suspend_in_child(x, d->domid, stream, flags, ctx->record->domain, &sender, &report, err);
     if (r < 0)
         return r;
-    r = guard_start(&g, err);
+    /* The pump is a thread too: started after the fork. */
+    r = tls ? xen_tls_pump_start(tls, err) : 0;
+    if (r == 0)
+        r = guard_start(&g, err);
     if (r < 0) {
         /* Without a guard the stream cannot be bounded: stop it. */
         shutdown(fd, SHUT_RDWR);
@@ -452,8 +469,22 @@ send_domain(struct mp_step_ctx *ctx, struct xen_ctx *x, struct xen_domain *d, in
     }
     r = wait_sender(sender, report, ctx->record->domain, err);
     if (r == 0)
-        r = receive_answer(fd, ctx->opts->incoming_timeout_ms, err);
+        r = receive_answer(stream, ctx->opts->incoming_timeout_ms, err);
+    if (tls)
+        r = add_pump_error(tls, r, err);
     r = guard_stop(&g, r, params, err);
+    /* A failed stream is over: the receiver learns it now (its restore
+     * fails and removes the incoming domain) rather than after the rollback,
+     * while our copies of the socket keep it open. */
+    if (r < 0)
+        shutdown(fd, SHUT_RDWR);
+    /* The destination holds the domain: a session that does not end well
+     * changes nothing of that. */
+    struct mp_error *close_err = NULL;
+    if (r == 0 && tls && xen_tls_close(tls, ctx->opts->exit_timeout_ms, &close_err) < 0) {
+        mp_warn("%s", close_err->message);
+        mp_error_free(close_err);
+    }
 
     struct mp_progress_sample s;
     guard_sample(&g, &s, r == 0 ? "completed" : "failed");
@@ -490,14 +521,28 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     int r = xen_stream_connect(ctx->in->uri, ctx->opts->qmp_timeout_ms, &fd, err);
     if (r < 0)
         return r;
+    /* With TLS (Prepare decided, engine/stream-tls.c), only the host the
+     * Prepare cookie's verified signature names may receive the domain. */
+    _cleanup_xen_tls_ struct xen_tls *tls = NULL;
+    _cleanup_close_ int plain = -1;
+    int stream = fd;
+    if (ctx->in->stream_tls) {
+        const char *peer = ctx->in->destination.hostname;
+        const char *pki = ctx->opts->pki_dir ? ctx->opts->pki_dir : MP_DEFAULT_PKI_DIR;
+        r = xen_tls_open(fd, false, pki, peer, ctx->opts->qmp_timeout_ms, &tls, &plain, err);
+        if (r < 0)
+            return mp_error_prefix(err, "TLS with the destination %s", peer ? peer : "(unnamed)");
+        mp_info("TLS with peer %s, its certificate verified", peer);
+        stream = plain;
+    }
     _cleanup_free_ char *header = xen_stream_header(ctx->record->migration_id);
-    r = xen_stream_write_line(fd, header, err);
+    r = xen_stream_write_line(stream, header, err);
     if (r < 0)
         return r;
 
     /* Watched from before the sender starts, so that no request escapes. */
     struct xen_suspend_watch *watch = xen_suspend_watch_start(s->d.domid);
-    r = send_domain(ctx, s->x, &s->d, fd, err);
+    r = send_domain(ctx, s->x, &s->d, fd, stream, tls, err);
     struct mp_error *undo_err = NULL;
     int undo = r < 0 ? restore_source(s->x, ctx->record, watch, &undo_err) : 0;
     xen_suspend_watch_free(watch);

@@ -485,5 +485,94 @@ check "Broken signature: its heartbeat goes on, memory intact" \
     beats_go_on "$pvh_boot" "${before%% *}"
 check "Broken signature: nothing pending afterwards" status_clean
 
+# 9. TLS (tls = auto, and dom0 has every certificate: every stream above
+# was TLS too). The receiver takes the stream only from the host the Begin
+# cookie names, with a certificate of dom0's CA; anything else is turned
+# away with one line in its log, and it waits on.
+receiver_log=$S/destination/pv1/receiver.log
+# Until the receiver's log says this (it logs a refusal as it happens).
+log_says() { # TEXT
+    i=0
+    until grep -q "$1" "$receiver_log" 2>/dev/null; do
+        sleep 0.2
+        i=$((i + 1))
+        [ "$i" -lt 50 ] || {
+            say "  the receiver's log does not say '$1':"
+            show "$receiver_log"
+            return 1
+        }
+    done
+}
+asks_tls() { # PREPARE-COOKIE
+    grep -q '<incoming [^>]*tls="yes"' "$1" || {
+        say "  Prepare's cookie does not ask for TLS:"
+        grep '<incoming' "$1" | sed 's/^/migphase-xen-test:   | /'
+        return 1
+    }
+}
+# A sender in clear is refused; the real source then sends the PV guest
+# (offline: quick) over TLS, checked by both ends' logs.
+tls_clear_refused() {
+    p=$W/tc
+    step 0 begin --domain pv1 --offline --out "$p.begin.xml" &&
+        step 0 prepare --listen 127.0.0.1 --in "$p.begin.xml" --out "$p.prepare.xml" &&
+        asks_tls "$p.prepare.xml" || return 1
+    port=$(fact destination pv1 port)
+    head=$(grep -o 'id="[^"]*"' "$p.prepare.xml" | head -n 1 | sed 's/id="\(.*\)"/\1/')
+    printf 'migphase-xen-stream 2 %s\n' "$head" |
+        "$T/busybox" timeout 10 "$T/busybox" nc 127.0.0.1 "$port" >/dev/null 2>&1
+    log_says 'refused a connection from 127.0.0.1: the peer does not speak TLS' || return 1
+    say "  a sender in clear was refused: $(grep -m 1 'refused a connection' "$receiver_log")"
+    step 0 perform --progress none --in "$p.prepare.xml" --out "$p.perform.xml" &&
+        grep -q 'TLS with peer dom0' "$W/perform.err" &&
+        log_says 'TLS with peer dom0' &&
+        step 0 finish --in "$p.perform.xml" --out "$p.finish.xml" &&
+        step 0 confirm --in "$p.finish.xml"
+}
+before=$(last_beat "$pv_boot")
+check "TLS: a sender in clear is refused, then the source migrates over TLS" tls_clear_refused
+check "TLS: the guest runs once, as pv1" alive_once pv1
+check "TLS: its heartbeat goes on, memory intact" beats_go_on "$pv_boot" "${before%% *}"
+check "TLS: nothing pending afterwards" status_clean
+
+# A sender whose client certificate (for dom0's name) another CA issued:
+# the receiver refuses it, Perform fails and the source runs on.
+receiver_log=$S/destination/pvh1/receiver.log
+tls_foreign_sender() {
+    p=$W/tf
+    step 0 begin --domain pvh1 --out "$p.begin.xml" &&
+        step 0 prepare --listen 127.0.0.1 --in "$p.begin.xml" --out "$p.prepare.xml" || return 1
+    step 1 perform --pki-dir "$T/foreign-pki" --progress none --in "$p.prepare.xml" \
+        --out "$p.perform.xml" || return 1
+    log_says 'refused a connection from 127.0.0.1: the sender sent no certificate issued by our CA'
+}
+before=$(last_beat "$pvh_boot")
+check "TLS: a sender with another CA's certificate is refused, Perform fails" tls_foreign_sender
+check "TLS: migphase-status's commands recover" recover
+check "TLS: nothing pending afterwards" status_clean
+check "TLS: the source runs on, once, as pvh1" alive_once pvh1
+check "TLS: its heartbeat goes on, memory intact" beats_go_on "$pvh_boot" "${before%% *}"
+
+# 10. tls = off on both sides: the stream goes in clear, as asked.
+printf 'tls = off\n' >"$W/tls-off.conf"
+tls_off() {
+    p=$W/to
+    c="--config $W/tls-off.conf"
+    # shellcheck disable=SC2086 # $c is two words
+    step 0 begin $c --domain pv1 --offline --out "$p.begin.xml" &&
+        step 0 prepare $c --listen 127.0.0.1 --in "$p.begin.xml" --out "$p.prepare.xml" &&
+        ! grep -q 'tls="yes"' "$p.prepare.xml" &&
+        step 0 perform $c --progress none --in "$p.prepare.xml" --out "$p.perform.xml" &&
+        ! grep -q 'TLS with' "$W/perform.err" "$S/destination/pv1/receiver.log" &&
+        step 0 finish $c --in "$p.perform.xml" --out "$p.finish.xml" &&
+        step 0 confirm $c --in "$p.finish.xml"
+}
+before=$(last_beat "$pv_boot")
+domid=$(xl domid pv1)
+check "tls = off: the five steps succeed in clear" tls_off
+check "tls = off: a new domain runs pv1, once" moved_once pv1 "$domid"
+check "tls = off: its heartbeat goes on, memory intact" beats_go_on "$pv_boot" "${before%% *}"
+check "tls = off: nothing pending afterwards" status_clean
+
 say "tests took $(($(clock) - t_start)) s in dom0"
 echo "MIGPHASE-XEN-VERDICT: $passed passed, $failed failed"

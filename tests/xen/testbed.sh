@@ -229,6 +229,12 @@ build_pki() { # DIR
         cat "$1/pki.log" >&2
         die "migphase-pki could not make dom0's PKI"
     fi
+    # A CA dom0 does not trust, with a certificate for dom0's very name: the
+    # tests' sender that the receiver must turn away.
+    if ! sh "$top_srcdir/tools/migphase-pki" create "$1/other-ca" "$dom0_host" >>"$1/pki.log" 2>&1; then
+        cat "$1/pki.log" >&2
+        die "migphase-pki could not make the other CA"
+    fi
 }
 
 # What changes every run: the helpers, the tests, the guest, the PKI.
@@ -239,6 +245,13 @@ build_overlay() { # DIR MODE
     mkdir -p "$o/etc/pki/qemu"
     chmod 0755 "$o/etc" "$o/etc/pki" "$o/etc/pki/qemu"
     cp -p "$1/pki/$dom0_host"/*.pem "$o/etc/pki/qemu/"
+    # The foreign sender's pki-dir: dom0's own files (its cookies are
+    # signed and verified as usual) but the other CA's client certificate.
+    mkdir -p "$o/opt/mpt/foreign-pki"
+    chmod 0700 "$o/opt/mpt/foreign-pki"
+    cp -p "$1/pki/$dom0_host"/*.pem "$o/opt/mpt/foreign-pki/"
+    cp -p "$1/other-ca/$dom0_host/client-cert.pem" "$1/other-ca/$dom0_host/client-key.pem" \
+        "$o/opt/mpt/foreign-pki/"
     echo "$dom0_host" >"$o/etc/hostname"
     chmod 0644 "$o/etc/hostname"
     for h in begin prepare perform finish confirm status migrate; do
