@@ -16,12 +16,18 @@ struct qemu_argv_target {
     char *const *extra;         /* the helper's own options, appended verbatim last */
 };
 
-/* Build the destination argv from the source's: drop -incoming, -daemonize,
- * -pidfile, -S, every monitor (-qmp, -qmp-pretty, -monitor, -mon and the
- * -chardev it names), apply the rewrites to every remaining argument, then
- * add -S, -incoming defer, the new QMP socket and pid file. An argv that
- * cannot be made safe (no binary, -readconfig, a control character, a
- * socket path that already exists on this host) fails with MP_ERR_INPUT. */
+/* Build the destination argv from the source's, under the destination's
+ * policy: argv[0] becomes this host's own emulator (qemu_emulator_for);
+ * every option is looked up in the option table (qemu/option-table.h):
+ * unknown and REFUSE options fail, DROP options (-incoming, -daemonize,
+ * -pidfile, -S, every monitor and the -chardev a -mon names, -sandbox,
+ * -runas, -run-with...) are left out, CHECK options have their value
+ * checked, rewrites applied first: every file must resolve (symbolic links
+ * followed) under target->allowed_paths. Then -S, -incoming defer, the new
+ * QMP socket, pid file and target->extra are added. Checking only looks
+ * (stat, realpath): nothing is created or opened. Any refusal fails with
+ * MP_ERR_INPUT and one line naming the argument and the rule; *out (the
+ * caller's) is set on success only. */
 int qemu_argv_for_destination(char *const *source, const struct qemu_argv_target *target,
                               char ***out, struct mp_error **err);
 
@@ -29,3 +35,12 @@ int qemu_argv_for_destination(char *const *source, const struct qemu_argv_target
 bool qemu_option_takes_value(const char *option);
 /* Replace every occurrence of from by to in s (a new string). */
 char *qemu_replace_all(const char *s, const char *from, const char *to);
+
+/* The local binary to run for the emulator the source ran: requested must
+ * be an absolute path matching one of the glob patterns in emulators
+ * (FNM_PATHNAME); the answer (*path, the caller's to free) is the existing
+ * executable regular file of the same base name among the patterns'
+ * matches on this host, never a PATH search nor requested itself. Fails
+ * with MP_ERR_INPUT (EPERM) when there is none. */
+int qemu_emulator_for(const char *requested, char *const *emulators, char **path,
+                      struct mp_error **err);

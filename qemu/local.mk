@@ -5,6 +5,7 @@ qemu_libqemu_a_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(LIBXML_CFLAGS)
 qemu_libqemu_a_SOURCES = \
 	qemu/qmp.c qemu/qmp.h \
 	qemu/argv.c qemu/argv.h \
+	qemu/option-table.c qemu/option-table.h \
 	qemu/monitor.c qemu/monitor.h \
 	qemu/tls.c qemu/tls.h \
 	qemu/source.c qemu/destination.c qemu/probe.c qemu/qemu-internal.h \

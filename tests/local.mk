@@ -28,7 +28,8 @@ UNIT_TESTS = \
 	tests/unit/test-engine \
 	tests/unit/test-recovery \
 	tests/unit/test-trust \
-	tests/unit/test-listen
+	tests/unit/test-listen \
+	tests/unit/test-pause
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -97,6 +98,10 @@ tests_unit_test_listen_SOURCES = tests/unit/test-listen.c
 tests_unit_test_listen_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/engine
 tests_unit_test_listen_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_listen_LDADD = $(TEST_LIBS)
+tests_unit_test_pause_SOURCES = tests/unit/test-pause.c
+tests_unit_test_pause_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/engine
+tests_unit_test_pause_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_pause_LDADD = $(TEST_LIBS)
 # The steps with signed cookies, and attacks on them.
 tests_unit_test_trust_SOURCES = tests/unit/test-trust.c $(ENGINE_TEST_SOURCES) $(PKI_TEST_SOURCES)
 tests_unit_test_trust_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/tests/engine
@@ -153,7 +158,8 @@ TESTS += tests/security/pki.sh
 # Attacks that need a real process: the helpers against the test guest, a
 # fake QMP server, hostile files and validly signed hostile cookies.
 SECURITY_TESTS = tests/security/qmp-impostor.sh tests/security/stream-uri.sh \
-	tests/security/config-file.sh tests/security/hook-env.sh tests/security/cookie-files.sh
+	tests/security/config-file.sh tests/security/hook-env.sh tests/security/cookie-files.sh \
+	tests/security/stream-tls.sh
 TESTS += $(SECURITY_TESTS)
 # Signs a cookie with a lab identity: the tests' way to hand the steps
 # well-signed cookies of every shape, hostile ones included.
@@ -161,6 +167,14 @@ check_PROGRAMS += tests/security/sign-cookie
 tests_security_sign_cookie_SOURCES = tests/security/sign-cookie.c
 tests_security_sign_cookie_LDADD = $(BASE_LIBS)
 EXTRA_DIST += tests/security/pki.sh $(SECURITY_TESTS) tests/security/lib.sh
+# The destination's QEMU policy: its option table against the installed
+# emulator's -help, and hostile command lines from real source VMs.
+check_PROGRAMS += tests/security/qemu-option-table
+tests_security_qemu_option_table_SOURCES = tests/security/qemu-option-table.c
+tests_security_qemu_option_table_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/qemu
+tests_security_qemu_option_table_LDADD = qemu/libqemu.a $(BASE_LIBS)
+TESTS += tests/security/option-table.sh tests/security/prepare-policy.sh
+EXTRA_DIST += tests/security/option-table.sh tests/security/prepare-policy.sh
 
 include tests/guest/local.mk
 include tests/integration/local.mk
@@ -170,3 +184,22 @@ TESTS += tests/docs/recovery-table.sh
 EXTRA_DIST += tests/docs/recovery-table.sh
 dist_doc_DATA += docs/recovery.md docs/ARCHITECTURE.md docs/cookie-format.md docs/security.md \
 	docs/journal-format.md docs/hooks.md docs/xen.md
+# Whether a stream uses TLS (engine/stream-tls.c): every rule and refusal.
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test-stream-tls
+TESTS += tests/unit/test-stream-tls
+endif
+tests_unit_test_stream_tls_SOURCES = tests/unit/test-stream-tls.c
+tests_unit_test_stream_tls_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/engine
+tests_unit_test_stream_tls_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_stream_tls_LDADD = $(TEST_LIBS)
+# The Xen stream's TLS pump (xen/tls.c needs no libxl): built with or
+# without the Xen driver.
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test-xen-tls
+TESTS += tests/unit/test-xen-tls
+endif
+tests_unit_test_xen_tls_SOURCES = tests/unit/test-xen-tls.c xen/tls.c xen/tls.h $(PKI_TEST_SOURCES)
+tests_unit_test_xen_tls_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/tests/engine -I$(top_srcdir)/xen
+tests_unit_test_xen_tls_CFLAGS = $(TEST_CFLAGS) $(GNUTLS_CFLAGS)
+tests_unit_test_xen_tls_LDADD = $(TEST_LIBS) -lpthread
