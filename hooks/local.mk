@@ -14,6 +14,14 @@ hooks/opennebula/migphase-one: hooks/opennebula/migphase-one.in Makefile
 	chmod +x $@.tmp && mv $@.tmp $@
 CLEANFILES += hooks/opennebula/migphase-one
 EXTRA_DIST += hooks/opennebula/migphase-one.in
+# Its root-only cookie store, run through sudo like the helpers.
+nodist_pkglibexec_SCRIPTS = hooks/opennebula/migphase-one-cookie
+hooks/opennebula/migphase-one-cookie: hooks/opennebula/migphase-one-cookie.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) hooks/opennebula && \
+	sed -e 's|@localstatedir[@]|$(localstatedir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' $(srcdir)/hooks/opennebula/migphase-one-cookie.in >$@.tmp && \
+	chmod +x $@.tmp && mv $@.tmp $@
+CLEANFILES += hooks/opennebula/migphase-one-cookie
+EXTRA_DIST += hooks/opennebula/migphase-one-cookie.in
 
 # libvirt: a program for /etc/libvirt/hooks/qemu.d/ (a link to it there).
 pkglibexec_PROGRAMS += hooks/libvirt/migphase-libvirt-hook
@@ -41,6 +49,8 @@ HOOK_TESTS = \
 	tests/hooks/lease-handoff.sh \
 	tests/hooks/network-taps.sh \
 	tests/hooks/libvirt-adapter.sh \
+	tests/hooks/libvirt-real.sh \
 	tests/hooks/opennebula-adapter.sh
 TESTS += $(HOOK_TESTS)
 EXTRA_DIST += $(HOOK_TESTS) tests/hooks/lib.sh tests/hooks/fake-ssh docs/hooks.md
+

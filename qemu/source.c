@@ -139,7 +139,7 @@ allowed_user(uid_t uid, char *const *users)
  * only a real VM process, an emulator binary the host allows run by a user
  * it allows, is described. */
 static int
-check_vm_process(const char *socket, pid_t pid, const struct mp_options *opts,
+check_vm_process(const char *socket, pid_t pid, const struct mp_options *opts, char **emulator,
                  struct mp_error **err)
 {
     char link[64], exe[PATH_MAX];
@@ -165,6 +165,7 @@ check_vm_process(const char *socket, pid_t pid, const struct mp_options *opts,
                               "refusing to describe process %ld behind %s: it runs as uid %ld, "
                               "not as a user this host allows for VMs (vm-users =)",
                               (long)pid, socket, (long)st.st_uid);
+    *emulator = xstrdup(exe);
     return 0;
 }
 
@@ -176,12 +177,17 @@ capture_process(const char *socket, struct qemu_qmp *qmp, const struct mp_option
     int r = qemu_qmp_peer_pid(qmp, pid);
     if (r < 0)
         return mp_error_set_errno(err, -r, "cannot tell which process serves %s", socket);
-    r = check_vm_process(socket, *pid, opts, err);
+    _cleanup_free_ char *emulator = NULL;
+    r = check_vm_process(socket, *pid, opts, &emulator, err);
     if (r < 0)
         return r;
     r = mp_proc_cmdline(*pid, argv, err);
     if (r < 0)
         return mp_error_prefix(err, "capturing the VM's command line");
+    /* The emulator as the kernel knows it, which was checked, rather than
+     * argv[0] as whoever started QEMU spelled it (a bare name, a link). */
+    free((*argv)[0]);
+    (*argv)[0] = steal_ptr(&emulator);
     return 0;
 }
 

@@ -183,7 +183,7 @@ include tests/integration/local.mk
 TESTS += tests/docs/recovery-table.sh
 EXTRA_DIST += tests/docs/recovery-table.sh
 dist_doc_DATA += docs/recovery.md docs/ARCHITECTURE.md docs/cookie-format.md docs/security.md \
-	docs/journal-format.md docs/hooks.md docs/xen.md
+	docs/journal-format.md docs/hooks.md docs/xen.md docs/opennebula.md
 # Whether a stream uses TLS (engine/stream-tls.c): every rule and refusal.
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-stream-tls
