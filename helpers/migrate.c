@@ -1,7 +1,10 @@
 /* migphase-migrate: the reference orchestrator. Runs the five steps in
  * order, hands each step's cookie to the next, and decides --cancelled for
- * Finish and Confirm from the outcome before them. */
+ * Finish and Confirm from the outcome before them; several domains at once
+ * in helpers/migrate-jobs.c. */
 #include "config.h"
+
+#include "migrate.h"
 
 #include "cookie.h"
 #include "error.h"
@@ -19,18 +22,40 @@
 
 extern char **environ;
 
+/* The options of several domains are parsed here, before the shared table
+ * (shared/options.c) sees the rest; their help lines are in the table's
+ * format, which tests/packaging/man-options.sh reads. */
 static const char usage[] =
     "Usage: migphase-migrate --qmp SOCKET --dest-qmp SOCKET (--local | --transport CMD)\n"
     "       migphase-migrate --driver xen --domain NAME (--local | --transport CMD)\n"
+    "       migphase-migrate --qmp-dir DIR [--dest-qmp-dir DIR] [--jobs N]\n"
+    "                        (--local | --transport CMD) (--all | NAME...)\n"
+    "       migphase-migrate --driver xen [--jobs N] (--local | --transport CMD) NAME...\n"
     "                        [migration options] [prepare options] [--progress MODE]\n"
     "\n"
     "Moves a VM with the five step helpers: Begin and Perform and Confirm here,\n"
     "Prepare and Finish on the destination (this host with --local, or through\n"
     "the command prefix CMD, e.g. 'ssh HOST' or 'ip netns exec NS', with the\n"
-    "helpers installed at the same paths there). Prints a summary at the end.";
+    "helpers installed at the same paths there). Prints a summary at the end.\n"
+    "Several domains move in parallel jobs, each in a process of its own; a\n"
+    "total --bandwidth is shared equally by the jobs, and %d in --rewrite\n"
+    "stands for each domain's name. The exit status is the highest of theirs.\n"
+    "\n"
+    "Several domains:\n"
+    "  --qmp-dir DIR             the source VMs' QMP sockets are DIR/NAME.qmp\n"
+    "  --dest-qmp-dir DIR        the destination VMs' sockets are DIR/NAME.qmp (default: "
+    "--qmp-dir)\n"
+    "  --all                     every VM of --qmp-dir whose socket answers\n"
+    "  --jobs N                  migrate N domains at once (default 1)\n";
 
 /* Cookies of a run are small; a bound keeps a broken helper from eating memory. */
 #define STEP_TIMEOUT_MS (24ULL * 3600 * 1000)
+
+/* One domain's run: its options, and whether it is a job of several. */
+struct migration {
+    const struct mp_options *o;
+    bool job; /* tell the parent each step on stderr */
+};
 
 struct step_result {
     int exit_status; /* the helper's, or 1 if it could not run */
@@ -148,14 +173,19 @@ confirm_argv(const struct mp_options *o, bool cancelled)
 }
 
 /* Run one step with the cookie on stdin; its stderr (progress, errors) goes
- * straight to ours. argv is consumed. */
+ * straight to ours. argv is consumed. A job first tells its parent which
+ * step it starts, in one line that the parent reads (migrate-jobs.c). */
 static struct step_result
-run_step(char **argv, const char *cookie)
+run_step(const struct migration *m, const char *step, char **argv, const char *cookie)
 {
     struct step_result res = { .exit_status = 1 };
     _cleanup_strv_ char **owned = argv;
     int status = 0;
     struct mp_error *err = NULL;
+    if (m->job) {
+        _cleanup_free_ char *line = xasprintf("{\"event\":\"step\",\"step\":\"%s\"}\n", step);
+        (void)!mp_write_all(STDERR_FILENO, line, strlen(line));
+    }
     mp_debug("running %s", argv[0]);
     int r = mp_proc_run(argv, environ, cookie, cookie ? strlen(cookie) : 0, MP_COOKIE_MAX_SIZE,
                         STEP_TIMEOUT_MS, &res.cookie, NULL, &status, &err);
@@ -217,54 +247,57 @@ left_state(const char *step, int exit_status)
 
 /* Undo after Prepare succeeded and Perform did not complete the stream. */
 static int
-cancel_after_perform(const struct mp_options *o, const char *cookie)
+cancel_after_perform(const struct migration *m, const char *cookie)
 {
-    struct step_result fin = run_step(finish_argv(o, true), cookie);
+    const struct mp_options *o = m->o;
+    struct step_result fin = run_step(m, "finish", finish_argv(o, true), cookie);
     if (fin.exit_status == MP_EXIT_STATE) {
         step_result_clear(&fin);
         return left_state("migphase-finish --cancelled", fin.exit_status);
     }
-    struct step_result conf = run_step(confirm_argv(o, true), fin.cookie ? fin.cookie : cookie);
+    struct step_result conf =
+        run_step(m, "confirm", confirm_argv(o, true), fin.cookie ? fin.cookie : cookie);
     step_result_clear(&fin);
     if (conf.exit_status != 0)
         return left_state("migphase-confirm --cancelled", conf.exit_status);
     return MP_EXIT_FAILED;
 }
 
-static int
-migrate(const struct mp_options *o)
+int
+migrate_one(const struct mp_options *o, bool job)
 {
+    const struct migration run = { .o = o, .job = job }, *m = &run;
     uint64_t started = mp_now_ms();
-    struct step_result begin = run_step(begin_argv(o), NULL);
+    struct step_result begin = run_step(m, "begin", begin_argv(o), NULL);
     if (begin.exit_status != 0)
         return begin.exit_status;
-    struct step_result prep = run_step(prepare_argv(o), begin.cookie);
+    struct step_result prep = run_step(m, "prepare", prepare_argv(o), begin.cookie);
     if (prep.exit_status != 0) {
         /* Nothing moved: close the source's side of the migration. */
         struct step_result conf =
-            run_step(confirm_argv(o, true), prep.cookie ? prep.cookie : begin.cookie);
+            run_step(m, "confirm", confirm_argv(o, true), prep.cookie ? prep.cookie : begin.cookie);
         int status = conf.exit_status == 0 ? prep.exit_status
                                            : left_state("migphase-confirm", conf.exit_status);
         step_result_clear(&conf), step_result_clear(&prep), step_result_clear(&begin);
         return status;
     }
     step_result_clear(&begin);
-    struct step_result perf = run_step(perform_argv(o), prep.cookie);
+    struct step_result perf = run_step(m, "perform", perform_argv(o), prep.cookie);
     if (perf.exit_status != 0 || cookie_outcome(perf.cookie, NULL) != MP_OUTCOME_SUCCESS) {
         int status = perf.exit_status == MP_EXIT_STATE
                          ? left_state("migphase-perform", perf.exit_status)
-                         : cancel_after_perform(o, perf.cookie ? perf.cookie : prep.cookie);
+                         : cancel_after_perform(m, perf.cookie ? perf.cookie : prep.cookie);
         step_result_clear(&perf), step_result_clear(&prep);
         return status;
     }
     step_result_clear(&prep);
-    struct step_result fin = run_step(finish_argv(o, false), perf.cookie);
+    struct step_result fin = run_step(m, "finish", finish_argv(o, false), perf.cookie);
     if (fin.exit_status == MP_EXIT_STATE || !fin.cookie) {
         step_result_clear(&fin), step_result_clear(&perf);
         return left_state("migphase-finish", fin.exit_status);
     }
     bool completed = cookie_outcome(fin.cookie, NULL) == MP_OUTCOME_SUCCESS;
-    struct step_result conf = run_step(confirm_argv(o, !completed), fin.cookie);
+    struct step_result conf = run_step(m, "confirm", confirm_argv(o, !completed), fin.cookie);
     step_result_clear(&fin);
     if (conf.exit_status != 0) {
         step_result_clear(&perf);
@@ -322,17 +355,97 @@ remove_tree(const char *dir)
     mp_proc_run(argv, environ, NULL, 0, 0, 60000, NULL, NULL, &status, NULL);
 }
 
+/* Take the options of several domains (--qmp-dir, --dest-qmp-dir, --all,
+ * --jobs, as --name VALUE or --name=VALUE) out of argv, before "--", into
+ * sel; *rest gets what is left for the shared table. */
 static int
-check_options(const struct mp_options *o, struct mp_error **err)
+take_selection_options(int argc, char **argv, struct migrate_selection *sel, char ***rest,
+                       struct mp_error **err)
 {
+    static const char *const named[] = { "qmp-dir", "dest-qmp-dir", "jobs" };
+    *rest = add(NULL, argv[0], NULL);
+    bool options = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (options && strcmp(a, "--") == 0)
+            options = false;
+        if (!options || !mp_str_has_prefix(a, "--")) {
+            *rest = add(*rest, a, NULL);
+            continue;
+        }
+        if (strcmp(a, "--all") == 0) {
+            sel->all = true;
+            continue;
+        }
+        const char *value = NULL;
+        size_t k;
+        for (k = 0; k < ARRAY_SIZE(named); k++) {
+            size_t n = strlen(named[k]);
+            if (strncmp(a + 2, named[k], n) != 0)
+                continue;
+            if (a[2 + n] == '=') {
+                value = a + 2 + n + 1;
+                break;
+            }
+            if (a[2 + n] == '\0') {
+                if (i + 1 >= argc)
+                    return mp_error_input(err, EINVAL, "option '%s' needs a value", a);
+                value = argv[++i];
+                break;
+            }
+        }
+        if (!value) {
+            *rest = add(*rest, a, NULL);
+        } else if (k == 2) {
+            if (mp_parse_u64(value, &sel->jobs) < 0 || sel->jobs == 0)
+                return mp_error_input(err, EINVAL, "--jobs needs a number above 0, not '%s'",
+                                      value);
+        } else {
+            char **field = k == 0 ? &sel->qmp_dir : &sel->dest_qmp_dir;
+            free(*field);
+            *field = xstrdup(value);
+        }
+    }
+    return 0;
+}
+
+/* Parse argv: the options of several domains here, the rest by the shared
+ * table, which takes no positional argument: the names of the domains (the
+ * tail of argv where the table's options end) are taken off and the rest
+ * parsed again. Same returns as mp_options_parse. */
+static int
+parse_options(struct mp_options *o, struct migrate_selection *sel, int argc, char **argv,
+              struct mp_error **err)
+{
+    _cleanup_strv_ char **rest = NULL;
+    int r = take_selection_options(argc, argv, sel, &rest, err);
+    if (r < 0)
+        return r;
+    int n = (int)mp_strv_length(rest);
+    r = mp_support_parse_options(o, MP_PROG_MIGRATE, usage, n, rest, err);
+    if (r >= 0 || !o->args)
+        return r;
+    sel->domains = steal_ptr(&o->args);
+    int names = (int)mp_strv_length(sel->domains);
+    mp_options_free(o);
+    mp_error_free(*err);
+    *err = NULL;
+    return mp_support_parse_options(o, MP_PROG_MIGRATE, usage, n - names, rest, err);
+}
+
+static int
+check_options(const struct mp_options *o, struct migrate_selection *sel, struct mp_error **err)
+{
+    if (o->local == (o->transport != NULL))
+        return mp_error_input(err, EINVAL, "give exactly one of --local and --transport CMD");
+    if (sel->domains || sel->all || sel->qmp_dir || sel->dest_qmp_dir || sel->jobs)
+        return migrate_jobs_check(o, sel, err);
     /* QEMU VMs are reached by their monitors, Xen domains by their names. */
     bool qemu = strcmp(o->driver, "qemu") == 0;
     if (qemu && (!o->qmp_socket || !o->dest_qmp_socket))
         return mp_error_input(err, EINVAL, "give --qmp SOCKET and --dest-qmp SOCKET");
     if (!qemu && !o->domain)
         return mp_error_input(err, EINVAL, "give --domain NAME for driver %s", o->driver);
-    if (o->local == (o->transport != NULL))
-        return mp_error_input(err, EINVAL, "give exactly one of --local and --transport CMD");
     return 0;
 }
 
@@ -340,10 +453,11 @@ int
 main(int argc, char **argv)
 {
     mp_log_init(argv[0]);
-    struct mp_options opts;
+    struct mp_options opts = { 0 };
+    struct migrate_selection sel = { 0 };
     _cleanup_error_ struct mp_error *err = NULL;
-    int r = mp_support_parse_options(&opts, MP_PROG_MIGRATE, usage, argc, argv, &err);
-    if (r > 0 && check_options(&opts, &err) < 0)
+    int r = parse_options(&opts, &sel, argc, argv, &err);
+    if (r > 0 && check_options(&opts, &sel, &err) < 0)
         r = -EINVAL;
     _cleanup_free_ char *lab_dir = NULL;
     if (r > 0)
@@ -354,9 +468,10 @@ main(int argc, char **argv)
     } else if (r > 0) {
         /* SIGINT reaches the steps too; Perform cancels and we undo the rest. */
         mp_proc_catch_interrupts();
-        status = migrate(&opts);
+        status = sel.domains || sel.all ? migrate_jobs_run(&opts, &sel) : migrate_one(&opts, false);
     }
     remove_tree(lab_dir);
+    migrate_selection_free(&sel);
     mp_options_free(&opts);
     return status;
 }

@@ -4,8 +4,11 @@ INTEGRATION_TESTS = \
 	tests/integration/fault-matrix.sh \
 	tests/integration/migrate-live.sh \
 	tests/integration/migrate-netns.sh \
+	tests/integration/migrate-tls.sh \
 	tests/integration/step-failures.sh \
 	tests/integration/recovery.sh \
-	tests/integration/migrate-options.sh
+	tests/integration/migrate-options.sh \
+	tests/integration/migrate-many.sh
+INTEGRATION_TESTS += tests/integration/confinement.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh
