@@ -92,6 +92,25 @@ is_monitor_chardev(const char *value, char *const *ids)
     return false;
 }
 
+/* The helper's own objects (TLS credentials, authorisation), named
+ * "migphase-...": a VM that came here through migphase carries those of its
+ * last Prepare, which the next one replaces with its own. */
+static bool
+is_helpers_object(const char *value)
+{
+    _cleanup_free_ char *id = NULL;
+    if (value[0] == '{') {
+        json_object *obj = json_tokener_parse(value), *v = NULL;
+        if (obj && json_object_object_get_ex(obj, "id", &v) &&
+            json_object_is_type(v, json_type_string))
+            id = xstrdup(json_object_get_string(v));
+        json_object_put(obj);
+    } else {
+        id = option_value(value, "id");
+    }
+    return id && mp_str_has_prefix(id, "migphase-");
+}
+
 static bool
 has_control_char(const char *s)
 {
@@ -814,6 +833,8 @@ qemu_argv_for_destination(char *const *source, const struct qemu_argv_target *ta
         if (opt->action == QEMU_OPT_DROP)
             continue;
         if (strcmp(opt->name, "-chardev") == 0 && is_monitor_chardev(value, monitors))
+            continue;
+        if (strcmp(opt->name, "-object") == 0 && is_helpers_object(value))
             continue;
         if (opt->action == QEMU_OPT_CHECK) {
             struct check c = { arg, value, target };

@@ -46,7 +46,10 @@ print(next((c["state"] for c in json.load(sys.stdin) if c["capability"] == sys.a
 ' "${want%=*}")
     [ "$got" = "${want#*=}" ] || mp_fail "capability ${want%=*} is $got on the source, expected ${want#*=}"
 done
-for want in max-bandwidth=8388608 downtime-limit=300 tls-hostname=; do
+# TLS (the default with the lab PKI): the stream's credentials and the
+# destination's name replace the stale ones; no authorisation on a source.
+for want in max-bandwidth=8388608 downtime-limit=300 tls-hostname="$MP_HOST" tls-creds=migphase-tls \
+    tls-authz=; do
     got=$(mp_qmp --get "${want%=*}" "$src" query-migrate-parameters)
     [ "$got" = "${want#*=}" ] || mp_fail "parameter ${want%=*} is '$got' on the source, expected '${want#*=}'"
 done

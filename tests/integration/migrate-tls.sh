@@ -54,7 +54,8 @@ migrate_once() {
     mp_verify_memory "$MP_TMP/$name-dst.qmp" $mem || mp_fail "$name: memory check failed"
     local bytes
     bytes=$(stat -c %s "$MP_TMP/$name.pcap")
-    [ "$bytes" -gt $((mem << 20)) ] || mp_fail "$name: only $bytes bytes captured"
+    # Zero pages cross as a few bytes: the guest's test region is what fills it.
+    [ "$bytes" -gt $((mem << 18)) ] || mp_fail "$name: only $bytes bytes captured"
     echo "$name: captured $bytes bytes"
 }
 

@@ -18,7 +18,9 @@ mem=16
 H="$MP_HELPERS"
 S=(--state-dir "$MP_STATE")
 install -d -m 0755 "$MP_TMP/conf"
-settings="# written by tests/security/config-file.sh
+# The test policy (allowed-paths, qemu-user...) and one setting to see.
+settings="$(cat "$MIGPHASE_CONFIG")
+# written by tests/security/config-file.sh
 bandwidth = 32
 "
 good="$MP_TMP/conf/good.conf"

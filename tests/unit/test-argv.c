@@ -614,3 +614,40 @@ Test(argv, chardev_backends)
     assert_refused(src, NULL, "mod2 is not under");
     free(mods);
 }
+
+/* A VM that came through migphase carries its last Prepare's own objects
+ * (TLS credentials in a directory since removed, the authorisation) and
+ * monitor: the next Prepare drops them and adds its own. */
+Test(argv, the_helpers_own_options_are_dropped)
+{
+    char *src[] = { "/nonexistent/qemu-system-x86_64",
+                    "-m",
+                    "64",
+                    "-sandbox",
+                    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+                    "-object",
+                    "tls-creds-x509,id=migphase-tls,endpoint=server,verify-peer=on,"
+                    "dir=/tmp/migphase-tls-gone",
+                    "-object",
+                    "{\"qom-type\":\"authz-list\",\"id\":\"migphase-authz\",\"policy\":\"deny\"}",
+                    "-chardev",
+                    "socket,id=migphase-qmp,fd=3,server=on,wait=off",
+                    "-mon",
+                    "chardev=migphase-qmp,mode=control",
+                    NULL };
+    struct mp_error *err = NULL;
+    char **out = destination(src, NULL, &err);
+    cr_assert_not_null(out, "%s", err ? err->message : "");
+    const char *want[] = {
+        emulator,    "-m",           "64",   "-S",
+        "-incoming", "defer",        "-qmp", "unix:/run/dst.qmp,server=on,wait=off",
+        "-pidfile",  "/run/dst.pid", NULL
+    };
+    assert_argv(out, want);
+    mp_strv_free(out);
+    /* Another id is the VM's own, and its files are checked as ever. */
+    char *other[] = { "/nonexistent/qemu-system-x86_64", "-object",
+                      "tls-creds-x509,id=vnc-tls,endpoint=server,dir=/tmp/migphase-tls-gone",
+                      NULL };
+    assert_refused(other, NULL, "not under an allowed directory");
+}
