@@ -77,11 +77,12 @@ fi
 sort -u "$tmp/rows" > "$tmp/config-only"
 
 # A CONFIG_ONLY key decides whom a host trusts: whoever runs a helper must
-# not be able to set it.
+# not be able to set it. (A flag of the same name, Begin's --tls, asks for
+# something for one migration; no option may give the key a value.)
 while read -r key; do
     for p in $programs; do
         if out=$("$top_builddir/helpers/migphase-$p" --config "$tmp/empty.conf" \
-            "--$key" x --help 2>&1 >/dev/null) ||
+            "--$key=x" --help 2>&1 >/dev/null) ||
             ! printf '%s\n' "$out" | grep -q 'unknown option'; then
             failed "migphase-$p accepts the config-only key $key on its command line"
         fi
