@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """How long evacuating a host of eight guests takes, with 1, 2, 4 and 8 jobs.
 
     bench/evacuation.py BUILDDIR [--runs N] [--guests G] [--mem MIB] [--rate MIBPS]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """How much the five helpers add to a live migration, against QEMU alone.
 
     bench/migration-overhead.py BUILDDIR [--runs N] [--mem MIB] [--rate MIBPS]

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # hvsupport.pl: the hypervisor support matrix, generated from the version
 # comments of the driver tables, so that the page cannot fall behind the code.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The hypervisor support matrix. docs/hvsupport.pl reads the version comments
 # of the driver tables and writes the matrix three ways: docs/hvsupport.html
 # and docs/hvsupport.txt (installed and distributed) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Hypervisor drivers: one table of operations per driver, annotated with the
  * version that first implemented each entry (docs/hvsupport.pl reads these
  * annotations and generates the support matrix; a missing one fails the build).

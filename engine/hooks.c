@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Site hooks: finding them (run-parts' rules), running them (cleared
  * environment, the cookie on stdin, bounded time and output, never through a
  * shell), reading what they print, and deciding what their failure means.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Site hooks: executables in <hooks-dir>/<step>.d/ that the helpers run at
  * every step, in lexical order with run-parts' rules. A hook reads the
  * cookie on stdin, may add <extension> elements to the outgoing cookie by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Where Prepare listens for the stream: never on every address unless the
  * operator asked for it. */
 #pragma once

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The engine: the steps' rules, the driver registry, site hooks and the
 # recovery table. It stands above the drivers (the registry names them) and
 # the base library; nothing below calls it.

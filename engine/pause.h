@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The guest's pause, end to end: from the source VM's stop (Perform) to
  * the destination VM's resume (Finish), two moments on two hosts' clocks. */
 #pragma once

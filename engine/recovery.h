@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The recovery rules: for a journal record and the VM's state now, what
  * resolves an interrupted migration. One table, used by migphase-status and
  * printed into docs/recovery.md, so the two cannot disagree. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The rules that keep a VM from running on two hosts: what a step may do,
  * given the cookie it read, the flags it was given and this host's journal.
  * The engine (step.c) applies them in order; tests/unit/test-engine.c

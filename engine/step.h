@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The contract every step helper follows, so that each helper's main is a
  * description of its step and nothing else. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Whether a migration's stream uses TLS: Begin's request, Prepare's decision
  * and Perform's check, one rule for every driver (DESIGN.md, "Trust between
  * hosts"). Each host's say is `tls =` in its configuration (opts->tls): `on`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The support matrix at run time: which release first implemented each
  * operation and feature of each driver. docs/hvsupport.pl generates the data
  * (engine/support-matrix.gen.c) from the annotated driver tables, the same

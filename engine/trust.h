@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Whom a step believes: every cookie a helper writes is signed with its
  * host's key, and every cookie it reads is verified (signature, chain up to
  * this host's CA, signer) before anything in it is used. docs/security.md

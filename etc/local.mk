@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The configuration file, installed with every key commented out at its
 # default so that it changes nothing (packages mark it as a conffile), and
 # the empty site hook directories <hooks-dir>/<step>.d/ that the steps read.

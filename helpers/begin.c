@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-begin: on the source, describe the VM and check that it can move. */
 #include "config.h"
 

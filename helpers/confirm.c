@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-confirm: on the source, end the migration for good or undo it. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-finish: on the destination, complete or undo the incoming VM. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # One program per step, migphase-status and the reference orchestrator.
 # Driver modules (xen/local.mk) take our functions from the helper that loads
 # them: every part of the base library is linked in, and the helpers export

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Several domains at once: each domain's migration runs in a child process
  * of its own (a crash or a failure of one cannot touch the others), at most
  * --jobs of them together; the parent reads each child's stderr, shows the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-migrate: the reference orchestrator. Runs the five steps in
  * order, hands each step's cookie to the next, and decides --cancelled for
  * Finish and Confirm from the outcome before them; several domains at once

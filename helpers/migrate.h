@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-migrate's two parts: one domain's five steps (migrate.c), and
  * several domains at once in parallel jobs (migrate-jobs.c). */
 #pragma once

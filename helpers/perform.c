@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-perform: on the source, send the VM's state; the source ends paused. */
 #include "config.h"
 

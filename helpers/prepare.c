@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-prepare: on the destination, start an empty VM waiting for the stream. */
 #include "config.h"
 

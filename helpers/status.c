@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-status: what every unfinished migration on this host needs. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Site hooks: the example hooks and the adapters for existing hook
 # directories (installed under $(pkgdatadir)/hooks, documented in
 # docs/hooks.md), and their tests. engine/hooks.c itself is in the engine library.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* QEMU command lines: turning the source VM's argv into the destination's. */
 #pragma once
 

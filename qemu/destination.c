@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU driver's destination side: Prepare and Finish. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU driver's table. The version comments are parsed by
  * docs/hvsupport.pl into the support matrix: keep one on every entry. */
 #include "config.h"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The QEMU driver: QMP client, command-line capture and rewrite, the steps.
 noinst_LIBRARIES += qemu/libqemu.a
 qemu_libqemu_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/qemu

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QMP conversations both sides of a QEMU migration have: run state,
  * migration capabilities and parameters, migration status, quitting. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Every option of qemu-system-*, and what the destination does with it. */
 #pragma once
 

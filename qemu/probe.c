@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the QEMU VM of a journal record is doing now, for migphase-status. */
 #include "config.h"
 

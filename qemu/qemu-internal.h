@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Declarations shared by the QEMU driver's files. */
 #pragma once
 

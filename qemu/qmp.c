@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QMP client: a byte stream parsed incrementally into JSON messages, one
  * synchronous command at a time matched to its reply by id, events queued,
  * and every wait bounded by a deadline on the monotonic clock. */

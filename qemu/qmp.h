@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A QMP client: one connection to a QEMU monitor socket, synchronous commands
  * with a bound on every wait, and events queued while waiting for replies. */
 #pragma once

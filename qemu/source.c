@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU driver's source side: Begin, Perform, Confirm. */
 #include "config.h"
 

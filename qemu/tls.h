@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* TLS for QEMU's migration stream: QEMU's own tls-creds-x509 objects, fed
  * from this host's pki-dir, and the authorisation of the one source host
  * the destination expects. */

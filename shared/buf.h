@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The growable buffer every writer of text builds into: always
  * NUL-terminated, grown by doubling, out of memory aborts. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The one table of the elements a format-1 cookie holds under its root, and
  * what each needs beyond its attributes. Adding an element means adding it
  * to shared/cookie.rng, to the model (cookie.h) and a row here: reading,

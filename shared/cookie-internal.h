@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the cookie's element table, reader and writer share; nothing outside
  * shared/cookie*.c uses it. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Reading cookies: the parser (the hardened XML reader, then the RelaxNG
  * schema compiled into the library, then the element table).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Writing cookies: the canonical form, by hand (libxml2's indenting would
  * touch extension content), element by element from the table, then read
  * back with the parser so that a bad cookie fails on the host that made it. */

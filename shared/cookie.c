@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Migration cookies: the in-memory model (see cookie.h). Reading and writing
  * are driven by one table of elements (cookie-elements.c): cookie-reader.c
  * parses, cookie-writer.c formats. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Migration cookies: the small XML documents the steps hand to each other.
  * One vocabulary for every step, validated against shared/cookie.rng. */
 #pragma once

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Write a C source file that defines NAME as a NUL-terminated copy of FILE.
 # usage: embed-file.sh [--compact-xml] NAME FILE
 # --compact-xml leaves out XML comments and the whitespace between tags: each

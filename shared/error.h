@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The error object: filled once where an error starts, given context on the
  * way up, printed once by main, and mapped to an exit status in one place. */
 #pragma once

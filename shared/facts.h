@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The names of the journal facts that more than one module reads or writes.
  * A fact is a key=value line of a journal record (docs/journal-format.md);
  * the writer and every reader use these constants, so a renamed fact cannot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the journal's files (journal.c) need of its records
  * (journal-record.c); nothing outside shared/journal*.c uses it. */
 #pragma once

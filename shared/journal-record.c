@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Journal records: the in-memory record and its text (see journal.h and
  * docs/journal-format.md).
  *

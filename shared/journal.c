@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The per-host journal's files: its directory, lock and atomic commits
  * (see journal.h and docs/journal-format.md; records are journal-record.c).
  *

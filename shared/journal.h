@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The per-host journal: for each domain and role, the step reached, whether
  * its side effects are done, and the cookies received and sent, so that any
  * interrupted step can be recovered by hand.

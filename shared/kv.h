@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The key/value list: named strings kept in insertion order, each key at
  * most once. A cookie's driver data and a journal record's facts are both
  * one. The array and its count are the owner's fields; these functions keep

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The base library: what knows no driver (errors, logging, utilities,
 # processes, privileges, cookies, the journal). The drivers and the engine
 # stand on it; it calls neither.

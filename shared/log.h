@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Leveled logging to standard error, prefixed with the program's name. */
 #pragma once
 

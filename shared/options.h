@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Command-line options and the configuration file (key = value), parsed by one
  * table so that every option means the same thing in both places. */
 #pragma once

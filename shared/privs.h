@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Dropping privileges before a helper reads untrusted input. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Processes: starting them from an argv (never a shell string), waiting with
  * a bound, and looking at other processes through /proc. */
 #pragma once

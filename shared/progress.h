@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Progress of a migration stream for people (a bar on a terminal) and for
  * tools (one JSON object per line). Written to a descriptor other than the
  * cookie's: standard error by default. */

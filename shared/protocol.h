@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The vocabulary of the five-step migration protocol: steps, roles, outcomes. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Signed cookies: the trailer's strict form, the host's identity (GnuTLS, as
  * QEMU and libvirt use for the same files), signing and verifying. */
 #include "config.h"

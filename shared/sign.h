@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Signed cookies: a host signs every cookie it writes with its X.509 key, and
  * a reader checks the signature, the signer's chain up to its own CA and the
  * signer's name before it uses anything in the cookie (DESIGN.md, "Trust

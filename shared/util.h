@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Small memory, file and string utilities shared by every module. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The hardened XML reader and escaper (see xml.h). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The hardened XML reader every reader of XML uses (cookies, hook output,
  * libvirt's domain XML), with the few tree accessors they share, and the
  * one XML escaper.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # systemd integration: the boot-time recovery unit, tmpfiles.d (the state
 # and runtime directories) and sysusers.d (the migphase service user).
 # configure finds their directories with pkg-config (systemd.pc) or takes

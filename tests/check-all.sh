@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The whole test suite, as CI runs it (through ./quickstart check): the
 # normal build with warnings as errors and every test; the same under ASan and
 # UBSan; make distcheck; the fuzz targets built with libFuzzer and run

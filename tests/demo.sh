@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The main job: boot the test guest (256 MiB of memory it keeps rewriting)
 # under QEMU, live-migrate it to a second QEMU process on this host with
 # migphase-migrate --local, showing progress, then check the guest's memory

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Unit tests (Criterion, one suite per module), fuzz-corpus replays and
 # integration tests. `make check` runs them all; tests/summary.sh prints the
 # closing "N passed, N failed" line.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Add up the automake test-suite logs given as arguments and print the
 # closing line CI reads: "N passed, N failed, N skipped". Exits 1 if any
 # test failed or errored, or if no test ran at all.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The libxl context of a step: opened once, with a logger that forwards
  * libxl's messages to ours and keeps the last error for the step's message. */
 #include "config.h"

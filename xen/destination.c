@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Xen driver's destination side: Prepare starts a receiver that waits
  * for the stream and restores the domain, paused, under a name of its own;
  * Finish gives it its name back and unpauses it, or destroys it.

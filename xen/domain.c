@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Finding, naming and destroying domains, and the domid facts of the journal. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The Xen driver on libxenlight, built when configure finds xenlight: a
 # module the helpers load for --driver xen (so that the QEMU driver's runs do
 # not load libxenlight and its dozen libraries), and the receiver Prepare

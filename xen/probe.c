@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the Xen domain of a journal record is doing now, for migphase-status.
  *
  * A localhost migration has two domains with one UUID, so a domain is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-xen-receiver: the destination end of a Xen migration stream.
  *
  * Started detached by the Xen driver's Prepare, it outlives that helper:

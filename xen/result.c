@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The receiver's result file: how the incoming stream ended, for Prepare
  * (which port), Finish (which domain, or why not) and migphase-status. The
  * receiver must not take the journal's lock, which Prepare holds while it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Xen driver's source side: Begin, Perform, Confirm. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The socket the domain moves over. libxl's stream (migration v2) ends with
  * an END record, so it needs no EOF: like xl's own protocol, the socket
  * stays open around it for a header line before (which migration this is)

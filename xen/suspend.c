@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A suspend request that outlives its sender.
  *
  * libxl asks a guest to suspend through xenstore: it writes "suspend" to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The TLS pump of the Xen stream (xen/tls.h). One thread moves bytes both
  * ways: from the clear end of the socketpair into TLS records, and from TLS
  * records back into it (libxl's protocol has a back channel, and our own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* TLS for the Xen migration stream. libxl reads and writes the stream
  * through a plain file descriptor, so the stream goes through a pump: a
  * socketpair whose one end libxl (and our framing) uses in clear, and a

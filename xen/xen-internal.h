@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Declarations shared by the Xen driver's files: the steps, the libxl context
  * every step opens, the domain names a migration uses, and the receiver's
  * result file. */

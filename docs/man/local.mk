@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Man pages, written in mdoc(7) by hand: one per program (section 8), the
 # cookie format and the configuration file (section 5). The sources are
 # templates (.in) that make fills with the installation paths (MP_EDIT,

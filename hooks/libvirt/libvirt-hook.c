@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-libvirt-hook: a libvirt qemu hook for sites that let libvirt move
  * their VMs but want migphase's Prepare site hooks (their vetoes and their
  * undo) and a journal record of every incoming migration. Installed as an

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # docs/recovery.md shows the recovery rules the code applies: the table
 # between its markers is what `migphase-status --rules` prints.
 set -eu

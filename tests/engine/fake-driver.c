@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The fake driver of the engine's tests (fake-driver.h says what it does). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A hypervisor driver for the engine's tests: no hypervisor, no process, no
  * network. Its "hypervisor" is a directory with a small text file per domain
  * that says what the VM is doing on each host (both hosts of a test share

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A test PKI made at test time with GnuTLS's API, in a fresh directory: a
  * CA, another CA nobody trusts, and host directories in QEMU's layout
  * (ca-cert.pem, server-cert.pem, server-key.pem, ca-crl.pem) with any kind

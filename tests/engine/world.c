@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The engine tests' two-host world (world.h). */
 #include "config.h"
 

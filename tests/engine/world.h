@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A two-host world for the engine's tests: a source and a destination state
  * directory, an empty hooks directory, the fake driver's hypervisor file
  * and a directory of cookies, all under one temporary directory (on tmpfs

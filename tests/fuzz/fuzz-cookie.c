@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Fuzz target for the cookie parser and formatter.
  *
  * Whatever the input, parsing must not crash, and a refusal must be an input

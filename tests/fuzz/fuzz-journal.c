@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Fuzz target for the journal record parser. Records are read back from disk
  * by privileged helpers, so the parser must never crash or leak, and whatever
  * it accepts must survive a format and parse round trip unchanged: otherwise

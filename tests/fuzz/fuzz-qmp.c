@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Fuzz target for what QEMU sends on a QMP socket. The input is played as
  * the server's side of a whole session (greeting, capabilities, one command,
  * events) on a unix socket, through the client's own entry points, so that

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Replay every seed corpus through its target (built without libFuzzer).
 # A crash or sanitizer report fails the test.
 set -eu

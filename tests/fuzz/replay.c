@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Replays fuzz inputs through a target's LLVMFuzzerTestOneInput without
  * libFuzzer, so the seed corpus runs in every `make check` with the normal
  * (or sanitizer) build. usage: replay-X FILE... */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Multiboot (v1) entry of the test guest: the header QEMU's -kernel looks for, a flat GDT
  * of our own (the spec leaves the loader's GDT undefined, and the IDT needs a known code
  * selector), a stack, a zeroed .bss, then guest_main(magic, info). Also the interrupt

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Checks that the test guest's serial output carried on across a migration:
 #
 #   check-serial.sh SOURCE.log DESTINATION.log

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The migphase test guest: dirties a memory region at a steady pace, writing records that
  * a dump of the region can be checked against (layout.h), and prints a numbered tick line
  * on COM1 every second so that serial continuity across a migration can be checked too.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* PC devices for the test guest; see hw.h. */
 #include <stdarg.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The few PC devices the test guest drives: COM1 (polled), the PIT, the PICs, the CMOS
  * clock, the TSC, and the CPU tables needed to take the timer interrupt that wakes the
  * guest from hlt between paced writes. */

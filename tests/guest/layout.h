@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The test region's layout and record format, shared by the guest (which writes it) and
  * migphase-guest-check (which verifies a dump of it). Everything is little-endian; the
  * functions below are the single definition of every check word, so the two sides cannot

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=sh
 # Helpers for the test guest's self-tests; sourced, not run. The sourcing script sets
 # top_srcdir and top_builddir (`make check` exports them) and `set -eu`.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The test guest (a Multiboot kernel that dirties a memory region at a set pace), the
 # checker for dumps of that region, and their self-tests. See tests/guest/README.md.
 

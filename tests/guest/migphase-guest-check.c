@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-guest-check: verifies a dump of the test guest's region, taken while the guest
  * was paused (QMP stop, then pmemsave), and prints one verdict line. The format and the
  * rules are in layout.h and README.md. It only needs libc, so that it builds even where

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Live-migrates the test guest between two QEMU processes under TCG, with no migphase helper
 # involved, and checks what the helpers' tests will check: the region on the paused
 # destination is the source's, byte for byte and valid; the destination runs on from there;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Run one QMP command against a QEMU monitor socket and print its result.
 
     qmp.py [--timeout S] [--get PATH] SOCKET COMMAND [NAME=VALUE ...]

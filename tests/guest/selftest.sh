@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Boots the test guest under TCG and checks dumps of its memory: a paused guest passes,
 # before and after a stop/cont; the checker rejects a flipped byte, a page from an earlier
 # pass, a page at the wrong place, a torn page, a truncated dump and a restarted guest.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The lease-handoff example through the real helpers and a real QEMU guest:
 # two "hosts" (hooks directories that call themselves hostA and hostB)
 # sharing one lease directory. Begin records a token, Prepare acquires the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
 # Shared by the hook tests: the integration library (guest, helpers, cleanup)
 # plus writing hook directories. Sourced, not run.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The libvirt adapter, called exactly as libvirtd calls a qemu.d hook
 # (libvirt docs/hooks.rst, src/util/virhook.c): installed in
 # /etc/libvirt/hooks/qemu.d/, run as HOOK GUEST_NAME OPERATION SUB_OPERATION

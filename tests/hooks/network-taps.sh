@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The network-taps example between two network namespaces, with a real guest
 # NIC (an e1000 on a tap, in a bridge): Begin's hook reads the source's
 # bridge, Prepare's hook makes the same tap in the same-named bridge on the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The OpenNebula adapter (docs/opennebula.md), installed as a VMM driver of
 # its own and over the TM actions, and called exactly as OpenNebula's drivers
 # call their scripts (one_vmm_exec.rb "migrate", OpenNebulaDriver.rb

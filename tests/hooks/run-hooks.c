@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* run-hooks: run one step's site hooks the way the helpers do
  * (mp_hooks_run), outside a helper, for tests of hooks that need more
  * privilege than the helpers keep for them.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Site hooks run by the real helpers around a real QEMU migration: a mandatory
 # feature the destination does not declare, a Prepare veto that leaves
 # nothing behind (and undoes the hooks before it), extensions that travel

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Feed docs/hvsupport.pl broken driver tables and bad command lines, and check
 # that each run fails with exactly the expected messages and writes nothing
 # (so make never takes a half-checked matrix as up to date).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A stand-in for engine/driver.h that the fixtures are checked against: the
  * same shape (metadata, function pointers, one of them through a typedef, a
  * features struct of bools), but frozen, so that a field added to the real

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The generator's outputs for correct tables (tests/hvsupport/good/, checked
 # against fake-driver.h), and the C printer against the generator's text:
 #  - every annotation layout the tables use is read, with the right versions,

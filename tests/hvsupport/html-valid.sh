@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The generated pages are valid HTML5: tidy reports no error and no warning,
 # for the real page (as built, or as shipped in the tarball) and for the
 # expected page of the fixtures. Skipped when tidy is not installed.

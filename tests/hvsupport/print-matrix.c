@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Print the support matrix as a helper's --version --verbose does, for
  * tests/hvsupport/runtime-matrix.sh to compare with docs/hvsupport.pl --text.
  *

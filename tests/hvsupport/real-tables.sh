@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The real driver tables, in strict mode, as make check's guard that the
 # support matrix is complete and current:
 #  - docs/hvsupport.pl accepts every driver source without a message, checked

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The destination QEMU that Prepare starts is confined: it runs as the
 # policy's qemu-user (all four uids and gids, no capability, no_new_privs),
 # under QEMU's seccomp sandbox (Seccomp: 2), with an environment of its own

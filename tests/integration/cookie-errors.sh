@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Bad input to a step: a malformed cookie, an unknown mandatory feature, a
 # foreign format version and a 2 MiB cookie each give one line on stderr and
 # exit 2, and leave no journal record behind. No QEMU is needed: nothing may

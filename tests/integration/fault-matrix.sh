@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The fault-injection matrix. For each step (Begin, Prepare, Perform, Finish,
 # Confirm) and each fault, one migration of a fresh 64 MiB test guest runs up
 # to that step, the fault strikes inside the step, the orchestration stops

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
 # Shared by the integration tests: boot the project's test guest under QEMU,
 # run the helpers against it, verify its memory and serial output, and clean

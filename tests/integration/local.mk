@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Integration tests: the real helpers against real QEMU processes (TCG).
 INTEGRATION_TESTS = \
 	tests/integration/cookie-errors.sh \

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A live migration of a 256 MiB guest that rewrites its memory all the time,
 # through migphase-migrate --local: the destination's memory passes the
 # guest's check, its serial counter goes on from the source's, the source is

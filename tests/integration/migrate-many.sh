@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Eight guests moved at once between two hosts (network namespaces), with
 # one destination QEMU killed while its stream runs: the seven others
 # arrive with their memory intact, the eighth runs on the source again,

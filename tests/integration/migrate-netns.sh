@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The same live migration between two hosts: network namespaces joined by a
 # veth pair. The source QEMU runs in one namespace, the destination's steps
 # run in the other through --transport 'ip netns exec NS', and the stream

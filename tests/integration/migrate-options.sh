@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Migration options travel in the cookie and both sides honour them: an
 # offline migration to a destination left paused (--offline --paused), and a
 # Perform stopped by SIGTERM, which cancels the stream and resumes the source.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The stream between two hosts (network namespaces joined by a veth pair)
 # is encrypted when both hosts have certificates: captured on the link, it
 # does not hold a string the guest keeps in its memory (its command line,

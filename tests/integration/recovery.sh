@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The recovery guarantees, one by one: safe re-runs, cookie-proven cancel,
 # a running destination never killed, a concluded step answering from its
 # journal, and migphase-status --recover applying only the unambiguous rules.

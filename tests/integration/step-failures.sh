@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Each step failing for a real reason: the documented exit status, and the
 # guest still running on exactly one side, verified.
 # shellcheck source=tests/integration/lib.sh disable=SC2154

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A driver module carries the interface stamp of the build it belongs to
 # (MP_DRIVER_ABI, engine/driver-abi.gen.h). This build's Xen module loads; a
 # module of another build (tests/modules/other-build.c) is refused when it

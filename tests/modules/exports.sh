@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The helpers export to a driver module what it takes from them, and nothing
 # else of ours: helpers/module-exports.list, given to the linker as a dynamic
 # list. Every symbol of our libraries (base, engine, built-in drivers) that

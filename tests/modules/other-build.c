@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Xen driver module of another build of migphase: the same table as this
  * build's, stamped with another driver interface. A helper must refuse to
  * load it (tests/modules/abi-stamp.sh). */

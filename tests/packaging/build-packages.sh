@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Build the Debian and RPM packages from a release tarball, check them, and
 # install the .deb into a fresh debootstrap root. Run by CI as root; too
 # heavy for make check.

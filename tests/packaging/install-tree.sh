@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # make install DESTDIR=... must lay the package out where distributions
 # expect it, install nothing setuid or setgid (the helpers drop privileges,
 # they never gain any) and nothing world-writable, and make uninstall must

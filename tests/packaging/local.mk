@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Packaging checks that are cheap enough for every make check: the man pages
 # (lint, required sections, options against --help), the configuration
 # example, the systemd files, the DESTDIR install tree (layout, no setuid or
@@ -9,7 +10,8 @@ PACKAGING_TESTS = \
 	tests/packaging/man-options.sh \
 	tests/packaging/systemd-files.sh \
 	tests/packaging/install-tree.sh \
-	tests/packaging/versions.sh
+	tests/packaging/versions.sh \
+	tests/packaging/license.sh
 TESTS += $(PACKAGING_TESTS)
 EXTRA_DIST += $(PACKAGING_TESTS) migphase.spec
 # What the tests compare the build with: the man pages built, the version,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Lint every man page that make built. mandoc -T lint must report nothing at
 # warning level or above, and no style issue other than references to pages
 # that are not installed here; groff, through man --warnings, must not warn

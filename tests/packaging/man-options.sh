@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The man pages must document each program's options exactly as
 # shared/options.c defines them, and migphase.conf(5) and the installed
 # example etc/migphase.conf exactly the keys the config file accepts:

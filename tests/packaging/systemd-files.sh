@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The systemd files that make built:
 #   - systemd-analyze verify accepts the unit; its ExecStart is migphase-status
 #     in $(bindir) (pointed at the build tree for the check) and its

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The packaging says the version configure.ac says: the RPM spec's Version,
 # and the upstream part of the newest debian/changelog entry (checked where
 # debian/ is present: it is not in the release tarball).

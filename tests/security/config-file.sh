@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The configuration file decides whom a host trusts and what it runs, so a
 # program refuses one that anyone but root (or its own user) owns or may
 # write: group-writable, world-writable, or owned by nobody. Each program,

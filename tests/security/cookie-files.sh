@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Cookies written with --out may land in a directory others can write (where
 # a management tool keeps them), and a cookie tells hosts what to do. So each
 # is mode 0600 whatever the umask, or 0640 with the group of cookie-group,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A site hook gets the peer's host name from the cookie in MIGPHASE_PEER_HOST,
 # and hooks are shell scripts more often than not. So a host name that is
 # not one (a newline, "; rm -rf", blanks, a pipe, a leading dash) is refused

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
 # Shared by the security tests that run the real helpers: what every refusal
 # must look like. A refused step exits 2 with one line on stderr naming the

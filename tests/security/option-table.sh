@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The destination's QEMU option table (qemu/option-table.c) against the
 # installed emulator's own list: every option `qemu-system-x86_64 -help`
 # prints must be in the table, and take a value there exactly when it does

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # migphase-pki makes a two-host lab in one command. Checked with certtool:
 # the layout and the modes of the keys, each certificate chains to the CA,
 # is for its host's name (and address) and for its purpose as QEMU's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The destination decides what it runs: the source's command line, in a
 # validly signed Begin cookie, is a request. Prepare refuses (exit 2, one
 # line naming the argument and the rule) a command line that runs a program

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* qemu-option-table: print the destination's QEMU option table, one option
  * a line: "NAME value|flag ACTION", NAME with one leading dash. The test
  * tests/security/option-table.sh compares it with an emulator's -help. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Whoever answers on a QMP socket gets its "VM" described in a Begin cookie,
 # and a destination starts what that cookie says. So Begin looks at the
 # process behind the socket (SO_PEERCRED, /proc/PID/exe) and describes only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sign-cookie PKI_DIR [TIME]: sign the cookie on standard input with the
  * host identity in PKI_DIR (at TIME, Unix seconds, default now) and write
  * the signed cookie on standard output. The tests use it to hand the steps

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # With TLS, the destination's QEMU takes the stream only from the source
 # host the Begin cookie names: a sender with a certificate from another CA,
 # one with a valid certificate of another host, and one in clear text are

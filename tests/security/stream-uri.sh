@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Perform hands QEMU the stream URI of Prepare's cookie: an exec: URI there
 # would run a command on the source as the VM's user, a file: URI write
 # where it names, an fd: URI send the VM to a descriptor. A compromised

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Cookies: golden round trips and refusals (tests/data/cookies), limits,
  * features, the model's accessors, and what the formatter refuses. */
 #include "config.h"

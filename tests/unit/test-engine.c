@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests of the engine's rules (engine/step.c) with the fake driver of
  * tests/engine: no hypervisor, no QEMU. Two tables:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests of the site hooks: run-parts' naming rules and order, the cleared
  * environment, the cookie on stdin, what hooks may print, vetoes and their
  * undo calls, failures after the point of no return, time and output bounds,

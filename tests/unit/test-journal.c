@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests of the journal: record format, checksum, locking, atomic commits,
  * cookies, removal and listing. Each test runs in its own process and state
  * directory. */

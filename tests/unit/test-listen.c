@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Where Prepare listens: loopback alone, or the address the operator gave. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The guest's pause across two hosts' clocks. */
 #include "config.h"
 

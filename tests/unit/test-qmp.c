@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QMP client against a scripted fake QEMU: a thread listening on a unix
  * socket plays a script of replies, events, tiny writes, disconnects and
  * garbage, and checks the commands it receives. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests of the recovery rules (engine/recovery.c), the table migphase-status
  * applies, without a hypervisor:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Signed cookies: round trips with each kind of key, every way a signed
  * cookie can be tampered with (each byte, each field, bytes after the
  * trailer, a second trailer), the trust checks (another CA, expiry, the CRL,

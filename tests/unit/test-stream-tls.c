@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* engine/stream-tls.c: whether a stream uses TLS, from Begin's request,
  * Prepare's decision and Perform's check against each host's `tls =` rule
  * and the files in its pki-dir. Every refusal is an input error (exit 2)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The steps with signed cookies (trust = x509, engine/trust.c), driven with
  * the fake driver of tests/engine in a two-host world whose hosts have
  * identities from a test PKI made at test time (tests/engine/test-pki.h):

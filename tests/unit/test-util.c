@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The base library's small pieces: URIs, the growable buffer, the key/value
  * list, names, UTF-8, the log-text sanitiser and the hardened XML reader. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Xen stream's TLS pump (xen/tls.c), without Xen: a sender and a
  * receiver over a loopback TCP socket, with certificates of a test PKI
  * made at test time (tests/engine/test-pki.h). The stream crosses both ways

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # make check-xen: the Xen driver's tests on a real Xen booted under QEMU
 # (tests/xen/testbed.sh). Prints the closing "xen: N passed, N failed" line;
 # where the test bed cannot be built or booted here (no Debian archive, no

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # /init of the test bed's dom0 (tests/xen/testbed.sh): bring up what the
 # Xen tools need, as Debian's /etc/init.d/xen would, then run the tests (or
 # a shell) and power off, which ends QEMU.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The Xen driver's tests, run by the test bed's dom0 (tests/xen/dom0-init.sh)
 # on a real hypervisor: guests migrated to localhost through the five
 # helpers, and failures recovered with what migphase-status prints. Every

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # /init of the test guest (busybox): keep a block of random bytes in RAM and
 # its checksum, and print a heartbeat every second with a counter and
 # whether the block still matches. The same boot id with a counter that goes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The Xen driver's tests on a real Xen hypervisor booted under QEMU (TCG):
 # tests/xen/testbed.sh builds the test bed from Debian's archive, caches it
 # under $MIGPHASE_XEN_CACHE (default /var/cache/migphase-xen), boots it and

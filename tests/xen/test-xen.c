@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Xen driver's pieces that need no hypervisor: the stream's framing
  * (URI, header, line reads that leave the libxl stream untouched), the
  * receiver's result file and how recovery finds the receiver through it.

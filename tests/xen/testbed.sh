@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A real Xen to test the Xen driver on: the Debian hypervisor booted under
 # QEMU (TCG, with nested SVM and NPT so that PVH guests run), a Debian dom0
 # in an initramfs holding the built helpers, and small guests whose init
