@@ -215,11 +215,32 @@ cookie_outcome(const char *xml, struct mp_cookie **parsed)
     return outcome;
 }
 
+/* How long the guest stood still, beside QEMU's own downtime: what the
+ * helpers added to the pause is the difference (Finish measured it from the
+ * source's STOP to the destination's RESUME). */
 static void
-print_summary(const char *perform_cookie, uint64_t wall_ms)
+print_pause(const struct mp_options *o, const struct mp_stats *s)
+{
+    double pause = (double)s->pause_us / 1000, within = (double)s->pause_uncertainty_us / 1000;
+    double added = pause - (double)s->downtime_ms;
+    if (o->progress == MP_PROGRESS_JSON) {
+        fprintf(stderr,
+                "{\"event\":\"pause\",\"pause_ms\":%.3f,\"uncertainty_ms\":%.3f,"
+                "\"downtime_ms\":%llu,\"added_ms\":%.3f}\n",
+                pause, within, (unsigned long long)s->downtime_ms, added);
+        return;
+    }
+    fprintf(stderr,
+            "the guest stood still %.1f ms (within %.1f ms): QEMU's downtime %llu ms, the "
+            "helpers added %.1f ms\n",
+            pause, within, (unsigned long long)s->downtime_ms, added);
+}
+
+static void
+print_summary(const struct mp_options *o, const char *finish_cookie, uint64_t wall_ms)
 {
     struct mp_cookie *c = NULL;
-    cookie_outcome(perform_cookie, &c);
+    cookie_outcome(finish_cookie, &c);
     if (!c || !c->stats.present) {
         fprintf(stderr, "migration completed in %.2f s\n", (double)wall_ms / 1000.0);
         mp_cookie_free(c);
@@ -232,6 +253,8 @@ print_summary(const char *perform_cookie, uint64_t wall_ms)
             (unsigned long long)c->stats.downtime_ms,
             (double)c->stats.transferred_bytes / (1 << 20),
             (double)c->stats.total_bytes / (1 << 20), (unsigned long long)c->stats.iterations);
+    if (c->stats.pause_us)
+        print_pause(o, &c->stats);
     mp_cookie_free(c);
 }
 
@@ -299,16 +322,16 @@ migrate_one(const struct mp_options *o, bool job)
     }
     bool completed = cookie_outcome(fin.cookie, NULL) == MP_OUTCOME_SUCCESS;
     struct step_result conf = run_step(m, "confirm", confirm_argv(o, !completed), fin.cookie);
-    step_result_clear(&fin);
+    step_result_clear(&perf);
     if (conf.exit_status != 0) {
-        step_result_clear(&perf);
+        step_result_clear(&fin);
         return left_state("migphase-confirm", conf.exit_status);
     }
     if (completed)
-        print_summary(perf.cookie, mp_now_ms() - started);
+        print_summary(o, fin.cookie, mp_now_ms() - started);
     else
         mp_log(MP_LOG_ERROR, "the destination could not finish; the VM runs on the source again");
-    step_result_clear(&perf);
+    step_result_clear(&fin);
     return completed ? MP_EXIT_OK : MP_EXIT_FAILED;
 }
 

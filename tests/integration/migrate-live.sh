@@ -26,6 +26,20 @@ grep -q "has no keys: this local migration signs with a lab PKI" "$MP_TMP/migrat
     mp_fail "the lab PKI of the migration was left in /tmp"
 grep '"event":"done"' "$MP_TMP/migrate.err" >/dev/null || mp_fail "no final progress line"
 grep 'completed' "$MP_TMP/migrate.err"
+# The guest's pause end to end (the source's STOP to the destination's
+# RESUME), which can be no shorter than QEMU's own downtime.
+python3 - "$MP_TMP/migrate.err" <<'EOF' || mp_fail "no sound guest pause in the summary"
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"event":"pause"')]
+assert len(events) == 1, events
+e = events[0]
+print("guest pause %.1f ms (within %.1f), QEMU downtime %d ms, helpers added %.1f ms"
+      % (e["pause_ms"], e["uncertainty_ms"], e["downtime_ms"], e["added_ms"]))
+assert 0 < e["pause_ms"] < 60000, e
+assert e["pause_ms"] + e["uncertainty_ms"] >= e["downtime_ms"], e
+EOF
+grep -q 'pause-us="[1-9]' "$MP_STATE/destination/live/finish-out.xml" ||
+    mp_fail "Finish's cookie does not say how long the guest stood still"
 
 [ "$(mp_where_running live)" = destination ] || mp_fail "guest runs: $(mp_where_running live)"
 mp_alive "$src_pid" && mp_fail "the source QEMU (pid $src_pid) still runs"
