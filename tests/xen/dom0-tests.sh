@@ -545,7 +545,9 @@ tls_foreign_sender() {
         step 0 prepare --listen 127.0.0.1 --in "$p.begin.xml" --out "$p.prepare.xml" || return 1
     step 1 perform --pki-dir "$T/foreign-pki" --progress none --in "$p.prepare.xml" \
         --out "$p.perform.xml" || return 1
-    log_says 'refused a connection from 127.0.0.1: the sender sent no certificate issued by our CA'
+    # GnuTLS sends the certificate or not (TLS 1.3 lets the client hold
+    # back one the server's CA did not issue): either way, refused for it.
+    log_says 'refused a connection from 127.0.0.1: the sender.*certificate'
 }
 before=$(last_beat "$pvh_boot")
 check "TLS: a sender with another CA's certificate is refused, Perform fails" tls_foreign_sender
