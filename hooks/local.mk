@@ -53,5 +53,6 @@ HOOK_TESTS = \
 	tests/hooks/libvirt-real.sh \
 	tests/hooks/opennebula-adapter.sh
 TESTS += $(HOOK_TESTS)
-EXTRA_DIST += $(HOOK_TESTS) tests/hooks/lib.sh tests/hooks/fake-ssh docs/hooks.md
+EXTRA_DIST += $(HOOK_TESTS) tests/hooks/lib.sh tests/hooks/libvirt-lab.sh tests/hooks/fake-ssh \
+	docs/hooks.md
 

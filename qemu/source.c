@@ -21,6 +21,10 @@
 #include <unistd.h>
 
 #define POLL_INTERVAL_MS 100
+/* QEMU sends the STOP event before the migration's completion, but from its
+ * migration thread: it can reach us a moment after the reply that said
+ * "completed". Waited for only when it is not there yet. */
+#define STOP_EVENT_WAIT_MS 20
 
 /* What Begin asks QEMU about the VM beyond its state, in the same round
  * trip. A query that fails leaves its answer NULL: each has a fallback. */
@@ -479,7 +483,7 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         record_stats(ctx->out, &info);
         /* The moment the guest stopped, for its pause end to end: QEMU
          * queued the event while we followed the stream. */
-        ctx->out->timing.stop_us = qemu_monitor_event_time_us(vm->qmp, "STOP", 0);
+        ctx->out->timing.stop_us = qemu_monitor_event_time_us(vm->qmp, "STOP", STOP_EVENT_WAIT_MS);
         return 0;
     }
     struct mp_error *rollback_err = NULL;

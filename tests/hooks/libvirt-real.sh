@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The libvirt adapter under real libvirt: two libvirtd from Debian's packages
 # on this machine, A (the source) and B (the destination, in a UTS namespace
 # of its own, called libvirt-b, with its own host_uuid: libvirt refuses to
 # migrate to its own host). Each daemon runs in a mount namespace of its own
 # with copy-on-write layers over /etc, /var and /run (its sockets, hooks,
-# state and QEMU status files), under $MP_TMP/A and $MP_TMP/B. The adapter
+# state and QEMU status files), under $MP_TMP/A and $MP_TMP/B (set up by
+# tests/hooks/libvirt-lab.sh, which bench/guest-pause.py shares). The adapter
 # is installed in B's /etc/libvirt/hooks/qemu.d as docs/hooks.md says, and
 # the test guest migrates with virsh migrate --live:
 #   - a plain migration succeeds; the record stays pending after libvirt's
@@ -19,6 +21,8 @@
 # Hook bodies are single-quoted on purpose: the hooks expand them.
 # shellcheck source=tests/hooks/lib.sh disable=SC2154,SC2016
 . "$top_srcdir/tests/hooks/lib.sh"
+# shellcheck source=tests/hooks/libvirt-lab.sh
+. "$top_srcdir/tests/hooks/libvirt-lab.sh"
 if ! command -v libvirtd >/dev/null || ! command -v virsh >/dev/null; then
     mp_skip "libvirt is not installed (libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)"
 fi
@@ -39,80 +43,26 @@ hk_hook "$hooks" prepare 10-record \
 hk_hook "$hooks" prepare 20-veto \
     '[ ! -e "${0%/*}/../veto" ] || { echo "no SAN path to $MIGPHASE_DOMAIN" >&2; exit 1; }'
 
-# The daemon's start: its own /etc, /var and /run, then libvirtd.
-cat >"$MP_TMP/libvirtd-ns.sh" <<'EOF'
-#!/bin/bash
-# libvirtd-ns.sh DIR HOSTNAME HOST_UUID ADAPTER STATE HOOKS (run by unshare)
-set -eu
-d=$1 host=$2 uuid=$3 adapter=$4 state=$5 hooks=$6
-[ -z "$host" ] || hostname "$host"
-for t in etc var run; do
-    mkdir -p "$d/$t-upper" "$d/$t-work"
-    mount -t overlay overlay -o "lowerdir=/$t,upperdir=$d/$t-upper,workdir=$d/$t-work" "/$t"
-done
-# What libvirt-daemon-system would create: the QEMU driver resolves them first.
-getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
-getent passwd libvirt-qemu >/dev/null || useradd --system --no-create-home -g libvirt-qemu libvirt-qemu
-mkdir -p "$d/sock" /etc/libvirt/hooks/qemu.d /var/lib/libvirt /var/cache/libvirt /var/log/libvirt
-cat >/etc/libvirt/libvirtd.conf <<EOC
-unix_sock_dir = "$d/sock"
-unix_sock_rw_perms = "0700"
-auth_unix_rw = "none"
-auth_unix_ro = "none"
-host_uuid = "$uuid"
-log_outputs = "3:file:$d/libvirtd.log"
-EOC
-# QEMU as root, no labels, cgroups, namespaces or virtlogd: a test machine.
-cat >/etc/libvirt/qemu.conf <<EOC
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
-security_driver = "none"
-cgroup_controllers = [ ]
-namespaces = [ ]
-stdio_handler = "file"
-EOC
-if [ -n "$adapter" ]; then
-    mkdir -p /etc/migphase
-    printf 'hooks-dir = %s\nstate-dir = %s\n' "$hooks" "$state" >/etc/migphase/migphase.conf
-    ln -s "$adapter" /etc/libvirt/hooks/qemu.d/50-migphase
-fi
-exec libvirtd -f /etc/libvirt/libvirtd.conf -p "$d/libvirtd.pid"
-EOF
 # start_daemon NAME UNSHARE_ARGS...: start daemon NAME, wait for its socket.
 start_daemon() {
-    local name=$1 _
+    local name=$1
     shift
-    mkdir -p "$MP_TMP/$name"
-    unshare --mount --propagation private "$@" bash "$MP_TMP/libvirtd-ns.sh" "$MP_TMP/$name" \
-        "${host[$name]}" "${uuid[$name]}" "${hook[$name]}" "$MP_STATE" "$hooks" \
-        >"$MP_TMP/$name/daemon.log" 2>&1 &
-    for _ in $(seq 200); do
-        if [ -S "$MP_TMP/$name/sock/libvirt-sock" ] &&
-            timeout 10 virsh -c "${uri[$name]}" version >/dev/null 2>&1; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    mp_fail "libvirtd $name did not start: $(tail -n 5 "$MP_TMP/$name/daemon.log" "$MP_TMP/$name/libvirtd.log" 2>&1)"
+    lv_start_daemon "$MP_TMP/$name" "${host[$name]}" "${uuid[$name]}" "${hook[$name]}" \
+        "$MP_STATE" "$hooks" "$@"
 }
 declare -A host uuid hook uri
 host[A]="" host[B]=libvirt-b
 uuid[A]=1b1c6a2e-9d5f-4c3e-8a7b-0f2e4d6c8a01 uuid[B]=2c2d7b3f-0e6a-4d4f-9b8c-1a3f5e7d9b02
 hook[A]="" hook[B]=$adapter
-uri[A]="qemu+unix:///system?socket=$MP_TMP/A/sock/libvirt-sock"
-uri[B]="qemu+unix:///system?socket=$MP_TMP/B/sock/libvirt-sock"
+uri[A]=$(lv_uri "$MP_TMP/A")
+uri[B]=$(lv_uri "$MP_TMP/B")
 
 # Every exit: both daemons' VMs and the daemons go, then mp_cleanup.
 stop_all() {
-    local status=$? name pidfile
+    local status=$? name
     set +e
     for name in A B; do
-        for pidfile in "$MP_TMP/$name"/run-upper/libvirt/qemu/*.pid; do
-            [ -s "$pidfile" ] && kill -KILL "$(cat "$pidfile")" 2>/dev/null
-        done
-        [ -f "$MP_TMP/$name/libvirtd.pid" ] && kill -KILL "$(cat "$MP_TMP/$name/libvirtd.pid")" 2>/dev/null
+        lv_stop_daemon "$MP_TMP/$name"
     done
     (exit "$status")
     mp_cleanup

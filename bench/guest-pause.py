@@ -1,0 +1,499 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""How long the guest stands still in a live migration: bare QMP, the five
+helpers and libvirt, side by side.
+
+    bench/guest-pause.py BUILDDIR [--runs N] [--mem MIB] [--rate MIBPS]
+                         [--bandwidth MIBPS] [--downtime-ms N]
+
+Needs root, QEMU, certtool and, for the third method, libvirtd and virsh
+(Debian's libvirt-daemon, libvirt-daemon-driver-qemu, libvirt-clients).
+
+Migrates the project's test guest on this host N times by each of three
+methods, alternated run by run so that machine noise falls on all three,
+each on a fresh guest, with the same bandwidth and downtime limit:
+  - bare QMP, the floor: migration-overhead.py's bare path (a script's
+    fewest commands, events instead of polling);
+  - the five helpers through `migphase-migrate --local`, with the test
+    config and lab PKI of tests/integration/lib.sh (cookies signed), the
+    stream in clear text like the other two;
+  - libvirt: `virsh migrate --live` between two libvirtd on this machine,
+    the second in UTS and mount namespaces of its own
+    (tests/hooks/libvirt-lab.sh).
+
+For each: the median wall time; QEMU's downtime (query-migrate; libvirt:
+the source's STOP event to its MIGRATION "completed" event, beside
+domjobinfo --completed's own figure); the guest's pause end to end, from the source
+QEMU's STOP event to the destination QEMU's RESUME event, both QMP event
+timestamps on this one clock; and the time outside the stream (wall time
+minus QEMU's total-time; libvirt: minus the source's MIGRATION events from
+"setup" to "completed", on QEMU's clock too; virsh prints libvirt's event
+times to the millisecond only). The pause beyond QEMU's downtime is what
+each method's orchestration adds to it. Then the helpers' pause piece by
+piece and their time outside the stream step by step beside the bare
+path's, from the cookies' timing, and each helper's start (--version) beside
+an empty C program's, compiled here.
+
+This is a benchmark, not a test: it asserts nothing.
+"""
+
+import argparse
+import datetime
+import importlib.util
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.dirname(HERE)
+
+
+def load_overhead():
+    """bench/migration-overhead.py, whose name is no module name."""
+    spec = importlib.util.spec_from_file_location(
+        "migration_overhead", os.path.join(HERE, "migration-overhead.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+overhead = load_overhead()
+METHODS = ["bare", "helpers", "libvirt"]
+LAB = os.path.join(SRCDIR, "tests", "hooks", "libvirt-lab.sh")
+UUID = {"A": "1b1c6a2e-9d5f-4c3e-8a7b-0f2e4d6c8a11", "B": "2c2d7b3f-0e6a-4d4f-9b8c-1a3f5e7d9b12"}
+
+
+def ram_kib(mem):
+    # Not a multiple of 256 KiB, as start_guest gives it (tests/guest/README.md).
+    return (mem + 32) * 1024 + 128
+
+
+def event_us(event):
+    return event["timestamp"]["seconds"] * 1000000 + event["timestamp"]["microseconds"]
+
+
+# --- bare QMP --------------------------------------------------------------
+
+class Limits:
+    """The bandwidth (MiB/s, 0 for none) and downtime limit (ms) of the run."""
+    bandwidth = 0
+    downtime_ms = 300
+
+
+class RecordingMonitor(overhead.BareMonitor):
+    """The bare path's monitor, which also keeps every event it reads with
+    its timestamp and the last query-migrate answer, and sets this bench's
+    limits where the bare path sets its own (no bandwidth limit)."""
+
+    seen = []  # (monitor path, event), in the order read
+    last_query = {}
+
+    def __init__(self, path):
+        self.path = path
+        super().__init__(path)
+
+    def read_message(self):
+        message = super().read_message()
+        if "event" in message:
+            RecordingMonitor.seen.append((self.path, message))
+        return message
+
+    def execute(self, command, arguments=None):
+        if command == "migrate-set-parameters":
+            arguments = {"max-bandwidth": (Limits.bandwidth << 20) or 2 ** 63 - 1,
+                         "downtime-limit": Limits.downtime_ms}
+        result = super().execute(command, arguments)
+        if command == "query-migrate":
+            RecordingMonitor.last_query = result
+        return result
+
+
+overhead.BareMonitor = RecordingMonitor
+
+
+def bare_run(tmp, name, qmp):
+    RecordingMonitor.seen = []
+    total, stream, steps, dst_pid = overhead.bare_path(tmp, qmp, name)
+    steps["perform"] -= stream
+    stop = [event_us(e) for p, e in RecordingMonitor.seen if p == qmp and e["event"] == "STOP"]
+    resume = [event_us(e) for p, e in RecordingMonitor.seen
+              if p != qmp and e["event"] == "RESUME"]
+    overhead.kill(dst_pid)
+    return {"wall": total, "stream": stream,
+            "downtime": RecordingMonitor.last_query["downtime"] / 1000.0,
+            "pause": (resume[0] - stop[0]) / 1e6, "steps": steps}
+
+
+# --- the helpers -----------------------------------------------------------
+
+def cookie_attrs(path, element):
+    text = open(path).read()
+    match = re.search(r"<%s ([^>]*)/>" % element, text)
+    return {k: int(v) for k, v in re.findall(r'([a-z-]+)="(\d+)"', match.group(1))}
+
+
+def helpers_run(build, tmp, name, qmp):
+    state = os.path.join(tmp, "state")
+    argv = [os.path.join(build, "helpers", "migphase-migrate"), "--local", "--qmp", qmp,
+            "--dest-qmp", os.path.join(tmp, name + "-dst.qmp"), "--state-dir", state,
+            "--rewrite", "%s-serial=%s-dst-serial" % (name, name), "--no-tls",
+            "--bandwidth", str(Limits.bandwidth), "--downtime-ms", str(Limits.downtime_ms),
+            "--progress", "none"]
+    start, start_us = time.monotonic(), time.time_ns() // 1000
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    wall = time.monotonic() - start
+    end_us = time.time_ns() // 1000
+    src, dst = os.path.join(state, "source", name), os.path.join(state, "destination", name)
+    stats = cookie_attrs(os.path.join(dst, "finish-out.xml"), "statistics")
+    written = {step: cookie_attrs(os.path.join(side, step + "-out.xml"), "timing")["written-us"]
+               for step, side in (("begin", src), ("prepare", dst), ("perform", src),
+                                  ("finish", dst))}
+    perform = cookie_attrs(os.path.join(src, "perform-out.xml"), "timing")
+    finish = cookie_attrs(os.path.join(dst, "finish-out.xml"), "timing")
+    # Each step from the previous cookie's writing to its own (the process
+    # start and the hand-over included), the bare path's laps' boundaries.
+    steps = {"begin": written["begin"] - start_us,
+             "prepare": written["prepare"] - written["begin"],
+             "perform": written["perform"] - written["prepare"] - stats["total-ms"] * 1000,
+             "finish": written["finish"] - written["perform"],
+             "confirm": end_us - written["finish"]}
+    dst_pid = int(open(os.path.join(dst, "qemu.pid")).read().split()[0])
+    overhead.kill(dst_pid)
+    if not finish["stop-us"] or not finish["resume-us"]:
+        # Perform or Finish did not catch QEMU's event: no pause to measure.
+        print("(%s: the cookies lack QEMU's %s time; this run's pause is left out)" %
+              (name, "STOP" if not finish["stop-us"] else "RESUME"), flush=True)
+        return {"wall": wall, "stream": stats["total-ms"] / 1000.0,
+                "downtime": stats["downtime-ms"] / 1000.0, "pause": None,
+                "steps": {k: v / 1e6 for k, v in steps.items()}}
+    return {"wall": wall, "stream": stats["total-ms"] / 1000.0,
+            "downtime": stats["downtime-ms"] / 1000.0,
+            # Both QEMU's event timestamps, on this host's one clock.
+            "pause": (finish["resume-us"] - finish["stop-us"]) / 1e6,
+            # What the Finish cookie says: the clocks' offset estimated.
+            "cookie pause": stats["pause-us"] / 1e6,
+            "cookie uncertainty": stats["pause-uncertainty-us"] / 1e6,
+            # The pause, piece by piece.
+            "STOP to Perform's cookie": (perform["written-us"] - perform["stop-us"]) / 1e6,
+            "Perform's cookie to Finish's read": (finish["read-us"] - perform["written-us"]) / 1e6,
+            "Finish's read to RESUME": (finish["resume-us"] - finish["read-us"]) / 1e6,
+            "steps": {k: v / 1e6 for k, v in steps.items()}}
+
+
+# --- libvirt ---------------------------------------------------------------
+
+def lab(*args):
+    """Run a function of tests/hooks/libvirt-lab.sh."""
+    return subprocess.run(["bash", "-c", '. "$0"; "$@"', LAB] + list(args), check=True,
+                          stdout=subprocess.PIPE, text=True).stdout.strip()
+
+
+class Libvirt:
+    def __init__(self, tmp):
+        self.dirs = {d: os.path.join(tmp, "libvirt-" + d) for d in "AB"}
+        self.uri = {d: lab("lv_uri", self.dirs[d]) for d in "AB"}
+        lab("lv_start_daemon", self.dirs["A"], "", UUID["A"], "", "", "")
+        lab("lv_start_daemon", self.dirs["B"], "pause-b", UUID["B"], "", "", "", "--uts")
+
+    def stop(self):
+        for d in "AB":
+            subprocess.run(["bash", "-c", '. "$0"; lv_stop_daemon "$1"', LAB, self.dirs[d]])
+
+    def virsh(self, d, *args):
+        return subprocess.run(["timeout", "120", "virsh", "-q", "-c", self.uri[d]] + list(args),
+                              check=True, stdout=subprocess.PIPE, text=True).stdout
+
+    def start_guest(self, tmp, name, build, mem, rate, accel):
+        serial = os.path.join(tmp, name + "-serial.log")
+        xml = os.path.join(tmp, name + ".xml")
+        with open(xml, "w") as f:
+            f.write("""<domain type='qemu'>
+  <name>%s</name>
+  <memory unit='KiB'>%d</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>%s</kernel>
+    <cmdline>mem=%d rate=%d</cmdline>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <emulator>%s</emulator>
+    <serial type='file'><source path='%s'/></serial>
+    <video><model type='none'/></video>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+""" % (name, ram_kib(mem), os.path.join(build, "tests/guest/migphase-guest.elf"), mem, rate,
+                shutil.which("qemu-system-x86_64"), serial))
+        self.virsh("A", "create", xml)
+        deadline = time.monotonic() + 120
+        while "tick 2 " not in open(serial, errors="replace").read():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the libvirt guest did not start")
+            time.sleep(0.1)
+
+    def run(self, tmp, name, port):
+        self.virsh("A", "migrate-setmaxdowntime", name, str(Limits.downtime_ms))
+        params = self.virsh("A", "qemu-monitor-command", name,
+                            '{"execute":"query-migrate-parameters"}')
+        if '"downtime-limit":%d,' % Limits.downtime_ms not in params:
+            raise RuntimeError("libvirt did not set the downtime limit: %s" % params)
+        listeners = {}
+        for d, args in (("A", ["--domain", name]), ("B", [])):
+            out = open(os.path.join(tmp, "events-" + d), "w")
+            listeners[d] = subprocess.Popen(
+                ["virsh", "-c", self.uri[d], "qemu-monitor-event", "--timestamp", "--loop"] + args,
+                stdout=out, stderr=subprocess.STDOUT)
+        time.sleep(1)  # both listening before the migration starts
+        argv = ["virsh", "-c", self.uri["A"], "migrate", "--live", name, self.uri["B"],
+                "--migrateuri", "tcp:127.0.0.1:%d" % port]
+        if Limits.bandwidth:
+            argv += ["--bandwidth", str(Limits.bandwidth)]
+        start = time.monotonic()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        wall = time.monotonic() - start
+        deadline = time.monotonic() + 10
+        while "RESUME" not in open(os.path.join(tmp, "events-B")).read():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        for p in listeners.values():
+            p.terminate()
+            p.wait()
+        events = {d: parse_virsh_events(os.path.join(tmp, "events-" + d)) for d in "AB"}
+        info = self.virsh("B", "domjobinfo", "--completed", name)
+        # libvirt's own figure: from the source's pause to the destination's
+        # resume as libvirt saw them, not QEMU's downtime.
+        libvirt_downtime = float(re.search(r"Total downtime:\s+(\d+)\s+ms", info).group(1)) / 1000
+        self.virsh("B", "destroy", name)
+        stop = first(events["A"], "STOP")
+        resume = first(events["B"], "RESUME")
+        setup = first(events["A"], "MIGRATION", '"status":"setup"')
+        completed = first(events["A"], "MIGRATION", '"status":"completed"')
+        # QEMU's downtime, as QEMU counts it: from stopping the VM to the
+        # stream's completion (here with libvirt's pre-switchover wait in it).
+        return {"wall": wall, "stream": completed - setup, "downtime": completed - stop,
+                "libvirt downtime": libvirt_downtime, "pause": resume - stop}
+
+
+def parse_virsh_events(path):
+    """virsh qemu-monitor-event --timestamp: 'DATE TIME.mmm+0000: event NAME
+    for domain 'D': DATA' per line, the time QEMU's own (its event's
+    timestamp), which virsh prints to the millisecond only."""
+    out = []
+    for line in open(path):
+        m = re.match(r"(\S+ \S+): event (\S+) for domain '[^']*': (.*)", line)
+        if m:
+            when = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f%z")
+            out.append((when.timestamp(), m.group(2), m.group(3).replace(" ", "")))
+    return out
+
+
+def first(events, name, data=None):
+    for t, n, d in events:
+        if n == name and (data is None or data in d):
+            return t
+    raise RuntimeError("no %s %s event in %r" % (name, data or "", events))
+
+
+# --- process start ---------------------------------------------------------
+
+def start_times(build, tmp, n):
+    """Median time to spawn and reap each helper with --version and an empty
+    C program, interleaved, n times each."""
+    empty = os.path.join(tmp, "empty")
+    with open(empty + ".c", "w") as f:
+        f.write("int main(void) { return 0; }\n")
+    subprocess.run(["cc", "-O2", "-o", empty, empty + ".c"], check=True)
+    progs = {"empty C program": [empty]}
+    for step in overhead.STEPS + ["migrate"]:
+        progs["migphase-" + step] = [os.path.join(build, "helpers", "migphase-" + step),
+                                     "--version"]
+    walls = {k: [] for k in progs}
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    actions = [(os.POSIX_SPAWN_DUP2, devnull, 1)]
+    for _ in range(n):
+        for k, argv in progs.items():
+            start = time.monotonic()
+            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+            os.waitpid(pid, 0)
+            walls[k].append(time.monotonic() - start)
+    os.close(devnull)
+    return {k: statistics.median(v) for k, v in walls.items()}
+
+
+# --- the report ------------------------------------------------------------
+
+def ms(seconds):
+    return seconds * 1000
+
+
+def spread(values):
+    """Median, and the spread as min-max and interquartile range, in ms, of
+    the runs that measured it."""
+    values = [v for v in values if v is not None]
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return "%8.1f %8.1f-%-8.1f %7.1f" % (ms(statistics.median(values)), ms(min(values)),
+                                         ms(max(values)), ms(q[2] - q[0]))
+
+
+def report(args, results, starts):
+    med = statistics.median
+    print()
+    print("guest: %d MiB (RAM %d KiB) rewritten at %d MiB/s, accel %s; bandwidth %s, "
+          "downtime limit %d ms; %d runs each, alternated" %
+          (args.mem, ram_kib(args.mem), args.rate, args.accel,
+           "%d MiB/s" % args.bandwidth if args.bandwidth else "unlimited", args.downtime_ms,
+           args.runs))
+    rows = [("wall time", "wall"), ("QEMU's total-time (stream)", "stream"),
+            ("outside the stream", "outside"), ("QEMU's downtime", "downtime"),
+            ("guest pause STOP->RESUME", "pause"), ("pause beyond the downtime", "beyond")]
+    for r in results.values():
+        for run in r:
+            run["outside"] = run["wall"] - run["stream"]
+            # QEMU's downtime swings with how the guest's writes meet the last
+            # pass, by more than the methods differ; what follows it is theirs.
+            run["beyond"] = run["pause"] - run["downtime"] if run["pause"] is not None else None
+    print()
+    print("%-28s %-8s %8s %-17s %7s" % ("ms", "method", "median", "min-max", "IQR"))
+    for label, key in rows:
+        for m in METHODS:
+            if results[m]:
+                print("%-28s %-8s %s" % (label, m, spread([r[key] for r in results[m]])))
+        print()
+    if results["libvirt"]:
+        print("%-28s %-8s %s" % ("libvirt's own downtime", "libvirt",
+                                 spread([r["libvirt downtime"] for r in results["libvirt"]])))
+        print()
+    h = results["helpers"]
+    unmeasured = [r for r in h if r["pause"] is None]
+    if unmeasured:
+        print("(%d of %d helper runs left out of the pause: their cookies lack QEMU's "
+              "STOP or RESUME time)" % (len(unmeasured), len(h)))
+        print()
+    h_paused = [r for r in h if r["pause"] is not None]
+    if h_paused:
+        print("the helpers' pause, piece by piece (median, ms):")
+        for key in ("STOP to Perform's cookie", "Perform's cookie to Finish's read",
+                    "Finish's read to RESUME"):
+            print("  %-36s %s" % (key, spread([r[key] for r in h_paused])))
+        print("  %-36s %s" % ("Finish cookie's pause-us",
+                              spread([r["cookie pause"] for r in h_paused])))
+        print("  %-36s %s" % ("  its pause-uncertainty-us",
+                              spread([r["cookie uncertainty"] for r in h_paused])))
+        print()
+    if results["bare"] and h:
+        b = results["bare"]
+        print("time outside the stream by step (median, ms; Perform without the stream):")
+        print("  %-10s %8s %8s %8s" % ("step", "helpers", "bare", "added"))
+        for step in overhead.STEPS:
+            hs = med([r["steps"][step] for r in h])
+            bs = med([r["steps"][step] for r in b])
+            print("  %-10s %8.1f %8.1f %+8.1f" % (step, ms(hs), ms(bs), ms(hs - bs)))
+        print()
+        d_pause = med([r["pause"] for r in h_paused]) - med([r["pause"] for r in b])
+        d_beyond = med([r["beyond"] for r in h_paused]) - med([r["beyond"] for r in b])
+        d_out = med([r["outside"] for r in h]) - med([r["outside"] for r in b])
+        print("goal: helpers' pause within 5 ms of bare QMP's (medians): %+.1f ms, %s" %
+              (ms(d_pause), "met" if ms(d_pause) <= 5 else "NOT met"))
+        print("      the same beyond QEMU's downtime (which swings by itself): %+.1f ms" %
+              ms(d_beyond))
+        print("goal: helpers' time outside the stream within 30 ms of bare's: %+.1f ms, %s" %
+              (ms(d_out), "met" if ms(d_out) <= 30 else "NOT met"))
+        if results["libvirt"]:
+            lv = results["libvirt"]
+            for key, what in (("pause", "pause"), ("outside", "time outside the stream")):
+                hm = med([r[key] for r in h if r[key] is not None])
+                lm = med([r[key] for r in lv])
+                print("goal: helpers' %s below libvirt's: %.1f ms vs %.1f ms, %s" %
+                      (what, ms(hm), ms(lm), "met" if hm < lm else "NOT met"))
+        print()
+    print("process start, spawn to reap, median of %d (ms):" % args.start_runs)
+    for k, v in starts.items():
+        print("  %-20s %6.2f" % (k, ms(v)))
+
+
+def setup_lab(build):
+    """tests/integration/lib.sh's mp_init: a test directory (group
+    migphase-qemu), the user, the config and the lab PKI. Returns the
+    directory and the environment the helpers need."""
+    script = ('. "$top_srcdir/tests/integration/lib.sh"; mp_init; trap - EXIT; '
+              'echo "$MP_TMP"; echo "$MIGPHASE_CONFIG"; echo "$MIGPHASE_PKI_DIR"')
+    env = dict(os.environ, top_srcdir=SRCDIR, top_builddir=build)
+    out = subprocess.run(["bash", "-c", script], env=env, check=True, stdout=subprocess.PIPE,
+                         text=True).stdout.split("\n")
+    os.environ["MIGPHASE_CONFIG"], os.environ["MIGPHASE_PKI_DIR"] = out[1], out[2]
+    os.environ["MIGPHASE_HELPER_DIR"] = os.path.join(build, "helpers")
+    return out[0]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("build")
+    ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--mem", type=int, default=1024)
+    ap.add_argument("--rate", type=int, default=64)
+    ap.add_argument("--bandwidth", type=int, default=0, help="MiB/s, 0 for none")
+    ap.add_argument("--downtime-ms", type=int, default=300)
+    ap.add_argument("--start-runs", type=int, default=300)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--accel", default=os.environ.get("MIGPHASE_ACCEL", "tcg"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("guest-pause.py: needs root (the helpers' test user, libvirt's namespaces)")
+    build = os.path.abspath(args.build)
+    Limits.bandwidth, Limits.downtime_ms = args.bandwidth, args.downtime_ms
+    methods = args.methods.split(",")
+    root = setup_lab(build)
+    libvirt = None
+    results = {m: [] for m in METHODS}
+    try:
+        if "libvirt" in methods:
+            libvirt = Libvirt(root)
+        port = 49300
+        for run in range(args.runs):
+            order = methods[run % len(methods):] + methods[:run % len(methods)]
+            for method in order:
+                tmp = tempfile.mkdtemp(prefix="run.", dir=root)
+                os.chmod(tmp, 0o770)
+                shutil.chown(tmp, group="migphase-qemu")
+                name = "pause%d%s" % (run, method[0])
+                port += 1
+                try:
+                    if method == "libvirt":
+                        libvirt.start_guest(tmp, name, build, args.mem, args.rate, args.accel)
+                    else:
+                        qmp = overhead.start_guest(tmp, name, build, args.mem, args.rate,
+                                                   args.accel)
+                    os.sync()  # see migration-overhead.py: no run pays for another's discards
+                    if method == "bare":
+                        r = bare_run(tmp, name, qmp)
+                    elif method == "helpers":
+                        r = helpers_run(build, tmp, name, qmp)
+                    else:
+                        r = libvirt.run(tmp, name, port)
+                    results[method].append(r)
+                    print("run %d %-7s wall %.3f s, stream %.3f s, downtime %.0f ms, pause %s" %
+                          (run + 1, method, r["wall"], r["stream"], ms(r["downtime"]),
+                           "%.1f ms" % ms(r["pause"]) if r["pause"] is not None else "-"),
+                          flush=True)
+                finally:
+                    subprocess.run(["pkill", "-KILL", "-f", tmp])
+                    shutil.rmtree(tmp, ignore_errors=True)
+        starts = start_times(build, root, args.start_runs)
+    finally:
+        if libvirt:
+            libvirt.stop()
+        subprocess.run(["pkill", "-KILL", "-f", root])
+        shutil.rmtree(root, ignore_errors=True)
+    report(args, results, starts)
+
+
+if __name__ == "__main__":
+    main()
