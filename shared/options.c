@@ -180,8 +180,7 @@ set_trust(struct mp_options *o, const struct option_def *d, const char *value,
 /* tls = auto|on|off: the host's rule for streams, and Begin's request
  * unless --tls or --no-tls says otherwise. */
 static int
-set_tls(struct mp_options *o, const struct option_def *d, const char *value,
-        struct mp_error **err)
+set_tls(struct mp_options *o, const struct option_def *d, const char *value, struct mp_error **err)
 {
     enum mp_tls_mode mode;
     if (mp_tls_mode_parse(value, &mode) < 0)
@@ -311,14 +310,16 @@ static const struct option_def option_defs[] = {
     { "emulators", "PATH...", ALL, CONFIG_ONLY, set_words, FIELD(emulators),
       "the emulator binaries a VM may run (default " MP_DEFAULT_EMULATORS ")" },
     { "vm-users", "USER...", MP_PROG_BEGIN | MP_PROG_MIGRATE, CONFIG_ONLY, set_words,
-      FIELD(vm_users), "the users a VM process may run as (default root " MP_DEFAULT_QEMU_USER ")" },
+      FIELD(vm_users),
+      "the users a VM process may run as (default root " MP_DEFAULT_QEMU_USER ")" },
     { "allowed-paths", "DIR...", MP_PROG_PREPARE | MP_PROG_MIGRATE, CONFIG_ONLY, set_directories,
       FIELD(allowed_paths),
-      "every file of the VM's command line must be under one of these (default " MP_DEFAULT_ALLOWED_PATHS
-      ")" },
+      "every file of the VM's command line must be under one of these "
+      "(default " MP_DEFAULT_ALLOWED_PATHS ")" },
     { "qemu-user", "USER", MP_PROG_PREPARE | MP_PROG_MIGRATE, CONFIG_ONLY, set_user_name,
-      FIELD(qemu_user), "the user the destination VM runs as (default " MP_DEFAULT_QEMU_USER "; root "
-                        "only when named)" },
+      FIELD(qemu_user),
+      "the user the destination VM runs as (default " MP_DEFAULT_QEMU_USER "; root "
+      "only when named)" },
     { "tls", "MODE", ALL, CONFIG_ONLY, set_tls, 0,
       "auto (default: when both hosts have certificates), on or off: TLS for the stream" },
     { "tls", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_tls_flag, 0,

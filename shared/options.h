@@ -22,7 +22,7 @@
 /* Where a VM's files may be: the usual image stores, the distribution's
  * firmware, and the devices every VM reads. */
 #define MP_DEFAULT_ALLOWED_PATHS                                                                   \
-    MP_LOCALSTATEDIR "/lib/migphase/images /var/lib/libvirt/images /var/lib/one/datastores "      \
+    MP_LOCALSTATEDIR "/lib/migphase/images /var/lib/libvirt/images /var/lib/one/datastores "       \
                      "/run/migphase /usr/share/qemu /usr/share/seabios /usr/share/ovmf "           \
                      "/usr/share/OVMF /usr/share/AAVMF /usr/lib/ipxe /dev/urandom /dev/random "    \
                      "/dev/null"
