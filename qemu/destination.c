@@ -354,7 +354,9 @@ describe_argv(char *const *argv, const char *user)
             }
             mp_buf_add_str(&out, "'");
         }
-        mp_buf_add_str(&out, argv[i + 1] ? " \\\n" : "\n");
+        /* An option and its value on one line, as people write them. */
+        bool pair = arg[0] == '-' && argv[i + 1] && argv[i + 1][0] != '-';
+        mp_buf_add_str(&out, !argv[i + 1] ? "\n" : pair ? " " : " \\\n");
     }
     return mp_buf_steal(&out, NULL);
 }

@@ -6,6 +6,7 @@ INTEGRATION_TESTS = \
 	tests/integration/migrate-live.sh \
 	tests/integration/migrate-netns.sh \
 	tests/integration/migrate-tls.sh \
+	tests/integration/prepare-check.sh \
 	tests/integration/step-failures.sh \
 	tests/integration/recovery.sh \
 	tests/integration/migrate-options.sh \
