@@ -146,6 +146,8 @@ hook_env(const struct mp_hook_run *run, enum mp_outcome outcome)
         { "MIGPHASE_UUID", run->uuid },
         { "MIGPHASE_ID", run->migration_id },
         { "MIGPHASE_PEER_HOST", run->peer_host },
+        /* Whom what a hook makes for the VM (a tap) must belong to. */
+        { "MIGPHASE_VM_USER", run->vm_user },
         /* Empty until the step has an outcome: Finish and Confirm, and the
          * undo call of the steps before them. */
         { "MIGPHASE_OUTCOME", outcome == MP_OUTCOME_NONE ? NULL : mp_outcome_name(outcome) },

@@ -181,6 +181,7 @@ run_hooks(struct mp_step_ctx *ctx, const struct mp_cookie *identity, const char 
         .uuid = identity->domain_uuid,
         .migration_id = identity->migration_id,
         .peer_host = peer->hostname,
+        .vm_user = ctx->opts->qemu_user,
         .outcome = outcome,
         .cookie = cookie,
         .cookie_len = cookie_len,

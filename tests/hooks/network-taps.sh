@@ -17,6 +17,12 @@ mp_require_qemu
 mp_require_root
 command -v ip >/dev/null || mp_skip "iproute2 is not installed"
 mp_init
+# QEMU opens the tap as qemu-user through /dev/net/tun, which udev makes
+# 0666; where it is root's alone (some containers), the VM runs as root.
+if [ "$(stat -c %a /dev/net/tun 2>/dev/null)" != 666 ]; then
+    echo "note: /dev/net/tun is $(stat -c %a /dev/net/tun 2>/dev/null || echo missing) here: qemu-user = root"
+    echo "qemu-user = root" >>"$MIGPHASE_CONFIG"
+fi
 
 # The migration stream crosses a veth pair; the guest's NIC is on a bridge.
 mp_two_hosts mph 10.214.0

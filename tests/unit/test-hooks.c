@@ -200,6 +200,7 @@ Test(hooks, cleared_environment_with_migration_variables)
     write_hook("finish", "10-env", "env | sort > $LOG");
     struct mp_hook_run run = make_run(MP_STEP_FINISH);
     run.outcome = MP_OUTCOME_SUCCESS;
+    run.vm_user = "migphase-qemu";
     cr_assert_eq(mp_hooks_run(&run, NULL, NULL), 0);
     _cleanup_free_ char *env = read_text("log");
     /* /bin/sh adds PWD (and maybe SHLVL or _) of its own. */
@@ -210,6 +211,7 @@ Test(hooks, cleared_environment_with_migration_variables)
     cr_assert_not_null(strstr(env, "MIGPHASE_ROLE=destination\n"));
     cr_assert_not_null(strstr(env, "MIGPHASE_STEP=finish\n"));
     cr_assert_not_null(strstr(env, "MIGPHASE_UUID=2b7e1516-28ae-4d2a-a6f7-15880912cf4f\n"));
+    cr_assert_not_null(strstr(env, "MIGPHASE_VM_USER=migphase-qemu\n"), "%s", env);
     cr_assert_not_null(
         strstr(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
     cr_assert_null(strstr(env, "MIGPHASE_LEAK_CHECK"), "%s", env);
@@ -217,7 +219,7 @@ Test(hooks, cleared_environment_with_migration_variables)
     int vars = 0;
     for (const char *p = env; (p = strstr(p, "MIGPHASE_")); p++)
         vars++;
-    cr_assert_eq(vars, 7, "%s", env);
+    cr_assert_eq(vars, 8, "%s", env);
     unsetenv("MIGPHASE_LEAK_CHECK");
 }
 
