@@ -349,12 +349,13 @@ mp_proc_launch(const struct mp_launch *spec, pid_t *pid, struct mp_error **err)
         pid_t grandchild = fork();
         if (grandchild < 0)
             _exit(126);
-        if (grandchild > 0) {
-            /* The grandchild's pid goes first on the pipe; a failure
-             * report may follow it. */
-            (void)!write(report[1], &grandchild, sizeof(grandchild));
+        if (grandchild > 0)
             _exit(0);
-        }
+        /* The grandchild's own pid goes first on the pipe, written by it:
+         * a failure report can only follow it (the middle child writing
+         * the pid raced with an exec failing at once). */
+        pid_t self = getpid();
+        (void)!write(report[1], &self, sizeof(self));
         exec_launched(&plan, report[1]);
     }
     close(report[1]);

@@ -272,7 +272,8 @@ Test(proc, launch_reports_a_failed_exec)
     struct mp_launch spec = { .argv = argv };
     pid_t pid = 0;
     _cleanup_error_ struct mp_error *err = NULL;
-    cr_assert_eq(mp_proc_launch(&spec, &pid, &err), -ENOENT);
+    int r = mp_proc_launch(&spec, &pid, &err);
+    cr_assert_eq(r, -ENOENT, "returned %d: %s", r, err ? err->message : "no error");
     cr_assert(strstr(err->message, "cannot execute it"), "%s", err->message);
 }
 
