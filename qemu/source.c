@@ -326,9 +326,11 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
         if (strcmp(info->status, "completed") == 0) {
             /* QEMU announces completion a moment before it fills in the
              * totals: ask again every millisecond (each one the migration
-             * waits) until they are there, for 100 ms at most. */
+             * waits) until they are there, for 100 ms at most. The pause
+             * drops only MIGRATION events: the STOP event must stay queued
+             * for the guest's pause. */
             for (int i = 0; i < 100 && info->total_ms == 0; i++) {
-                qemu_qmp_wait_event(qmp, NULL, 1, NULL, NULL);
+                qemu_qmp_wait_event(qmp, "MIGRATION", 1, NULL, NULL);
                 r = qemu_monitor_query_migrate(qmp, info, err);
                 if (r < 0)
                     return r;
