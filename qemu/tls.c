@@ -4,8 +4,10 @@
 #include "tls.h"
 
 #include "log.h"
+#include "proc.h"
 #include "sign.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +15,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Where the copies go: /tmp/migphase-tls-PID-XXXXXX, PID the helper's. */
+#define STAGE_PARENT "/tmp"
+#define STAGE_PREFIX "migphase-tls-"
 
 #define PKI_CLIENT_CERT "client-cert.pem"
 #define PKI_CLIENT_KEY  "client-key.pem"
@@ -51,11 +57,38 @@ stage_one(const char *pki_dir, const char *name, bool optional, const char *dir,
     return copy_file(from, to, uid, gid, err);
 }
 
+/* A helper killed between staging and unstaging leaves its copies behind:
+ * the next one removes the directories whose helper is gone. Only a
+ * directory of root's is touched (nobody else can make one), by names it
+ * holds, so no link someone planted is followed. */
+static void
+sweep_orphans(void)
+{
+    DIR *tmp = opendir(STAGE_PARENT);
+    if (!tmp)
+        return;
+    for (struct dirent *e; (e = readdir(tmp));) {
+        long pid = 0;
+        char rest[16];
+        if (sscanf(e->d_name, STAGE_PREFIX "%ld-%15s", &pid, rest) != 2 || pid <= 0)
+            continue;
+        _cleanup_free_ char *path = xasprintf(STAGE_PARENT "/%s", e->d_name);
+        struct stat st;
+        if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+            mp_proc_alive((pid_t)pid))
+            continue;
+        qemu_tls_unstage(steal_ptr(&path));
+    }
+    closedir(tmp);
+}
+
 int
 qemu_tls_stage(const char *pki_dir, bool server, uid_t uid, gid_t gid, char **dir,
                struct mp_error **err)
 {
-    char tmpl[] = "/tmp/migphase-tls-XXXXXX";
+    sweep_orphans();
+    _cleanup_free_ char *tmpl =
+        xasprintf(STAGE_PARENT "/" STAGE_PREFIX "%ld-XXXXXX", (long)getpid());
     if (!mkdtemp(tmpl))
         return mp_error_set_errno(err, errno, "cannot make a directory for QEMU's TLS files");
     _cleanup_free_ char *staged = xstrdup(tmpl);
@@ -65,10 +98,12 @@ qemu_tls_stage(const char *pki_dir, bool server, uid_t uid, gid_t gid, char **di
         r = stage_one(pki_dir, files[i], false, staged, uid, gid, err);
     if (r == 0)
         r = stage_one(pki_dir, MP_PKI_CA_CRL, true, staged, uid, gid, err);
-    /* The directory last: root without CAP_DAC_OVERRIDE cannot write in a
-     * directory that is already the VM user's. */
-    if (r == 0 && chown(staged, uid, gid) < 0)
-        r = mp_error_set_errno(err, errno, "cannot give %s to uid %ld", staged, (long)uid);
+    /* The directory stays root's, and only searchable by others: the VM's
+     * user opens its files by name but can neither list nor change the
+     * directory, so it cannot swap an entry for a link that the removal
+     * would follow. The files are its own, mode 0400. */
+    if (r == 0 && chmod(staged, 0711) < 0)
+        r = mp_error_set_errno(err, errno, "cannot open %s to uid %ld", staged, (long)uid);
     if (r < 0) {
         qemu_tls_unstage(steal_ptr(&staged));
         return mp_error_prefix(err, "staging the %s's TLS files", server ? "server" : "client");
@@ -82,9 +117,6 @@ qemu_tls_unstage(char *dir)
 {
     if (!dir)
         return;
-    /* Back to root first: root without CAP_DAC_OVERRIDE cannot remove
-     * files from the VM user's directory. */
-    (void)chown(dir, 0, 0);
     const char *names[] = { MP_PKI_CA_CERT,    MP_PKI_CA_CRL,   MP_PKI_SERVER_CERT,
                             MP_PKI_SERVER_KEY, PKI_CLIENT_CERT, PKI_CLIENT_KEY };
     for (size_t i = 0; i < ARRAY_SIZE(names); i++) {

@@ -23,8 +23,9 @@ struct qemu_tls_params {
 /* QEMU reads its x509 files as the VM's user, who must not read the host's
  * keys directory: copy the files one side needs (server: ca, server
  * cert and key; client: ca, client cert and key; the CRL when there is one)
- * into a new private directory owned by uid:gid. *dir is freed and the
- * files removed by qemu_tls_unstage, as soon as QEMU has loaded them. */
+ * into a new directory of root's that others may only search, each file
+ * uid:gid's own with mode 0400. *dir is freed and the files removed by
+ * qemu_tls_unstage, as soon as QEMU has loaded them. */
 int qemu_tls_stage(const char *pki_dir, bool server, uid_t uid, gid_t gid, char **dir,
                    struct mp_error **err);
 void qemu_tls_unstage(char *dir);
