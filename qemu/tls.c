@@ -131,10 +131,8 @@ qemu_tls_unstage(char *dir)
 bool
 qemu_tls_valid_host(const char *host)
 {
-    if (!host || !*host || *host == '-' || *host == '.')
-        return false;
-    return strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") ==
-           strlen(host);
+    return host && mp_str_is_name(host, 253, MP_CHARS_LOWER MP_CHARS_UPPER MP_CHARS_DIGITS ":",
+                                  MP_CHARS_LOWER MP_CHARS_UPPER MP_CHARS_DIGITS ".-:");
 }
 
 char **
