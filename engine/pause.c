@@ -16,9 +16,13 @@ bool
 mp_pause_estimate(const struct mp_timing *perform, uint64_t finish_read_us, uint64_t resume_us,
                   uint64_t *pause_us, uint64_t *uncertainty_us)
 {
-    if (!perform->stop_us || !resume_us || !perform->written_us || !perform->read_us ||
-        !perform->input_written_us || !finish_read_us)
-        return false;
+    const uint64_t times[] = { perform->stop_us,          resume_us,      perform->written_us,
+                               perform->input_written_us, finish_read_us, perform->read_us };
+    /* A time the cookie or QEMU gave that no clock reads (0: unknown, or
+     * past the centuries int64 holds) says nothing. */
+    for (size_t i = 0; i < ARRAY_SIZE(times); i++)
+        if (times[i] == 0 || times[i] > (uint64_t)INT64_MAX / 4)
+            return false;
     /* Signed arithmetic in microseconds: a few centuries fit in int64. */
     int64_t lo = (int64_t)perform->input_written_us - (int64_t)perform->read_us;
     int64_t hi = (int64_t)finish_read_us - (int64_t)perform->written_us;

@@ -60,3 +60,17 @@ Test(pause, contradicting_bounds)
     uint64_t pause = 0, uncertainty = 0;
     cr_expect_not(mp_pause_estimate(&perform, 4000, 5000, &pause, &uncertainty));
 }
+
+/* Times a forged cookie or a confused QEMU could give, far past any clock:
+ * no figure, and no arithmetic overflow (UBSan runs this). */
+Test(pause, absurd_times_are_unknown)
+{
+    struct mp_timing perform = {
+        .input_written_us = 1000, .read_us = 2000, .stop_us = UINT64_MAX, .written_us = 3000
+    };
+    uint64_t pause = 0, uncertainty = 0;
+    cr_expect_not(mp_pause_estimate(&perform, 4000, 5000, &pause, &uncertainty));
+    perform.stop_us = 2500;
+    cr_expect_not(mp_pause_estimate(&perform, 4000, UINT64_MAX / 2, &pause, &uncertainty));
+    cr_expect(mp_pause_estimate(&perform, 4000, 5000, &pause, &uncertainty));
+}
