@@ -204,3 +204,8 @@ tests_unit_test_xen_tls_SOURCES = tests/unit/test-xen-tls.c xen/tls.c xen/tls.h 
 tests_unit_test_xen_tls_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/tests/engine -I$(top_srcdir)/xen
 tests_unit_test_xen_tls_CFLAGS = $(TEST_CFLAGS) $(GNUTLS_CFLAGS)
 tests_unit_test_xen_tls_LDADD = $(TEST_LIBS) -lpthread
+
+# The test list, for tests/check-all.sh (its ASan stage runs a part of it).
+list-tests:
+	@echo $(TESTS)
+.PHONY: list-tests
