@@ -148,6 +148,10 @@ hook_env(const struct mp_hook_run *run, enum mp_outcome outcome)
         { "MIGPHASE_PEER_HOST", run->peer_host },
         /* Whom what a hook makes for the VM (a tap) must belong to. */
         { "MIGPHASE_VM_USER", run->vm_user },
+        /* A hook that hands something over between Begin and Confirm must
+         * know when it runs under libvirt, which calls no hook on the
+         * source: then Prepare and Finish are all there is. */
+        { "MIGPHASE_MANAGER", run->manager ? run->manager : "migphase" },
         /* Empty until the step has an outcome: Finish and Confirm, and the
          * undo call of the steps before them. */
         { "MIGPHASE_OUTCOME", outcome == MP_OUTCOME_NONE ? NULL : mp_outcome_name(outcome) },

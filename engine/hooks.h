@@ -22,6 +22,8 @@ struct mp_hook_run {
     const char *migration_id;
     const char *peer_host;   /* the other host's name, NULL if not known yet */
     const char *vm_user;     /* the user this host runs VMs as (qemu-user) */
+    const char *manager;     /* who runs the steps: NULL for migphase's helpers,
+                                "libvirt" for its hook (no Begin, no Confirm) */
     enum mp_outcome outcome; /* Finish and Confirm: how the step ended */
     const char *cookie;      /* given on each hook's stdin */
     size_t cookie_len;

@@ -50,6 +50,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
 
 /* Domain XML is written by libvirtd, but bounds keep a mistake cheap: far
@@ -192,13 +194,20 @@ domain_facts(const char *xml, size_t len, char **uuid, char **description)
     *description = mp_xml_serialize(root, false);
 }
 
-/* Whether libvirt's status file of the domain shows an incoming migration
- * still under way: 1 yes, 0 no, -1 cannot tell (no file, unreadable). Read
- * as libvirt's daemon (root) wrote it, before privileges go; it holds the
- * domain's secrets too, so nothing of it is kept. */
-static int
-incoming_job_on(const char *name)
+/* What libvirt's status file of a domain says: whether an incoming migration
+ * is still under way and whether the VM runs. Read as libvirt's daemon
+ * (root) wrote it, before privileges go; it holds the domain's secrets too,
+ * so nothing of it is kept. */
+struct libvirt_status {
+    bool readable; /* false: no file (the domain is gone) or not libvirt's */
+    bool incoming; /* its job is "migration in" */
+    bool running;  /* <domstatus state="running"> */
+};
+
+static struct libvirt_status
+read_status(const char *name)
 {
+    struct libvirt_status st = { 0 };
     _cleanup_free_ char *path = xasprintf("%s/%s.xml", LIBVIRT_QEMU_STATE_DIR, name);
     _cleanup_free_ char *xml = NULL;
     size_t len = 0;
@@ -206,7 +215,7 @@ incoming_job_on(const char *name)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
     if (fd < 0) {
         mp_debug("cannot read libvirt's status of %s: %s: %s", name, path, strerror(errno));
-        return -1;
+        return st;
     }
     int r = mp_read_fd(fd, domain_xml_limits.max_bytes, &xml, &len, &err);
     close(fd);
@@ -215,18 +224,31 @@ incoming_job_on(const char *name)
         r = mp_xml_read(xml, len, &domain_xml_limits, &doc, &err);
     if (r < 0) {
         mp_debug("cannot read libvirt's status of %s: %s", name, err->message);
-        return -1;
+        return st;
     }
     xmlNode *root = xmlDocGetRootElement(doc);
     if (!root || !mp_xml_is_element(root, "domstatus"))
-        return -1;
+        return st;
+    st.readable = true;
+    _cleanup_free_ char *state = mp_xml_attr(root, "state");
+    st.running = mp_streq0(state, "running");
     for (xmlNode *n = root->children; n; n = n->next) {
         if (!mp_xml_is_element(n, "job"))
             continue;
         _cleanup_free_ char *async = mp_xml_attr(n, "async");
-        return mp_streq0(async, "migration in") ? 1 : 0;
+        st.incoming = mp_streq0(async, "migration in");
+        break;
     }
-    return 0;
+    return st;
+}
+
+/* Whether libvirt's status file of the domain shows an incoming migration
+ * still under way: 1 yes, 0 no, -1 cannot tell (no file, unreadable). */
+static int
+incoming_job_on(const char *name)
+{
+    struct libvirt_status st = read_status(name);
+    return st.readable ? st.incoming : -1;
 }
 
 /* ---- the journal ------------------------------------------------------- */
@@ -309,14 +331,16 @@ pending_libvirt(const struct mp_journal_record *rec)
            mp_streq0(mp_journal_record_get_fact(rec, MP_FACT_MANAGER), MP_FACT_MANAGER_LIBVIRT);
 }
 
-/* The hook run for this record's Prepare hooks, with its stored cookie. */
+/* The hook run for this record's Prepare (or Finish) hooks, with its
+ * stored cookie. */
 static struct mp_hook_run
-hook_run(const struct mp_options *opts, const struct mp_journal_record *rec, const char *cookie,
-         size_t cookie_len, enum mp_outcome outcome)
+hook_run(const struct mp_options *opts, const struct mp_journal_record *rec, enum mp_step step,
+         const char *cookie, size_t cookie_len, enum mp_outcome outcome)
 {
     return (struct mp_hook_run){
         .hooks_dir = opts->hooks_dir,
-        .step = MP_STEP_PREPARE,
+        .step = step,
+        .manager = "libvirt",
         .role = MP_ROLE_DESTINATION,
         .domain = record_domain(rec),
         .uuid = strcmp(rec->uuid, "-") != 0 ? rec->uuid : NULL,
@@ -372,7 +396,8 @@ incoming(const struct mp_options *opts, const char *name, const char *xml, size_
         return r;
 
     _cleanup_cookie_ struct mp_cookie *out = mp_cookie_derive(begin, MP_STEP_PREPARE);
-    struct mp_hook_run run = hook_run(opts, rec, begin_xml, begin_len, MP_OUTCOME_NONE);
+    struct mp_hook_run run =
+        hook_run(opts, rec, MP_STEP_PREPARE, begin_xml, begin_len, MP_OUTCOME_NONE);
     r = mp_hooks_run(&run, out, err);
     if (r < 0) {
         /* A veto leaves nothing behind: the hooks before it undid their
@@ -403,22 +428,23 @@ incoming(const struct mp_options *opts, const char *name, const char *xml, size_
     return 0;
 }
 
-/* Close a pending record: success, or failure after the Prepare hooks were
- * called again to undo their work. */
+/* Close a pending record. Success: the Finish hooks report it, as after a
+ * Finish of migphase's own (a lease moves to this host). Failure: the
+ * Prepare hooks are called again to undo their work. */
 static int
 conclude(const struct mp_options *opts, struct mp_journal *journal, struct mp_journal_record *rec,
          bool success, const char *why, struct mp_error **err)
 {
-    if (!success) {
-        _cleanup_free_ char *cookie = NULL;
-        size_t cookie_len = 0;
-        _cleanup_error_ struct mp_error *cookie_err = NULL;
-        if (mp_journal_load_cookie(journal, MP_STEP_PREPARE, false, &cookie, &cookie_len,
-                                   &cookie_err) < 0)
-            mp_warn("calling the Prepare hooks without a cookie: %s", cookie_err->message);
-        struct mp_hook_run run = hook_run(opts, rec, cookie, cookie_len, MP_OUTCOME_FAILED);
-        mp_hooks_run(&run, NULL, NULL);
-    }
+    _cleanup_free_ char *cookie = NULL;
+    size_t cookie_len = 0;
+    _cleanup_error_ struct mp_error *cookie_err = NULL;
+    if (mp_journal_load_cookie(journal, MP_STEP_PREPARE, false, &cookie, &cookie_len, &cookie_err) <
+        0)
+        mp_warn("calling the hooks without a cookie: %s", cookie_err->message);
+    struct mp_hook_run run =
+        success ? hook_run(opts, rec, MP_STEP_FINISH, cookie, cookie_len, MP_OUTCOME_SUCCESS)
+                : hook_run(opts, rec, MP_STEP_PREPARE, cookie, cookie_len, MP_OUTCOME_FAILED);
+    mp_hooks_run(&run, NULL, NULL);
     rec->step = MP_STEP_FINISH;
     rec->outcome = success ? MP_OUTCOME_SUCCESS : MP_OUTCOME_FAILED;
     rec->closed = true;
@@ -427,16 +453,24 @@ conclude(const struct mp_options *opts, struct mp_journal *journal, struct mp_jo
     return commit(journal, rec, success ? MP_PHASE_DONE : MP_PHASE_FAILED, err);
 }
 
+/* Whether the domain has a journal record here (of any manager): nothing
+ * else of this program touches a domain without one. */
+static bool
+has_record(const struct mp_options *opts, const char *name)
+{
+    _cleanup_free_ char *dir_name = journal_name(name);
+    _cleanup_free_ char *record_path =
+        xasprintf("%s/destination/%s/record", opts->state_dir, dir_name);
+    return access(record_path, F_OK) == 0;
+}
+
 /* "started", "stopped", "release": settle a pending incoming migration of
  * the domain, given what libvirt's status file said (incoming_job_on). */
 static int
 settle(const struct mp_options *opts, const char *name, const char *op, const char *extra,
        int job_on, struct mp_error **err)
 {
-    _cleanup_free_ char *dir_name = journal_name(name);
-    _cleanup_free_ char *record_path =
-        xasprintf("%s/destination/%s/record", opts->state_dir, dir_name);
-    if (access(record_path, F_OK) < 0)
+    if (!has_record(opts, name))
         return 0; /* no migration of ours: the common case, touch nothing */
     _cleanup_journal_ struct mp_journal *journal = NULL;
     _cleanup_record_ struct mp_journal_record *rec = NULL;
@@ -476,6 +510,65 @@ settle(const struct mp_options *opts, const char *name, const char *op, const ch
     return 0;
 }
 
+/* ---- the watcher -------------------------------------------------------- */
+
+/* How often the watcher reads the status file: the Finish hooks (a lease
+ * moving here) run at most this long after the guest runs here. */
+#define WATCH_INTERVAL_MS 100
+
+/* In the watcher, once libvirt's status shows the migration over and the VM
+ * running here: settle the record as the next call would (with privileges
+ * dropped as every call does). Messages go to syslog: nobody reads the
+ * watcher's stderr. */
+static int
+settle_watched(const struct mp_options *opts, const char *name)
+{
+    _cleanup_error_ struct mp_error *err = NULL;
+    int r = mp_privs_drop(0, 0, opts->user, &err);
+    if (r >= 0)
+        r = settle(opts, name, "started", "-", 0, &err);
+    if (r < 0)
+        syslog(LOG_ERR, "domain %s: settling its incoming migration: %s", name,
+               err ? err->message : strerror(-r));
+    return r < 0 ? 1 : 0;
+}
+
+/* libvirt calls no hook when an incoming migration succeeds. At "started",
+ * with the migration still under way, a watcher stays behind: it reads the
+ * domain's status file until the migration job is gone, and when the VM
+ * then runs here it settles the record as a success (the Finish hooks run).
+ * A failure is not its business: libvirt calls "stopped" for it, and the
+ * watcher ends when the status file goes. It never calls libvirt (libvirt
+ * waits for this hook: a call back deadlocks it), and it keeps none of
+ * libvirt's descriptors (libvirt waits for the hook's output to close). */
+static void
+watch_incoming(const struct mp_options *opts, const char *name)
+{
+    pid_t child = fork();
+    if (child < 0) {
+        mp_warn("cannot watch the incoming migration of %s: %s", name, strerror(errno));
+        return;
+    }
+    if (child > 0) {
+        while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return;
+    }
+    setsid();
+    if (fork() != 0)
+        _exit(0);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
+        dup2(null, STDERR_FILENO) < 0)
+        _exit(1);
+    openlog("migphase-libvirt-hook", LOG_PID, LOG_DAEMON);
+    uint64_t deadline = mp_now_ms() + opts->incoming_timeout_ms;
+    struct libvirt_status st;
+    while ((st = read_status(name)).readable && st.incoming && mp_now_ms() < deadline)
+        mp_sleep_ms(WATCH_INTERVAL_MS);
+    _exit(st.readable && !st.incoming && st.running ? settle_watched(opts, name) : 0);
+}
+
 static int
 run(int argc, char **argv, struct mp_error **err)
 {
@@ -506,6 +599,9 @@ run(int argc, char **argv, struct mp_error **err)
     if (r < 0)
         return r;
     int job_on = later ? incoming_job_on(name) : -1;
+    /* Forked as root: the watcher reads libvirt's root-only status file. */
+    if (strcmp(op, "started") == 0 && job_on == 1 && has_record(&opts, name))
+        watch_incoming(&opts, name);
     r = mp_privs_drop(0, 0, opts.user, err);
     if (r >= 0)
         r = migrate ? incoming(&opts, name, xml, len, err)

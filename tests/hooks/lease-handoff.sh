@@ -3,8 +3,8 @@
 # The lease-handoff example through the real helpers and a real QEMU guest:
 # two "hosts" (hooks directories that call themselves hostA and hostB)
 # sharing one lease directory. Begin records a token, Prepare acquires the
-# lease, Confirm hands it over; no second migration starts while the lease is
-# held elsewhere or being handed over; a vetoed Prepare gives it back; a
+# lease, Finish takes it (Confirm would); no second migration starts while
+# the lease is held elsewhere or being handed over; a vetoed Prepare gives it back; a
 # destination without the hook refuses the mandatory feature.
 # Hook bodies are single-quoted on purpose: the hooks expand them.
 # shellcheck source=tests/hooks/lib.sh disable=SC2154,SC2016
@@ -25,7 +25,7 @@ host_hooks() {
     mkdir -p "$dir"
     printf '# the shared directory\nlease-dir = %s\nhost = %s\n' "$leases" "$1" \
         >"$dir/lease-handoff.conf"
-    for step in begin prepare confirm; do
+    for step in begin prepare finish confirm; do
         hk_link "$dir" "$step" 50-lease-handoff "$(hk_example lease-handoff)"
     done
     hk_feature "$dir" lease
@@ -94,6 +94,7 @@ echo "== Perform, Finish, Confirm: hostB holds the lease"
 "$H/migphase-perform" "${S[@]}" --hooks-dir "$A" --progress none --in "$MP_TMP/prepare.xml" \
     --out "$MP_TMP/perform.xml"
 "$H/migphase-finish" "${S[@]}" --hooks-dir "$B" --in "$MP_TMP/perform.xml" --out "$MP_TMP/finish.xml"
+expect_lease hostB "" "after Finish"
 "$H/migphase-confirm" "${S[@]}" --hooks-dir "$A" --in "$MP_TMP/finish.xml" 2>"$MP_TMP/confirm.err" ||
     mp_fail "Confirm failed: $(cat "$MP_TMP/confirm.err")"
 [ ! -s "$MP_TMP/confirm.err" ] || mp_fail "Confirm's hook complained: $(cat "$MP_TMP/confirm.err")"

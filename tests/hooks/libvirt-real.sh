@@ -9,12 +9,13 @@
 # tests/hooks/libvirt-lab.sh, which bench/guest-pause.py shares). The adapter
 # is installed in B's /etc/libvirt/hooks/qemu.d as docs/hooks.md says, and
 # the test guest migrates with virsh migrate --live:
-#   - a plain migration succeeds; the record stays pending after libvirt's
+#   - a plain migration succeeds; the record stays pending at libvirt's
 #     "started" (libvirt 9.0 runs it before the stream) and closes as a
-#     success when the VM stops on B;
+#     success once the VM runs on B (the adapter's watcher), when the Finish
+#     hooks run: the lease-handoff example moves the VM's lease from A to B;
 #   - a Prepare hook's veto makes virsh migrate fail, the VM stays on A;
 #   - B's QEMU killed during the stream: the hooks' undo runs, the record
-#     closes as failed, the VM stays on A;
+#     closes as failed, the VM stays on A and so does its lease;
 #   - domains called "web server" and "db+1" migrate;
 #   - the VNC password of the domain XML is nowhere on disk but in libvirt's
 #     own status files (/run/libvirt/qemu, a tmpfs on a real host).
@@ -42,6 +43,15 @@ hk_hook "$hooks" prepare 10-record \
     'd=${0%/*}/..; env >"$d/env-$MIGPHASE_DOMAIN-${MIGPHASE_OUTCOME:-run}"; cat >"$d/stdin-$MIGPHASE_DOMAIN"'
 hk_hook "$hooks" prepare 20-veto \
     '[ ! -e "${0%/*}/../veto" ] || { echo "no SAN path to $MIGPHASE_DOMAIN" >&2; exit 1; }'
+# Every Finish call leaves its environment too (the watcher's success).
+hk_hook "$hooks" finish 10-record 'env >"${0%/*}/../finish-env-$MIGPHASE_DOMAIN"'
+# The lease-handoff example as docs/hooks.md installs it under libvirt.
+leases="$MP_TMP/leases"
+mkdir -p "$leases"
+printf 'lease-dir = %s\nhost = libvirt-b\n' "$leases" >"$hooks/lease-handoff.conf"
+for step in prepare finish; do
+    hk_link "$hooks" "$step" 50-lease-handoff "$(hk_example lease-handoff)"
+done
 
 # start_daemon NAME UNSHARE_ARGS...: start daemon NAME, wait for its socket.
 start_daemon() {
@@ -118,6 +128,22 @@ expect_state() {
     done
     mp_fail "domain '$2' is $got on $1, expected $3"
 }
+# lease_held_by_a NAME: the domain's lease file, held by A ("libvirt-a").
+lease_held_by_a() {
+    local id
+    id=$(timeout 10 virsh -c "${uri[A]}" domuuid "$1") || mp_fail "no UUID of '$1' on A"
+    lease_file="$leases/$id.lease"
+    printf 'holder=libvirt-a\nmigration=\ntoken=\ntarget=\n' >"$lease_file"
+}
+# expect_lease HOLDER TARGET WHEN: the last lease_held_by_a's file says so.
+expect_lease() {
+    local holder target
+    holder=$(sed -n 's/^holder=//p' "$lease_file")
+    target=$(sed -n 's/^target=//p' "$lease_file")
+    if [ "$holder" != "$1" ] || [ "$target" != "$2" ]; then
+        mp_fail "$3: lease holder '$holder' target '$target', expected '$1' and '$2'"
+    fi
+}
 port=49200
 # migrate NAME [ARGS...]: virsh migrate --live from A to B, status in $rc.
 migrate() {
@@ -149,8 +175,9 @@ expect_record() {
     mp_fail "record $dir lacks '$missing': $(record "$dir")"
 }
 
-echo "== A plain migration: pending after 'started', a success when the VM stops on B"
+echo "== A plain migration: pending at 'started', a success once the VM runs on B"
 define "web server"
+lease_held_by_a "web server"
 migrate "web server"
 mp_expect_status 0 "$rc" "virsh migrate"
 expect_state B "web server" running
@@ -159,8 +186,13 @@ grep -qx "MIGPHASE_DOMAIN=web server" "$hooks/env-web server-run" ||
     mp_fail "the Prepare hooks did not run for 'web server'"
 grep -q '<description format="libvirt-xml">' "$hooks/stdin-web server" ||
     mp_fail "the hooks' cookie has no domain XML"
-expect_record web_20server 'fact.libvirt-domain = web server' 'closed = no' \
-    'fact.libvirt-seen = started'
+expect_record web_20server 'fact.libvirt-domain = web server' 'fact.libvirt-seen = started' \
+    'closed = yes' 'outcome = success'
+grep -qx "MIGPHASE_OUTCOME=success" "$hooks/finish-env-web server" ||
+    mp_fail "the Finish hooks did not report the success of 'web server'"
+grep -qx "MIGPHASE_MANAGER=libvirt" "$hooks/finish-env-web server" ||
+    mp_fail "the Finish hooks were not told that libvirt runs the migration"
+expect_lease libvirt-b "" "after 'web server' arrived on B"
 timeout 30 virsh -q -c "${uri[B]}" destroy "web server" >/dev/null
 expect_record web_20server 'closed = yes' 'outcome = success'
 [ ! -e "$hooks/env-web server-failed" ] || mp_fail "a migration that succeeded was undone"
@@ -170,7 +202,7 @@ define "db+1"
 migrate "db+1"
 mp_expect_status 0 "$rc" "virsh migrate of db+1"
 expect_state B "db+1" running
-expect_record db_2B1 'fact.libvirt-domain = db+1' 'closed = no'
+expect_record db_2B1 'fact.libvirt-domain = db+1' 'closed = yes' 'outcome = success'
 timeout 30 virsh -q -c "${uri[B]}" destroy "db+1" >/dev/null
 expect_record db_2B1 'closed = yes' 'outcome = success'
 
@@ -186,6 +218,7 @@ expect_state B vm1 absent
 rm "$hooks/veto"
 
 echo "== B's QEMU killed during the stream: the hooks' undo runs, the VM stays on A"
+lease_held_by_a vm1
 port=$((port + 1))
 timeout 120 virsh -c "${uri[A]}" migrate --live vm1 "${uri[B]}" --migrateuri "tcp:127.0.0.1:$port" \
     --bandwidth 1 >"$MP_TMP/migrate.out" 2>&1 &
@@ -212,10 +245,9 @@ expect_record vm1 'closed = yes' 'outcome = failed'
 grep -qx MIGPHASE_OUTCOME=failed "$hooks/env-vm1-failed" || mp_fail "the Prepare hooks were not undone"
 expect_state A vm1 running
 expect_state B vm1 absent
-
-echo "== The lease-handoff example"
-# libvirt calls no hook on the source, so the example's Begin (which records
-# the token Prepare checks) cannot run: see docs/hooks.md. Not tested here.
+expect_lease libvirt-a "" "after vm1's failed migration"
+grep -qx 'migration=' "$lease_file" || mp_fail "the failed migration's handoff stayed: $(cat "$lease_file")"
+[ ! -e "$hooks/finish-env-vm1" ] || mp_fail "the Finish hooks ran for a migration that failed"
 
 echo "== No secret of the domain XML on disk"
 # libvirt's own status files keep it (/run/libvirt/qemu, a tmpfs on a host):

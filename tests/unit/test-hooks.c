@@ -212,6 +212,7 @@ Test(hooks, cleared_environment_with_migration_variables)
     cr_assert_not_null(strstr(env, "MIGPHASE_STEP=finish\n"));
     cr_assert_not_null(strstr(env, "MIGPHASE_UUID=2b7e1516-28ae-4d2a-a6f7-15880912cf4f\n"));
     cr_assert_not_null(strstr(env, "MIGPHASE_VM_USER=migphase-qemu\n"), "%s", env);
+    cr_assert_not_null(strstr(env, "MIGPHASE_MANAGER=migphase\n"), "%s", env);
     cr_assert_not_null(
         strstr(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
     cr_assert_null(strstr(env, "MIGPHASE_LEAK_CHECK"), "%s", env);
@@ -219,7 +220,7 @@ Test(hooks, cleared_environment_with_migration_variables)
     int vars = 0;
     for (const char *p = env; (p = strstr(p, "MIGPHASE_")); p++)
         vars++;
-    cr_assert_eq(vars, 8, "%s", env);
+    cr_assert_eq(vars, 9, "%s", env);
     unsetenv("MIGPHASE_LEAK_CHECK");
 }
 
