@@ -25,7 +25,10 @@
  * file of the domain (read only, never kept) whether its incoming migration
  * job is still on: at "stopped" with the job on, the migration failed and the
  * Prepare hooks are called again to undo their work (MIGPHASE_OUTCOME=failed);
- * with no job on, it had succeeded. Every other call does nothing.
+ * with no job on, it had succeeded, and the Finish hooks report it. A
+ * "started" with the job on leaves a watcher behind (watch_incoming) that
+ * settles the success as soon as the status file shows it. Every other call
+ * does nothing.
  *
  * The domain XML is never written anywhere as libvirt gives it: the hooks'
  * cookie carries a copy without its secrets (passwd attributes, <secret> and
@@ -85,8 +88,8 @@ static const char usage[] =
     "'migrate begin' it runs migphase's Prepare site hooks for the incoming VM\n"
     "and records the migration in the journal; a hook's veto cancels the\n"
     "migration. When the incoming migration fails later it calls the hooks\n"
-    "again to undo their work. Other operations are accepted without doing\n"
-    "anything.";
+    "again to undo their work; when it succeeds, it runs the Finish hooks.\n"
+    "Other operations are accepted without doing anything.";
 
 /* ---- names ------------------------------------------------------------- */
 
