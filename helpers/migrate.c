@@ -201,6 +201,67 @@ run_step(const struct migration *m, const char *step, char **argv, const char *c
     return res;
 }
 
+/* A step started before its cookie exists: Finish, blocked reading Perform's
+ * cookie while the stream runs. Everything it does before reading (its own
+ * start, options, keys, privileges) is then off the guest's pause, which
+ * runs from the source's stop to the destination's resume. It reads the
+ * cookie before it touches anything, so one that is never given a cookie
+ * changes nothing. Its stderr is held until then: an abandoned one's
+ * complaint about its empty input is nobody's business. */
+struct early_step {
+    struct mp_child child;
+    char **argv;  /* kept: child.program points into it */
+    bool running; /* false: it could not start, run it the usual way */
+};
+
+static void
+start_early(struct early_step *e, char **argv)
+{
+    struct mp_error *err = NULL;
+    e->argv = argv;
+    e->running = mp_proc_spawn(argv, environ, true, &e->child, &err) == 0;
+    if (!e->running) {
+        mp_debug("cannot start %s ahead of its cookie: %s", argv[0], err->message);
+        mp_error_free(err);
+    }
+}
+
+/* Give the early step its cookie and wait for its result; NULL abandons it
+ * (it exits on its empty input, changing nothing). */
+static struct step_result
+complete_early(const struct migration *m, struct early_step *e, const char *step,
+               const char *cookie)
+{
+    _cleanup_strv_ char **argv = steal_ptr(&e->argv);
+    if (!e->running)
+        return cookie ? run_step(m, step, steal_ptr(&argv), cookie)
+                      : (struct step_result){ .exit_status = 1 };
+    e->running = false;
+    struct step_result res = { .exit_status = 1 };
+    if (m->job && cookie) {
+        _cleanup_free_ char *line = xasprintf("{\"event\":\"step\",\"step\":\"%s\"}\n", step);
+        (void)!mp_write_all(STDERR_FILENO, line, strlen(line));
+    }
+    _cleanup_free_ char *errtext = NULL;
+    struct mp_error *err = NULL;
+    int status = 0;
+    int r = mp_proc_collect(&e->child, cookie, cookie ? strlen(cookie) : 0, MP_COOKIE_MAX_SIZE,
+                            STEP_TIMEOUT_MS, &res.cookie, &errtext, &status, &err);
+    if (errtext && *errtext && cookie)
+        (void)!mp_write_all(STDERR_FILENO, errtext, strlen(errtext));
+    if (r < 0) {
+        if (cookie)
+            mp_log(MP_LOG_ERROR, "%s: %s", argv[0], err->message);
+        mp_error_free(err);
+        step_result_clear(&res);
+        return res;
+    }
+    res.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    if (res.cookie && !*res.cookie)
+        step_result_clear(&res);
+    return res;
+}
+
 static enum mp_outcome
 cookie_outcome(const char *xml, struct mp_cookie **parsed)
 {
@@ -306,8 +367,12 @@ migrate_one(const struct mp_options *o, bool job)
         return status;
     }
     step_result_clear(&begin);
+    struct early_step finish = { 0 };
+    start_early(&finish, finish_argv(o, false));
     struct step_result perf = run_step(m, "perform", perform_argv(o), prep.cookie);
     if (perf.exit_status != 0 || cookie_outcome(perf.cookie, NULL) != MP_OUTCOME_SUCCESS) {
+        struct step_result abandoned = complete_early(m, &finish, "finish", NULL);
+        step_result_clear(&abandoned);
         int status = perf.exit_status == MP_EXIT_STATE
                          ? left_state("migphase-perform", perf.exit_status)
                          : cancel_after_perform(m, perf.cookie ? perf.cookie : prep.cookie);
@@ -315,7 +380,7 @@ migrate_one(const struct mp_options *o, bool job)
         return status;
     }
     step_result_clear(&prep);
-    struct step_result fin = run_step(m, "finish", finish_argv(o, false), perf.cookie);
+    struct step_result fin = complete_early(m, &finish, "finish", perf.cookie);
     if (fin.exit_status == MP_EXIT_STATE || !fin.cookie) {
         step_result_clear(&fin), step_result_clear(&perf);
         return left_state("migphase-finish", fin.exit_status);

@@ -450,22 +450,21 @@ feed_and_collect(pid_t child, int in_fd, const char *input, size_t input_len, in
 }
 
 int
-mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t input_len,
-            size_t max_output, uint64_t timeout_ms, char **out, char **errout, int *status,
-            struct mp_error **err)
+mp_proc_spawn(char *const *argv, char *const *envp, bool capture_stderr, struct mp_child *child,
+              struct mp_error **err)
 {
     static char *const clear_env[] = { "PATH=" MP_DEFAULT_PATH, NULL };
     int pin[2], pout[2], perr[2] = { -1, -1 };
     if (pipe2(pin, O_CLOEXEC) < 0)
         return mp_error_set_errno(err, errno, "cannot create a pipe");
-    if (pipe2(pout, O_CLOEXEC) < 0 || (errout && pipe2(perr, O_CLOEXEC) < 0))
+    if (pipe2(pout, O_CLOEXEC) < 0 || (capture_stderr && pipe2(perr, O_CLOEXEC) < 0))
         return mp_error_set_errno(err, errno, "cannot create a pipe");
     /* A child that closes its stdin early must not kill us with SIGPIPE. */
-    struct sigaction ignore = { .sa_handler = SIG_IGN }, old_pipe;
-    sigaction(SIGPIPE, &ignore, &old_pipe);
+    struct sigaction ignore = { .sa_handler = SIG_IGN };
+    sigaction(SIGPIPE, &ignore, &child->old_pipe);
     pid_t pid = fork();
     if (pid < 0) {
-        sigaction(SIGPIPE, &old_pipe, NULL);
+        sigaction(SIGPIPE, &child->old_pipe, NULL);
         return mp_error_set_errno(err, errno, "cannot fork");
     }
     if (pid == 0) {
@@ -488,28 +487,55 @@ mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t inpu
     close(pout[1]);
     if (perr[1] >= 0)
         close(perr[1]);
-    int r = feed_and_collect(pid, pin[1], input, input_len, pout[0], perr[0], max_output,
-                             mp_now_ms() + timeout_ms, out, errout, err);
+    child->pid = pid;
+    child->in_fd = pin[1];
+    child->out_fd = pout[0];
+    child->err_fd = perr[0];
+    child->program = argv[0];
+    return 0;
+}
+
+int
+mp_proc_collect(struct mp_child *child, const char *input, size_t input_len, size_t max_output,
+                uint64_t timeout_ms, char **out, char **errout, int *status, struct mp_error **err)
+{
+    pid_t pid = child->pid;
+    int r = feed_and_collect(pid, child->in_fd, input, input_len, child->out_fd, child->err_fd,
+                             max_output, mp_now_ms() + timeout_ms, out, errout, err);
     if (r < 0) {
         kill(-pid, SIGKILL);
         kill(pid, SIGKILL);
-        close(pout[0]);
-        if (perr[0] >= 0)
-            close(perr[0]);
+        close(child->out_fd);
+        if (child->err_fd >= 0)
+            close(child->err_fd);
     }
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
-    sigaction(SIGPIPE, &old_pipe, NULL);
+    sigaction(SIGPIPE, &child->old_pipe, NULL);
+    child->pid = 0;
     if (r == -ETIMEDOUT)
-        return mp_error_set(err, ETIMEDOUT, "%s did not finish within %llu ms", argv[0],
+        return mp_error_set(err, ETIMEDOUT, "%s did not finish within %llu ms", child->program,
                             (unsigned long long)timeout_ms);
     if (r == -EFBIG)
-        return mp_error_set(err, EFBIG, "%s wrote more than %zu bytes", argv[0], max_output);
+        return mp_error_set(err, EFBIG, "%s wrote more than %zu bytes", child->program, max_output);
     if (r < 0)
         return r;
     *status = st;
     return 0;
+}
+
+int
+mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t input_len,
+            size_t max_output, uint64_t timeout_ms, char **out, char **errout, int *status,
+            struct mp_error **err)
+{
+    struct mp_child child;
+    int r = mp_proc_spawn(argv, envp, errout != NULL, &child, err);
+    if (r < 0)
+        return r;
+    return mp_proc_collect(&child, input, input_len, max_output, timeout_ms, out, errout, status,
+                           err);
 }
 
 /* A zombie main thread: the process lives on while any other thread does

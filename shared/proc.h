@@ -75,6 +75,23 @@ int mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t 
                 size_t max_output, uint64_t timeout_ms, char **out, char **errout, int *status,
                 struct mp_error **err);
 
+/* mp_proc_run in two halves, for a child started before its input exists
+ * (a Finish waiting for Perform's cookie): spawn starts it (stderr captured
+ * when capture_stderr), collect feeds it, gathers its output and waits for
+ * it, with the same bounds and the same results as mp_proc_run. Every
+ * spawned child must be collected. */
+struct mp_child {
+    pid_t pid;
+    int in_fd, out_fd, err_fd;
+    struct sigaction old_pipe;
+    const char *program; /* argv[0], for messages: must outlive the child */
+};
+int mp_proc_spawn(char *const *argv, char *const *envp, bool capture_stderr, struct mp_child *child,
+                  struct mp_error **err);
+int mp_proc_collect(struct mp_child *child, const char *input, size_t input_len, size_t max_output,
+                    uint64_t timeout_ms, char **out, char **errout, int *status,
+                    struct mp_error **err);
+
 /* How often a process we just started is looked at while it gets ready: each
  * look is a failed connect and a kill(pid, 0), tens of microseconds, and
  * every millisecond waited past its readiness is added to Prepare. */

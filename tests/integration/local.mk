@@ -11,6 +11,6 @@ INTEGRATION_TESTS = \
 	tests/integration/recovery.sh \
 	tests/integration/migrate-options.sh \
 	tests/integration/migrate-many.sh
-INTEGRATION_TESTS += tests/integration/confinement.sh
+INTEGRATION_TESTS += tests/integration/confinement.sh tests/integration/migrate-pipeline.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# migphase-migrate starts Finish before Perform ends, blocked on Perform's
+# cookie, so that Finish's own start is off the guest's pause:
+#   - a live migration: Finish started before Perform ended, the migration
+#     completes, memory verified, nothing pending;
+#   - Perform fails before doing anything: the waiting Finish is abandoned
+#     (it read no cookie and touched nothing: no complaint of its own on
+#     migphase-migrate's stderr), the source runs on, nothing pending.
+# The helpers are wrapped (MIGPHASE_HELPER_DIR) by scripts that log when
+# each starts and ends.
+# shellcheck source=tests/integration/lib.sh disable=SC2154
+. "$top_srcdir/tests/integration/lib.sh"
+mp_require_qemu
+mp_init
+
+wrapped="$MP_TMP/wrapped"
+steps="$MP_TMP/steps.log"
+mkdir -p "$wrapped"
+for helper in begin prepare perform finish confirm; do
+    cat >"$wrapped/migphase-$helper" <<EOF
+#!/bin/sh
+echo "start $helper \$(date +%s%N)" >>"$steps"
+[ ! -e "$MP_TMP/fail-$helper" ] || { echo "$helper: failing on purpose" >&2; exit 1; }
+rc=0
+"$MP_HELPERS/migphase-$helper" "\$@" || rc=\$?
+echo "end $helper \$(date +%s%N)" >>"$steps"
+exit \$rc
+EOF
+    chmod 755 "$wrapped/migphase-$helper"
+done
+# stamp EVENT STEP: the first time EVENT (start or end) was logged for STEP.
+stamp() {
+    sed -n "s/^$1 $2 //p" "$steps" | head -n 1
+}
+
+echo "== Finish waits for Perform's cookie"
+mem=64
+mp_start_guest pipe $mem 16
+mp_wait_ticks "$MP_TMP/pipe-src-serial.log" 2 60
+MIGPHASE_HELPER_DIR=$wrapped mp_migrate pipe --local --listen 127.0.0.1 --progress none \
+    2>"$MP_TMP/migrate.err" || mp_fail "migphase-migrate failed: $(cat "$MP_TMP/migrate.err")"
+finish_start=$(stamp start finish) perform_start=$(stamp start perform)
+perform_end=$(stamp end perform)
+if [ -z "$finish_start" ] || [ -z "$perform_end" ]; then
+    mp_fail "the steps did not all run: $(cat "$steps")"
+fi
+[ "$finish_start" -lt "$perform_end" ] ||
+    mp_fail "Finish started $(((finish_start - perform_end) / 1000000)) ms after Perform ended"
+echo "Finish started $(((perform_end - finish_start) / 1000000)) ms before Perform ended" \
+    "($(((finish_start - perform_start) / 1000000)) ms after Perform started)"
+[ "$(mp_where_running pipe)" = destination ] || mp_fail "guest runs: $(mp_where_running pipe)"
+mp_verify_memory "$MP_TMP/pipe-dst.qmp" $mem || mp_fail "memory check failed on the destination"
+mp_assert_nothing_pending
+
+echo "== Perform fails: the waiting Finish is abandoned, the source runs on"
+: >"$steps"
+: >"$MP_TMP/fail-perform"
+mp_start_guest nope $mem 16
+mp_wait_ticks "$MP_TMP/nope-src-serial.log" 2 60
+rc=0
+MIGPHASE_HELPER_DIR=$wrapped mp_migrate nope --local --listen 127.0.0.1 --progress none \
+    2>"$MP_TMP/migrate.err" || rc=$?
+[ "$rc" -ne 0 ] || mp_fail "migphase-migrate succeeded with a failing Perform"
+cat "$MP_TMP/migrate.err"
+[ "$(sed -n 's/^start finish //p' "$steps" | wc -l)" -eq 2 ] ||
+    mp_fail "expected the abandoned Finish and a Finish --cancelled: $(cat "$steps")"
+grep -q "migphase-finish" "$MP_TMP/migrate.err" &&
+    mp_fail "the abandoned Finish spoke: $(cat "$MP_TMP/migrate.err")"
+[ "$(mp_where_running nope)" = source ] || mp_fail "guest runs: $(mp_where_running nope)"
+mp_assert_nothing_pending
+echo "PASS: Finish waits for Perform's cookie; abandoned, it changes nothing"
