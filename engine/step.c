@@ -22,7 +22,9 @@
 #include <assert.h>
 #include <linux/capability.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The journal as the engine holds it: writable. Drivers see it read-only
  * through ctx->journal; only the engine commits. */
@@ -201,6 +203,17 @@ write_cookie(const struct mp_step_ctx *ctx, const char *xml, size_t len, struct 
     int r = mp_write_file_private(ctx->opts->out_path, xml, len, ctx->opts->cookie_group, err);
     if (r < 0)
         return mp_error_prefix(err, "writing the cookie");
+    /* The cookie is the step's last word on standard output: closing it now
+     * lets a reader waiting for its end (migphase-migrate handing Perform's
+     * cookie to a waiting Finish) go on without waiting for this process to
+     * exit. */
+    if (strcmp(ctx->opts->out_path, "-") == 0) {
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0) {
+            dup2(null, STDOUT_FILENO);
+            close(null);
+        }
+    }
     return 0;
 }
 

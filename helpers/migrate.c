@@ -319,6 +319,42 @@ print_summary(const struct mp_options *o, const char *finish_cookie, uint64_t wa
     mp_cookie_free(c);
 }
 
+/* Perform, whose cookie goes to the waiting Finish (*fin, its result) as
+ * soon as Perform closes its output after writing it, not once Perform has
+ * exited: the rest of Perform's exit is off the guest's pause too. Only a
+ * success cookie goes on; any other is the caller's to act on. */
+static struct step_result
+perform_into_finish(const struct migration *m, const char *cookie, struct early_step *finish,
+                    struct step_result *fin)
+{
+    struct step_result res = { .exit_status = 1 };
+    _cleanup_strv_ char **argv = perform_argv(m->o);
+    if (m->job) {
+        static const char line[] = "{\"event\":\"step\",\"step\":\"perform\"}\n";
+        (void)!mp_write_all(STDERR_FILENO, line, strlen(line));
+    }
+    struct mp_child child;
+    struct mp_error *err = NULL;
+    int r = mp_proc_spawn(argv, environ, false, &child, &err);
+    if (r == 0) {
+        r = mp_proc_read_output(&child, cookie, strlen(cookie), MP_COOKIE_MAX_SIZE, STEP_TIMEOUT_MS,
+                                &res.cookie, NULL, &err);
+        if (r == 0 && res.cookie && cookie_outcome(res.cookie, NULL) == MP_OUTCOME_SUCCESS)
+            *fin = complete_early(m, finish, "finish", res.cookie);
+        int status = 0;
+        mp_proc_reap(&child, &status);
+        if (r == 0)
+            res.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    }
+    if (r < 0) {
+        mp_log(MP_LOG_ERROR, "%s: %s", argv[0], err->message);
+        mp_error_free(err);
+    }
+    if (res.cookie && !*res.cookie)
+        step_result_clear(&res);
+    return res;
+}
+
 /* The destination went wrong after the source's stream: tell the operator. */
 static int
 left_state(const char *step, int exit_status)
@@ -369,8 +405,10 @@ migrate_one(const struct mp_options *o, bool job)
     step_result_clear(&begin);
     struct early_step finish = { 0 };
     start_early(&finish, finish_argv(o, false));
-    struct step_result perf = run_step(m, "perform", perform_argv(o), prep.cookie);
-    if (perf.exit_status != 0 || cookie_outcome(perf.cookie, NULL) != MP_OUTCOME_SUCCESS) {
+    struct step_result fin = { .exit_status = -1 };
+    struct step_result perf = perform_into_finish(m, prep.cookie, &finish, &fin);
+    if (fin.exit_status < 0) {
+        /* Finish never got a cookie: it goes, having read and done nothing. */
         struct step_result abandoned = complete_early(m, &finish, "finish", NULL);
         step_result_clear(&abandoned);
         int status = perf.exit_status == MP_EXIT_STATE
@@ -380,7 +418,11 @@ migrate_one(const struct mp_options *o, bool job)
         return status;
     }
     step_result_clear(&prep);
-    struct step_result fin = complete_early(m, &finish, "finish", perf.cookie);
+    /* The destination acted on Perform's signed success: Confirm follows,
+     * whatever Perform's exit said after it (its journal was done first). */
+    if (perf.exit_status != 0)
+        mp_log(MP_LOG_WARNING, "migphase-perform exited with status %d after its cookie",
+               perf.exit_status);
     if (fin.exit_status == MP_EXIT_STATE || !fin.cookie) {
         step_result_clear(&fin), step_result_clear(&perf);
         return left_state("migphase-finish", fin.exit_status);

@@ -496,29 +496,45 @@ mp_proc_spawn(char *const *argv, char *const *envp, bool capture_stderr, struct 
 }
 
 int
-mp_proc_collect(struct mp_child *child, const char *input, size_t input_len, size_t max_output,
-                uint64_t timeout_ms, char **out, char **errout, int *status, struct mp_error **err)
+mp_proc_read_output(struct mp_child *child, const char *input, size_t input_len, size_t max_output,
+                    uint64_t timeout_ms, char **out, char **errout, struct mp_error **err)
 {
     pid_t pid = child->pid;
     int r = feed_and_collect(pid, child->in_fd, input, input_len, child->out_fd, child->err_fd,
                              max_output, mp_now_ms() + timeout_ms, out, errout, err);
-    if (r < 0) {
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-        close(child->out_fd);
-        if (child->err_fd >= 0)
-            close(child->err_fd);
-    }
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    sigaction(SIGPIPE, &child->old_pipe, NULL);
-    child->pid = 0;
+    if (r == 0)
+        return 0;
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    close(child->out_fd);
+    if (child->err_fd >= 0)
+        close(child->err_fd);
     if (r == -ETIMEDOUT)
         return mp_error_set(err, ETIMEDOUT, "%s did not finish within %llu ms", child->program,
                             (unsigned long long)timeout_ms);
     if (r == -EFBIG)
         return mp_error_set(err, EFBIG, "%s wrote more than %zu bytes", child->program, max_output);
+    return r;
+}
+
+void
+mp_proc_reap(struct mp_child *child, int *status)
+{
+    int st = 0;
+    while (waitpid(child->pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    sigaction(SIGPIPE, &child->old_pipe, NULL);
+    child->pid = 0;
+    *status = st;
+}
+
+int
+mp_proc_collect(struct mp_child *child, const char *input, size_t input_len, size_t max_output,
+                uint64_t timeout_ms, char **out, char **errout, int *status, struct mp_error **err)
+{
+    int r = mp_proc_read_output(child, input, input_len, max_output, timeout_ms, out, errout, err);
+    int st;
+    mp_proc_reap(child, &st);
     if (r < 0)
         return r;
     *status = st;

@@ -91,6 +91,14 @@ int mp_proc_spawn(char *const *argv, char *const *envp, bool capture_stderr, str
 int mp_proc_collect(struct mp_child *child, const char *input, size_t input_len, size_t max_output,
                     uint64_t timeout_ms, char **out, char **errout, int *status,
                     struct mp_error **err);
+/* mp_proc_collect in two halves again: read_output feeds the child and
+ * reads its output until it closes it (a child that closed its stdout may
+ * still be running: its result can be used before it exits; on an error the
+ * child is killed), reap waits for its exit. Both are always called. */
+int mp_proc_read_output(struct mp_child *child, const char *input, size_t input_len,
+                        size_t max_output, uint64_t timeout_ms, char **out, char **errout,
+                        struct mp_error **err);
+void mp_proc_reap(struct mp_child *child, int *status);
 
 /* How often a process we just started is looked at while it gets ready: each
  * look is a failed connect and a kill(pid, 0), tens of microseconds, and
