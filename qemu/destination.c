@@ -63,11 +63,6 @@ bind_qmp_socket(const char *path, int *fd, struct mp_error **err)
     umask(old);
     if (r < 0)
         return mp_error_set_errno(err, e, "cannot create the QMP socket %s", path);
-    /* Listening before QEMU starts: a monitor client that comes early (a
-     * migphase-status after this helper was killed) waits in the backlog
-     * for QEMU's greeting instead of being refused as if nothing ran. */
-    if (listen(s, 4) < 0)
-        return mp_error_set_errno(err, errno, "cannot listen on the QMP socket %s", path);
     *fd = s;
     s = -1;
     return 0;
@@ -234,11 +229,8 @@ remove_stale_vm(pid_t stale, const struct mp_options *opts, struct mp_error **er
 }
 
 /* The monitor that answers must be the new VM's: an older QEMU still
- * serving the path would otherwise get our commands. The socket's
- * credentials are those of whoever listened on it: this helper, which bound
- * it and passed it to the new VM alone (a launcher that makes QEMU listen
- * itself gives QEMU's). The pid file names the QEMU process itself, whatever
- * launcher started it. */
+ * serving the path would otherwise get our commands. The pid file names the
+ * QEMU process itself, whatever launcher started it. */
 static int
 check_peer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const char *pidfile, pid_t *pid,
            struct mp_error **err)
@@ -247,7 +239,7 @@ check_peer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const char *pidfile, p
     if (qemu_qmp_peer_pid(qmp, &peer) < 0 || mp_proc_read_pidfile(pidfile, &vm, NULL) < 0)
         return mp_error_set(err, EPROTO, "cannot tell which process answers on %s",
                             ctx->opts->qmp_socket);
-    if (peer != vm && peer != getpid())
+    if (peer != vm)
         return mp_error_set(err, EADDRINUSE, "process %ld, not the new VM (%ld), answers on %s",
                             (long)peer, (long)vm, ctx->opts->qmp_socket);
     *pid = vm;
