@@ -88,13 +88,29 @@ silent_vm_state(const struct mp_journal_record *record)
     return mp_journal_record_get_fact(record, QEMU_FACT_PID) ? MP_VM_UNKNOWN : MP_VM_ABSENT;
 }
 
+/* Connect to the record's monitor. A recorded VM that is alive may still be
+ * starting (Prepare killed just after the launch): QEMU listens on its
+ * socket only once it set its monitor up, so until then a connect is
+ * refused; wait for it as Prepare would, within the QMP timeout, and no
+ * longer than the process lives. */
+static int
+connect_recorded(const struct mp_journal_record *record, const char *socket,
+                 const struct mp_options *opts, struct qemu_qmp **qmp)
+{
+    pid_t pid;
+    if (recorded_vm(record, &pid) != MP_PROC_ALIVE)
+        return qemu_qmp_connect(socket, opts->qmp_timeout_ms, qmp, NULL);
+    struct qemu_qmp_starting vm = { .pid = pid, .what = "the recorded VM", .log_path = NULL };
+    return qemu_qmp_connect_wait(socket, &vm, opts->qmp_timeout_ms, qmp, NULL);
+}
+
 int
 qemu_probe(const struct mp_journal_record *record, const struct mp_options *opts,
            enum mp_vm_state *state, struct mp_error **err)
 {
     const char *socket = mp_journal_record_get_fact(record, QEMU_FACT_QMP);
     _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
-    if (!socket || qemu_qmp_connect(socket, opts->qmp_timeout_ms, &qmp, NULL) < 0) {
+    if (!socket || connect_recorded(record, socket, opts, &qmp) < 0) {
         *state = silent_vm_state(record);
         return 0;
     }

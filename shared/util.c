@@ -235,7 +235,7 @@ mp_file_last_line(const char *path, const char *fallback)
 {
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
-    if (mp_read_file(path, 1024 * 1024, &text, &len, NULL) < 0)
+    if (!path || mp_read_file(path, 1024 * 1024, &text, &len, NULL) < 0)
         return xstrdup(fallback);
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         text[--len] = '\0';

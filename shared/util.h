@@ -93,7 +93,7 @@ int mp_read_fd(int fd, size_t max, char **out, size_t *len, struct mp_error **er
 /* Same for a path, or standard input when path is "-". */
 int mp_read_file(const char *path, size_t max, char **out, size_t *len, struct mp_error **err);
 /* The last non-empty line of a text file (a log: what a dead process said
- * last), or a copy of fallback when there is none. */
+ * last), or a copy of fallback when there is none (or path is NULL). */
 char *mp_file_last_line(const char *path, const char *fallback);
 /* Write all of buf to fd, retrying on short writes and EINTR. */
 int mp_write_all(int fd, const void *buf, size_t len);
