@@ -297,14 +297,22 @@ conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
     struct mp_error *werr = NULL;
     int r = 0;
     bool hand_out = ctx->out && mp_rule_hands_out_cookie(ctx->step, rec->closed);
-    if (hand_out) {
+    /* A completed stream's cookie goes out before the journal's commit: the
+     * guest stands still until Finish has it, and the commit's fsyncs are
+     * tens of milliseconds on a busy disk. Recoverable: a Perform killed
+     * between the two leaves perform/started with the source paused after
+     * a completed stream, and recovery re-runs Perform, which hands out the
+     * same verdict again (the source's QEMU holds it). */
+    bool cookie_first = hand_out && ctx->step == MP_STEP_PERFORM && rc == 0;
+    if (hand_out)
         r = seal_cookie(ctx, &xml, &len, &werr);
-        if (r == 0)
-            r = mp_journal_save_cookie(run_of(ctx)->journal, ctx->step, true, xml, len, &werr);
-    }
+    if (r == 0 && cookie_first)
+        r = write_cookie(ctx, xml, len, &werr);
+    if (r == 0 && hand_out)
+        r = mp_journal_save_cookie(run_of(ctx)->journal, ctx->step, true, xml, len, &werr);
     if (r == 0)
         r = checkpoint(ctx, rc < 0 ? MP_PHASE_FAILED : MP_PHASE_DONE, &werr);
-    if (r == 0 && hand_out)
+    if (r == 0 && hand_out && !cookie_first)
         r = write_cookie(ctx, xml, len, &werr);
     if (r < 0 && rc >= 0) {
         *err = werr;
