@@ -9,6 +9,7 @@
 #include "proc.h"
 #include "progress.h"
 #include "qemu-internal.h"
+#include "storage.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -216,6 +217,8 @@ qemu_begin(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error *
     _cleanup_strv_ char **argv = NULL;
     if (r == 0)
         r = capture_process(opts->qmp_socket, qmp, opts, &pid, &argv, err);
+    if (r == 0)
+        r = qemu_storage_begin(ctx, qmp, err);
     if (r < 0) {
         free_answers(answers);
         return r;
@@ -308,6 +311,22 @@ record_stats(struct mp_cookie *out, const struct qemu_migration_info *info)
     };
 }
 
+/* The source is paused before QEMU sends the devices' state: the disks'
+ * mirrors complete now, in sync with the paused guest, and only then may
+ * the migration finish. Completing them earlier would lose the writes the
+ * guest made in between. */
+static int
+switch_over(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+{
+    int r = qemu_storage_complete(ctx->record, qmp, err);
+    if (r < 0)
+        return r;
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "state", json_object_new_string("pre-switchover"));
+    r = qemu_qmp_execute(qmp, "migrate-continue", args, NULL, err);
+    return r < 0 ? mp_error_prefix(err, "letting the migration finish") : 0;
+}
+
 /* Follow the stream until QEMU says it ended, drawing progress. Events wake
  * us early; query-migrate is the truth. */
 static int
@@ -338,6 +357,12 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
             fill_sample(&sample, info, started);
             mp_progress_finish(ctx->progress, &sample);
             return 0;
+        }
+        if (strcmp(info->status, "pre-switchover") == 0) {
+            r = switch_over(ctx, qmp, err);
+            if (r < 0)
+                return r;
+            continue;
         }
         if (!qemu_migration_active(info->status)) {
             mp_progress_finish(ctx->progress, &sample);
@@ -372,7 +397,8 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
 /* Undo a stream that did not complete: cancel it, wait for QEMU to agree,
  * resume the VM if it ran before. A resume that fails leaves state behind. */
 static int
-roll_back_stream(struct qemu_qmp *qmp, bool was_running, struct mp_error **err)
+roll_back_stream(const struct mp_journal_record *record, struct qemu_qmp *qmp, bool was_running,
+                 struct mp_error **err)
 {
     struct mp_error *e = NULL;
     int r = qemu_qmp_execute(qmp, "migrate_cancel", NULL, NULL, &e);
@@ -382,6 +408,8 @@ roll_back_stream(struct qemu_qmp *qmp, bool was_running, struct mp_error **err)
     while (r == 0 && qemu_monitor_query_migrate(qmp, &info, NULL) == 0 &&
            qemu_migration_active(info.status) && mp_now_ms() < deadline)
         qemu_qmp_wait_event(qmp, "MIGRATION", POLL_INTERVAL_MS, NULL, NULL);
+    /* The source goes on with its own images: no mirror, no NBD client. */
+    qemu_storage_release(record, qmp);
     _cleanup_free_ char *status = NULL;
     if (qemu_monitor_status(qmp, &status, &e) < 0) {
         mp_error_prefix(&e, "after cancelling the stream");
@@ -448,6 +476,9 @@ start_stream(struct mp_step_ctx *ctx, const struct source_vm *vm, struct mp_erro
     struct qemu_qmp *qmp = vm->qmp;
     struct qemu_tls_params tls = { 0 };
     int r = ctx->in->stream_tls ? setup_tls(ctx, vm, &tls, err) : 0;
+    /* The disks first, in sync before any memory moves. */
+    if (r == 0)
+        r = qemu_storage_mirror(ctx, qmp, tls.creds, tls.hostname, err);
     if (r == 0)
         r = qemu_monitor_setup_migration(qmp, &ctx->in->params, &tls, NULL, err);
     if (r < 0)
@@ -482,6 +513,7 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     if (r == 0)
         r = follow_stream(ctx, vm->qmp, &info, err);
     if (r == 0) {
+        qemu_storage_release(ctx->record, vm->qmp);
         record_stats(ctx->out, &info);
         /* The moment the guest stopped, for its pause end to end: QEMU
          * queued the event while we followed the stream. */
@@ -489,7 +521,7 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         return 0;
     }
     struct mp_error *rollback_err = NULL;
-    if (roll_back_stream(vm->qmp, vm->was_running, &rollback_err) < 0) {
+    if (roll_back_stream(ctx->record, vm->qmp, vm->was_running, &rollback_err) < 0) {
         mp_error_prefix(err, "%s; and then", rollback_err->message);
         mp_error_free(rollback_err);
         return mp_error_left_state(err);
@@ -523,6 +555,11 @@ qemu_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
     vm->stream_exists =
         qemu_migration_active(info.status) ||
         (strcmp(info.status, "completed") == 0 && strcmp(status, "postmigrate") == 0);
+    if (!vm->stream_exists) {
+        r = qemu_storage_plan_mirrors(ctx, vm->qmp, err);
+        if (r < 0)
+            return r;
+    }
     hand_to_act(plan, perform_act, steal_ptr(&vm));
     return 0;
 }
@@ -545,7 +582,10 @@ resume_source(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **e
     /* A stream left running by an interrupted Perform: the destination has
      * not resumed (Finish needs Perform's cookie), so cancel it here. */
     if (qemu_migration_active(info.status) || strcmp(status, "running") != 0)
-        return roll_back_stream(qmp, strcmp(was_running, MP_FACT_YES) == 0, err);
+        return roll_back_stream(ctx->record, qmp, strcmp(was_running, MP_FACT_YES) == 0, err);
+    /* A stream that ended without the source running goes the same way;
+     * a Perform killed during its mirrors left them with the VM running. */
+    qemu_storage_release(ctx->record, qmp);
     return 0;
 }
 
