@@ -830,8 +830,8 @@ Test(storage, disks_round_trip)
     _cleanup_cookie_ struct mp_cookie *d = mp_cookie_derive(c, MP_STEP_PERFORM);
     _cleanup_free_ char *out = format_ok(d, "derived");
     cr_expect(strstr(out, "copy-storage=\"incremental\""), "%s", out);
-    cr_expect(strstr(out, "<disk node=\"disk1\" format=\"raw\" path=\"/i/d1\" size=\"4096\""),
-              "%s", out);
+    cr_expect(strstr(out, "<disk node=\"disk1\" format=\"raw\" path=\"/i/d1\" size=\"4096\""), "%s",
+              out);
     cr_expect(strstr(out, "nbd=\"tcp:h:49153\""), "%s", out);
 }
 
