@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "disk.h"
 #include "hw.h"
 #include "layout.h"
 
@@ -14,12 +15,14 @@
 #define MB_INFO_MEMORY  (1u << 0)
 #define MB_INFO_CMDLINE (1u << 2)
 
-#define MEM_DEFAULT   256u
-#define MEM_MAX       3072u /* the region must end below 4 GiB; the RAM check does the rest */
-#define RATE_DEFAULT  64u
-#define RATE_MAX      1048576u
-#define UNPACED_BATCH 64u /* pages between clock reads when rate=0 */
-#define FAULTS_SHOWN  10u /* self-check failures described on the serial port */
+#define MEM_DEFAULT      256u
+#define MEM_MAX          3072u /* the region must end below 4 GiB; the RAM check does the rest */
+#define RATE_DEFAULT     64u
+#define RATE_MAX         1048576u
+#define DISKRATE_DEFAULT 200u
+#define DISKRATE_MAX     1000000u
+#define UNPACED_BATCH    64u /* pages between clock reads when rate=0 */
+#define FAULTS_SHOWN     10u /* self-check failures described on the serial port */
 
 /* The start of the Multiboot information structure; we need nothing past cmdline. */
 struct multiboot_info {
@@ -32,7 +35,9 @@ struct multiboot_info {
 
 struct config {
     uint32_t mem_mib;
-    uint32_t rate; /* MiB/s of dirtied pages, 0 = as fast as possible */
+    uint32_t rate;      /* MiB/s of dirtied pages, 0 = as fast as possible */
+    uint32_t disk_ring; /* sectors in the disk ring, 0 = no disk writing */
+    uint32_t disk_rate; /* sectors written per second, 0 = as fast as possible */
 };
 
 /* The dirtying state. Only this file writes the region. */
@@ -90,13 +95,15 @@ has_prefix(const char *s, size_t len, const char *prefix)
     return true;
 }
 
-/* Reads mem= and rate= from the command line. QEMU puts the kernel's path first, as GRUB
- * does; any token that is not one of ours is ignored. */
+/* Reads mem=, rate=, disk= and diskrate= from the command line. QEMU puts the kernel's path
+ * first, as GRUB does; any token that is not one of ours is ignored. */
 static void
 config_parse(struct config *cfg, const char *cmdline)
 {
     cfg->mem_mib = MEM_DEFAULT;
     cfg->rate = RATE_DEFAULT;
+    cfg->disk_ring = 0;
+    cfg->disk_rate = DISKRATE_DEFAULT;
     while (*cmdline) {
         const char *token;
         size_t len;
@@ -113,6 +120,12 @@ config_parse(struct config *cfg, const char *cmdline)
         } else if (has_prefix(token, len, "rate=")) {
             if (!parse_u32(token + 5, len - 5, RATE_MAX, &cfg->rate))
                 fatal("rate= wants MiB/s from 0 (unpaced) to %u", RATE_MAX);
+        } else if (has_prefix(token, len, "disk=")) {
+            if (!parse_u32(token + 5, len - 5, MPG_DISK_RING_MAX, &cfg->disk_ring))
+                fatal("disk= wants a ring size in sectors from 0 (off) to %u", MPG_DISK_RING_MAX);
+        } else if (has_prefix(token, len, "diskrate=")) {
+            if (!parse_u32(token + 9, len - 9, DISKRATE_MAX, &cfg->disk_rate))
+                fatal("diskrate= wants sectors/s from 0 (unpaced) to %u", DISKRATE_MAX);
         }
     }
 }
@@ -226,20 +239,17 @@ tick(struct dirtier *d)
     gprintf("tick %u pass %u\n", d->tick, d->pass);
 }
 
-static bool
-before(uint64_t a, uint64_t b)
-{
-    return (int64_t)(a - b) < 0;
-}
-
-/* The endless loop: a tick line every second, pages dirtied at rate MiB/s, hlt in between.
+/* The endless loop: a tick line every second (and a disk seq line after it when the disk
+ * ring is on), pages dirtied at rate MiB/s, disk sectors written in between them, one per
+ * turn of the loop so that neither starves the other, hlt when nothing is due.
  * The clock is the TSC, which may stop (VM paused) or jump (migrated): a deadline further
  * behind or ahead than is possible in normal running is reset to now instead of producing
  * a burst of catch-up writes or a hang. */
-static void run(struct dirtier *d, uint32_t tsc_per_ms, uint32_t rate) __attribute__((noreturn));
+static void run(struct dirtier *d, struct disk_ring *disk, uint32_t tsc_per_ms, uint32_t rate)
+    __attribute__((noreturn));
 
 static void
-run(struct dirtier *d, uint32_t tsc_per_ms, uint32_t rate)
+run(struct dirtier *d, struct disk_ring *disk, uint32_t tsc_per_ms, uint32_t rate)
 {
     const uint64_t second = (uint64_t)tsc_per_ms * 1000;
     const uint64_t max_lag = (uint64_t)tsc_per_ms * 100;
@@ -249,30 +259,34 @@ run(struct dirtier *d, uint32_t tsc_per_ms, uint32_t rate)
     uint64_t now = rdtsc();
     uint64_t next_tick = now;
     uint64_t due = now;
+    bool disk_busy;
 
     for (;;) {
         now = rdtsc();
-        if (!before(now, next_tick)) {
+        if (!tsc_before(now, next_tick)) {
             tick(d);
+            disk_ring_report(disk);
             next_tick += second;
-            if (!before(now, next_tick))
+            if (!tsc_before(now, next_tick))
                 next_tick = now + second;
-        } else if (before(now + second, next_tick)) {
+        } else if (tsc_before(now + second, next_tick)) {
             next_tick = now + second;
         }
 
+        disk_busy = disk_ring_step(disk, now);
         if (per_page == 0) {
             for (uint32_t i = 0; i < UNPACED_BATCH; i++)
                 dirty_next_page(d);
             continue;
         }
-        if (before(due + max_lag, now) || before(now + second, due))
+        if (tsc_before(due + max_lag, now) || tsc_before(now + second, due))
             due = now;
-        if (before(now, due)) {
-            cpu_idle();
+        if (tsc_before(now, due)) {
+            if (!disk_busy)
+                cpu_idle();
             continue;
         }
-        while (!before(now, due)) {
+        while (!tsc_before(now, due)) {
             dirty_next_page(d);
             due += per_page;
         }
@@ -285,6 +299,7 @@ guest_main(uint32_t magic, const struct multiboot_info *info)
     const char *cmdline = "";
     struct config cfg;
     struct dirtier d;
+    static struct disk_ring disk; /* its sector buffer is better off the 16 KiB stack */
     uint32_t ram_top_kib, region_end_kib, tsc_per_ms, boot_id;
 
     serial_init();
@@ -315,9 +330,10 @@ guest_main(uint32_t magic, const struct multiboot_info *info)
             "boot_id=0x%08x\n",
             MPG_REGION_BASE, cfg.mem_mib << 20, cfg.mem_mib, d.npages, cfg.rate, boot_id);
     gprintf("migphase-guest: tsc %u kHz\n", tsc_per_ms);
+    disk_ring_start(&disk, cfg.disk_ring, cfg.disk_rate, boot_id, tsc_per_ms);
 
     region_fill(&d, &cfg, boot_id);
     timer_start();
     gprintf("migphase-guest: ready\n");
-    run(&d, tsc_per_ms, cfg.rate);
+    run(&d, &disk, tsc_per_ms, cfg.rate);
 }

@@ -5,6 +5,7 @@
 #ifndef MIGPHASE_GUEST_HW_H
 #define MIGPHASE_GUEST_HW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 static inline void
@@ -68,6 +69,13 @@ uint32_t boot_id_read(void);
 /* Loads the IDT, remaps the PICs, starts PIT channel 0 at 1 kHz and enables
  * interrupts: from then on hlt returns within a millisecond. Exceptions are fatal. */
 void timer_start(void);
+
+/* Whether TSC value a comes before b, allowing for wrap-around. */
+static inline bool
+tsc_before(uint64_t a, uint64_t b)
+{
+    return (int64_t)(a - b) < 0;
+}
 
 static inline void
 cpu_idle(void)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The test region's layout and record format, shared by the guest (which writes it) and
- * migphase-guest-check (which verifies a dump of it). Everything is little-endian; the
- * functions below are the single definition of every check word, so the two sides cannot
- * drift apart. Only <stdint.h> is used: the guest is freestanding. */
+/* The test region's layout and record format, and the disk ring's sector format, shared by
+ * the guest (which writes them) and migphase-guest-check (which verifies a dump of the region
+ * or an image of the disk). Everything is little-endian; the functions below are the single
+ * definition of every check word, so the two sides cannot drift apart. Only <stdint.h> is
+ * used: the guest is freestanding. */
 #ifndef MIGPHASE_GUEST_LAYOUT_H
 #define MIGPHASE_GUEST_LAYOUT_H
 
@@ -88,6 +89,54 @@ mpg_header_check(uint32_t npages, uint32_t base, uint32_t rate, uint32_t boot_id
     h = mpg_mix(h + base);
     h = mpg_mix(h + rate);
     return mpg_mix(h + boot_id);
+}
+
+/* The disk ring (disk=SECTORS on the command line): the guest writes sequence numbers 1, 2,
+ * 3, ... one per sector, sequence seq to sector mpg_disk_slot(seq, ring) of the disk, so the
+ * ring occupies sectors 0..ring-1 and wraps around. Each sector holds one record: the fields
+ * below, a payload that depends on (boot id, seq, sector) filling the rest, and a check word
+ * over the fields in the last word. A sector the guest never wrote is all zeros. */
+#define MPG_SECTOR_SIZE       512u
+#define MPG_SECTOR_WORDS      (MPG_SECTOR_SIZE / 4)
+#define MPG_DISK_MAGIC        0x4447504du /* "MPGD" */
+#define MPG_DISK_VERSION      1u
+#define MPG_DISK_RING_MAX     0x0fffffffu /* LBA28 addresses 2^28 sectors */
+#define MPG_DSK_MAGIC         0           /* MPG_DISK_MAGIC */
+#define MPG_DSK_VERSION       4           /* MPG_DISK_VERSION */
+#define MPG_DSK_BOOT_ID       8           /* the writer's boot id, as in the region header */
+#define MPG_DSK_SEQ           12          /* sequence number, from 1 */
+#define MPG_DSK_LBA           16          /* the sector this record was written to */
+#define MPG_DSK_RING          20          /* sectors in the ring */
+#define MPG_DSK_PAYLOAD_FIRST 6           /* first payload word */
+#define MPG_DSK_CHECK         508         /* mpg_disk_check() of the five fields above */
+#define MPG_DSK_PAYLOAD_END   (MPG_DSK_CHECK / 4)
+
+/* The sector that sequence number seq (>= 1) goes to. The guest keeps the slot as a counter
+ * instead (it has no 64-bit division); the checker uses this. */
+static inline uint32_t
+mpg_disk_slot(uint64_t seq, uint32_t ring)
+{
+    return (uint32_t)((seq - 1) % ring);
+}
+
+static inline uint32_t
+mpg_disk_check(uint32_t boot_id, uint32_t seq, uint32_t lba, uint32_t ring)
+{
+    uint32_t h = mpg_mix(MPG_DISK_MAGIC ^ MPG_DISK_VERSION);
+
+    h = mpg_mix(h + boot_id);
+    h = mpg_mix(h + seq);
+    h = mpg_mix(h + lba);
+    return mpg_mix(h + ring);
+}
+
+/* Payload word w (MPG_DSK_PAYLOAD_FIRST <= w < MPG_DSK_PAYLOAD_END) of a record. The seed
+ * differs for every (boot id, seq, sector), and the odd factor makes a word moved to another
+ * offset differ too, so a sector holding an older write, or another boot's, never matches. */
+static inline uint32_t
+mpg_disk_word(uint32_t check, uint32_t w)
+{
+    return mpg_mix(check) + w * 0x6c8e9cf5u;
 }
 
 #endif

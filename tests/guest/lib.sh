@@ -10,6 +10,7 @@ guest_check=$top_builddir/tests/guest/migphase-guest-check
 guest_ram=128M
 workdir=
 guest_pids=
+last_guest_pid=
 
 skip()
 {
@@ -61,7 +62,7 @@ setup()
 }
 
 # start_guest NAME APPEND [QEMU-OPTION...]: serial to $workdir/NAME.log, QMP on NAME.sock,
-# QEMU's own messages to NAME.err.
+# QEMU's own messages to NAME.err. Leaves QEMU's process id in last_guest_pid.
 start_guest()
 {
     name=$1
@@ -70,7 +71,28 @@ start_guest()
     "$qemu" -accel tcg -m "$guest_ram" -kernel "$guest_elf" -append "$append" \
         -display none -nodefaults -no-user-config -serial "file:$workdir/$name.log" \
         -qmp "unix:$workdir/$name.sock,server=on,wait=off" "$@" 2>"$workdir/$name.err" &
-    guest_pids="$guest_pids $!"
+    last_guest_pid=$!
+    guest_pids="$guest_pids $last_guest_pid"
+}
+
+# start_disk_guest NAME APPEND IMAGE FORMAT [QEMU-OPTION...]: start_guest with IMAGE (raw or
+# qcow2) as the master drive of the primary IDE channel, where the guest's disk ring writes.
+start_disk_guest()
+{
+    name=$1
+    append=$2
+    image=$3
+    format=$4
+    shift 4
+    start_guest "$name" "$append" -blockdev "driver=file,filename=$image,node-name=f0" \
+        -blockdev "driver=$format,file=f0,node-name=disk0" \
+        -device ide-hd,drive=disk0,bus=ide.0,unit=0 "$@"
+}
+
+# last_disk_seq NAME: the seq of guest NAME's last complete "disk seq" line, or 0.
+last_disk_seq()
+{
+    sed -n 's/^disk seq \([0-9][0-9]*\)$/\1/p' "$workdir/$1.log" | tail -n 1 | grep . || echo 0
 }
 
 # qmp NAME [--get PATH] COMMAND [ARG=VALUE...]

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migphase-guest-check: verifies a dump of the test guest's region, taken while the guest
- * was paused (QMP stop, then pmemsave), and prints one verdict line. The format and the
- * rules are in layout.h and README.md. It only needs libc, so that it builds even where
+ * was paused (QMP stop, then pmemsave), or (--disk) a raw image of the disk its disk ring
+ * wrote, and prints one verdict line. The formats and the rules are in layout.h and
+ * README.md. It only needs libc, so that it builds even where
  * the rest of the tree does not, and it reads the dump with explicit little-endian loads
  * because the dump is guest memory, whatever the host. */
 #include <errno.h>
@@ -22,23 +23,27 @@
 
 #define PROGRAM "migphase-guest-check"
 
-/* Exit statuses: the memory is good, the memory is bad, or we could not tell. */
+/* Exit statuses: the memory (or disk) is good, it is bad, or we could not tell. */
 enum {
     EXIT_CHECK_OK = 0,
     EXIT_CHECK_FAILED = 1,
     EXIT_CHECK_ERROR = 2,
 };
 
-#define VERBOSE_MAX 100 /* bad pages listed by --verbose */
+#define VERBOSE_MAX 100 /* bad pages or sectors listed by --verbose */
 
 struct options {
     const char *path;
+    bool disk;          /* path is a disk image, not a memory dump */
+    bool memory_only;   /* an option that only means something for a memory dump was given */
     uint64_t dump_base; /* guest-physical address of the dump's first byte */
     bool json;
     bool verbose;
     bool have_boot_id;
     uint32_t boot_id;
     uint32_t min_pass;
+    bool have_min_seq;
+    uint32_t min_seq;
 };
 
 /* The header's fields, once they have passed header_check(). */
@@ -84,18 +89,23 @@ usage(FILE *out)
 {
     fprintf(out,
             "Usage: " PROGRAM " [OPTION]... DUMPFILE\n"
+            "   or: " PROGRAM " --disk IMAGE [--min-seq N] [OPTION]...\n"
             "Check a dump of the migphase test guest's region, taken while the guest was\n"
-            "paused (QMP stop; pmemsave val=REGION-BASE size=REGION-SIZE).\n"
+            "paused (QMP stop; pmemsave val=REGION-BASE size=REGION-SIZE), or a raw image\n"
+            "of the disk its disk ring wrote (qemu-img convert -O raw a qcow2 one first).\n"
             "\n"
             "  --base ADDR      guest-physical address of the dump's first byte\n"
             "                   (default 0x%08x, the region's own address)\n"
             "  --boot-id ID     fail unless the guest's boot id is ID (from the banner)\n"
             "  --min-pass N     fail if the guest is at a pass below N\n"
+            "  --disk IMAGE     check a disk image instead of a memory dump\n"
+            "  --min-seq N      fail if the disk's last record is below sequence number N\n"
+            "                   (the last 'disk seq N' the guest printed)\n"
             "  --json           print the verdict as a JSON object\n"
-            "  --verbose        list every bad page (up to %u) on stderr\n"
+            "  --verbose        list every bad page or sector (up to %u) on stderr\n"
             "  --help           print this help\n"
             "\n"
-            "Exit status: 0 memory OK, 1 memory bad, 2 could not check.\n",
+            "Exit status: 0 memory (disk) OK, 1 memory (disk) bad, 2 could not check.\n",
             MPG_REGION_BASE, VERBOSE_MAX);
 }
 
@@ -117,11 +127,22 @@ parse_number(const char *text, uint64_t max, uint64_t *out)
 static int
 parse_options(int argc, char **argv, struct options *o)
 {
-    enum { OPT_BASE = 256, OPT_BOOT_ID, OPT_MIN_PASS, OPT_JSON, OPT_VERBOSE, OPT_HELP };
+    enum {
+        OPT_BASE = 256,
+        OPT_BOOT_ID,
+        OPT_MIN_PASS,
+        OPT_DISK,
+        OPT_MIN_SEQ,
+        OPT_JSON,
+        OPT_VERBOSE,
+        OPT_HELP,
+    };
     static const struct option longopts[] = {
         { "base", required_argument, NULL, OPT_BASE },
         { "boot-id", required_argument, NULL, OPT_BOOT_ID },
         { "min-pass", required_argument, NULL, OPT_MIN_PASS },
+        { "disk", required_argument, NULL, OPT_DISK },
+        { "min-seq", required_argument, NULL, OPT_MIN_SEQ },
         { "json", no_argument, NULL, OPT_JSON },
         { "verbose", no_argument, NULL, OPT_VERBOSE },
         { "help", no_argument, NULL, OPT_HELP },
@@ -139,6 +160,7 @@ parse_options(int argc, char **argv, struct options *o)
                         optarg, MPG_REGION_BASE);
                 return -1;
             }
+            o->memory_only = true;
             break;
         case OPT_BOOT_ID:
             if (!parse_number(optarg, UINT32_MAX, &v)) {
@@ -154,6 +176,19 @@ parse_options(int argc, char **argv, struct options *o)
                 return -1;
             }
             o->min_pass = (uint32_t)v;
+            o->memory_only = true;
+            break;
+        case OPT_DISK:
+            o->disk = true;
+            o->path = optarg;
+            break;
+        case OPT_MIN_SEQ:
+            if (!parse_number(optarg, UINT32_MAX, &v)) {
+                fprintf(stderr, PROGRAM ": --min-seq: '%s' is not a 32-bit number\n", optarg);
+                return -1;
+            }
+            o->have_min_seq = true;
+            o->min_seq = (uint32_t)v;
             break;
         case OPT_JSON:
             o->json = true;
@@ -169,6 +204,16 @@ parse_options(int argc, char **argv, struct options *o)
             return -1;
         }
     }
+    if (o->disk && (o->memory_only || optind != argc)) {
+        fprintf(stderr, PROGRAM ": --disk takes no DUMPFILE, --base or --min-pass\n");
+        return -1;
+    }
+    if (!o->disk && o->have_min_seq) {
+        fprintf(stderr, PROGRAM ": --min-seq is for --disk\n");
+        return -1;
+    }
+    if (o->disk)
+        return 1;
     if (optind != argc - 1) {
         usage(stderr);
         return -1;
@@ -177,10 +222,10 @@ parse_options(int argc, char **argv, struct options *o)
     return 1;
 }
 
-/* Maps the whole dump read-only. Returns 0, or a negative errno (the mapping is then
- * unset); a dump too small to hold a header page is -ENODATA. */
+/* Maps the whole file read-only. Returns 0, or a negative errno (the mapping is then
+ * unset); a file smaller than min_size is -ENODATA. */
 static int
-dump_map(const char *path, const uint8_t **data, size_t *size)
+dump_map(const char *path, size_t min_size, const uint8_t **data, size_t *size)
 {
     struct stat st;
     void *p;
@@ -195,7 +240,7 @@ dump_map(const char *path, const uint8_t **data, size_t *size)
         close(fd);
         return r;
     }
-    if (st.st_size < (off_t)MPG_PAGE_SIZE) {
+    if (st.st_size < (off_t)min_size) {
         close(fd);
         return -ENODATA;
     }
@@ -419,6 +464,230 @@ verdict_print(const struct verdict *v, bool json)
     printf("}\n");
 }
 
+/* What a disk image holds, once disk_check() has been through it. */
+struct disk_verdict {
+    bool found;        /* at least one valid record: ring and boot_id mean something */
+    uint32_t ring;     /* sectors in the ring, from the first valid record */
+    uint32_t boot_id;  /* the writer's boot id, from --boot-id or the first valid record */
+    uint32_t last_seq; /* the highest sequence number found */
+    uint32_t records;  /* sectors that hold a record */
+    uint32_t bad_sectors;
+    char error[256]; /* the first failure; empty when the disk checked out */
+};
+
+/* Whether the sector's fields hang together (magic, version, check word): a record, if
+ * perhaps not one of this ring or in its place. */
+static bool
+sector_is_record(const uint8_t *p)
+{
+    return le32(p + MPG_DSK_MAGIC) == MPG_DISK_MAGIC &&
+           le32(p + MPG_DSK_VERSION) == MPG_DISK_VERSION &&
+           le32(p + MPG_DSK_CHECK) == mpg_disk_check(le32(p + MPG_DSK_BOOT_ID),
+                                                     le32(p + MPG_DSK_SEQ), le32(p + MPG_DSK_LBA),
+                                                     le32(p + MPG_DSK_RING));
+}
+
+static bool
+sector_is_zero(const uint8_t *p)
+{
+    for (uint32_t i = 0; i < MPG_SECTOR_SIZE; i++) {
+        if (p[i])
+            return false;
+    }
+    return true;
+}
+
+/* Validates sector lba of the ring described by v: all zeros (*seq = 0) or a record of this
+ * ring, this boot and this sector, payload included (*seq = its sequence number). */
+static bool
+sector_check(const uint8_t *p, uint32_t lba, const struct disk_verdict *v, uint32_t *seq, char *msg,
+             size_t len)
+{
+    uint32_t found;
+
+    *seq = 0;
+    if (sector_is_zero(p))
+        return true;
+    if (le32(p + MPG_DSK_MAGIC) != MPG_DISK_MAGIC)
+        return fail(msg, len, "sector %" PRIu32 ": corrupt (magic 0x%08" PRIx32 ")", lba,
+                    le32(p + MPG_DSK_MAGIC));
+    if (!sector_is_record(p))
+        return fail(msg, len, "sector %" PRIu32 ": corrupt record (check word)", lba);
+    found = le32(p + MPG_DSK_BOOT_ID);
+    if (found != v->boot_id)
+        return fail(msg, len,
+                    "sector %" PRIu32 ": boot id 0x%08" PRIx32 ", expected 0x%08" PRIx32
+                    ": written by another boot of the guest",
+                    lba, found, v->boot_id);
+    found = le32(p + MPG_DSK_RING);
+    if (found != v->ring)
+        return fail(msg, len, "sector %" PRIu32 ": ring of %" PRIu32 " sectors, expected %" PRIu32,
+                    lba, found, v->ring);
+    found = le32(p + MPG_DSK_LBA);
+    *seq = le32(p + MPG_DSK_SEQ);
+    if (found != lba || *seq == 0 || mpg_disk_slot(*seq, v->ring) != lba)
+        return fail(msg, len,
+                    "sector %" PRIu32 ": misplaced (record of seq %" PRIu32 " for sector %" PRIu32
+                    ")",
+                    lba, *seq, found);
+    for (uint32_t w = MPG_DSK_PAYLOAD_FIRST; w < MPG_DSK_PAYLOAD_END; w++) {
+        uint32_t want = mpg_disk_word(le32(p + MPG_DSK_CHECK), w);
+
+        if (le32(p + 4 * w) != want)
+            return fail(msg, len,
+                        "sector %" PRIu32 ": corrupt payload (word at offset 0x%" PRIx32
+                        " is 0x%08" PRIx32 ", expected 0x%08" PRIx32 ")",
+                        lba, 4 * w, le32(p + 4 * w), want);
+    }
+    return true;
+}
+
+/* The write rule. The guest writes seq 1, 2, 3, ... to sectors mpg_disk_slot(seq), and
+ * reports a seq only once the drive completed it, so an image that holds last seq S must
+ * hold in each sector the latest write to it up to S, or zeros if S never reached it. */
+static bool
+seq_check(uint32_t lba, uint32_t seq, const struct disk_verdict *v, char *msg, size_t len)
+{
+    uint32_t behind = (mpg_disk_slot(v->last_seq, v->ring) + v->ring - lba) % v->ring;
+    uint32_t want = behind < v->last_seq ? v->last_seq - behind : 0;
+
+    if (seq == want)
+        return true;
+    if (seq == 0)
+        return fail(msg, len,
+                    "sector %" PRIu32 ": lost write (all zeros, expected seq %" PRIu32 ")", lba,
+                    want);
+    if (want == 0)
+        return fail(msg, len, "sector %" PRIu32 ": seq %" PRIu32 ", expected zeros", lba, seq);
+    return fail(msg, len, "sector %" PRIu32 ": lost write (seq %" PRIu32 ", expected %" PRIu32 ")",
+                lba, seq, want);
+}
+
+static void
+disk_bad(struct disk_verdict *v, const struct options *o, const char *msg)
+{
+    if (v->bad_sectors++ == 0)
+        snprintf(v->error, sizeof(v->error), "%s", msg);
+    if (o->verbose && v->bad_sectors <= VERBOSE_MAX)
+        fprintf(stderr, PROGRAM ": %s\n", msg);
+}
+
+/* Finds the ring's size and boot id in the first sector that holds a record. */
+static bool
+disk_find_ring(const uint8_t *data, size_t nsectors, const struct options *o,
+               struct disk_verdict *v)
+{
+    for (size_t i = 0; i < nsectors; i++) {
+        const uint8_t *p = data + i * MPG_SECTOR_SIZE;
+
+        if (!sector_is_record(p))
+            continue;
+        v->found = true;
+        v->ring = le32(p + MPG_DSK_RING);
+        v->boot_id = o->have_boot_id ? o->boot_id : le32(p + MPG_DSK_BOOT_ID);
+        return true;
+    }
+    return false;
+}
+
+/* Checks the disk image at data (nsectors whole sectors) and fills *v. */
+static void
+disk_check(const uint8_t *data, size_t nsectors, const struct options *o, struct disk_verdict *v)
+{
+    char msg[sizeof(v->error)];
+    uint32_t seq;
+
+    if (!disk_find_ring(data, nsectors, o, v)) {
+        fail(v->error, sizeof(v->error), "no disk ring record in the image: nothing written");
+        return;
+    }
+    if (v->ring == 0 || v->ring > nsectors) {
+        fail(v->error, sizeof(v->error),
+             "the image holds %zu sectors but the records say the ring has %" PRIu32, nsectors,
+             v->ring);
+        return;
+    }
+    /* First every sector on its own, which gives the last seq; then the write rule. */
+    for (uint32_t i = 0; i < v->ring; i++) {
+        if (!sector_check(data + (size_t)i * MPG_SECTOR_SIZE, i, v, &seq, msg, sizeof(msg)))
+            disk_bad(v, o, msg);
+        else if (seq > v->last_seq)
+            v->last_seq = seq;
+    }
+    for (uint32_t i = 0; i < v->ring; i++) {
+        if (!sector_check(data + (size_t)i * MPG_SECTOR_SIZE, i, v, &seq, msg, sizeof(msg)))
+            continue;
+        if (seq)
+            v->records++;
+        if (!seq_check(i, seq, v, msg, sizeof(msg)))
+            disk_bad(v, o, msg);
+    }
+    for (size_t i = v->ring; i < nsectors; i++) {
+        if (sector_is_zero(data + i * MPG_SECTOR_SIZE))
+            continue;
+        snprintf(msg, sizeof(msg), "sector %zu: beyond the ring of %" PRIu32 " but not zeros", i,
+                 v->ring);
+        disk_bad(v, o, msg);
+    }
+    if (!v->bad_sectors && o->have_min_seq && v->last_seq < o->min_seq)
+        snprintf(v->error, sizeof(v->error),
+                 "last seq %" PRIu32 " is below --min-seq %" PRIu32
+                 ": writes the guest reported done are missing",
+                 v->last_seq, o->min_seq);
+}
+
+static void
+disk_verdict_print(const struct disk_verdict *v, bool json)
+{
+    bool ok = v->error[0] == '\0';
+
+    if (!json) {
+        if (ok)
+            printf("disk check: OK, ring %" PRIu32 ", last seq %" PRIu32 ", boot_id 0x%08" PRIx32
+                   "\n",
+                   v->ring, v->last_seq, v->boot_id);
+        else if (v->bad_sectors > 1)
+            printf("disk check: FAILED: %s; %" PRIu32 " sectors bad\n", v->error, v->bad_sectors);
+        else
+            printf("disk check: FAILED: %s\n", v->error);
+        return;
+    }
+    printf("{\"ok\": %s, \"error\": ", ok ? "true" : "false");
+    if (ok)
+        printf("null");
+    else
+        json_string(v->error);
+    if (v->found)
+        printf(", \"ring\": %" PRIu32 ", \"last_seq\": %" PRIu32 ", \"boot_id\": \"0x%08" PRIx32
+               "\", \"records\": %" PRIu32 ", \"bad_sectors\": %" PRIu32,
+               v->ring, v->last_seq, v->boot_id, v->records, v->bad_sectors);
+    printf("}\n");
+}
+
+/* The --disk mode of run(). */
+static int
+disk_run(const struct options *o)
+{
+    struct disk_verdict v = { 0 };
+    const uint8_t *data = NULL;
+    size_t size = 0;
+    int r;
+
+    r = dump_map(o->path, MPG_SECTOR_SIZE, &data, &size);
+    if (r == -ENODATA) {
+        fprintf(stderr, PROGRAM ": %s: too small to hold a sector\n", o->path);
+        return EXIT_CHECK_ERROR;
+    }
+    if (r < 0) {
+        fprintf(stderr, PROGRAM ": %s: %s\n", o->path, strerror(-r));
+        return EXIT_CHECK_ERROR;
+    }
+    disk_check(data, size / MPG_SECTOR_SIZE, o, &v);
+    munmap((void *)data, size);
+    disk_verdict_print(&v, o->json);
+    return v.error[0] ? EXIT_CHECK_FAILED : EXIT_CHECK_OK;
+}
+
 static int
 run(int argc, char **argv)
 {
@@ -432,7 +701,9 @@ run(int argc, char **argv)
     if (r <= 0)
         return r < 0 ? EXIT_CHECK_ERROR : EXIT_CHECK_OK;
 
-    r = dump_map(o.path, &data, &size);
+    if (o.disk)
+        return disk_run(&o);
+    r = dump_map(o.path, MPG_PAGE_SIZE, &data, &size);
     if (r == -ENODATA) {
         fprintf(stderr, PROGRAM ": %s: too small to hold a region\n", o.path);
         return EXIT_CHECK_ERROR;
