@@ -158,5 +158,59 @@ migrate_copy inc qcow2 incremental
 qemu-img info -U "$MP_TMP/inc-dst-disk.qcow2" | grep -q "backing file: $base" ||
     mp_fail "inc: the destination's image is not on the backing file"
 
+# guest_copy NAME FORMAT: the test guest writes its disk ring all the time
+# (diskrate sectors/s) while it migrates with its disk; the destination's
+# image then holds every write the guest saw acknowledged on the source,
+# and the guest goes on writing there.
+guest_copy() {
+    local name=$1 format=$2 img="$MP_TMP/$1-src-disk.$2"
+    qemu-img create -q -f "$format" "$img" 4M
+    MP_PREFIX="ip netns exec $src_ns" mp_start_guest "$name" $mem 4 \
+        -append "mem=$mem rate=4 disk=2048 diskrate=400" \
+        -blockdev "driver=file,filename=$img,node-name=f0" \
+        -blockdev "driver=$format,file=f0,node-name=disk0" \
+        -device ide-hd,drive=disk0,bus=ide.0,unit=0
+    mp_wait_ticks "$MP_TMP/$name-src-serial.log" 3 60
+    mp_migrate "$name" --transport "ip netns exec $dst_ns" --listen 10.217.0.2 \
+        --progress none --bandwidth 8 --copy-storage all 2>"$MP_TMP/$name.migrate.err" ||
+        mp_fail "$name: migphase-migrate failed: $(cat "$MP_TMP/$name.migrate.err")"
+    [ "$(mp_where_running "$name")" = destination ] ||
+        mp_fail "$name: guest runs: $(mp_where_running "$name")"
+    local src_seq
+    src_seq=$(sed -n 's/^disk seq //p' "$MP_TMP/$name-src-serial.log" | tail -n 1)
+    [ "${src_seq:-0}" -gt 400 ] || mp_fail "$name: the guest wrote only ${src_seq:-0} sectors"
+    grep -q 'migphase-guest: error' "$MP_TMP/$name-src-serial.log" &&
+        mp_fail "$name: the guest's disk failed on the source"
+    mp_verify_memory "$MP_TMP/$name-dst.qmp" $mem || mp_fail "$name: memory check failed"
+    check_disk "$name" "$format" "$src_seq" "just after the migration"
+    # The guest goes on writing on the destination.
+    local before
+    before=$(mp_last_tick "$MP_TMP/$name-dst-serial.log")
+    mp_wait_ticks "$MP_TMP/$name-dst-serial.log" $((before + 3)) 60
+    local dst_seq
+    dst_seq=$(sed -n 's/^disk seq //p' "$MP_TMP/$name-dst-serial.log" | tail -n 1)
+    [ "${dst_seq:-0}" -gt "$src_seq" ] ||
+        mp_fail "$name: the guest does not write on the destination ($dst_seq <= $src_seq)"
+    check_disk "$name" "$format" "$dst_seq" "after more writes on the destination"
+    echo "$name: $format disk, the guest wrote seq $src_seq on the source, $dst_seq by now"
+}
+
+# check_disk NAME FORMAT MIN_SEQ WHEN: pause the destination, check its image.
+check_disk() {
+    local name=$1 format=$2 min=$3 when=$4 sock="$MP_TMP/$1-dst.qmp"
+    mp_qmp "$sock" stop >/dev/null
+    qemu-img convert -U -f "$format" -O raw "$MP_TMP/$name-dst-disk.$format" "$MP_TMP/$name.raw"
+    mp_qmp "$sock" cont >/dev/null
+    "$MP_GUEST_CHECK" --disk "$MP_TMP/$name.raw" --min-seq "$min" >"$MP_TMP/$name.check" 2>&1 ||
+        mp_fail "$name: disk check $when: $(cat "$MP_TMP/$name.check")"
+    cat "$MP_TMP/$name.check"
+    rm -f "$MP_TMP/$name.raw"
+}
+
+echo "== the test guest writes its disk during the whole migration (qcow2, raw)"
+guest_copy gq qcow2
+guest_copy gr raw
+
 mp_assert_nothing_pending
-echo "PASS: unsafe moves refused, disks copied live (qcow2, raw, incremental) with every write"
+echo "PASS: unsafe moves refused, disks copied live (qcow2, raw, incremental) with every write;"
+echo "the guest's disk writes all on the destination"
