@@ -172,10 +172,12 @@ guest_copy() {
         -device ide-hd,drive=disk0,bus=ide.0,unit=0
     mp_wait_ticks "$MP_TMP/$name-src-serial.log" 3 60
     mp_migrate "$name" --transport "ip netns exec $dst_ns" --listen 10.217.0.2 \
-        --progress none --bandwidth 8 --copy-storage all 2>"$MP_TMP/$name.migrate.err" ||
+        --progress none --bandwidth 8 --copy-storage all --paused 2>"$MP_TMP/$name.migrate.err" ||
         mp_fail "$name: migphase-migrate failed: $(cat "$MP_TMP/$name.migrate.err")"
-    [ "$(mp_where_running "$name")" = destination ] ||
-        mp_fail "$name: guest runs: $(mp_where_running "$name")"
+    # --paused: the destination's image is checked as the switch-over left
+    # it, before the guest can write over a lost sector.
+    [ "$(mp_run_state "$MP_TMP/$name-dst.qmp")" = paused ] ||
+        mp_fail "$name: the destination is $(mp_run_state "$MP_TMP/$name-dst.qmp"), not paused"
     local src_seq
     src_seq=$(sed -n 's/^disk seq //p' "$MP_TMP/$name-src-serial.log" | tail -n 1)
     [ "${src_seq:-0}" -gt 400 ] || mp_fail "$name: the guest wrote only ${src_seq:-0} sectors"
@@ -184,6 +186,9 @@ guest_copy() {
     mp_verify_memory "$MP_TMP/$name-dst.qmp" $mem || mp_fail "$name: memory check failed"
     check_disk "$name" "$format" "$src_seq" "just after the migration"
     # The guest goes on writing on the destination.
+    mp_qmp "$MP_TMP/$name-dst.qmp" cont >/dev/null
+    [ "$(mp_where_running "$name")" = destination ] ||
+        mp_fail "$name: guest runs: $(mp_where_running "$name")"
     local before
     before=$(mp_last_tick "$MP_TMP/$name-dst-serial.log")
     mp_wait_ticks "$MP_TMP/$name-dst-serial.log" $((before + 3)) 60
@@ -195,12 +200,14 @@ guest_copy() {
     echo "$name: $format disk, the guest wrote seq $src_seq on the source, $dst_seq by now"
 }
 
-# check_disk NAME FORMAT MIN_SEQ WHEN: pause the destination, check its image.
+# check_disk NAME FORMAT MIN_SEQ WHEN: check the destination's image, the
+# VM paused (and left as it was).
 check_disk() {
-    local name=$1 format=$2 min=$3 when=$4 sock="$MP_TMP/$1-dst.qmp"
+    local name=$1 format=$2 min=$3 when=$4 sock="$MP_TMP/$1-dst.qmp" state
+    state=$(mp_run_state "$sock")
     mp_qmp "$sock" stop >/dev/null
     qemu-img convert -U -f "$format" -O raw "$MP_TMP/$name-dst-disk.$format" "$MP_TMP/$name.raw"
-    mp_qmp "$sock" cont >/dev/null
+    [ "$state" = running ] && mp_qmp "$sock" cont >/dev/null
     "$MP_GUEST_CHECK" --disk "$MP_TMP/$name.raw" --min-seq "$min" >"$MP_TMP/$name.check" 2>&1 ||
         mp_fail "$name: disk check $when: $(cat "$MP_TMP/$name.check")"
     cat "$MP_TMP/$name.check"
