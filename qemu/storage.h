@@ -7,12 +7,13 @@
 #pragma once
 
 #include "driver.h"
+#include "facts.h"
 #include "qmp.h"
 
-/* Journal facts (docs/journal-format.md). */
-#define QEMU_FACT_IMAGE   "image"   /* Prepare: image.N is a target image it creates */
-#define QEMU_FACT_NBD     "nbd"     /* Prepare: the VM exports the target images */
-#define QEMU_FACT_MIRRORS "mirrors" /* Perform: the disks it mirrors (node names) */
+/* Journal facts (docs/journal-format.md; migphase-status reads them). */
+#define QEMU_FACT_IMAGE   MP_FACT_STORAGE_IMAGE   /* image.N: a target image Prepare creates */
+#define QEMU_FACT_NBD     MP_FACT_STORAGE_EXPORT  /* Prepare: the VM exports them */
+#define QEMU_FACT_MIRRORS MP_FACT_STORAGE_MIRRORS /* Perform: the disks it mirrors (nodes) */
 
 /* The largest disk a cookie may ask the destination to create. */
 #define QEMU_DISK_MAX_BYTES (UINT64_C(64) << 40)

@@ -11,7 +11,8 @@ INTEGRATION_TESTS = \
 	tests/integration/recovery.sh \
 	tests/integration/migrate-options.sh \
 	tests/integration/migrate-many.sh \
-	tests/integration/migrate-storage.sh
+	tests/integration/migrate-storage.sh \
+	tests/integration/migrate-storage-faults.sh
 INTEGRATION_TESTS += tests/integration/confinement.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh
