@@ -142,7 +142,8 @@ migrate_copy q2 qcow2 all
 grep -q 'copy-storage="all"' "$MP_STATE/source/q2/perform-in.xml" || mp_fail "q2: no copy in cookie"
 grep -q '<disk node="disk0" format="qcow2"' "$MP_STATE/source/q2/perform-in.xml" ||
     mp_fail "q2: the cookie does not list the disk"
-grep -q 'nbd="tcp:10.217.0.2:' "$MP_STATE/source/q2/perform-in.xml" || mp_fail "q2: no NBD address"
+grep -q 'tls="yes" nbd="tcp:10.217.0.2:' "$MP_STATE/source/q2/perform-in.xml" ||
+    mp_fail "q2: no NBD address, or not over TLS"
 
 echo "== --copy-storage all, raw"
 start raw raw
