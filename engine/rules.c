@@ -159,10 +159,10 @@ mp_rule_unchanged_sum(const struct mp_cookie *c)
         h = sum_string(h, mp_copy_storage_name(p->copy_storage));
         for (size_t i = 0; i < c->n_disks; i++) {
             const struct mp_disk *d = &c->disks[i];
-            _cleanup_free_ char *disk = xasprintf(
-                "disk %s %s %s %" PRIu64 " %s %" PRIu64, d->node ? d->node : "",
-                d->format ? d->format : "", d->path ? d->path : "", d->size,
-                d->backing ? d->backing : "", d->backing_size);
+            _cleanup_free_ char *disk =
+                xasprintf("disk %s %s %s %" PRIu64 " %s %" PRIu64, d->node ? d->node : "",
+                          d->format ? d->format : "", d->path ? d->path : "", d->size,
+                          d->backing ? d->backing : "", d->backing_size);
             h = sum_string(h, disk);
         }
     }

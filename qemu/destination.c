@@ -288,7 +288,7 @@ struct new_vm {
     char **extra; /* destination_extra_args(), which argv ends with */
     char *pidfile;
     char *log_path;
-    pid_t stale; /* the VM of an interrupted earlier Prepare, 0: none */
+    pid_t stale;                         /* the VM of an interrupted earlier Prepare, 0: none */
     struct qemu_storage_target *targets; /* images to create for the disks' copy */
     size_t n_targets;
 };

@@ -26,6 +26,10 @@
  * migration thread: it can reach us a moment after the reply that said
  * "completed". Waited for only when it is not there yet. */
 #define STOP_EVENT_WAIT_MS 20
+/* How long the mirrors of a failed Perform may take to end before it says
+ * so (exit 3), and how long Confirm --cancelled waits for them. */
+#define PERFORM_RELEASE_MS 5000
+#define CONFIRM_RELEASE_MS 60000
 
 /* What Begin asks QEMU about the VM beyond its state, in the same round
  * trip. A query that fails leaves its answer NULL: each has a fallback. */
@@ -397,8 +401,7 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
 /* Undo a stream that did not complete: cancel it, wait for QEMU to agree,
  * resume the VM if it ran before. A resume that fails leaves state behind. */
 static int
-roll_back_stream(const struct mp_journal_record *record, struct qemu_qmp *qmp, bool was_running,
-                 struct mp_error **err)
+roll_back_stream(struct qemu_qmp *qmp, bool was_running, struct mp_error **err)
 {
     struct mp_error *e = NULL;
     int r = qemu_qmp_execute(qmp, "migrate_cancel", NULL, NULL, &e);
@@ -408,8 +411,6 @@ roll_back_stream(const struct mp_journal_record *record, struct qemu_qmp *qmp, b
     while (r == 0 && qemu_monitor_query_migrate(qmp, &info, NULL) == 0 &&
            qemu_migration_active(info.status) && mp_now_ms() < deadline)
         qemu_qmp_wait_event(qmp, "MIGRATION", POLL_INTERVAL_MS, NULL, NULL);
-    /* The source goes on with its own images: no mirror, no NBD client. */
-    qemu_storage_release(record, qmp);
     _cleanup_free_ char *status = NULL;
     if (qemu_monitor_status(qmp, &status, &e) < 0) {
         mp_error_prefix(&e, "after cancelling the stream");
@@ -424,6 +425,17 @@ roll_back_stream(const struct mp_journal_record *record, struct qemu_qmp *qmp, b
         return mp_error_left_state(err);
     }
     return 0;
+}
+
+/* The source goes on with its own images: no mirror, no NBD client of
+ * ours. Mirrors that do not end within wait_ms (an NBD connection that
+ * hangs on a cut link) leave state behind: Confirm --cancelled ends them. */
+static int
+release_storage(const struct mp_journal_record *record, struct qemu_qmp *qmp, uint64_t wait_ms,
+                struct mp_error **err)
+{
+    int r = qemu_storage_release(record, qmp, wait_ms, err);
+    return r < 0 ? mp_error_left_state(err) : 0;
 }
 
 /* The user the VM process runs as: QEMU reads its TLS files as that user. */
@@ -513,7 +525,8 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     if (r == 0)
         r = follow_stream(ctx, vm->qmp, &info, err);
     if (r == 0) {
-        qemu_storage_release(ctx->record, vm->qmp);
+        /* Concluded in sync at the switch-over: this only tidies up. */
+        (void)qemu_storage_release(ctx->record, vm->qmp, PERFORM_RELEASE_MS, NULL);
         record_stats(ctx->out, &info);
         /* The moment the guest stopped, for its pause end to end: QEMU
          * queued the event while we followed the stream. */
@@ -521,7 +534,10 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         return 0;
     }
     struct mp_error *rollback_err = NULL;
-    if (roll_back_stream(ctx->record, vm->qmp, vm->was_running, &rollback_err) < 0) {
+    int rb = roll_back_stream(vm->qmp, vm->was_running, &rollback_err);
+    if (rb == 0)
+        rb = release_storage(ctx->record, vm->qmp, PERFORM_RELEASE_MS, &rollback_err);
+    if (rb < 0) {
         mp_error_prefix(err, "%s; and then", rollback_err->message);
         mp_error_free(rollback_err);
         return mp_error_left_state(err);
@@ -582,11 +598,11 @@ resume_source(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **e
     /* A stream left running by an interrupted Perform: the destination has
      * not resumed (Finish needs Perform's cookie), so cancel it here. */
     if (qemu_migration_active(info.status) || strcmp(status, "running") != 0)
-        return roll_back_stream(ctx->record, qmp, strcmp(was_running, MP_FACT_YES) == 0, err);
-    /* A stream that ended without the source running goes the same way;
-     * a Perform killed during its mirrors left them with the VM running. */
-    qemu_storage_release(ctx->record, qmp);
-    return 0;
+        r = roll_back_stream(qmp, strcmp(was_running, MP_FACT_YES) == 0, err);
+    /* A Perform killed during its mirrors left them with the VM running. */
+    if (r == 0)
+        r = release_storage(ctx->record, qmp, CONFIRM_RELEASE_MS, err);
+    return r;
 }
 
 /* Quit the source, or resume it when the migration was undone. */

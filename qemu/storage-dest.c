@@ -61,8 +61,8 @@ image_info(const char *path, char **format, uint64_t *size, struct mp_error **er
     char *const argv[] = { "qemu-img", "info", "--output=json", "-U", (char *)path, NULL };
     _cleanup_free_ char *out = NULL, *errout = NULL;
     int status = 0;
-    int r = mp_proc_run(argv, NULL, NULL, 0, 1 << 20, QEMU_IMG_TIMEOUT_MS, &out, &errout, &status,
-                        err);
+    int r =
+        mp_proc_run(argv, NULL, NULL, 0, 1 << 20, QEMU_IMG_TIMEOUT_MS, &out, &errout, &status, err);
     if (r < 0)
         return r;
     if (status != 0)
@@ -85,13 +85,13 @@ check_backing(const struct mp_disk *d, const struct qemu_argv_target *policy,
               struct qemu_storage_target *t, struct mp_error **err)
 {
     if (!d->backing || !d->backing_size)
-        return mp_error_input(err, EINVAL,
-                              "disk %s: an incremental copy needs the source's backing file",
-                              d->node);
+        return mp_error_input(
+            err, EINVAL, "disk %s: an incremental copy needs the source's backing file", d->node);
     _cleanup_free_ char *path = xstrdup(d->backing);
     for (size_t i = 0; policy->rewrites && policy->rewrites[i]; i++) {
         const char *eq = strchr(policy->rewrites[i], '=');
-        _cleanup_free_ char *from = xstrndup(policy->rewrites[i], (size_t)(eq - policy->rewrites[i]));
+        _cleanup_free_ char *from =
+            xstrndup(policy->rewrites[i], (size_t)(eq - policy->rewrites[i]));
         char *next = qemu_replace_all(path, from, eq + 1);
         free(path);
         path = next;
@@ -189,8 +189,8 @@ qemu_storage_plan_targets(struct mp_step_ctx *ctx, char *const *argv,
 static int
 create_raw(const struct qemu_storage_target *t, struct mp_error **err)
 {
-    _cleanup_close_ int fd = open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                                  0600);
+    _cleanup_close_ int fd =
+        open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return mp_error_set_errno(err, errno, "creating %s", t->path);
     if (ftruncate(fd, (off_t)t->size) < 0 || fsync(fd) < 0)
@@ -222,11 +222,10 @@ create_qcow2(const struct qemu_storage_target *t, struct mp_error **err)
     argv[n] = NULL;
     _cleanup_free_ char *out = NULL, *errout = NULL;
     int status = 0;
-    int r = mp_proc_run(argv, NULL, NULL, 0, 1 << 16, QEMU_IMG_TIMEOUT_MS, &out, &errout, &status,
-                        err);
+    int r =
+        mp_proc_run(argv, NULL, NULL, 0, 1 << 16, QEMU_IMG_TIMEOUT_MS, &out, &errout, &status, err);
     if (r == 0 && status != 0)
-        r = mp_error_set(err, EIO, "qemu-img create %s failed: %s", t->path,
-                         errout ? errout : "");
+        r = mp_error_set(err, EIO, "qemu-img create %s failed: %s", t->path, errout ? errout : "");
     return r;
 }
 
@@ -326,8 +325,7 @@ export_args(const char *node)
 }
 
 int
-qemu_storage_export(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, bool tls,
-                    struct mp_error **err)
+qemu_storage_export(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, bool tls, struct mp_error **err)
 {
     const struct mp_cookie *in = ctx->in;
     if (in->params.copy_storage == MP_COPY_STORAGE_NONE || in->n_disks == 0)
@@ -341,8 +339,7 @@ qemu_storage_export(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, bool tls,
     }
     if (r < 0)
         return r;
-    ctx->out->nbd_uri =
-        mp_stream_uri(ctx->opts->listen_addr, ctx->out->destination.hostname, port);
+    ctx->out->nbd_uri = mp_stream_uri(ctx->opts->listen_addr, ctx->out->destination.hostname, port);
     return 0;
 }
 

@@ -105,7 +105,7 @@ static bool
 shared_fs_type(long type)
 {
     static const long shared[] = {
-        NFS_SUPER_MAGIC, 0xff534d42 /* CIFS */, 0xfe534d42 /* SMB2 */,
+        NFS_SUPER_MAGIC,         0xff534d42 /* CIFS */,  0xfe534d42 /* SMB2 */,
         0x00c36400 /* CephFS */, 0x7461636f /* OCFS2 */, 0x01161970 /* GFS2 */,
         0x47504653 /* GPFS */,
     };
@@ -221,8 +221,8 @@ classify(struct mp_step_ctx *ctx, const struct vm_disk *d, struct mp_error **err
 {
     const struct mp_options *opts = ctx->opts;
     enum mp_copy_storage mode = opts->params.copy_storage;
-    bool chosen = opts->disks ? in_disk_list(opts->disks, d)
-                              : !disk_is_shared(d->file, opts->shared_paths);
+    bool chosen =
+        opts->disks ? in_disk_list(opts->disks, d) : !disk_is_shared(d->file, opts->shared_paths);
     if (mode != MP_COPY_STORAGE_NONE && chosen) {
         int r = check_copyable(d, mode, err);
         if (r == 0)
@@ -626,27 +626,28 @@ execute_quietly(struct qemu_qmp *qmp, const char *command, const char *key, cons
     mp_error_free(e);
 }
 
-/* Whether any of our jobs is still listed. */
-static bool
-jobs_left(struct qemu_qmp *qmp, char **nodes)
+/* The first of our jobs still listed, or NULL. A monitor that does not
+ * answer names the first: nothing says it ended. */
+static const char *
+job_left(struct qemu_qmp *qmp, char **nodes)
 {
     _cleanup_json_ json_object *jobs = NULL;
     if (qemu_qmp_execute(qmp, "query-block-jobs", NULL, &jobs, NULL) < 0)
-        return false;
+        return nodes[0];
     for (size_t i = 0; nodes[i]; i++) {
         struct job_state s;
         if (query_job(jobs, nodes[i], &s) == 0)
-            return true;
+            return nodes[i];
     }
-    return false;
+    return NULL;
 }
 
-void
-qemu_storage_release(const struct mp_journal_record *record, struct qemu_qmp *qmp)
+/* Force-cancel each of our jobs, then dismiss them as they conclude (a
+ * cancelled job must reach "concluded" first), until none is left or the
+ * deadline: the first node whose job is still there, or NULL. */
+static const char *
+end_jobs(struct qemu_qmp *qmp, char **nodes, uint64_t wait_ms)
 {
-    _cleanup_strv_ char **nodes = recorded_nodes(record);
-    if (!nodes || !qmp)
-        return;
     for (size_t i = 0; nodes[i]; i++) {
         _cleanup_free_ char *id = xasprintf(JOB_PREFIX "%s", nodes[i]);
         json_object *args = json_object_new_object();
@@ -656,19 +657,36 @@ qemu_storage_release(const struct mp_journal_record *record, struct qemu_qmp *qm
         (void)qemu_qmp_execute(qmp, "block-job-cancel", args, NULL, &e);
         mp_error_free(e);
     }
-    /* A cancelled job must reach "concluded" before it can be dismissed. */
-    uint64_t deadline = mp_now_ms() + COMPLETE_TIMEOUT_MS;
-    for (bool left = true; left && mp_now_ms() < deadline;) {
+    uint64_t deadline = mp_now_ms() + wait_ms;
+    for (;;) {
         for (size_t i = 0; nodes[i]; i++) {
             _cleanup_free_ char *id = xasprintf(JOB_PREFIX "%s", nodes[i]);
             execute_quietly(qmp, "job-dismiss", "id", id);
         }
-        left = jobs_left(qmp, nodes);
-        if (left)
-            qemu_qmp_wait_event(qmp, "JOB_STATUS_CHANGE", MIRROR_POLL_MS, NULL, NULL);
+        const char *left = job_left(qmp, nodes);
+        if (!left || mp_now_ms() >= deadline)
+            return left;
+        qemu_qmp_wait_event(qmp, "JOB_STATUS_CHANGE", MIRROR_POLL_MS, NULL, NULL);
     }
+}
+
+int
+qemu_storage_release(const struct mp_journal_record *record, struct qemu_qmp *qmp, uint64_t wait_ms,
+                     struct mp_error **err)
+{
+    _cleanup_strv_ char **nodes = recorded_nodes(record);
+    if (!nodes || !qmp)
+        return 0;
+    const char *left = end_jobs(qmp, nodes, wait_ms);
     for (size_t i = 0; nodes[i]; i++) {
         _cleanup_free_ char *name = xasprintf(NBD_NODE_PREFIX "%s", nodes[i]);
         execute_quietly(qmp, "blockdev-del", "node-name", name);
     }
+    if (left)
+        return mp_error_set(err, EBUSY,
+                            "the mirror of disk %s does not end (its NBD connection to the "
+                            "destination hangs): run migphase-confirm --cancelled again once "
+                            "the destination is reachable",
+                            left);
+    return 0;
 }

@@ -28,8 +28,7 @@
 int qemu_storage_begin(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err);
 /* Perform's plan: the cookie's disks are the VM's and the NBD address is a
  * TCP one; records the mirrors before any starts. 0 when nothing to copy. */
-int qemu_storage_plan_mirrors(struct mp_step_ctx *ctx, struct qemu_qmp *qmp,
-                              struct mp_error **err);
+int qemu_storage_plan_mirrors(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err);
 /* Add an NBD client node for each disk (TLS with tls_creds, checking the
  * destination's certificate against tls_hostname, when tls_creds is not
  * NULL), start one mirror job each, and wait until every job is ready. */
@@ -41,8 +40,11 @@ int qemu_storage_mirror(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const cha
 int qemu_storage_complete(const struct mp_journal_record *record, struct qemu_qmp *qmp,
                           struct mp_error **err);
 /* Cancel whatever mirror of ours is left and remove our NBD client nodes:
- * the source keeps using its own images. Best effort, idempotent. */
-void qemu_storage_release(const struct mp_journal_record *record, struct qemu_qmp *qmp);
+ * the source keeps using its own images. Idempotent. Fails (-EBUSY) when a
+ * job has not ended within wait_ms: its NBD connection hangs (a cut link),
+ * and a later call must finish the work. */
+int qemu_storage_release(const struct mp_journal_record *record, struct qemu_qmp *qmp,
+                         uint64_t wait_ms, struct mp_error **err);
 
 /* ---- destination ---- */
 

@@ -20,12 +20,12 @@ struct mp_host {
 
 /* Migration parameters: set by Begin, honoured by every later step. */
 struct mp_params {
-    bool live;              /* false: --offline (pause first, then send) */
-    uint64_t bandwidth_mib; /* MiB/s; 0 means unlimited */
-    uint64_t downtime_ms;   /* 0 means the hypervisor's default */
-    bool paused;            /* keep the destination paused after Finish */
-    uint64_t timeout_s;     /* bound on the stream; 0 means none */
-    enum mp_tls_mode tls;   /* Begin's request for the stream */
+    bool live;                         /* false: --offline (pause first, then send) */
+    uint64_t bandwidth_mib;            /* MiB/s; 0 means unlimited */
+    uint64_t downtime_ms;              /* 0 means the hypervisor's default */
+    bool paused;                       /* keep the destination paused after Finish */
+    uint64_t timeout_s;                /* bound on the stream; 0 means none */
+    enum mp_tls_mode tls;              /* Begin's request for the stream */
     enum mp_copy_storage copy_storage; /* Begin: which disks travel with the VM */
 };
 

@@ -195,8 +195,8 @@ set_copy_storage(struct mp_options *o, const struct option_def *d, const char *v
                  struct mp_error **err)
 {
     if (mp_copy_storage_parse(value, &o->params.copy_storage) < 0)
-        return mp_error_input(err, EINVAL, "--%s takes all, incremental or none, not '%s'",
-                              d->name, value);
+        return mp_error_input(err, EINVAL, "--%s takes all, incremental or none, not '%s'", d->name,
+                              value);
     return 0;
 }
 
