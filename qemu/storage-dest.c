@@ -185,23 +185,10 @@ qemu_storage_plan_targets(struct mp_step_ctx *ctx, char *const *argv,
     return 0;
 }
 
-/* A raw image: a sparse file of the size, made here (O_EXCL). */
+/* A qcow2 image, on the backing file for an incremental copy, written by
+ * qemu-img over the empty file create_target made. */
 static int
-create_raw(const struct qemu_storage_target *t, struct mp_error **err)
-{
-    _cleanup_close_ int fd =
-        open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return mp_error_set_errno(err, errno, "creating %s", t->path);
-    if (ftruncate(fd, (off_t)t->size) < 0 || fsync(fd) < 0)
-        return mp_error_set_errno(err, errno, "sizing %s", t->path);
-    return 0;
-}
-
-/* A qcow2 image, on the backing file for an incremental copy. The path
- * was checked free (or ours) by the plan. */
-static int
-create_qcow2(const struct qemu_storage_target *t, struct mp_error **err)
+format_qcow2(const struct qemu_storage_target *t, struct mp_error **err)
 {
     _cleanup_free_ char *size = xasprintf("%llu", (unsigned long long)t->size);
     char *argv[12];
@@ -229,17 +216,33 @@ create_qcow2(const struct qemu_storage_target *t, struct mp_error **err)
     return r;
 }
 
+/* The file is made here, new (O_EXCL, no symbolic link followed), and
+ * given to the VM's user through its descriptor: whatever appears at the
+ * path meanwhile, only our own inode is changed, and it must still be the
+ * one at the path at the end. */
 static int
 create_target(const struct qemu_storage_target *t, uid_t uid, gid_t gid, struct mp_error **err)
 {
     /* A file of an interrupted earlier Prepare of this migration (the plan
      * checked the record) goes first. */
     (void)unlink(t->path);
-    int r = strcmp(t->format, "raw") == 0 ? create_raw(t, err) : create_qcow2(t, err);
-    /* The mode first: once the file is the VM user's, only CAP_FOWNER
-     * could change it. */
-    if (r == 0 && (chmod(t->path, 0600) < 0 || chown(t->path, uid, gid) < 0))
+    _cleanup_close_ int fd =
+        open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return mp_error_set_errno(err, errno, "creating %s", t->path);
+    int r = 0;
+    if (strcmp(t->format, "raw") == 0) {
+        if (ftruncate(fd, (off_t)t->size) < 0)
+            r = mp_error_set_errno(err, errno, "sizing %s", t->path);
+    } else {
+        r = format_qcow2(t, err);
+    }
+    struct stat ours, there;
+    if (r == 0 && (fsync(fd) < 0 || fchown(fd, uid, gid) < 0))
         r = mp_error_set_errno(err, errno, "giving %s to the VM's user", t->path);
+    if (r == 0 && (fstat(fd, &ours) < 0 || lstat(t->path, &there) < 0 ||
+                   ours.st_ino != there.st_ino || ours.st_dev != there.st_dev))
+        r = mp_error_set(err, EEXIST, "%s was replaced while it was made", t->path);
     return r;
 }
 

@@ -487,7 +487,7 @@ wait_ready(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
             return r;
         uint64_t now = mp_now_ms();
         s.elapsed_ms = now - started;
-        if (now > last_ms)
+        if (now > last_ms && s.transferred_bytes >= last)
             s.mbps = (s.transferred_bytes - last) * 8 / 1000 / (now - last_ms);
         if (ready) {
             mp_progress_update(ctx->progress, &s);

@@ -40,8 +40,10 @@ start() {
     qemu-img create -q -f raw "$MP_TMP/$name-src-data.raw" 64M
     head -c 40M /dev/urandom | dd of="$MP_TMP/$name-src-data.raw" conv=notrunc status=none
     cp "$MP_TMP/$name-src-data.raw" "$MP_TMP/$name-pristine.raw"
-    MP_PREFIX="${SRC[*]}" mp_start_guest "$name" $mem 4 \
-        -append "mem=$mem rate=4 disk=2048 diskrate=200" \
+    # A ready mirror copies each guest write as a whole 64 KiB cluster:
+    # 20 sectors/s leave room for the memory stream on the throttled link.
+    MP_PREFIX="${SRC[*]}" mp_start_guest "$name" $mem 1 \
+        -append "mem=$mem rate=1 disk=2048 diskrate=20" \
         -blockdev "driver=file,filename=$MP_TMP/$name-src-ring.qcow2,node-name=f0" \
         -blockdev "driver=qcow2,file=f0,node-name=ring" \
         -device ide-hd,drive=ring,bus=ide.0,unit=0 \
@@ -214,7 +216,7 @@ if command -v gdb >/dev/null; then
     start ps
     begin_prepare ps
     perform_cmd ps
-    "${SRC[@]}" gdb -q -batch -ex 'set breakpoint pending on' -ex 'break qemu_storage_complete' \
+    timeout -k 5 300 "${SRC[@]}" gdb -q -batch -ex 'set breakpoint pending on' -ex 'break qemu_storage_complete' \
         -ex run -ex kill --args "${PERFORM[@]}" >"$MP_TMP/ps-gdb.log" 2>&1 || true
     grep -q "^Breakpoint 1, qemu_storage_complete" "$MP_TMP/ps-gdb.log" ||
         mp_fail "ps: perform never reached qemu_storage_complete: $(tail -n 5 "$MP_TMP/ps-gdb.log")"
