@@ -346,6 +346,8 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
             return r;
         struct mp_progress_sample sample;
         fill_sample(&sample, info, started);
+        if (ctx->progress)
+            qemu_storage_progress(ctx->record, qmp, &sample);
         if (strcmp(info->status, "completed") == 0) {
             /* QEMU announces completion a moment before it fills in the
              * totals: ask again every millisecond (each one the migration

@@ -24,6 +24,8 @@
 #define NBD_NODE_PREFIX "migphase-nbd-"
 #define JOB_PREFIX      "migphase-mirror-"
 
+static char **recorded_nodes(const struct mp_journal_record *record);
+
 /* What query-block says of one disk, borrowed from its reply. */
 struct vm_disk {
     const char *device;
@@ -469,7 +471,26 @@ look_at_mirrors(const struct mp_cookie *in, struct qemu_qmp *qmp, bool *all_read
         sample->transferred_bytes += s.offset < s.len ? s.offset : s.len;
     }
     sample->remaining_bytes = sample->total_bytes - sample->transferred_bytes;
+    sample->disk_total_bytes = sample->total_bytes;
+    sample->disk_remaining_bytes = sample->remaining_bytes;
     return 0;
+}
+
+void
+qemu_storage_progress(const struct mp_journal_record *record, struct qemu_qmp *qmp,
+                      struct mp_progress_sample *sample)
+{
+    _cleanup_strv_ char **nodes = recorded_nodes(record);
+    _cleanup_json_ json_object *jobs = NULL;
+    if (!nodes || qemu_qmp_execute(qmp, "query-block-jobs", NULL, &jobs, NULL) < 0)
+        return;
+    for (size_t i = 0; nodes[i]; i++) {
+        struct job_state s;
+        if (query_job(jobs, nodes[i], &s) < 0)
+            continue;
+        sample->disk_total_bytes += s.len;
+        sample->disk_remaining_bytes += s.offset < s.len ? s.len - s.offset : 0;
+    }
 }
 
 /* Wait until every mirror is ready, drawing the disks' progress. A mirror

@@ -34,6 +34,11 @@ int qemu_storage_plan_mirrors(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, str
  * NULL), start one mirror job each, and wait until every job is ready. */
 int qemu_storage_mirror(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const char *tls_creds,
                         const char *tls_hostname, struct mp_error **err);
+struct mp_progress_sample;
+/* Add the mirrors' size and what they have yet to copy to a progress
+ * sample of the memory stream (nothing when there are none). */
+void qemu_storage_progress(const struct mp_journal_record *record, struct qemu_qmp *qmp,
+                           struct mp_progress_sample *sample);
 /* At the pre-switchover point, the source paused: complete every mirror
  * without pivoting (block-job-cancel of a ready job) and wait until each
  * reports it completed in sync. */

@@ -93,6 +93,8 @@ migrate_copy() {
     [ "$writes" -gt 20 ] || mp_fail "$name: only $writes writes happened during the migration"
     grep -q '"status":"disks"' "$MP_TMP/$name.migrate.err" ||
         mp_fail "$name: no progress of the disks"
+    grep -q '"status":"active".*"disk_remaining_bytes":' "$MP_TMP/$name.migrate.err" ||
+        mp_fail "$name: the memory stream's progress does not show the disks"
     # Every write the source took is on the destination, which took none.
     qemu-img compare -U -f "$format" -F "$format" "$MP_TMP/$name-src-disk.$format" \
         "$MP_TMP/$name-dst-disk.$format" >"$MP_TMP/$name.compare" 2>&1 ||
