@@ -68,12 +68,16 @@ migrate_run() {
         -blockdev "driver=raw,file=f0,node-name=disk0" -device ide-hd,drive=disk0,bus=ide.0,unit=0
     local args=(--unsafe)
     [ "$copy" = yes ] && args=(--copy-storage all)
-    [ "$copy" = yes ] || cp --sparse=always "$img" "$MP_TMP/$name-dst-disk.raw"
+    if [ "$copy" != yes ]; then
+        # The "other host" has its own copy of the disk, the VM user's.
+        cp --sparse=always "$img" "$MP_TMP/$name-dst-disk.raw"
+        chown "$MP_QEMU_USER" "$MP_TMP/$name-dst-disk.raw"
+    fi
     mp_migrate "$name" --transport "${DST[*]}" --listen 10.219.0.2 --no-tls --progress json \
         "${args[@]}" 2>"$MP_TMP/$name.err" >/dev/null
     local mirror
-    mirror=$(grep '"status":"disks"' "$MP_TMP/$name.err" | sed -n 's/.*"elapsed_ms":\([0-9]*\).*/\1/p' |
-        tail -n 1)
+    mirror=$({ grep '"status":"disks"' "$MP_TMP/$name.err" || true; } |
+        sed -n 's/.*"elapsed_ms":\([0-9]*\).*/\1/p' | tail -n 1)
     local pause
     pause=$(sed -n 's/.*<statistics[^>]* pause-us="\([0-9]*\)".*/\1/p' \
         "$MP_STATE/destination/$name/finish-out.xml")
