@@ -153,6 +153,19 @@ mp_rule_unchanged_sum(const struct mp_cookie *c)
     /* Said only when asked for, so that sums recorded before TLS existed hold. */
     if (p->tls != MP_TLS_AUTO)
         h = sum_string(h, mp_tls_mode_name(p->tls));
+    /* The disks Begin chose to copy: a cookie that adds, drops or resizes
+     * one on the way is refused like a changed description. */
+    if (p->copy_storage != MP_COPY_STORAGE_NONE) {
+        h = sum_string(h, mp_copy_storage_name(p->copy_storage));
+        for (size_t i = 0; i < c->n_disks; i++) {
+            const struct mp_disk *d = &c->disks[i];
+            _cleanup_free_ char *disk =
+                xasprintf("disk %s %s %s %" PRIu64 " %s %" PRIu64, d->node ? d->node : "",
+                          d->format ? d->format : "", d->path ? d->path : "", d->size,
+                          d->backing ? d->backing : "", d->backing_size);
+            h = sum_string(h, disk);
+        }
+    }
     return xasprintf("%016" PRIx64, h);
 }
 

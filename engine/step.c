@@ -398,6 +398,11 @@ static int
 run_begin(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_error **err)
 {
     fill_begin_cookie(ctx->out, ctx->opts);
+    if (ctx->opts->params.copy_storage != MP_COPY_STORAGE_NONE && !driver->features->storage_copy)
+        return mp_error_input(err, ENOTSUP,
+                              "the %s driver does not copy storage: --copy-storage is refused "
+                              "(put the disks on shared storage)",
+                              driver->name);
     /* The stream's TLS request (engine/stream-tls.c). */
     int r = mp_stream_tls_step(ctx, err);
     if (r < 0)

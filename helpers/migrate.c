@@ -128,6 +128,12 @@ begin_argv(const struct mp_options *o)
         argv = add(argv, "--paused", NULL);
     if (o->params.tls != MP_TLS_AUTO)
         argv = add(argv, o->params.tls == MP_TLS_ON ? "--tls" : "--no-tls", NULL);
+    if (o->params.copy_storage != MP_COPY_STORAGE_NONE)
+        argv = add(argv, "--copy-storage", mp_copy_storage_name(o->params.copy_storage));
+    if (o->disks)
+        argv = add(argv, "--disks", o->disks);
+    if (o->unsafe)
+        argv = add(argv, "--unsafe", NULL);
     return argv;
 }
 

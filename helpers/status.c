@@ -4,6 +4,7 @@
 
 #include "buf.h"
 #include "driver.h"
+#include "facts.h"
 #include "journal.h"
 #include "log.h"
 #include "options.h"
@@ -61,6 +62,37 @@ join_command(char *const *argv)
     return mp_buf_steal(&b, NULL);
 }
 
+/* What a storage copy left on this host, for people; NULL: nothing. The
+ * recovery command of the row undoes it (Confirm --cancelled ends the
+ * source's mirrors, Finish --cancelled removes the images Prepare made). */
+static char *
+storage_state(const struct mp_journal_record *r)
+{
+    const char *mirrors = mp_journal_record_get_fact(r, MP_FACT_STORAGE_MIRRORS);
+    if (r->role == MP_ROLE_SOURCE && mirrors && r->step == MP_STEP_PERFORM &&
+        r->phase != MP_PHASE_DONE)
+        return xasprintf("mirrors of disks %s to the destination may still run; the source's "
+                         "own images stay as they are",
+                         mirrors);
+    if (r->role != MP_ROLE_DESTINATION)
+        return NULL;
+    struct mp_buf b = { 0 };
+    for (size_t i = 0;; i++) {
+        _cleanup_free_ char *key = xasprintf(MP_FACT_STORAGE_IMAGE ".%zu", i);
+        const char *path = mp_journal_record_get_fact(r, key);
+        if (!path)
+            break;
+        mp_buf_printf(&b, "%s%s", i ? " " : "", path);
+    }
+    _cleanup_free_ char *images = mp_buf_steal(&b, NULL);
+    if (!images || !*images)
+        return NULL;
+    return xasprintf("images this migration created here: %s%s", images,
+                     mp_journal_record_get_fact(r, MP_FACT_STORAGE_EXPORT)
+                         ? " (exported over NBD while the new VM waits)"
+                         : "");
+}
+
 static void
 print_text(const struct pending *p, size_t n)
 {
@@ -76,6 +108,9 @@ print_text(const struct pending *p, size_t n)
         printf("%s (%s) migration %s: step %s %s, VM %s\n  %s\n", r->domain, mp_role_name(r->role),
                r->migration_id, mp_step_name(r->step), mp_journal_phase_name(r->phase),
                mp_vm_state_name(p[i].state), p[i].rule->why);
+        _cleanup_free_ char *storage = storage_state(r);
+        if (storage)
+            printf("  disks: %s\n", storage);
         if (p[i].command)
             printf("  run %s: %s\n", mp_recovery_where(p[i].rule), cmd);
         if (p[i].then) {
@@ -131,6 +166,9 @@ print_json(const struct pending *p, size_t n)
             json_object_object_add(o, "then", then);
             if (r->message)
                 json_object_object_add(o, "last_error", json_object_new_string(r->message));
+            _cleanup_free_ char *storage = storage_state(r);
+            if (storage)
+                json_object_object_add(o, "disks", json_object_new_string(storage));
         }
         json_object_array_add(list, o);
     }

@@ -871,3 +871,52 @@ qemu_argv_for_destination(char *const *source, const struct qemu_argv_target *ta
     *out = steal_ptr(&argv);
     return 0;
 }
+
+int
+qemu_argv_check_file(const struct qemu_argv_target *target, const char *what, const char *path,
+                     struct mp_error **err)
+{
+    struct check c = { what, path, target };
+    return check_path(&c, path, err);
+}
+
+/* The items of the -blockdev whose node-name is node, or NULL. */
+static struct kv *
+find_blockdev(char *const *argv, const char *node)
+{
+    for (size_t i = 1; argv[i] && argv[i + 1]; i++) {
+        if (strcmp(normalize_option(argv[i]), "-blockdev") != 0)
+            continue;
+        struct check c = { argv[i], argv[i + 1], NULL };
+        struct kv *kv = NULL;
+        if (parse_value(&c, &kv, NULL) < 0)
+            continue;
+        if (mp_streq0(kv_get(kv, "node-name"), node))
+            return kv;
+        kv_free(kv);
+    }
+    return NULL;
+}
+
+int
+qemu_argv_blockdev_image(char *const *argv, const char *node, char **format, char **path)
+{
+    _cleanup_kv_ struct kv *fmt = find_blockdev(argv, node);
+    const char *driver = fmt ? kv_get(fmt, "driver") : NULL;
+    if (!driver)
+        return -ENOENT;
+    const char *file = NULL;
+    _cleanup_kv_ struct kv *proto = NULL;
+    if (mp_streq0(kv_get(fmt, "file.driver"), "file")) {
+        file = kv_get(fmt, "file.filename");
+    } else if (kv_get(fmt, "file")) {
+        proto = find_blockdev(argv, kv_get(fmt, "file"));
+        if (proto && mp_streq0(kv_get(proto, "driver"), "file"))
+            file = kv_get(proto, "filename");
+    }
+    if (!file)
+        return -ENOENT;
+    *format = xstrdup(driver);
+    *path = xstrdup(file);
+    return 0;
+}

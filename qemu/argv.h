@@ -45,3 +45,12 @@ char *qemu_replace_all(const char *s, const char *from, const char *to);
  * with MP_ERR_INPUT (EPERM) when there is none. */
 int qemu_emulator_for(const char *requested, char *const *emulators, char **path,
                       struct mp_error **err);
+
+/* A file the VM would use, under the policy's allowed-paths (what names it,
+ * for the message): MP_ERR_INPUT otherwise. */
+int qemu_argv_check_file(const struct qemu_argv_target *target, const char *what, const char *path,
+                         struct mp_error **err);
+/* In a command line: the format driver of the -blockdev named node and the
+ * file its protocol node (driver=file, by reference or nested) opens.
+ * -ENOENT when there is no such pair. */
+int qemu_argv_blockdev_image(char *const *argv, const char *node, char **format, char **path);

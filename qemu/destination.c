@@ -8,6 +8,7 @@
 #include "monitor.h"
 #include "proc.h"
 #include "qemu-internal.h"
+#include "storage.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -257,9 +258,11 @@ setup_vm(struct mp_step_ctx *ctx, pid_t *pid, const char *pidfile, const char *l
     int r = connect_new_vm(ctx->opts->qmp_socket, *pid, log_path, ctx->opts, &qmp, err);
     if (r == 0)
         r = check_peer(ctx, qmp, pidfile, pid, err);
-    if (r < 0)
-        return r;
-    return setup_and_listen(ctx, qmp, err);
+    if (r == 0)
+        r = setup_and_listen(ctx, qmp, err);
+    if (r == 0)
+        r = qemu_storage_export(ctx, qmp, ctx->out->stream_tls, err);
+    return r;
 }
 
 /* Drop the recorded pid, so that the pid file names the VM: an interrupted
@@ -277,7 +280,9 @@ struct new_vm {
     char **extra; /* destination_extra_args(), which argv ends with */
     char *pidfile;
     char *log_path;
-    pid_t stale; /* the VM of an interrupted earlier Prepare, 0: none */
+    pid_t stale;                         /* the VM of an interrupted earlier Prepare, 0: none */
+    struct qemu_storage_target *targets; /* images to create for the disks' copy */
+    size_t n_targets;
 };
 
 static void
@@ -288,6 +293,7 @@ new_vm_free(void *state)
     mp_strv_free(vm->extra);
     free(vm->pidfile);
     free(vm->log_path);
+    qemu_storage_targets_free(vm->targets, vm->n_targets);
     free(vm);
 }
 
@@ -302,16 +308,25 @@ prepare_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         return mp_error_left_state(err);
     (void)unlink(vm->pidfile);
     (void)unlink(vm->log_path);
+    /* QEMU opens the target images at its start. */
+    r = qemu_storage_create_targets(vm->targets, vm->n_targets, opts->qemu_user, err);
+    if (r < 0) {
+        qemu_storage_remove_targets(ctx->record);
+        return r;
+    }
     char *staged = NULL;
     if (ctx->out->stream_tls) {
         r = stage_tls(opts, vm->argv, &staged, err);
-        if (r < 0)
+        if (r < 0) {
+            qemu_storage_remove_targets(ctx->record);
             return r;
+        }
     }
     pid_t pid;
     r = launch_vm(ctx, vm->argv, vm->pidfile, vm->log_path, &pid, err);
     if (r < 0) {
         qemu_tls_unstage(staged);
+        qemu_storage_remove_targets(ctx->record);
         return r;
     }
     r = setup_vm(ctx, &pid, vm->pidfile, vm->log_path, err);
@@ -327,6 +342,7 @@ prepare_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         mp_error_free(kill_err);
         return mp_error_left_state(err);
     }
+    qemu_storage_remove_targets(ctx->record);
     return r;
 }
 
@@ -410,6 +426,8 @@ qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
     r = qemu_argv_for_destination(ctx->in->description_args, &target, &vm->argv, err);
     if (r == 0)
         r = check_socket_free(opts, vm->stale, err);
+    if (r == 0)
+        r = qemu_storage_plan_targets(ctx, vm->argv, &target, &vm->targets, &vm->n_targets, err);
     if (r < 0 || !ctx->journal) {
         /* --check: what would run, and nothing more. */
         if (r == 0)
@@ -470,7 +488,20 @@ discard_vm(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, pid_t pid, struct mp_e
         mp_error_prefix(err, "stopping the destination VM");
         return mp_error_left_state(err);
     }
+    /* The VM that used them is gone: the images Prepare made go too. */
+    qemu_storage_remove_targets(ctx->record);
     return 0;
+}
+
+/* The source completed its mirrors before the stream did: the export has
+ * nothing more to receive, and must be closed before the guest runs here. */
+static int
+stop_export(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+{
+    if (!mp_journal_record_get_fact(ctx->record, QEMU_FACT_NBD))
+        return 0;
+    int r = qemu_qmp_execute(qmp, "nbd-server-stop", NULL, NULL, err);
+    return r < 0 ? mp_error_prefix(err, "closing the disks' NBD export") : 0;
 }
 
 static int
@@ -519,6 +550,8 @@ finish_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         qemu_qmp_close(steal_ptr(&vm->qmp));
         return fail_incoming(ctx, NULL, vm->pid, err);
     }
+    if (r == 0)
+        r = stop_export(ctx, vm->qmp, err);
     if (r < 0)
         return fail_incoming(ctx, vm->qmp, vm->pid, err);
     if (ctx->in->params.paused)

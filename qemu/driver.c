@@ -15,6 +15,7 @@ static const struct mp_driver_features qemu_features = {
     .paused_destination = true, /* 0.1.0 */
     .progress = true,           /* 0.1.0 */
     .cancel = true,             /* 0.1.0 */
+    .storage_copy = true,       /* 0.1.0 */
 };
 
 const struct mp_driver mp_qemu_driver = {

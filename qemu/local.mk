@@ -9,5 +9,6 @@ qemu_libqemu_a_SOURCES = \
 	qemu/option-table.c qemu/option-table.h \
 	qemu/monitor.c qemu/monitor.h \
 	qemu/tls.c qemu/tls.h \
+	qemu/storage.h qemu/storage-source.c qemu/storage-dest.c \
 	qemu/source.c qemu/destination.c qemu/probe.c qemu/qemu-internal.h \
 	qemu/driver.c

@@ -99,12 +99,16 @@ want_capability(json_object *caps, json_object *reported, const char *name, bool
 /* migrate-set-capabilities for what differs from QEMU's report (everything
  * when there is no report), or NULL when nothing does. */
 static json_object *
-capabilities_to_set(json_object *reported)
+capabilities_to_set(json_object *reported, const struct mp_params *params)
 {
     json_object *caps = json_object_new_array();
     want_capability(caps, reported, "events", true);
+    /* A disk copy completes its mirrors while the source is paused, before
+     * QEMU sends the devices' state (qemu/storage.c). */
+    bool storage = params->copy_storage != MP_COPY_STORAGE_NONE;
     for (size_t i = 0; i < ARRAY_SIZE(capabilities_off); i++)
-        want_capability(caps, reported, capabilities_off[i], false);
+        want_capability(caps, reported, capabilities_off[i],
+                        storage && strcmp(capabilities_off[i], "pause-before-switchover") == 0);
     if (json_object_array_length(caps) == 0) {
         json_object_put(caps);
         return NULL;
@@ -168,7 +172,7 @@ qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *param
     struct qemu_qmp_call queries[] = { { .command = "query-migrate-capabilities" },
                                        { .command = "query-migrate-parameters" } };
     (void)qemu_qmp_execute_all(qmp, queries, ARRAY_SIZE(queries), NULL);
-    json_object *cap_args = capabilities_to_set(queries[0].ret);
+    json_object *cap_args = capabilities_to_set(queries[0].ret, params);
     json_object *param_args = parameters_to_set(queries[1].ret, params, tls);
     qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
 

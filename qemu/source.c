@@ -9,6 +9,7 @@
 #include "proc.h"
 #include "progress.h"
 #include "qemu-internal.h"
+#include "storage.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -25,6 +26,10 @@
  * migration thread: it can reach us a moment after the reply that said
  * "completed". Waited for only when it is not there yet. */
 #define STOP_EVENT_WAIT_MS 20
+/* How long the mirrors of a failed Perform may take to end before it says
+ * so (exit 3), and how long Confirm --cancelled waits for them. */
+#define PERFORM_RELEASE_MS 5000
+#define CONFIRM_RELEASE_MS 60000
 
 /* What Begin asks QEMU about the VM beyond its state, in the same round
  * trip. A query that fails leaves its answer NULL: each has a fallback. */
@@ -216,6 +221,8 @@ qemu_begin(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error *
     _cleanup_strv_ char **argv = NULL;
     if (r == 0)
         r = capture_process(opts->qmp_socket, qmp, opts, &pid, &argv, err);
+    if (r == 0)
+        r = qemu_storage_begin(ctx, qmp, err);
     if (r < 0) {
         free_answers(answers);
         return r;
@@ -308,6 +315,22 @@ record_stats(struct mp_cookie *out, const struct qemu_migration_info *info)
     };
 }
 
+/* The source is paused before QEMU sends the devices' state: the disks'
+ * mirrors complete now, in sync with the paused guest, and only then may
+ * the migration finish. Completing them earlier would lose the writes the
+ * guest made in between. */
+static int
+switch_over(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+{
+    int r = qemu_storage_complete(ctx->record, qmp, err);
+    if (r < 0)
+        return r;
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "state", json_object_new_string("pre-switchover"));
+    r = qemu_qmp_execute(qmp, "migrate-continue", args, NULL, err);
+    return r < 0 ? mp_error_prefix(err, "letting the migration finish") : 0;
+}
+
 /* Follow the stream until QEMU says it ended, drawing progress. Events wake
  * us early; query-migrate is the truth. */
 static int
@@ -323,6 +346,8 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
             return r;
         struct mp_progress_sample sample;
         fill_sample(&sample, info, started);
+        if (ctx->progress)
+            qemu_storage_progress(ctx->record, qmp, &sample);
         if (strcmp(info->status, "completed") == 0) {
             /* QEMU announces completion a moment before it fills in the
              * totals: ask again every millisecond (each one the migration
@@ -338,6 +363,12 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
             fill_sample(&sample, info, started);
             mp_progress_finish(ctx->progress, &sample);
             return 0;
+        }
+        if (strcmp(info->status, "pre-switchover") == 0) {
+            r = switch_over(ctx, qmp, err);
+            if (r < 0)
+                return r;
+            continue;
         }
         if (!qemu_migration_active(info->status)) {
             mp_progress_finish(ctx->progress, &sample);
@@ -398,6 +429,17 @@ roll_back_stream(struct qemu_qmp *qmp, bool was_running, struct mp_error **err)
     return 0;
 }
 
+/* The source goes on with its own images: no mirror, no NBD client of
+ * ours. Mirrors that do not end within wait_ms (an NBD connection that
+ * hangs on a cut link) leave state behind: Confirm --cancelled ends them. */
+static int
+release_storage(const struct mp_journal_record *record, struct qemu_qmp *qmp, uint64_t wait_ms,
+                struct mp_error **err)
+{
+    int r = qemu_storage_release(record, qmp, wait_ms, err);
+    return r < 0 ? mp_error_left_state(err) : 0;
+}
+
 /* The user the VM process runs as: QEMU reads its TLS files as that user. */
 static int
 vm_owner(pid_t pid, uid_t *uid, gid_t *gid, struct mp_error **err)
@@ -448,6 +490,9 @@ start_stream(struct mp_step_ctx *ctx, const struct source_vm *vm, struct mp_erro
     struct qemu_qmp *qmp = vm->qmp;
     struct qemu_tls_params tls = { 0 };
     int r = ctx->in->stream_tls ? setup_tls(ctx, vm, &tls, err) : 0;
+    /* The disks first, in sync before any memory moves. */
+    if (r == 0)
+        r = qemu_storage_mirror(ctx, qmp, tls.creds, tls.hostname, err);
     if (r == 0)
         r = qemu_monitor_setup_migration(qmp, &ctx->in->params, &tls, NULL, err);
     if (r < 0)
@@ -482,6 +527,8 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     if (r == 0)
         r = follow_stream(ctx, vm->qmp, &info, err);
     if (r == 0) {
+        /* Concluded in sync at the switch-over: this only tidies up. */
+        (void)qemu_storage_release(ctx->record, vm->qmp, PERFORM_RELEASE_MS, NULL);
         record_stats(ctx->out, &info);
         /* The moment the guest stopped, for its pause end to end: QEMU
          * queued the event while we followed the stream. */
@@ -489,7 +536,10 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         return 0;
     }
     struct mp_error *rollback_err = NULL;
-    if (roll_back_stream(vm->qmp, vm->was_running, &rollback_err) < 0) {
+    int rb = roll_back_stream(vm->qmp, vm->was_running, &rollback_err);
+    if (rb == 0)
+        rb = release_storage(ctx->record, vm->qmp, PERFORM_RELEASE_MS, &rollback_err);
+    if (rb < 0) {
         mp_error_prefix(err, "%s; and then", rollback_err->message);
         mp_error_free(rollback_err);
         return mp_error_left_state(err);
@@ -523,6 +573,11 @@ qemu_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
     vm->stream_exists =
         qemu_migration_active(info.status) ||
         (strcmp(info.status, "completed") == 0 && strcmp(status, "postmigrate") == 0);
+    if (!vm->stream_exists) {
+        r = qemu_storage_plan_mirrors(ctx, vm->qmp, err);
+        if (r < 0)
+            return r;
+    }
     hand_to_act(plan, perform_act, steal_ptr(&vm));
     return 0;
 }
@@ -545,8 +600,11 @@ resume_source(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **e
     /* A stream left running by an interrupted Perform: the destination has
      * not resumed (Finish needs Perform's cookie), so cancel it here. */
     if (qemu_migration_active(info.status) || strcmp(status, "running") != 0)
-        return roll_back_stream(qmp, strcmp(was_running, MP_FACT_YES) == 0, err);
-    return 0;
+        r = roll_back_stream(qmp, strcmp(was_running, MP_FACT_YES) == 0, err);
+    /* A Perform killed during its mirrors left them with the VM running. */
+    if (r == 0)
+        r = release_storage(ctx->record, qmp, CONFIRM_RELEASE_MS, err);
+    return r;
 }
 
 /* Quit the source, or resume it when the migration was undone. */

@@ -45,6 +45,7 @@ static const struct cookie_attr parameters_attrs[] = {
     { "paused", ATTR_YES_NO, offsetof(struct mp_params, paused) },
     { "timeout-s", ATTR_COUNT, offsetof(struct mp_params, timeout_s) },
     { "tls", ATTR_TLS, offsetof(struct mp_params, tls) },
+    { "copy-storage", ATTR_COPY, offsetof(struct mp_params, copy_storage) },
     { 0 },
 };
 
@@ -56,6 +57,7 @@ static const struct cookie_attr description_attrs[] = {
 static const struct cookie_attr incoming_attrs[] = {
     { "uri", ATTR_TEXT, COOKIE(uri) },
     { "tls", ATTR_YES_NO, COOKIE(stream_tls) },
+    { "nbd", ATTR_TEXT, COOKIE(nbd_uri) },
     { 0 },
 };
 
@@ -92,6 +94,17 @@ static const struct cookie_attr outcome_attrs[] = {
 static const struct cookie_attr feature_attrs[] = {
     { "name", ATTR_TEXT, offsetof(struct mp_feature, name) },
     { "mandatory", ATTR_YES_NO, offsetof(struct mp_feature, mandatory) },
+    { 0 },
+};
+
+/* Of struct mp_disk. */
+static const struct cookie_attr disk_attrs[] = {
+    { "node", ATTR_TEXT, offsetof(struct mp_disk, node) },
+    { "format", ATTR_TEXT, offsetof(struct mp_disk, format) },
+    { "path", ATTR_TEXT, offsetof(struct mp_disk, path) },
+    { "size", ATTR_COUNT, offsetof(struct mp_disk, size) },
+    { "backing", ATTR_TEXT, offsetof(struct mp_disk, backing) },
+    { "backing-size", ATTR_COUNT, offsetof(struct mp_disk, backing_size) },
     { 0 },
 };
 
@@ -290,6 +303,34 @@ write_extensions(struct cookie_writer *w, const struct mp_cookie *c)
     }
 }
 
+/* One <disk>, its node named once. */
+static int
+read_disk(struct mp_cookie *c, const xmlNode *n, struct mp_error **err)
+{
+    struct mp_disk d = { 0 };
+    int r = cookie_read_attrs(disk_attrs, &d, n, err);
+    for (size_t i = 0; r == 0 && i < c->n_disks; i++)
+        if (mp_streq0(c->disks[i].node, d.node))
+            r = cookie_node_error(err, n, "disk '%s' is listed twice", d.node);
+    if (r == 0)
+        mp_cookie_add_disk(c, &d);
+    free(d.node);
+    free(d.format);
+    free(d.path);
+    free(d.backing);
+    return r;
+}
+
+/* Every disk, in order. */
+static void
+write_disks(struct cookie_writer *w, const struct mp_cookie *c)
+{
+    for (size_t i = 0; i < c->n_disks; i++) {
+        cookie_write_start(w, "disk", disk_attrs, &c->disks[i]);
+        cookie_write_text_end(w, NULL);
+    }
+}
+
 const struct cookie_element cookie_elements[] = {
     { "migration", OCCURS_REQUIRED, 0, migration_attrs, NULL, NULL, NULL },
     { "domain", OCCURS_REQUIRED, 0, domain_attrs, NULL, NULL, NULL },
@@ -307,6 +348,7 @@ const struct cookie_element cookie_elements[] = {
     { "outcome", OCCURS_OPTIONAL, 0, outcome_attrs, has_outcome, read_outcome, write_outcome },
     { "feature", OCCURS_REPEATED, 0, feature_attrs, NULL, read_feature, write_features },
     { "extension", OCCURS_REPEATED, 0, extension_attrs, NULL, read_extension, write_extensions },
+    { "disk", OCCURS_REPEATED, 0, disk_attrs, NULL, read_disk, write_disks },
 };
 const size_t cookie_n_elements = ARRAY_SIZE(cookie_elements);
 _Static_assert(ARRAY_SIZE(cookie_elements) <= COOKIE_MAX_ELEMENTS, "the reader counts up to this");

@@ -22,6 +22,7 @@ enum cookie_attr_type {
     ATTR_YES_NO,  /* bool */
     ATTR_OUTCOME, /* enum mp_outcome */
     ATTR_TLS,     /* enum mp_tls_mode */
+    ATTR_COPY,    /* enum mp_copy_storage */
 };
 
 /* An attribute and the model field it maps to, at offset from its part. */

@@ -87,6 +87,10 @@ read_attr(const struct cookie_attr *a, void *field, const xmlNode *n, struct mp_
         if (mp_tls_mode_parse(v, field) < 0)
             return cookie_node_error(err, n, "<%s> has no valid %s", n->name, a->name);
         return 0;
+    case ATTR_COPY:
+        if (mp_copy_storage_parse(v, field) < 0)
+            return cookie_node_error(err, n, "<%s> has no valid %s", n->name, a->name);
+        return 0;
     }
     return 0;
 }
@@ -139,6 +143,10 @@ read_elements(struct mp_cookie *c, const xmlNode *root, bool items, struct mp_er
         size_t i = (size_t)(e - cookie_elements);
         if (seen[i] && e->occurs != OCCURS_REPEATED)
             return cookie_node_error(err, n, "more than one <%s> element", e->name);
+        /* The disks a migration copies are Begin's own finding: a hook
+         * cannot add one. */
+        if (items && strcmp(e->name, "disk") == 0)
+            return cookie_node_error(err, n, "<disk> is the driver's, not a hook's");
         seen[i] = true;
         int r = read_element(c, e, n, err);
         if (r < 0)

@@ -93,6 +93,12 @@ put_attr_field(struct cookie_writer *w, const struct cookie_attr *a, const void 
     case ATTR_TLS:
         put_attr(w, a->name, mp_tls_mode_name(*(const enum mp_tls_mode *)field));
         return;
+    case ATTR_COPY:
+        /* Absent means none: cookies of migrations without disks to copy
+         * read as they always did. */
+        if (*(const enum mp_copy_storage *)field != MP_COPY_STORAGE_NONE)
+            put_attr(w, a->name, mp_copy_storage_name(*(const enum mp_copy_storage *)field));
+        return;
     }
 }
 

@@ -62,6 +62,14 @@ mp_cookie_free(struct mp_cookie *c)
         free(c->extensions[i].content);
     }
     free(c->extensions);
+    for (size_t i = 0; i < c->n_disks; i++) {
+        free(c->disks[i].node);
+        free(c->disks[i].format);
+        free(c->disks[i].path);
+        free(c->disks[i].backing);
+    }
+    free(c->disks);
+    free(c->nbd_uri);
     mp_strv_free(c->unknown);
     free(c);
 }
@@ -96,6 +104,9 @@ mp_cookie_derive(const struct mp_cookie *in, enum mp_step step)
 
     c->uri = xstrdup(in->uri);
     c->stream_tls = in->stream_tls;
+    c->nbd_uri = xstrdup(in->nbd_uri);
+    for (size_t i = 0; i < in->n_disks; i++)
+        mp_cookie_add_disk(c, &in->disks[i]);
     c->stats = in->stats;
     /* The moments the guest stopped and resumed travel on; each step notes
      * its own write and read times. */
@@ -165,5 +176,19 @@ mp_cookie_add_extension(struct mp_cookie *cookie, const char *name, const char *
         .name = xstrdup(name),
         .hook = xstrdup(hook),
         .content = xstrdup(content ? content : ""),
+    };
+}
+
+void
+mp_cookie_add_disk(struct mp_cookie *cookie, const struct mp_disk *disk)
+{
+    cookie->disks = xreallocarray(cookie->disks, cookie->n_disks + 1, sizeof(*cookie->disks));
+    cookie->disks[cookie->n_disks++] = (struct mp_disk){
+        .node = xstrdup(disk->node),
+        .format = xstrdup(disk->format),
+        .path = xstrdup(disk->path),
+        .size = disk->size,
+        .backing = xstrdup(disk->backing),
+        .backing_size = disk->backing_size,
     };
 }

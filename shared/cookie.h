@@ -20,12 +20,13 @@ struct mp_host {
 
 /* Migration parameters: set by Begin, honoured by every later step. */
 struct mp_params {
-    bool live;              /* false: --offline (pause first, then send) */
-    uint64_t bandwidth_mib; /* MiB/s; 0 means unlimited */
-    uint64_t downtime_ms;   /* 0 means the hypervisor's default */
-    bool paused;            /* keep the destination paused after Finish */
-    uint64_t timeout_s;     /* bound on the stream; 0 means none */
-    enum mp_tls_mode tls;   /* Begin's request for the stream */
+    bool live;                         /* false: --offline (pause first, then send) */
+    uint64_t bandwidth_mib;            /* MiB/s; 0 means unlimited */
+    uint64_t downtime_ms;              /* 0 means the hypervisor's default */
+    bool paused;                       /* keep the destination paused after Finish */
+    uint64_t timeout_s;                /* bound on the stream; 0 means none */
+    enum mp_tls_mode tls;              /* Begin's request for the stream */
+    enum mp_copy_storage copy_storage; /* Begin: which disks travel with the VM */
 };
 
 /* Figures about the stream, written by Perform. */
@@ -63,6 +64,18 @@ struct mp_feature {
     bool mandatory;
 };
 
+/* A disk Begin asks to copy (<disk>): the source's format node and what
+ * the destination needs to make its target image. Sizes are virtual, in
+ * bytes; backing (incremental copies) is the top layer's backing file. */
+struct mp_disk {
+    char *node;
+    char *format;
+    char *path; /* the source's image, for messages and --rewrite */
+    uint64_t size;
+    char *backing;
+    uint64_t backing_size;
+};
+
 /* Data a site hook added (lease tokens, network setup). content is the XML
  * of the element's children, kept as written. */
 struct mp_extension {
@@ -95,6 +108,9 @@ struct mp_cookie {
 
     char *uri;       /* where Perform sends the stream */
     bool stream_tls; /* Prepare: the stream must use TLS (written with uri) */
+    char *nbd_uri;   /* Prepare: "tcp:HOST:PORT" of the disks' NBD server */
+    struct mp_disk *disks;
+    size_t n_disks;
     struct mp_stats stats;
     struct mp_timing timing;
     enum mp_outcome outcome;
@@ -151,5 +167,7 @@ const char *mp_cookie_get_data(const struct mp_cookie *cookie, const char *key);
 void mp_cookie_set_data(struct mp_cookie *cookie, const char *key, const char *value);
 /* Add a feature / an extension (copies its arguments). */
 void mp_cookie_add_feature(struct mp_cookie *cookie, const char *name, bool mandatory);
+/* Append a copy of disk. */
+void mp_cookie_add_disk(struct mp_cookie *cookie, const struct mp_disk *disk);
 void mp_cookie_add_extension(struct mp_cookie *cookie, const char *name, const char *hook,
                              const char *content);

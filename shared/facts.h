@@ -19,3 +19,8 @@
 /* Written by the libvirt hook: the migration is libvirt's, not a helper's. */
 #define MP_FACT_MANAGER         "manager"
 #define MP_FACT_MANAGER_LIBVIRT "libvirt"
+
+/* Written by a driver that copies storage, read by migphase-status. */
+#define MP_FACT_STORAGE_IMAGE   "image"   /* Prepare: image.N, a target image it creates */
+#define MP_FACT_STORAGE_EXPORT  "nbd"     /* Prepare: the new VM exports the target images */
+#define MP_FACT_STORAGE_MIRRORS "mirrors" /* Perform: the disks it mirrors, by name */

@@ -191,6 +191,16 @@ set_tls(struct mp_options *o, const struct option_def *d, const char *value, str
 }
 
 static int
+set_copy_storage(struct mp_options *o, const struct option_def *d, const char *value,
+                 struct mp_error **err)
+{
+    if (mp_copy_storage_parse(value, &o->params.copy_storage) < 0)
+        return mp_error_input(err, EINVAL, "--%s takes all, incremental or none, not '%s'", d->name,
+                              value);
+    return 0;
+}
+
+static int
 set_tls_flag(struct mp_options *o, const struct option_def *d, const char *value,
              struct mp_error **err)
 {
@@ -326,6 +336,17 @@ static const struct option_def option_defs[] = {
       "encrypt and authenticate the stream (refused without certificates)" },
     { "no-tls", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_tls_flag, 0,
       "send the stream in clear text" },
+    { "copy-storage", "MODE", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_copy_storage, 0,
+      "copy the VM's local disks with it: all (whole images), incremental (the top layer onto "
+      "a backing chain the destination has) or none (default)" },
+    { "disks", "LIST", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_string, FIELD(disks),
+      "with --copy-storage: copy only these disks (comma-separated node or device names)" },
+    { "unsafe", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_flag, FIELD(unsafe),
+      "move the VM although a writable disk is local and not copied" },
+    { "shared-paths", "PATH...", MP_PROG_BEGIN | MP_PROG_MIGRATE, CONFIG_ONLY, set_directories,
+      FIELD(shared_paths),
+      "directories and block devices every host sees: disks there are shared (default: none; "
+      "NFS, CIFS, GlusterFS, CephFS, OCFS2 and GFS2 are recognised)" },
     { "check", NULL, MP_PROG_PREPARE, CLI_ONLY, set_flag, FIELD(check_only),
       "print the command line this host would run for the cookie, or the rule it breaks; start "
       "nothing" },
@@ -569,6 +590,8 @@ mp_options_free(struct mp_options *o)
     free(o->hook_capabilities);
     free(o->qmp_socket);
     free(o->domain);
+    free(o->disks);
+    mp_strv_free(o->shared_paths);
     free(o->listen_addr);
     mp_strv_free(o->rewrites);
     free(o->launcher);

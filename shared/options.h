@@ -65,6 +65,9 @@ struct mp_options {
     char *qmp_socket; /* begin: the source's; prepare: the new destination's */
     char *domain;
     struct mp_params params;
+    char *disks;         /* --disks: comma-separated node or device names; NULL: all */
+    bool unsafe;         /* --unsafe: move although a local disk is not copied */
+    char **shared_paths; /* directories and devices every host sees (shared-paths) */
     /* prepare */
     char *listen_addr; /* NULL: loopback, on a host that has no other address */
     bool check_only;   /* --check: print the destination's command line, start nothing */

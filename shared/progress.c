@@ -59,6 +59,10 @@ draw_bar(struct mp_progress *p, const struct mp_progress_sample *s, bool final)
         pct, (double)s->transferred_bytes / (1 << 20), (double)s->remaining_bytes / (1 << 20),
         (unsigned long long)s->iterations, (unsigned long long)s->mbps,
         (double)s->elapsed_ms / 1000.0, s->status, final ? "\n" : "");
+    if (n > 0 && s->disk_total_bytes && (size_t)n < sizeof(line) - 40)
+        n = snprintf(line + n - (final ? 1 : 0), sizeof(line) - (size_t)n, " disks %.1f MiB left%s",
+                     (double)s->disk_remaining_bytes / (1 << 20), final ? "\n" : "") +
+            n - (final ? 1 : 0);
     if (n > 0)
         (void)!mp_write_all(p->fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
     p->drawn = true;
@@ -77,6 +81,13 @@ write_json(struct mp_progress *p, const struct mp_progress_sample *s, bool final
                      (unsigned long long)s->transferred_bytes,
                      (unsigned long long)s->remaining_bytes, (unsigned long long)s->iterations,
                      (unsigned long long)s->dirty_pages_rate, (unsigned long long)s->mbps);
+    /* The disks' figures only when the migration copies disks. */
+    if (n > 0 && s->disk_total_bytes && (size_t)n < sizeof(line))
+        n = snprintf(line + n - 2, sizeof(line) - (size_t)n + 2,
+                     ",\"disk_total_bytes\":%llu,\"disk_remaining_bytes\":%llu}\n",
+                     (unsigned long long)s->disk_total_bytes,
+                     (unsigned long long)s->disk_remaining_bytes) +
+            n - 2;
     if (n > 0 && (size_t)n < sizeof(line))
         (void)!mp_write_all(p->fd, line, (size_t)n);
 }

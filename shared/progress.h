@@ -17,6 +17,10 @@ struct mp_progress_sample {
     uint64_t iterations;       /* dirty-sync passes */
     uint64_t dirty_pages_rate; /* pages per second */
     uint64_t mbps;             /* current throughput, Mbit/s */
+    /* Disks copied with the VM (0: none): their mirrors' size and what the
+     * mirrors have yet to copy. */
+    uint64_t disk_total_bytes;
+    uint64_t disk_remaining_bytes;
 };
 
 struct mp_progress;

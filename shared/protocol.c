@@ -31,6 +31,12 @@ static const char *const tls_mode_names[] = {
     [MP_TLS_OFF] = "off",
 };
 
+static const char *const copy_storage_names[] = {
+    [MP_COPY_STORAGE_NONE] = "none",
+    [MP_COPY_STORAGE_ALL] = "all",
+    [MP_COPY_STORAGE_INCREMENTAL] = "incremental",
+};
+
 static const char *
 name_of(const char *const *names, size_t n, int value)
 {
@@ -112,6 +118,22 @@ mp_tls_mode_parse(const char *s, enum mp_tls_mode *out)
     int r = parse_name(tls_mode_names, ARRAY_SIZE(tls_mode_names), s, &v);
     if (r == 0)
         *out = (enum mp_tls_mode)v;
+    return r;
+}
+
+const char *
+mp_copy_storage_name(enum mp_copy_storage mode)
+{
+    return name_of(copy_storage_names, ARRAY_SIZE(copy_storage_names), mode);
+}
+
+int
+mp_copy_storage_parse(const char *s, enum mp_copy_storage *out)
+{
+    int v;
+    int r = parse_name(copy_storage_names, ARRAY_SIZE(copy_storage_names), s, &v);
+    if (r == 0)
+        *out = (enum mp_copy_storage)v;
     return r;
 }
 

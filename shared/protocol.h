@@ -36,15 +36,27 @@ enum mp_tls_mode {
     MP_TLS_COUNT,
 };
 
+/* Whether the VM's disks are copied with it, and how: none (they are
+ * shared, or --unsafe), all (whole images), incremental (the top layer onto
+ * a backing chain the destination already has). */
+enum mp_copy_storage {
+    MP_COPY_STORAGE_NONE,
+    MP_COPY_STORAGE_ALL,
+    MP_COPY_STORAGE_INCREMENTAL,
+    MP_COPY_STORAGE_COUNT,
+};
+
 /* Lower-case names ("begin", "destination", "success"); NULL when out of range. */
 const char *mp_step_name(enum mp_step step);
 const char *mp_role_name(enum mp_role role);
 const char *mp_outcome_name(enum mp_outcome outcome);
 const char *mp_tls_mode_name(enum mp_tls_mode mode);
+const char *mp_copy_storage_name(enum mp_copy_storage mode);
 /* Parse those names. Return 0, or -EINVAL for anything else. */
 int mp_step_parse(const char *s, enum mp_step *out);
 int mp_role_parse(const char *s, enum mp_role *out);
 int mp_outcome_parse(const char *s, enum mp_outcome *out);
 int mp_tls_mode_parse(const char *s, enum mp_tls_mode *out);
+int mp_copy_storage_parse(const char *s, enum mp_copy_storage *out);
 /* The host each step runs on. */
 enum mp_role mp_step_role(enum mp_step step);

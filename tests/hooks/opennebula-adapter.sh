@@ -325,14 +325,18 @@ expect_no_cookies "failmigrate"
 rm -f "$MP_TMP/stock.log"
 mp_assert_nothing_pending
 
-echo "== A datastore that is not shared: refused, nothing starts"
+echo "== A datastore that is not shared: Begin copies the disks (--copy-storage all)"
 shared=NO
 vmm_migrate src dst
 shared=YES
-[ "$rc" -ne 0 ] || mp_fail "migrate with SHARED=NO succeeded"
-expect_log migrate.err "--copy-storage" "SHARED=NO"
-expect_where "" "SHARED=NO"
+mp_expect_status 0 "$rc" "migrate with SHARED=NO"
+expect_where "begin $s  prepare $d  perform $s  finish $d success confirm $s success" "SHARED=NO"
 expect_stock "" "SHARED=NO"
+[ "$(mp_where_running $deploy_id)" = destination ] || mp_fail "guest runs: $(mp_where_running $deploy_id)"
+mp_assert_nothing_pending
+vmm_migrate dst src
+mp_expect_status 0 "$rc" "migrate back"
+expect_where "begin $d  prepare $s  perform $d  finish $s success confirm $d success" "migrate back"
 [ "$(mp_where_running $deploy_id)" = source ] || mp_fail "guest runs: $(mp_where_running $deploy_id)"
 
 echo "== A destination whose name resolves to loopback: refused, nothing starts"

@@ -10,7 +10,9 @@ INTEGRATION_TESTS = \
 	tests/integration/step-failures.sh \
 	tests/integration/recovery.sh \
 	tests/integration/migrate-options.sh \
-	tests/integration/migrate-many.sh
+	tests/integration/migrate-many.sh \
+	tests/integration/migrate-storage.sh \
+	tests/integration/migrate-storage-faults.sh
 INTEGRATION_TESTS += tests/integration/confinement.sh tests/integration/migrate-pipeline.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh

@@ -803,3 +803,69 @@ Test(items, only_repeated_elements_may_be_added)
     expect_items_refused("<feature name=\"lease\" mandatory=\"yes\"/>", -ENOTSUP, "'lease'");
     expect_items_refused("<!DOCTYPE x><feature name=\"x\"/>", -EINVAL, "malformed cookie: line 1");
 }
+
+/* ---- Storage copy: <parameters copy-storage>, <disk>, <incoming nbd> ---- */
+
+static const char storage_cookie[] =
+    "<migphase-cookie version=\"1\" step=\"prepare\">"
+    "<migration id=\"3f2b8c1e-9d4a-4e6b-8a1c-2d5e7f9a0b13\" driver=\"qemu\"/>"
+    "<domain name=\"vm\"/>"
+    "<parameters copy-storage=\"incremental\"/>"
+    "<incoming uri=\"tcp:h:49152\" nbd=\"tcp:h:49153\"/>"
+    "<disk node=\"disk0\" format=\"qcow2\" path=\"/i/top.qcow2\" size=\"1048576\" "
+    "backing=\"/i/base.qcow2\" backing-size=\"1048576\"/>"
+    "<disk node=\"disk1\" format=\"raw\" path=\"/i/d1\" size=\"4096\"/>"
+    "</migphase-cookie>";
+
+Test(storage, disks_round_trip)
+{
+    _cleanup_cookie_ struct mp_cookie *c =
+        parse_ok(storage_cookie, strlen(storage_cookie), "storage");
+    cr_assert_eq(c->params.copy_storage, MP_COPY_STORAGE_INCREMENTAL);
+    cr_assert_str_eq(c->nbd_uri, "tcp:h:49153");
+    cr_assert_eq(c->n_disks, 2);
+    cr_assert_str_eq(c->disks[0].backing, "/i/base.qcow2");
+    cr_assert_eq(c->disks[0].backing_size, 1048576);
+    cr_assert_null(c->disks[1].backing);
+    _cleanup_cookie_ struct mp_cookie *d = mp_cookie_derive(c, MP_STEP_PERFORM);
+    _cleanup_free_ char *out = format_ok(d, "derived");
+    cr_expect(strstr(out, "copy-storage=\"incremental\""), "%s", out);
+    cr_expect(strstr(out, "<disk node=\"disk1\" format=\"raw\" path=\"/i/d1\" size=\"4096\""), "%s",
+              out);
+    cr_expect(strstr(out, "nbd=\"tcp:h:49153\""), "%s", out);
+}
+
+Test(storage, no_copy_writes_no_attribute)
+{
+    _cleanup_cookie_ struct mp_cookie *c = minimal_cookie(MP_STEP_BEGIN);
+    _cleanup_free_ char *out = format_ok(c, "minimal");
+    cr_expect_null(strstr(out, "copy-storage"), "%s", out);
+}
+
+Test(storage, bad_disks_refused)
+{
+    const char *bad[] = {
+        "<disk node=\"disk0\" format=\"vmdk\" path=\"/x\" size=\"1\"/>",
+        "<disk node=\"a b\" format=\"raw\" path=\"/x\" size=\"1\"/>",
+        "<disk node=\"d\" format=\"raw\" path=\"/x\"/>",
+        "<disk node=\"d\" format=\"raw\" path=\"/x\" size=\"-1\"/>",
+        "<disk node=\"d\" format=\"raw\" path=\"/x\" size=\"1\"/>"
+        "<disk node=\"d\" format=\"raw\" path=\"/y\" size=\"1\"/>",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        _cleanup_free_ char *xml = xasprintf(
+            "<migphase-cookie version=\"1\" step=\"begin\"><migration id=\"m\" driver=\"qemu\"/>"
+            "<domain name=\"vm\"/>%s</migphase-cookie>",
+            bad[i]);
+        struct mp_cookie *c = NULL;
+        _cleanup_error_ struct mp_error *err = NULL;
+        cr_expect_lt(mp_cookie_parse(xml, strlen(xml), NULL, &c, &err), 0, "%s", bad[i]);
+        mp_cookie_free(c);
+    }
+}
+
+Test(storage, a_hook_cannot_add_a_disk)
+{
+    expect_items_refused("<disk node=\"d\" format=\"raw\" path=\"/x\" size=\"1\"/>", -EINVAL,
+                         "not a hook's");
+}

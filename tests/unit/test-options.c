@@ -181,3 +181,31 @@ Test(options, positional_arguments_only_for_status)
     mp_error_free(err);
     mp_options_free(&o);
 }
+
+Test(options, storage_copy)
+{
+    char *path = write_config("shared-paths = /srv/san /dev/mapper/san0\n");
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    cr_assert_gt(parse(&o, MP_PROG_BEGIN, &err, "--config", path, "--copy-storage", "incremental",
+                       "--disks", "disk0,disk1", "--unsafe", NULL),
+                 0);
+    cr_assert_eq(o.params.copy_storage, MP_COPY_STORAGE_INCREMENTAL);
+    cr_assert_str_eq(o.disks, "disk0,disk1");
+    cr_assert(o.unsafe);
+    cr_assert_str_eq(o.shared_paths[1], "/dev/mapper/san0");
+    mp_options_free(&o);
+    cr_assert_lt(
+        parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--copy-storage", "some", NULL), 0);
+    cr_assert_str_eq(err->message, "--copy-storage takes all, incremental or none, not 'some'");
+    mp_error_free(err);
+    mp_options_free(&o);
+    err = NULL;
+    /* What the source's disks are is the host's own setting. */
+    cr_assert_lt(
+        parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--shared-paths", "/x", NULL), 0);
+    mp_error_free(err);
+    mp_options_free(&o);
+    unlink(path);
+    free(path);
+}
