@@ -301,6 +301,64 @@ qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *inf
     return 0;
 }
 
+/* Wait for the reply to command id while the monitor shows life. QEMU
+ * answers the monitor from its main loop, which a TCG vCPU holding the big
+ * lock can starve for seconds while the migration thread sends on: a late
+ * reply is a slow monitor, not a failed migration. */
+static int
+await_patiently(struct qemu_qmp *qmp, const char *command, uint64_t id,
+                const struct qemu_patience *p, json_object **ret, struct mp_error **err)
+{
+    uint64_t asked = mp_now_ms(), heard = asked, seen = qemu_qmp_messages(qmp);
+    uint64_t slice = p->first_ms ? p->first_ms : 1000, told = 0;
+    for (;;) {
+        struct mp_error *e = NULL;
+        int r = qemu_qmp_await(qmp, command, id, slice, ret, &e);
+        if (r == -EINTR)
+            qemu_qmp_forget(qmp, id);
+        if (r != -ETIMEDOUT) {
+            if (r < 0 && err && !*err)
+                *err = steal_ptr(&e);
+            mp_error_free(e);
+            return r;
+        }
+        mp_error_free(e);
+        uint64_t now = mp_now_ms();
+        if (qemu_qmp_messages(qmp) != seen) {
+            seen = qemu_qmp_messages(qmp);
+            heard = now;
+        }
+        if (now - heard >= p->silence_ms) {
+            qemu_qmp_forget(qmp, id);
+            return mp_error_set(err, ETIMEDOUT,
+                                "monitor said nothing for %llu ms (no reply to %s, no event)",
+                                (unsigned long long)(now - heard), command);
+        }
+        if (p->slow && now - asked >= told + p->first_ms) {
+            told = now - asked;
+            p->slow(p->data, told);
+        }
+        /* Short slices from here on: a sign of life is noticed at once. */
+        slice = p->silence_ms - (now - heard) < 1000 ? p->silence_ms - (now - heard) : 1000;
+    }
+}
+
+int
+qemu_monitor_query_migrate_patient(struct qemu_qmp *qmp, const struct qemu_patience *patience,
+                                   struct qemu_migration_info *info, struct mp_error **err)
+{
+    uint64_t id;
+    int r = qemu_qmp_send(qmp, "query-migrate", NULL, &id, err);
+    if (r < 0)
+        return r;
+    _cleanup_json_ json_object *ret = NULL;
+    r = await_patiently(qmp, "query-migrate", id, patience, &ret, err);
+    if (r < 0)
+        return r;
+    migration_info_from_reply(ret, info);
+    return 0;
+}
+
 int
 qemu_monitor_state_and(struct qemu_qmp *qmp, char **run_state, struct qemu_migration_info *info,
                        struct qemu_qmp_call *more, size_t n_more, struct mp_error **err)

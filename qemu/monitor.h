@@ -52,6 +52,20 @@ int qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *p
                                  struct mp_error **err);
 int qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *info,
                                struct mp_error **err);
+/* How long a caller waits for a monitor that may be slow: the reply is
+ * awaited first_ms, then on for as long as QEMU's monitor has said anything
+ * (a late reply, an event) within the last silence_ms. slow (may be NULL) is
+ * told each time the wait goes past a further first_ms. */
+struct qemu_patience {
+    uint64_t first_ms;
+    uint64_t silence_ms;
+    void (*slow)(void *data, uint64_t waited_ms);
+    void *data;
+};
+/* query-migrate with patience. -ETIMEDOUT only when the monitor stayed
+ * silent for silence_ms: then nobody knows what the stream does. */
+int qemu_monitor_query_migrate_patient(struct qemu_qmp *qmp, const struct qemu_patience *patience,
+                                       struct qemu_migration_info *info, struct mp_error **err);
 /* Ask QEMU to quit and make sure its process (pid, if known) is gone,
  * killing it if it does not go within the exit timeout. */
 int qemu_monitor_quit(struct qemu_qmp *qmp, pid_t pid, const struct mp_options *opts,

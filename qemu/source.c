@@ -308,6 +308,55 @@ record_stats(struct mp_cookie *out, const struct qemu_migration_info *info)
     };
 }
 
+/* A late reply to query-migrate: said once per QMP timeout, on the
+ * terminal and as a progress event, so that the operator sees why the
+ * numbers stand still. */
+static void
+monitor_slow(void *data, uint64_t waited_ms)
+{
+    struct mp_step_ctx *ctx = data;
+    mp_info("the source's monitor is slow: no reply to query-migrate for %llu ms; "
+            "still following the stream",
+            (unsigned long long)waited_ms);
+    mp_progress_note(ctx->progress, "monitor-slow", waited_ms, "no reply to query-migrate yet");
+}
+
+/* The monitor stayed silent: whether the stream completed, failed or runs
+ * on, nobody here can tell, so nothing is undone behind its back. */
+static int
+monitor_lost(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    _cleanup_free_ char *why = xstrdup(*err ? (*err)->message : "no reply");
+    mp_error_free(steal_ptr(err));
+    mp_error_set(err, ETIMEDOUT,
+                 "the stream's fate is unknown: the source's %s; once it answers, "
+                 "'migphase-status --state-dir %s' says what to run (migphase-confirm "
+                 "--cancelled unless the stream completed)",
+                 why, ctx->opts->state_dir);
+    return mp_error_left_state(err);
+}
+
+/* query-migrate, patient with a slow monitor: a reply later than the QMP
+ * timeout is waited for as long as the monitor said something within the
+ * stall timeout, which already bounds a stream that moves nothing. */
+static int
+query_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migration_info *info,
+             struct mp_error **err)
+{
+    const struct mp_options *o = ctx->opts;
+    struct qemu_patience patience = {
+        .first_ms = o->qmp_timeout_ms,
+        .silence_ms =
+            o->stall_timeout_ms > o->qmp_timeout_ms ? o->stall_timeout_ms : o->qmp_timeout_ms,
+        .slow = monitor_slow,
+        .data = ctx,
+    };
+    int r = qemu_monitor_query_migrate_patient(qmp, &patience, info, err);
+    if (r == -ETIMEDOUT)
+        return monitor_lost(ctx, err);
+    return r;
+}
+
 /* Follow the stream until QEMU says it ended, drawing progress. Events wake
  * us early; query-migrate is the truth. */
 static int
@@ -318,7 +367,7 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
     uint64_t timeout_ms = ctx->out->params.timeout_s * 1000;
     uint64_t last_progress_ms = started, last_transferred = 0;
     for (;;) {
-        int r = qemu_monitor_query_migrate(qmp, info, err);
+        int r = query_stream(ctx, qmp, info, err);
         if (r < 0)
             return r;
         struct mp_progress_sample sample;
@@ -488,6 +537,9 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         ctx->out->timing.stop_us = qemu_monitor_event_time_us(vm->qmp, "STOP", STOP_EVENT_WAIT_MS);
         return 0;
     }
+    /* A monitor gone silent cannot cancel or resume anything either. */
+    if ((*err)->kind == MP_ERR_STATE)
+        return r;
     struct mp_error *rollback_err = NULL;
     if (roll_back_stream(vm->qmp, vm->was_running, &rollback_err) < 0) {
         mp_error_prefix(err, "%s; and then", rollback_err->message);
