@@ -153,6 +153,15 @@ mp_rule_unchanged_sum(const struct mp_cookie *c)
     /* Said only when asked for, so that sums recorded before TLS existed hold. */
     if (p->tls != MP_TLS_AUTO)
         h = sum_string(h, mp_tls_mode_name(p->tls));
+    const struct mp_tuning *t = &p->tuning;
+    if (mp_tuning_requested(t)) {
+        _cleanup_free_ char *tuning =
+            xasprintf("parallel=%" PRIu64 " compress=%s xbzrle=%" PRIu64
+                      " auto-converge=%d throttle=%" PRIu64 "+%" PRIu64,
+                      t->parallel, mp_compress_name(t->compress), t->xbzrle_bytes, t->auto_converge,
+                      t->throttle_initial, t->throttle_step);
+        h = sum_string(h, tuning);
+    }
     return xasprintf("%016" PRIx64, h);
 }
 

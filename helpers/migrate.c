@@ -112,6 +112,20 @@ helper_argv(const struct mp_options *o, const char *helper, bool remote)
     return argv;
 }
 
+/* The tuning options this run was given (its config file included). */
+static char **
+add_tuning(char **argv, const struct mp_tuning *t)
+{
+    argv = add_u64(argv, "--parallel", t->parallel);
+    argv = add(argv, "--compress", mp_compress_name(t->compress));
+    if (t->xbzrle_bytes)
+        argv = add_u64(argv, "--xbzrle", t->xbzrle_bytes);
+    if (t->auto_converge)
+        argv = add(argv, "--auto-converge", NULL);
+    argv = add_u64(argv, "--throttle-initial", t->throttle_initial);
+    return add_u64(argv, "--throttle-step", t->throttle_step);
+}
+
 static char **
 begin_argv(const struct mp_options *o)
 {
@@ -128,7 +142,7 @@ begin_argv(const struct mp_options *o)
         argv = add(argv, "--paused", NULL);
     if (o->params.tls != MP_TLS_AUTO)
         argv = add(argv, o->params.tls == MP_TLS_ON ? "--tls" : "--no-tls", NULL);
-    return argv;
+    return add_tuning(argv, &o->params.tuning);
 }
 
 static char **

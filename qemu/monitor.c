@@ -53,16 +53,14 @@ capability(const char *name, bool state)
     return c;
 }
 
-/* Off unless a feature asks for it: each persists in the QEMU process. */
+/* Off unless a feature asks for it: each persists in the QEMU process. The
+ * tuning's capabilities (tuned_capabilities) are said on or off apart. */
 static const char *const capabilities_off[] = {
-    "xbzrle",
-    "auto-converge",
     "compress",
     "postcopy-ram",
     "release-ram",
     "return-path",
     "pause-before-switchover",
-    "multifd",
     "late-block-activate",
     "x-ignore-shared",
     "validate-uuid",
@@ -96,15 +94,65 @@ want_capability(json_object *caps, json_object *reported, const char *name, bool
         json_object_array_add(caps, capability(name, want));
 }
 
+/* The capabilities a tuning turns on or off, and the option that asks. */
+struct tuned_capability {
+    const char *name;
+    const char *option;
+    bool (*wanted)(const struct mp_tuning *t);
+};
+
+static bool
+wants_multifd(const struct mp_tuning *t)
+{
+    return t->parallel > 0;
+}
+
+static bool
+wants_xbzrle(const struct mp_tuning *t)
+{
+    return t->xbzrle_bytes > 0;
+}
+
+static bool
+wants_auto_converge(const struct mp_tuning *t)
+{
+    return t->auto_converge;
+}
+
+static const struct tuned_capability tuned_capabilities[] = {
+    { "xbzrle", "--xbzrle", wants_xbzrle },
+    { "auto-converge", "--auto-converge", wants_auto_converge },
+    { "multifd", "--parallel", wants_multifd },
+};
+
+int
+qemu_monitor_check_tuning(json_object *reported, const char *version, const struct mp_tuning *t,
+                          struct mp_error **err)
+{
+    for (size_t i = 0; reported && i < ARRAY_SIZE(tuned_capabilities); i++) {
+        const struct tuned_capability *c = &tuned_capabilities[i];
+        bool state;
+        if (c->wanted(t) && !capability_state(reported, c->name, &state))
+            return mp_error_input(err, ENOTSUP,
+                                  "%s needs the migration capability %s, which this QEMU (%s) "
+                                  "does not have",
+                                  c->option, c->name, version ? version : "?");
+    }
+    return 0;
+}
+
 /* migrate-set-capabilities for what differs from QEMU's report (everything
  * when there is no report), or NULL when nothing does. */
 static json_object *
-capabilities_to_set(json_object *reported)
+capabilities_to_set(json_object *reported, const struct mp_tuning *t)
 {
     json_object *caps = json_object_new_array();
     want_capability(caps, reported, "events", true);
     for (size_t i = 0; i < ARRAY_SIZE(capabilities_off); i++)
         want_capability(caps, reported, capabilities_off[i], false);
+    for (size_t i = 0; i < ARRAY_SIZE(tuned_capabilities); i++)
+        want_capability(caps, reported, tuned_capabilities[i].name,
+                        tuned_capabilities[i].wanted(t));
     if (json_object_array_length(caps) == 0) {
         json_object_put(caps);
         return NULL;
@@ -134,6 +182,22 @@ want_string(json_object *args, json_object *reported, const char *key, const cha
         json_object_object_add(args, key, json_object_new_string(want));
 }
 
+/* The tuning's parameters, QEMU's defaults when not asked for: an earlier
+ * migration's channels or cache stay in the process otherwise. */
+static void
+want_tuning(json_object *args, json_object *reported, const struct mp_tuning *t)
+{
+    want_int(args, reported, "multifd-channels", t->parallel ? (int64_t)t->parallel : 2);
+    want_string(args, reported, "multifd-compression", mp_compress_name(t->compress));
+    want_int(args, reported, "xbzrle-cache-size",
+             t->xbzrle_bytes ? (int64_t)t->xbzrle_bytes : 64 << 20);
+    /* 0: a tuning nobody filled in (QEMU refuses 0). */
+    want_int(args, reported, "cpu-throttle-initial",
+             t->throttle_initial ? (int64_t)t->throttle_initial : MP_TUNING_THROTTLE_INITIAL);
+    want_int(args, reported, "cpu-throttle-increment",
+             t->throttle_step ? (int64_t)t->throttle_step : MP_TUNING_THROTTLE_STEP);
+}
+
 /* migrate-set-parameters for what differs from QEMU's report, or NULL. */
 static json_object *
 parameters_to_set(json_object *reported, const struct mp_params *params,
@@ -146,6 +210,7 @@ parameters_to_set(json_object *reported, const struct mp_params *params,
     json_object *args = json_object_new_object();
     want_int(args, reported, "max-bandwidth", bandwidth);
     want_int(args, reported, "downtime-limit", downtime);
+    want_tuning(args, reported, &params->tuning);
     /* An earlier migration's TLS settings stay in the process: always said. */
     want_string(args, reported, "tls-creds", tls ? tls->creds : NULL);
     want_string(args, reported, "tls-hostname", tls ? tls->hostname : NULL);
@@ -168,7 +233,14 @@ qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *param
     struct qemu_qmp_call queries[] = { { .command = "query-migrate-capabilities" },
                                        { .command = "query-migrate-parameters" } };
     (void)qemu_qmp_execute_all(qmp, queries, ARRAY_SIZE(queries), NULL);
-    json_object *cap_args = capabilities_to_set(queries[0].ret);
+    int r = qemu_monitor_check_tuning(queries[0].ret, qemu_qmp_version(qmp), &params->tuning, err);
+    if (r < 0) {
+        qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
+        if (then)
+            json_object_put(steal_ptr(&then->args));
+        return r;
+    }
+    json_object *cap_args = capabilities_to_set(queries[0].ret, &params->tuning);
     json_object *param_args = parameters_to_set(queries[1].ret, params, tls);
     qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
 
@@ -194,7 +266,6 @@ qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *param
         (void)qemu_qmp_execute_all(qmp, calls, n, NULL);
     if (then)
         *then = calls[settings];
-    int r = 0;
     for (size_t i = 0; i < settings && r == 0; i++)
         if (calls[i].result < 0)
             r = mp_error_set(err, -calls[i].result, "%s: %s", what[i], calls[i].error->message);

@@ -50,6 +50,12 @@ int qemu_monitor_state_and(struct qemu_qmp *qmp, char **run_state, struct qemu_m
 int qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
                                  const struct qemu_tls_params *tls, struct qemu_qmp_call *then,
                                  struct mp_error **err);
+/* Whether the QEMU whose query-migrate-capabilities answer is reported
+ * (NULL: unknown, nothing checked) has every capability the tuning asks
+ * for. An input error (ENOTSUP) naming the option and QEMU's version if
+ * not. */
+int qemu_monitor_check_tuning(json_object *reported, const char *version, const struct mp_tuning *t,
+                              struct mp_error **err);
 int qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *info,
                                struct mp_error **err);
 /* How long a caller waits for a monitor that may be slow: the reply is

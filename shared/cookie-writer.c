@@ -93,6 +93,9 @@ put_attr_field(struct cookie_writer *w, const struct cookie_attr *a, const void 
     case ATTR_TLS:
         put_attr(w, a->name, mp_tls_mode_name(*(const enum mp_tls_mode *)field));
         return;
+    case ATTR_COMPRESS:
+        put_attr(w, a->name, mp_compress_name(*(const enum mp_compress *)field));
+        return;
     }
 }
 

@@ -18,6 +18,24 @@ struct mp_host {
     char *host_id; /* /etc/machine-id or the hostname */
 };
 
+/* How the stream is sent, beyond one plain TCP stream: chosen at Begin and
+ * set alike on both hosts (QEMU refuses a stream whose channels or
+ * compression differ from what the destination expects). */
+struct mp_tuning {
+    uint64_t parallel;         /* multifd channels (1..64); 0: one plain stream */
+    enum mp_compress compress; /* of the multifd channels; needs parallel */
+    uint64_t xbzrle_bytes;     /* XBZRLE cache size; 0: off */
+    bool auto_converge;        /* throttle the guest's vCPUs when it dirties too fast */
+    uint64_t throttle_initial; /* percent, 1..99 (QEMU's default 20) */
+    uint64_t throttle_step;    /* percent, 1..99 (QEMU's default 10) */
+};
+
+#define MP_TUNING_MAX_PARALLEL     64
+#define MP_TUNING_MIN_XBZRLE       (1ull << 20)
+#define MP_TUNING_MAX_XBZRLE       (1ull << 40)
+#define MP_TUNING_THROTTLE_INITIAL 20
+#define MP_TUNING_THROTTLE_STEP    10
+
 /* Migration parameters: set by Begin, honoured by every later step. */
 struct mp_params {
     bool live;              /* false: --offline (pause first, then send) */
@@ -26,6 +44,7 @@ struct mp_params {
     bool paused;            /* keep the destination paused after Finish */
     uint64_t timeout_s;     /* bound on the stream; 0 means none */
     enum mp_tls_mode tls;   /* Begin's request for the stream */
+    struct mp_tuning tuning;
 };
 
 /* Figures about the stream, written by Perform. */
@@ -145,6 +164,16 @@ int mp_cookie_format(const struct mp_cookie *cookie, char **out, size_t *len,
 
 /* The features this build understands without any site hook. */
 extern const char *const mp_cookie_known_features[];
+
+/* Whether any tuning is asked for (a <tuning> element, and the mandatory
+ * feature "tuning" that keeps a reader that predates it from ignoring it). */
+bool mp_tuning_requested(const struct mp_tuning *t);
+/* Check a tuning from the command line or another host's cookie: ranges,
+ * and compression only with parallel channels. -EINVAL with an input error
+ * naming the value. */
+int mp_tuning_check(const struct mp_tuning *t, struct mp_error **err);
+/* The defaults of a tuning nobody asked for. */
+void mp_tuning_init(struct mp_tuning *t);
 
 /* Driver data accessors. set replaces an existing key; a NULL value removes it. */
 const char *mp_cookie_get_data(const struct mp_cookie *cookie, const char *key);

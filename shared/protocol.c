@@ -31,6 +31,12 @@ static const char *const tls_mode_names[] = {
     [MP_TLS_OFF] = "off",
 };
 
+static const char *const compress_names[] = {
+    [MP_COMPRESS_NONE] = "none",
+    [MP_COMPRESS_ZLIB] = "zlib",
+    [MP_COMPRESS_ZSTD] = "zstd",
+};
+
 static const char *
 name_of(const char *const *names, size_t n, int value)
 {
@@ -112,6 +118,22 @@ mp_tls_mode_parse(const char *s, enum mp_tls_mode *out)
     int r = parse_name(tls_mode_names, ARRAY_SIZE(tls_mode_names), s, &v);
     if (r == 0)
         *out = (enum mp_tls_mode)v;
+    return r;
+}
+
+const char *
+mp_compress_name(enum mp_compress compress)
+{
+    return name_of(compress_names, ARRAY_SIZE(compress_names), compress);
+}
+
+int
+mp_compress_parse(const char *s, enum mp_compress *out)
+{
+    int v;
+    int r = parse_name(compress_names, ARRAY_SIZE(compress_names), s, &v);
+    if (r == 0)
+        *out = (enum mp_compress)v;
     return r;
 }
 

@@ -36,15 +36,25 @@ enum mp_tls_mode {
     MP_TLS_COUNT,
 };
 
+/* How the parallel (multifd) channels compress pages. */
+enum mp_compress {
+    MP_COMPRESS_NONE,
+    MP_COMPRESS_ZLIB,
+    MP_COMPRESS_ZSTD,
+    MP_COMPRESS_COUNT,
+};
+
 /* Lower-case names ("begin", "destination", "success"); NULL when out of range. */
 const char *mp_step_name(enum mp_step step);
 const char *mp_role_name(enum mp_role role);
 const char *mp_outcome_name(enum mp_outcome outcome);
 const char *mp_tls_mode_name(enum mp_tls_mode mode);
+const char *mp_compress_name(enum mp_compress compress);
 /* Parse those names. Return 0, or -EINVAL for anything else. */
 int mp_step_parse(const char *s, enum mp_step *out);
 int mp_role_parse(const char *s, enum mp_role *out);
 int mp_outcome_parse(const char *s, enum mp_outcome *out);
 int mp_tls_mode_parse(const char *s, enum mp_tls_mode *out);
+int mp_compress_parse(const char *s, enum mp_compress *out);
 /* The host each step runs on. */
 enum mp_role mp_step_role(enum mp_step step);

@@ -1772,11 +1772,17 @@ Test(qmp, deep_nesting, .timeout = 10)
 /* clang-format off */
 #define EVERY_CAPABILITY                                                                           \
     CAP("events", "true") ","                                                                      \
-    CAP("xbzrle", "false") "," CAP("auto-converge", "false") "," CAP("compress", "false") ","      \
+    CAP("compress", "false") ","                                                                   \
     CAP("postcopy-ram", "false") "," CAP("release-ram", "false") ","                               \
     CAP("return-path", "false") "," CAP("pause-before-switchover", "false") ","                    \
-    CAP("multifd", "false") "," CAP("late-block-activate", "false") ","                            \
-    CAP("x-ignore-shared", "false") "," CAP("validate-uuid", "false")
+    CAP("late-block-activate", "false") ","                                                        \
+    CAP("x-ignore-shared", "false") "," CAP("validate-uuid", "false") ","                          \
+    CAP("xbzrle", "false") "," CAP("auto-converge", "false") "," CAP("multifd", "false")
+/* QEMU's defaults, which a migration without tuning sets. */
+#define TUNING_DEFAULTS                                                                            \
+    "\"multifd-channels\": 2, \"multifd-compression\": \"none\", "                                  \
+    "\"xbzrle-cache-size\": 67108864, \"cpu-throttle-initial\": 20, "                             \
+    "\"cpu-throttle-increment\": 10"
 /* clang-format on */
 
 static int
@@ -1796,8 +1802,9 @@ Test(monitor, fresh_qemu_gets_events_and_the_bandwidth_only, .timeout = 10)
         SETTINGS_QUERIES,
         SEND(CAPS_REPLY(
             CAP("xbzrle", "false") "," CAP("events", "false") "," CAP("multifd", "false"))),
-        SEND(PARAMS_REPLY("\"max-bandwidth\": 134217728, \"downtime-limit\": 300, "
-                          "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\"")),
+        SEND(PARAMS_REPLY(
+            "\"max-bandwidth\": 134217728, \"downtime-limit\": 300, "
+            "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", " TUNING_DEFAULTS)),
         EXPECT_ARGS("migrate-set-capabilities", "{\"capabilities\": [" CAP("events", "true") "]}"),
         EXPECT_ARGS("migrate-set-parameters", "{\"max-bandwidth\": 9223372036854775807}"),
         SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
@@ -1820,7 +1827,8 @@ Test(monitor, settings_left_by_an_earlier_migration_are_undone, .timeout = 10)
         SEND(CAPS_REPLY(CAP("xbzrle", "true") "," CAP("events", "true") "," CAP(
             "multifd", "true") "," CAP("postcopy-ram", "false"))),
         SEND(PARAMS_REPLY("\"max-bandwidth\": 10485760, \"downtime-limit\": 300, "
-                          "\"tls-creds\": \"sec0\", \"tls-hostname\": \"\", \"tls-authz\": \"\"")),
+                          "\"tls-creds\": \"sec0\", \"tls-hostname\": \"\", \"tls-authz\": "
+                          "\"\", " TUNING_DEFAULTS)),
         EXPECT_ARGS("migrate-set-capabilities",
                     "{\"capabilities\": [" CAP("xbzrle", "false") "," CAP("multifd", "false") "]}"),
         EXPECT_ARGS("migrate-set-parameters",
@@ -1842,8 +1850,9 @@ Test(monitor, nothing_to_change_sends_only_the_callers_command, .timeout = 10)
         HANDSHAKE,
         SETTINGS_QUERIES,
         SEND(CAPS_REPLY(CAP("events", "true") "," CAP("xbzrle", "false"))),
-        SEND(PARAMS_REPLY("\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
-                          "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\"")),
+        SEND(PARAMS_REPLY(
+            "\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
+            "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", " TUNING_DEFAULTS)),
         EXPECT_ARGS("migrate-incoming", "{\"uri\": \"tcp:127.0.0.1:49152\"}"),
         SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"port taken\"}, \"id\": $3}\n"),
         END(),
@@ -1869,9 +1878,11 @@ Test(monitor, without_a_report_everything_is_set, .timeout = 10)
         SEND("{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no\"}, \"id\": $1}\n"
              "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no\"}, \"id\": $2}\n"),
         EXPECT_ARGS("migrate-set-capabilities", "{\"capabilities\": [" EVERY_CAPABILITY "]}"),
-        EXPECT_ARGS("migrate-set-parameters",
-                    "{\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
-                    "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\"}"),
+        EXPECT_ARGS(
+            "migrate-set-parameters",
+            "{\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, " TUNING_DEFAULTS
+            ", \"tls-creds\": \"\", \"tls-hostname\": \"\", "
+            "\"tls-authz\": \"\"}"),
         SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"no such cap\"}, \"id\": $3}\n"
              "{\"return\": {}, \"id\": $4}\n"),
         END(),
