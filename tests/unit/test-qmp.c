@@ -1896,6 +1896,62 @@ Test(monitor, without_a_report_everything_is_set, .timeout = 10)
     fake_finish(f);
 }
 
+Test(monitor, tuning_is_set_on_and_its_parameters_said, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("events", "true") "," CAP("xbzrle", "false") "," CAP(
+            "auto-converge", "false") "," CAP("multifd", "false"))),
+        SEND(PARAMS_REPLY(
+            "\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
+            "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", " TUNING_DEFAULTS)),
+        EXPECT_ARGS("migrate-set-capabilities",
+                    "{\"capabilities\": [" CAP("xbzrle", "true") "," CAP(
+                        "auto-converge", "true") "," CAP("multifd", "true") "]}"),
+        EXPECT_ARGS("migrate-set-parameters",
+                    "{\"multifd-channels\": 4, \"multifd-compression\": \"zstd\", "
+                    "\"xbzrle-cache-size\": 16777216, \"cpu-throttle-initial\": 30, "
+                    "\"cpu-throttle-increment\": 5}"),
+        SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true,
+                                .tuning = { .parallel = 4,
+                                            .compress = MP_COMPRESS_ZSTD,
+                                            .xbzrle_bytes = 16 << 20,
+                                            .auto_converge = true,
+                                            .throttle_initial = 30,
+                                            .throttle_step = 5 } };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
+    fake_finish(f);
+}
+
+Test(monitor, a_capability_qemu_lacks_is_refused_before_any_setting, .timeout = 10)
+{
+    /* Nothing is sent after the queries: not the settings, not the
+     * caller's command. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("events", "true") "," CAP("xbzrle", "false"))),
+        SEND(PARAMS_REPLY("\"max-bandwidth\": 9223372036854775807")),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true, .tuning = { .parallel = 2 } };
+    struct qemu_qmp_call then = { .command = "migrate-incoming", .args = json_object_new_object() };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, &then, &err), -ENOTSUP);
+    cr_expect_eq(err->kind, MP_ERR_INPUT);
+    cr_expect(strstr(err->message, "--parallel needs the migration capability multifd"), "%s",
+              err->message);
+    qemu_qmp_calls_free(&then, 1);
+    fake_finish(f);
+}
+
 #define STATE_AND_NAME_QUERIES                                                                     \
     HANDSHAKE, EXPECT("query-status"), EXPECT("query-migrate"), EXPECT("query-name")
 
