@@ -122,6 +122,8 @@ add_tuning(char **argv, const struct mp_tuning *t)
         argv = add_u64(argv, "--xbzrle", t->xbzrle_bytes);
     if (t->auto_converge)
         argv = add(argv, "--auto-converge", NULL);
+    argv = add(argv, "--converge", mp_converge_name(t->converge));
+    argv = add(argv, "--converge", mp_converge_name(t->converge));
     argv = add_u64(argv, "--throttle-initial", t->throttle_initial);
     return add_u64(argv, "--throttle-step", t->throttle_step);
 }
@@ -169,6 +171,7 @@ perform_argv(const struct mp_options *o)
     static const char *const modes[] = { "auto", "bar", "json", "none" };
     char **argv = helper_argv(o, "migphase-perform", false);
     argv = add_u64(argv, "--stall-timeout-ms", o->stall_timeout_ms);
+    argv = add_u64(argv, "--downtime-ceiling-ms", o->downtime_ceiling_ms);
     return add(argv, "--progress", modes[o->progress]);
 }
 

@@ -296,7 +296,9 @@ fill_sample(struct mp_progress_sample *s, const struct qemu_migration_info *info
 static void
 record_stats(struct mp_cookie *out, const struct qemu_migration_info *info)
 {
+    struct mp_convergence convergence = out->stats.convergence;
     out->stats = (struct mp_stats){
+        .convergence = convergence,
         .present = true,
         .total_ms = info->total_ms,
         .downtime_ms = info->downtime_ms,
@@ -357,6 +359,90 @@ query_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migratio
     return r;
 }
 
+/* --converge auto: what Perform decided so far. */
+struct steering {
+    bool on;
+    uint64_t limit_ms;   /* the downtime limit QEMU has now */
+    uint64_t ceiling_ms; /* and the most it may get */
+    uint64_t last_pass;  /* the dirty-sync pass judged last */
+    uint64_t last_remaining;
+    uint64_t started_ms;
+};
+
+static void
+steering_init(struct steering *st, const struct mp_step_ctx *ctx, uint64_t started_ms)
+{
+    const struct mp_params *p = &ctx->in->params;
+    *st = (struct steering){
+        .on = p->live && p->tuning.converge == MP_CONVERGE_AUTO,
+        .limit_ms = p->downtime_ms ? p->downtime_ms : 300,
+        .ceiling_ms = ctx->opts->downtime_ceiling_ms,
+        .started_ms = started_ms,
+    };
+    ctx->out->stats.convergence =
+        (struct mp_convergence){ .present = st->on, .downtime_limit_ms = st->limit_ms };
+}
+
+/* Say a decision on the terminal, as a progress event and in the cookie. */
+static void
+decided(struct mp_step_ctx *ctx, const struct steering *st, const char *event, const char *what)
+{
+    mp_info("%s", what);
+    mp_progress_note(ctx->progress, event, mp_now_ms() - st->started_ms, what);
+    ctx->out->stats.convergence.escalations++;
+}
+
+/* The time QEMU would need to send what remains in one go, at the rate the
+ * stream moves now; 0 when it cannot tell yet. */
+static uint64_t
+switchover_ms(const struct qemu_migration_info *info)
+{
+    uint64_t bytes_per_ms = info->mbps * 125; /* Mbit/s: 10^6 / 8 / 1000 */
+    return bytes_per_ms ? info->remaining_bytes / bytes_per_ms : 0;
+}
+
+/* Once per dirty-sync pass after the first: a stream whose remainder did not
+ * shrink by a tenth and would take longer than the downtime limit to send
+ * does not converge. The first remedy, and the only one that leaves the
+ * guest's speed alone: a longer pause at switch-over, doubled each pass up
+ * to the ceiling. (Throttling, QEMU's auto-converge, needs its capability
+ * set before the stream starts: --auto-converge asks for it.) */
+static void
+steer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const struct qemu_migration_info *info,
+      struct steering *st)
+{
+    if (!st->on || info->iterations < 2 || info->iterations == st->last_pass ||
+        strcmp(info->status, "active") != 0)
+        return;
+    st->last_pass = info->iterations;
+    bool shrinking = info->remaining_bytes * 10 < st->last_remaining * 9;
+    st->last_remaining = info->remaining_bytes;
+    uint64_t needed = switchover_ms(info);
+    if (shrinking || needed <= st->limit_ms || st->limit_ms >= st->ceiling_ms)
+        return;
+    uint64_t next = st->limit_ms * 2 > needed + needed / 4 ? st->limit_ms * 2 : needed + needed / 4;
+    if (next > st->ceiling_ms)
+        next = st->ceiling_ms;
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "downtime-limit", json_object_new_int64((int64_t)next));
+    struct mp_error *e = NULL;
+    if (qemu_qmp_execute(qmp, "migrate-set-parameters", args, NULL, &e) < 0) {
+        mp_warn("could not raise the downtime limit: %s", e->message);
+        mp_error_free(e);
+        return;
+    }
+    _cleanup_free_ char *what =
+        xasprintf("not converging (pass %llu, %.1f MiB left, ~%llu ms to send at %llu Mbit/s): "
+                  "downtime limit %llu -> %llu ms%s",
+                  (unsigned long long)info->iterations, (double)info->remaining_bytes / (1 << 20),
+                  (unsigned long long)needed, (unsigned long long)info->mbps,
+                  (unsigned long long)st->limit_ms, (unsigned long long)next,
+                  next == st->ceiling_ms ? " (the ceiling)" : "");
+    st->limit_ms = next;
+    ctx->out->stats.convergence.downtime_limit_ms = next;
+    decided(ctx, st, "converge", what);
+}
+
 /* Follow the stream until QEMU says it ended, drawing progress. Events wake
  * us early; query-migrate is the truth. */
 static int
@@ -366,6 +452,8 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
     uint64_t started = mp_now_ms();
     uint64_t timeout_ms = ctx->out->params.timeout_s * 1000;
     uint64_t last_progress_ms = started, last_transferred = 0;
+    struct steering steering;
+    steering_init(&steering, ctx, started);
     for (;;) {
         int r = query_stream(ctx, qmp, info, err);
         if (r < 0)
@@ -394,10 +482,17 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
                                 *info->error_desc ? ": " : "", info->error_desc);
         }
         mp_progress_update(ctx->progress, &sample);
+        steer(ctx, qmp, info, &steering);
         uint64_t now = mp_now_ms();
-        if (timeout_ms && now - started > timeout_ms)
+        if (timeout_ms && now - started > timeout_ms) {
+            ctx->out->stats.convergence.timed_out = true;
+            ctx->out->stats.convergence.present = true;
+            mp_progress_note(
+                ctx->progress, "timeout", now - started,
+                "the time bound is reached: cancelling the stream, resuming the source");
             return mp_error_set(err, ETIMEDOUT, "the stream did not complete within %llu s",
                                 (unsigned long long)ctx->out->params.timeout_s);
+        }
         /* A cut network does not fail a TCP stream for many minutes: a stream
          * that moves no byte for the stall timeout has failed. */
         if (info->transferred_bytes != last_transferred || strcmp(info->status, "setup") == 0) {

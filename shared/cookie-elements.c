@@ -56,6 +56,15 @@ static const struct cookie_attr tuning_attrs[] = {
     { "auto-converge", ATTR_YES_NO, offsetof(struct mp_tuning, auto_converge) },
     { "throttle-initial", ATTR_COUNT, offsetof(struct mp_tuning, throttle_initial) },
     { "throttle-step", ATTR_COUNT, offsetof(struct mp_tuning, throttle_step) },
+    { "converge", ATTR_CONVERGE, offsetof(struct mp_tuning, converge) },
+    { 0 },
+};
+
+/* Of struct mp_convergence. */
+static const struct cookie_attr convergence_attrs[] = {
+    { "escalations", ATTR_COUNT, offsetof(struct mp_convergence, escalations) },
+    { "downtime-limit-ms", ATTR_COUNT, offsetof(struct mp_convergence, downtime_limit_ms) },
+    { "timed-out", ATTR_YES_NO, offsetof(struct mp_convergence, timed_out) },
     { 0 },
 };
 
@@ -227,6 +236,19 @@ read_statistics(struct mp_cookie *c, _unused_ const xmlNode *n, _unused_ struct 
     return 0;
 }
 
+static bool
+has_convergence(const struct mp_cookie *c)
+{
+    return c->stats.convergence.present;
+}
+
+static int
+read_convergence(struct mp_cookie *c, _unused_ const xmlNode *n, _unused_ struct mp_error **err)
+{
+    c->stats.convergence.present = true;
+    return 0;
+}
+
 /* <timing> once a step noted a time: cookies made by hand need none. */
 static bool
 has_timing(const struct mp_cookie *c)
@@ -335,6 +357,8 @@ const struct cookie_element cookie_elements[] = {
     { "incoming", OCCURS_OPTIONAL, 0, incoming_attrs, NULL, NULL, NULL },
     { "statistics", OCCURS_OPTIONAL, COOKIE(stats), statistics_attrs, has_statistics,
       read_statistics, NULL },
+    { "convergence", OCCURS_OPTIONAL, COOKIE(stats.convergence), convergence_attrs, has_convergence,
+      read_convergence, NULL },
     { "timing", OCCURS_OPTIONAL, COOKIE(timing), timing_attrs, has_timing, NULL, NULL },
     { "outcome", OCCURS_OPTIONAL, 0, outcome_attrs, has_outcome, read_outcome, write_outcome },
     { "feature", OCCURS_REPEATED, 0, feature_attrs, NULL, read_feature, write_features },

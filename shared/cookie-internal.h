@@ -23,6 +23,7 @@ enum cookie_attr_type {
     ATTR_OUTCOME,  /* enum mp_outcome */
     ATTR_TLS,      /* enum mp_tls_mode */
     ATTR_COMPRESS, /* enum mp_compress */
+    ATTR_CONVERGE, /* enum mp_converge */
 };
 
 /* An attribute and the model field it maps to, at offset from its part. */

@@ -96,6 +96,9 @@ put_attr_field(struct cookie_writer *w, const struct cookie_attr *a, const void 
     case ATTR_COMPRESS:
         put_attr(w, a->name, mp_compress_name(*(const enum mp_compress *)field));
         return;
+    case ATTR_CONVERGE:
+        put_attr(w, a->name, mp_converge_name(*(const enum mp_converge *)field));
+        return;
     }
 }
 

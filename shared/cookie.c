@@ -30,7 +30,8 @@ mp_tuning_init(struct mp_tuning *t)
 bool
 mp_tuning_requested(const struct mp_tuning *t)
 {
-    return t->parallel || t->compress != MP_COMPRESS_NONE || t->xbzrle_bytes || t->auto_converge;
+    return t->parallel || t->compress != MP_COMPRESS_NONE || t->xbzrle_bytes || t->auto_converge ||
+           t->converge != MP_CONVERGE_AUTO;
 }
 
 int
@@ -39,8 +40,8 @@ mp_tuning_check(const struct mp_tuning *t, struct mp_error **err)
     if (t->parallel > MP_TUNING_MAX_PARALLEL)
         return mp_error_input(err, EINVAL, "parallel channels: %" PRIu64 " is not within 1-%d",
                               t->parallel, MP_TUNING_MAX_PARALLEL);
-    if ((unsigned)t->compress >= MP_COMPRESS_COUNT)
-        return mp_error_input(err, EINVAL, "unknown compression");
+    if ((unsigned)t->compress >= MP_COMPRESS_COUNT || (unsigned)t->converge >= MP_CONVERGE_COUNT)
+        return mp_error_input(err, EINVAL, "unknown compression or convergence policy");
     if (t->compress != MP_COMPRESS_NONE && !t->parallel)
         return mp_error_input(err, EINVAL,
                               "compression (%s) is for parallel channels only: give --parallel N",

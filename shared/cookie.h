@@ -28,6 +28,7 @@ struct mp_tuning {
     bool auto_converge;        /* throttle the guest's vCPUs when it dirties too fast */
     uint64_t throttle_initial; /* percent, 1..99 (QEMU's default 20) */
     uint64_t throttle_step;    /* percent, 1..99 (QEMU's default 10) */
+    enum mp_converge converge; /* Perform steers a stream that does not converge */
 };
 
 #define MP_TUNING_MAX_PARALLEL     64
@@ -62,6 +63,13 @@ struct mp_stats {
      * offset is known only within it); 0: not measured. */
     uint64_t pause_us;
     uint64_t pause_uncertainty_us;
+    /* Perform with --converge auto: what it did to make the stream end. */
+    struct mp_convergence {
+        bool present;
+        uint64_t escalations;       /* decisions taken */
+        uint64_t downtime_limit_ms; /* the downtime limit at the end */
+        bool timed_out;             /* the time bound cancelled the stream */
+    } convergence;
 };
 
 /* When things happened, in microseconds of the clock (CLOCK_REALTIME) of

@@ -199,6 +199,15 @@ set_tls_flag(struct mp_options *o, const struct option_def *d, const char *value
 }
 
 static int
+set_converge(struct mp_options *o, const struct option_def *d, const char *value,
+             struct mp_error **err)
+{
+    if (mp_converge_parse(value, &o->params.tuning.converge) < 0)
+        return mp_error_input(err, EINVAL, "--%s takes auto or none, not '%s'", d->name, value);
+    return 0;
+}
+
+static int
 set_compress(struct mp_options *o, const struct option_def *d, const char *value,
              struct mp_error **err)
 {
@@ -308,6 +317,12 @@ static const struct option_def option_defs[] = {
     { "throttle-step", "PCT", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
       FIELD(params.tuning.throttle_step),
       "with --auto-converge: how much more each time, 1-99 (default 10)" },
+    { "converge", "POLICY", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_converge, 0,
+      "auto (default): Perform raises the downtime limit of a stream that does not converge; "
+      "none" },
+    { "downtime-ceiling-ms", "N", MP_PROG_PERFORM | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
+      FIELD(downtime_ceiling_ms),
+      "--converge auto raises the downtime limit up to N ms (default 2000)" },
     { "listen", "ADDR", MP_PROG_PREPARE | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_string,
       FIELD(listen_addr),
       "address to receive the stream on (default: the only one this host has, loopback)" },
@@ -410,6 +425,7 @@ set_defaults(struct mp_options *o, enum mp_program program)
     o->incoming_timeout_ms = 600000;
     o->exit_timeout_ms = 10000;
     o->stall_timeout_ms = 30000;
+    o->downtime_ceiling_ms = 2000;
     const char *env_pki = getenv("MIGPHASE_PKI_DIR");
     o->pki_dir = xstrdup(env_pki && *env_pki ? env_pki : MP_DEFAULT_PKI_DIR);
     o->cookie_max_age_s = 300;

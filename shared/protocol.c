@@ -37,6 +37,11 @@ static const char *const compress_names[] = {
     [MP_COMPRESS_ZSTD] = "zstd",
 };
 
+static const char *const converge_names[] = {
+    [MP_CONVERGE_AUTO] = "auto",
+    [MP_CONVERGE_NONE] = "none",
+};
+
 static const char *
 name_of(const char *const *names, size_t n, int value)
 {
@@ -134,6 +139,22 @@ mp_compress_parse(const char *s, enum mp_compress *out)
     int r = parse_name(compress_names, ARRAY_SIZE(compress_names), s, &v);
     if (r == 0)
         *out = (enum mp_compress)v;
+    return r;
+}
+
+const char *
+mp_converge_name(enum mp_converge converge)
+{
+    return name_of(converge_names, ARRAY_SIZE(converge_names), converge);
+}
+
+int
+mp_converge_parse(const char *s, enum mp_converge *out)
+{
+    int v;
+    int r = parse_name(converge_names, ARRAY_SIZE(converge_names), s, &v);
+    if (r == 0)
+        *out = (enum mp_converge)v;
     return r;
 }
 

@@ -535,7 +535,7 @@ Test(format, tuning_round_trips)
     _cleanup_free_ char *out = format_ok(c, "tuned");
     cr_expect(strstr(out, "<tuning parallel=\"8\" compress=\"zlib\" "
                           "xbzrle-cache-bytes=\"1073741824\" auto-converge=\"yes\" "
-                          "throttle-initial=\"35\" throttle-step=\"15\"/>"),
+                          "throttle-initial=\"35\" throttle-step=\"15\" converge=\"auto\"/>"),
               "%s", out);
     _cleanup_cookie_ struct mp_cookie *back = parse_ok(out, strlen(out), "tuned");
     cr_expect_eq(memcmp(&back->params.tuning, &c->params.tuning, sizeof(struct mp_tuning)), 0);
