@@ -12,6 +12,7 @@ INTEGRATION_TESTS = \
 	tests/integration/migrate-options.sh \
 	tests/integration/migrate-many.sh
 INTEGRATION_TESTS += tests/integration/confinement.sh
-INTEGRATION_TESTS += tests/integration/slow-monitor.sh tests/integration/migrate-tuning.sh
+INTEGRATION_TESTS += tests/integration/slow-monitor.sh tests/integration/migrate-tuning.sh \
+	tests/integration/converge.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/qmp-proxy.py
