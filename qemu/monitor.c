@@ -144,15 +144,22 @@ qemu_monitor_check_tuning(json_object *reported, const char *version, const stru
 /* migrate-set-capabilities for what differs from QEMU's report (everything
  * when there is no report), or NULL when nothing does. */
 static json_object *
-capabilities_to_set(json_object *reported, const struct mp_tuning *t)
+capabilities_to_set(json_object *reported, const struct mp_params *params)
 {
+    const struct mp_tuning *t = &params->tuning;
     json_object *caps = json_object_new_array();
     want_capability(caps, reported, "events", true);
     for (size_t i = 0; i < ARRAY_SIZE(capabilities_off); i++)
         want_capability(caps, reported, capabilities_off[i], false);
-    for (size_t i = 0; i < ARRAY_SIZE(tuned_capabilities); i++)
-        want_capability(caps, reported, tuned_capabilities[i].name,
-                        tuned_capabilities[i].wanted(t));
+    for (size_t i = 0; i < ARRAY_SIZE(tuned_capabilities); i++) {
+        const struct tuned_capability *c = &tuned_capabilities[i];
+        bool want = c->wanted(t), now;
+        /* The held-back throttle of --converge auto, where this QEMU has it
+         * (a QEMU without it converges without it). */
+        if (c->wanted == wants_auto_converge && qemu_monitor_throttle_held(params))
+            want = capability_state(reported, c->name, &now);
+        want_capability(caps, reported, c->name, want);
+    }
     if (json_object_array_length(caps) == 0) {
         json_object_put(caps);
         return NULL;
@@ -182,20 +189,43 @@ want_string(json_object *args, json_object *reported, const char *key, const cha
         json_object_object_add(args, key, json_object_new_string(want));
 }
 
+bool
+qemu_monitor_throttle_held(const struct mp_params *params)
+{
+    return params->live && params->tuning.converge == MP_CONVERGE_AUTO &&
+           !params->tuning.auto_converge;
+}
+
+/* The throttle's parameters. Held back for --converge auto: QEMU takes the
+ * auto-converge capability only before the stream starts, and throttles by
+ * itself from then on whenever the guest outruns the stream; at 1% and no
+ * more it throttles nothing that matters, until Perform raises the cap as a
+ * later step (qemu/source.c). */
+static void
+want_throttle(json_object *args, json_object *reported, const struct mp_params *params)
+{
+    const struct mp_tuning *t = &params->tuning;
+    bool held = qemu_monitor_throttle_held(params);
+    /* 0: a tuning nobody filled in (QEMU refuses 0). */
+    int64_t initial =
+        t->throttle_initial ? (int64_t)t->throttle_initial : MP_TUNING_THROTTLE_INITIAL;
+    int64_t step = t->throttle_step ? (int64_t)t->throttle_step : MP_TUNING_THROTTLE_STEP;
+    want_int(args, reported, "cpu-throttle-initial", held ? 1 : initial);
+    want_int(args, reported, "cpu-throttle-increment", held ? 1 : step);
+    want_int(args, reported, "max-cpu-throttle", held ? 1 : 99);
+}
+
 /* The tuning's parameters, QEMU's defaults when not asked for: an earlier
  * migration's channels or cache stay in the process otherwise. */
 static void
-want_tuning(json_object *args, json_object *reported, const struct mp_tuning *t)
+want_tuning(json_object *args, json_object *reported, const struct mp_params *params)
 {
+    const struct mp_tuning *t = &params->tuning;
     want_int(args, reported, "multifd-channels", t->parallel ? (int64_t)t->parallel : 2);
     want_string(args, reported, "multifd-compression", mp_compress_name(t->compress));
     want_int(args, reported, "xbzrle-cache-size",
              t->xbzrle_bytes ? (int64_t)t->xbzrle_bytes : 64 << 20);
-    /* 0: a tuning nobody filled in (QEMU refuses 0). */
-    want_int(args, reported, "cpu-throttle-initial",
-             t->throttle_initial ? (int64_t)t->throttle_initial : MP_TUNING_THROTTLE_INITIAL);
-    want_int(args, reported, "cpu-throttle-increment",
-             t->throttle_step ? (int64_t)t->throttle_step : MP_TUNING_THROTTLE_STEP);
+    want_throttle(args, reported, params);
 }
 
 /* migrate-set-parameters for what differs from QEMU's report, or NULL. */
@@ -210,7 +240,7 @@ parameters_to_set(json_object *reported, const struct mp_params *params,
     json_object *args = json_object_new_object();
     want_int(args, reported, "max-bandwidth", bandwidth);
     want_int(args, reported, "downtime-limit", downtime);
-    want_tuning(args, reported, &params->tuning);
+    want_tuning(args, reported, params);
     /* An earlier migration's TLS settings stay in the process: always said. */
     want_string(args, reported, "tls-creds", tls ? tls->creds : NULL);
     want_string(args, reported, "tls-hostname", tls ? tls->hostname : NULL);
@@ -240,7 +270,7 @@ qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *param
             json_object_put(steal_ptr(&then->args));
         return r;
     }
-    json_object *cap_args = capabilities_to_set(queries[0].ret, &params->tuning);
+    json_object *cap_args = capabilities_to_set(queries[0].ret, params);
     json_object *param_args = parameters_to_set(queries[1].ret, params, tls);
     qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
 

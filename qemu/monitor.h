@@ -56,6 +56,10 @@ int qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *p
  * not. */
 int qemu_monitor_check_tuning(json_object *reported, const char *version, const struct mp_tuning *t,
                               struct mp_error **err);
+/* Whether the migration's auto-converge throttle starts held back at 1%
+ * for Perform to release (--converge auto of a live migration without
+ * --auto-converge). */
+bool qemu_monitor_throttle_held(const struct mp_params *params);
 int qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *info,
                                struct mp_error **err);
 /* How long a caller waits for a monitor that may be slow: the reply is

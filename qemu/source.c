@@ -362,6 +362,7 @@ query_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migratio
 /* --converge auto: what Perform decided so far. */
 struct steering {
     bool on;
+    bool throttle_held;  /* the guest's throttle waits for the second step */
     uint64_t limit_ms;   /* the downtime limit QEMU has now */
     uint64_t ceiling_ms; /* and the most it may get */
     uint64_t last_pass;  /* the dirty-sync pass judged last */
@@ -375,6 +376,7 @@ steering_init(struct steering *st, const struct mp_step_ctx *ctx, uint64_t start
     const struct mp_params *p = &ctx->in->params;
     *st = (struct steering){
         .on = p->live && p->tuning.converge == MP_CONVERGE_AUTO,
+        .throttle_held = qemu_monitor_throttle_held(p),
         .limit_ms = p->downtime_ms ? p->downtime_ms : 300,
         .ceiling_ms = ctx->opts->downtime_ceiling_ms,
         .started_ms = started_ms,
@@ -401,12 +403,50 @@ switchover_ms(const struct qemu_migration_info *info)
     return bytes_per_ms ? info->remaining_bytes / bytes_per_ms : 0;
 }
 
+/* migrate-set-parameters during the stream; a refusal is only said. */
+static bool
+set_parameters(struct qemu_qmp *qmp, json_object *args, const char *what)
+{
+    struct mp_error *e = NULL;
+    if (qemu_qmp_execute(qmp, "migrate-set-parameters", args, NULL, &e) == 0)
+        return true;
+    mp_warn("could not %s: %s", what, e->message);
+    mp_error_free(e);
+    return false;
+}
+
+/* The second step, once the downtime limit is at its ceiling: release the
+ * guest's throttle, held at 1% since the stream started. QEMU then throttles
+ * from 1% up by the step each pass while the guest still outruns the stream,
+ * to 99% at most. */
+static void
+release_throttle(struct mp_step_ctx *ctx, struct qemu_qmp *qmp,
+                 const struct qemu_migration_info *info, struct steering *st)
+{
+    const struct mp_tuning *t = &ctx->in->params.tuning;
+    uint64_t initial = t->throttle_initial ? t->throttle_initial : MP_TUNING_THROTTLE_INITIAL;
+    uint64_t step = t->throttle_step ? t->throttle_step : MP_TUNING_THROTTLE_STEP;
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "cpu-throttle-initial", json_object_new_int64((int64_t)initial));
+    json_object_object_add(args, "cpu-throttle-increment", json_object_new_int64((int64_t)step));
+    json_object_object_add(args, "max-cpu-throttle", json_object_new_int64(99));
+    st->throttle_held = false;
+    if (!set_parameters(qmp, args, "release the guest's throttle"))
+        return;
+    _cleanup_free_ char *what = xasprintf(
+        "still not converging at the downtime ceiling (pass %llu, %.1f MiB left): throttling "
+        "the guest, %llu%% more each pass up to 99%%",
+        (unsigned long long)info->iterations, (double)info->remaining_bytes / (1 << 20),
+        (unsigned long long)step);
+    ctx->out->stats.convergence.throttled = true;
+    decided(ctx, st, "converge", what);
+}
+
 /* Once per dirty-sync pass after the first: a stream whose remainder did not
  * shrink by a tenth and would take longer than the downtime limit to send
- * does not converge. The first remedy, and the only one that leaves the
- * guest's speed alone: a longer pause at switch-over, doubled each pass up
- * to the ceiling. (Throttling, QEMU's auto-converge, needs its capability
- * set before the stream starts: --auto-converge asks for it.) */
+ * does not converge. The remedies, in order: a longer pause at switch-over,
+ * doubled each pass up to the ceiling, which leaves the guest's speed alone;
+ * then a throttled guest. */
 static void
 steer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const struct qemu_migration_info *info,
       struct steering *st)
@@ -418,19 +458,20 @@ steer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const struct qemu_migration
     bool shrinking = info->remaining_bytes * 10 < st->last_remaining * 9;
     st->last_remaining = info->remaining_bytes;
     uint64_t needed = switchover_ms(info);
-    if (shrinking || needed <= st->limit_ms || st->limit_ms >= st->ceiling_ms)
+    if (shrinking || needed <= st->limit_ms)
         return;
+    if (st->limit_ms >= st->ceiling_ms) {
+        if (st->throttle_held)
+            release_throttle(ctx, qmp, info, st);
+        return;
+    }
     uint64_t next = st->limit_ms * 2 > needed + needed / 4 ? st->limit_ms * 2 : needed + needed / 4;
     if (next > st->ceiling_ms)
         next = st->ceiling_ms;
     json_object *args = json_object_new_object();
     json_object_object_add(args, "downtime-limit", json_object_new_int64((int64_t)next));
-    struct mp_error *e = NULL;
-    if (qemu_qmp_execute(qmp, "migrate-set-parameters", args, NULL, &e) < 0) {
-        mp_warn("could not raise the downtime limit: %s", e->message);
-        mp_error_free(e);
+    if (!set_parameters(qmp, args, "raise the downtime limit"))
         return;
-    }
     _cleanup_free_ char *what =
         xasprintf("not converging (pass %llu, %.1f MiB left, ~%llu ms to send at %llu Mbit/s): "
                   "downtime limit %llu -> %llu ms%s",

@@ -64,6 +64,7 @@ static const struct cookie_attr tuning_attrs[] = {
 static const struct cookie_attr convergence_attrs[] = {
     { "escalations", ATTR_COUNT, offsetof(struct mp_convergence, escalations) },
     { "downtime-limit-ms", ATTR_COUNT, offsetof(struct mp_convergence, downtime_limit_ms) },
+    { "throttled", ATTR_YES_NO, offsetof(struct mp_convergence, throttled) },
     { "timed-out", ATTR_YES_NO, offsetof(struct mp_convergence, timed_out) },
     { 0 },
 };

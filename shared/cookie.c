@@ -30,8 +30,10 @@ mp_tuning_init(struct mp_tuning *t)
 bool
 mp_tuning_requested(const struct mp_tuning *t)
 {
+    /* The throttle's percentages count too: --converge auto uses them. */
     return t->parallel || t->compress != MP_COMPRESS_NONE || t->xbzrle_bytes || t->auto_converge ||
-           t->converge != MP_CONVERGE_AUTO;
+           t->converge != MP_CONVERGE_AUTO || t->throttle_initial != MP_TUNING_THROTTLE_INITIAL ||
+           t->throttle_step != MP_TUNING_THROTTLE_STEP;
 }
 
 int

@@ -68,6 +68,7 @@ struct mp_stats {
         bool present;
         uint64_t escalations;       /* decisions taken */
         uint64_t downtime_limit_ms; /* the downtime limit at the end */
+        bool throttled;             /* the guest's throttle was released */
         bool timed_out;             /* the time bound cancelled the stream */
     } convergence;
 };

@@ -4,8 +4,9 @@
 # (--bandwidth below its dirty rate). With --converge none, plain pre-copy
 # never finishes: the time bound (--timeout) cancels it, the source runs on,
 # its memory verified. With --converge auto (the default), Perform raises the
-# downtime limit up to the ceiling and the migration completes, memory
-# verified on the destination, its progress and cookie showing the steps.
+# downtime limit up to the ceiling, and when that is not enough releases the
+# guest's throttle; the migration completes, memory verified on the
+# destination, its progress and cookie showing the steps it took.
 # shellcheck source=tests/integration/lib.sh disable=SC2154
 . "$top_srcdir/tests/integration/lib.sh"
 mp_require_qemu
@@ -51,4 +52,26 @@ mp_verify_memory "$MP_TMP/auto-dst.qmp" $mem || mp_fail "memory check failed on 
 sh "$MP_SERIAL_CHECK" "$MP_TMP/auto-src-serial.log" "$MP_TMP/auto-dst-serial.log" ||
     mp_fail "the serial counter did not go on from the source's"
 mp_assert_nothing_pending
-echo "PASS: plain pre-copy cancelled at its bound; --converge auto completed"
+echo "== --converge auto, ceiling 400 ms: the downtime limit is not enough, the guest is throttled"
+mp_start_guest thr $mem $rate
+mp_wait_ticks "$MP_TMP/thr-src-serial.log" 2 60
+started=$(date +%s%N)
+mp_migrate thr --local --listen 127.0.0.1 --progress json --bandwidth $bandwidth \
+    --timeout 120 --downtime-ceiling-ms 400 --throttle-step 20 2>"$MP_TMP/thr.err" ||
+    mp_fail "migphase-migrate --converge auto (throttled) failed: $(grep -v '^{' "$MP_TMP/thr.err")"
+echo "took $((($(date +%s%N) - started) / 1000000)) ms"
+grep '"event":"converge"' "$MP_TMP/thr.err" || mp_fail "no escalation in the progress"
+grep -q '"event":"converge".*downtime limit 300 -> 400 ms (the ceiling)' "$MP_TMP/thr.err" ||
+    mp_fail "the downtime limit was not raised first"
+grep -q '"event":"converge".*throttling the guest, 20% more each pass' "$MP_TMP/thr.err" ||
+    mp_fail "the guest was not throttled"
+grep 'completed' "$MP_TMP/thr.err" | tail -n 1
+grep -q '<convergence escalations="2" downtime-limit-ms="400" throttled="yes"' \
+    "$MP_STATE/source/thr/perform-out.xml" || mp_fail "Perform's cookie does not record both steps"
+[ "$(mp_where_running thr)" = destination ] || mp_fail "guest runs: $(mp_where_running thr)"
+mp_verify_memory "$MP_TMP/thr-dst.qmp" $mem || mp_fail "memory check failed on the destination"
+sh "$MP_SERIAL_CHECK" "$MP_TMP/thr-src-serial.log" "$MP_TMP/thr-dst-serial.log" ||
+    mp_fail "the serial counter did not go on from the source's"
+mp_assert_nothing_pending
+echo "PASS: plain pre-copy cancelled at its bound; --converge auto completed, by the downtime" \
+    "limit alone and then with the guest throttled"

@@ -1782,7 +1782,7 @@ Test(qmp, deep_nesting, .timeout = 10)
 #define TUNING_DEFAULTS                                                                            \
     "\"multifd-channels\": 2, \"multifd-compression\": \"none\", "                                  \
     "\"xbzrle-cache-size\": 67108864, \"cpu-throttle-initial\": 20, "                             \
-    "\"cpu-throttle-increment\": 10"
+    "\"cpu-throttle-increment\": 10, \"max-cpu-throttle\": 99"
 /* clang-format on */
 
 static int
@@ -1811,7 +1811,7 @@ Test(monitor, fresh_qemu_gets_events_and_the_bandwidth_only, .timeout = 10)
         END(),
     };
     struct fake *f = fake_start(script);
-    struct mp_params params = { .live = true };
+    struct mp_params params = { .live = true, .tuning.converge = MP_CONVERGE_NONE };
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
     fake_finish(f);
@@ -1838,7 +1838,9 @@ Test(monitor, settings_left_by_an_earlier_migration_are_undone, .timeout = 10)
         END(),
     };
     struct fake *f = fake_start(script);
-    struct mp_params params = { .live = true, .bandwidth_mib = 1000, .downtime_ms = 50 };
+    struct mp_params params = {
+        .live = true, .bandwidth_mib = 1000, .downtime_ms = 50, .tuning.converge = MP_CONVERGE_NONE
+    };
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
     fake_finish(f);
@@ -1858,7 +1860,7 @@ Test(monitor, nothing_to_change_sends_only_the_callers_command, .timeout = 10)
         END(),
     };
     struct fake *f = fake_start(script);
-    struct mp_params params = { .live = true };
+    struct mp_params params = { .live = true, .tuning.converge = MP_CONVERGE_NONE };
     json_object *args = json_object_new_object();
     json_object_object_add(args, "uri", json_object_new_string("tcp:127.0.0.1:49152"));
     struct qemu_qmp_call then = { .command = "migrate-incoming", .args = args };
@@ -1888,7 +1890,7 @@ Test(monitor, without_a_report_everything_is_set, .timeout = 10)
         END(),
     };
     struct fake *f = fake_start(script);
-    struct mp_params params = { .live = true };
+    struct mp_params params = { .live = true, .tuning.converge = MP_CONVERGE_NONE };
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(setup_migration(f, &params, NULL, &err), -EREMOTEIO);
     cr_assert(strstr(err->message, "setting migration capabilities: "), "%s", err->message);
@@ -1941,7 +1943,8 @@ Test(monitor, a_capability_qemu_lacks_is_refused_before_any_setting, .timeout = 
         END(),
     };
     struct fake *f = fake_start(script);
-    struct mp_params params = { .live = true, .tuning = { .parallel = 2 } };
+    struct mp_params params = { .live = true,
+                                .tuning = { .parallel = 2, .converge = MP_CONVERGE_NONE } };
     struct qemu_qmp_call then = { .command = "migrate-incoming", .args = json_object_new_object() };
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(setup_migration(f, &params, &then, &err), -ENOTSUP);
@@ -1949,6 +1952,34 @@ Test(monitor, a_capability_qemu_lacks_is_refused_before_any_setting, .timeout = 
     cr_expect(strstr(err->message, "--parallel needs the migration capability multifd"), "%s",
               err->message);
     qemu_qmp_calls_free(&then, 1);
+    fake_finish(f);
+}
+
+Test(monitor, converge_auto_holds_the_throttle_back, .timeout = 10)
+{
+    /* --converge auto: the capability on where QEMU has it, the throttle
+     * capped at 1% until Perform releases it. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("events", "true") "," CAP("auto-converge", "false"))),
+        SEND(PARAMS_REPLY(
+            "\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
+            "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", " TUNING_DEFAULTS)),
+        EXPECT_ARGS("migrate-set-capabilities",
+                    "{\"capabilities\": [" CAP("auto-converge", "true") "]}"),
+        EXPECT_ARGS("migrate-set-parameters",
+                    "{\"cpu-throttle-initial\": 1, \"cpu-throttle-increment\": 1, "
+                    "\"max-cpu-throttle\": 1}"),
+        SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true };
+    mp_tuning_init(&params.tuning);
+    cr_assert(qemu_monitor_throttle_held(&params));
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
     fake_finish(f);
 }
 
