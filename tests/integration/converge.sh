@@ -45,6 +45,7 @@ mp_migrate auto --local --listen 127.0.0.1 --progress json --bandwidth $bandwidt
 echo "took $((($(date +%s%N) - started) / 1000000)) ms"
 grep '"event":"converge"' "$MP_TMP/auto.err" || mp_fail "no escalation in the progress"
 grep 'completed' "$MP_TMP/auto.err" | tail -n 2
+grep '"event":"pause"' "$MP_TMP/auto.err" || true
 grep -q '<convergence escalations="[1-9]' "$MP_STATE/source/auto/perform-out.xml" ||
     mp_fail "Perform's cookie does not record the escalation"
 [ "$(mp_where_running auto)" = destination ] || mp_fail "guest runs: $(mp_where_running auto)"
@@ -66,6 +67,7 @@ grep -q '"event":"converge".*downtime limit 300 -> 400 ms (the ceiling)' "$MP_TM
 grep -q '"event":"converge".*throttling the guest, 20% more each pass' "$MP_TMP/thr.err" ||
     mp_fail "the guest was not throttled"
 grep 'completed' "$MP_TMP/thr.err" | tail -n 1
+grep '"event":"pause"' "$MP_TMP/thr.err" || true
 grep -q '<convergence escalations="2" downtime-limit-ms="400" throttled="yes"' \
     "$MP_STATE/source/thr/perform-out.xml" || mp_fail "Perform's cookie does not record both steps"
 [ "$(mp_where_running thr)" = destination ] || mp_fail "guest runs: $(mp_where_running thr)"
