@@ -2077,3 +2077,68 @@ Test(monitor, migration_blockers_are_reported_with_their_reasons, .timeout = 10)
     qemu_qmp_close(qmp);
     fake_finish(f);
 }
+
+/* ---- a monitor that is slow, not gone ---- */
+
+static void
+count_slow(void *data, uint64_t waited_ms)
+{
+    (void)waited_ms;
+    (*(unsigned *)data)++;
+}
+
+static int
+patient_query(const struct fake_step *script, uint64_t first_ms, uint64_t silence_ms,
+              struct qemu_migration_info *info, unsigned *slow_calls, struct mp_error **err)
+{
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, first_ms);
+    struct qemu_patience p = {
+        .first_ms = first_ms, .silence_ms = silence_ms, .slow = count_slow, .data = slow_calls
+    };
+    int r = qemu_monitor_query_migrate_patient(qmp, &p, info, err);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+    return r;
+}
+
+Test(patience, a_late_reply_after_events_is_taken, .timeout = 10)
+{
+    /* The reply comes 600 ms after a 200 ms QMP timeout; an event in
+     * between shows the monitor alive. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-migrate"),
+        SLEEP(300),
+        SEND("{\"event\": \"MIGRATION_PASS\", \"data\": {\"pass\": 2}, \"timestamp\": "
+             "{\"seconds\": 1, \"microseconds\": 0}}\n"),
+        SLEEP(300),
+        SEND("{\"return\": {\"status\": \"active\", \"ram\": {\"transferred\": 42}}, "
+             "\"id\": $1}\n"),
+        END(),
+    };
+    struct qemu_migration_info info;
+    unsigned slow = 0;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(patient_query(script, 200, 500, &info, &slow, &err), 0, "%s",
+                 err ? err->message : "");
+    cr_expect_str_eq(info.status, "active");
+    cr_expect_eq(info.transferred_bytes, 42);
+    cr_expect_geq(slow, 1);
+}
+
+Test(patience, a_silent_monitor_times_out, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-migrate"),
+        SLEEP(1500),
+        END(),
+    };
+    struct qemu_migration_info info;
+    unsigned slow = 0;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(patient_query(script, 200, 600, &info, &slow, &err), -ETIMEDOUT);
+    cr_expect(strstr(err->message, "monitor said nothing for"), "%s", err->message);
+    cr_expect(strstr(err->message, "no reply to query-migrate, no event"), "%s", err->message);
+}
