@@ -77,8 +77,10 @@ struct mp_driver_features {
     bool live;
     bool offline;
     bool postcopy;
-    bool parallel_streams;
-    bool compression;
+    bool parallel_streams; /* --parallel */
+    bool compression;      /* --compress, of the parallel streams */
+    bool xbzrle;           /* --xbzrle */
+    bool auto_converge;    /* --auto-converge */
     bool tls;
     bool storage_copy;
     bool bandwidth_limit;

@@ -166,6 +166,15 @@ mp_rule_unchanged_sum(const struct mp_cookie *c)
             h = sum_string(h, disk);
         }
     }
+    const struct mp_tuning *t = &p->tuning;
+    if (mp_tuning_requested(t)) {
+        _cleanup_free_ char *tuning =
+            xasprintf("parallel=%" PRIu64 " compress=%s xbzrle=%" PRIu64
+                      " auto-converge=%d throttle=%" PRIu64 "+%" PRIu64 " converge=%s",
+                      t->parallel, mp_compress_name(t->compress), t->xbzrle_bytes, t->auto_converge,
+                      t->throttle_initial, t->throttle_step, mp_converge_name(t->converge));
+        h = sum_string(h, tuning);
+    }
     return xasprintf("%016" PRIx64, h);
 }
 

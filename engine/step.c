@@ -390,6 +390,10 @@ fill_begin_cookie(struct mp_cookie *out, const struct mp_options *opts)
     out->source.hostname = mp_host_name();
     out->source.host_id = mp_host_id();
     out->params = opts->params;
+    /* A destination that predates <tuning> would ignore it and expect one
+     * plain stream: it must refuse the cookie instead. */
+    if (mp_tuning_requested(&opts->params.tuning))
+        mp_cookie_add_feature(out, "tuning", true);
 }
 
 /* Begin describes the VM before anything is locked: it has no side effects,

@@ -112,6 +112,22 @@ helper_argv(const struct mp_options *o, const char *helper, bool remote)
     return argv;
 }
 
+/* The tuning options this run was given (its config file included). */
+static char **
+add_tuning(char **argv, const struct mp_tuning *t)
+{
+    argv = add_u64(argv, "--parallel", t->parallel);
+    argv = add(argv, "--compress", mp_compress_name(t->compress));
+    if (t->xbzrle_bytes)
+        argv = add_u64(argv, "--xbzrle", t->xbzrle_bytes);
+    if (t->auto_converge)
+        argv = add(argv, "--auto-converge", NULL);
+    argv = add(argv, "--converge", mp_converge_name(t->converge));
+    argv = add(argv, "--converge", mp_converge_name(t->converge));
+    argv = add_u64(argv, "--throttle-initial", t->throttle_initial);
+    return add_u64(argv, "--throttle-step", t->throttle_step);
+}
+
 static char **
 begin_argv(const struct mp_options *o)
 {
@@ -134,7 +150,7 @@ begin_argv(const struct mp_options *o)
         argv = add(argv, "--disks", o->disks);
     if (o->unsafe)
         argv = add(argv, "--unsafe", NULL);
-    return argv;
+    return add_tuning(argv, &o->params.tuning);
 }
 
 static char **
@@ -161,6 +177,7 @@ perform_argv(const struct mp_options *o)
     static const char *const modes[] = { "auto", "bar", "json", "none" };
     char **argv = helper_argv(o, "migphase-perform", false);
     argv = add_u64(argv, "--stall-timeout-ms", o->stall_timeout_ms);
+    argv = add_u64(argv, "--downtime-ceiling-ms", o->downtime_ceiling_ms);
     return add(argv, "--progress", modes[o->progress]);
 }
 

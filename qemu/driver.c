@@ -8,10 +8,16 @@
 #include <linux/capability.h>
 
 static const struct mp_driver_features qemu_features = {
-    .live = true,               /* 0.1.0 */
-    .offline = true,            /* 0.1.0 */
-    .bandwidth_limit = true,    /* 0.1.0 */
-    .downtime_limit = true,     /* 0.1.0 */
+    .live = true,            /* 0.1.0 */
+    .offline = true,         /* 0.1.0 */
+    .bandwidth_limit = true, /* 0.1.0 */
+    .downtime_limit = true,  /* 0.1.0 */
+    /* QEMU 4.0 and later (multifd); zstd only where QEMU was built with it
+     * (Debian's is): Prepare and Perform check what their QEMU reports. */
+    .parallel_streams = true,   /* 0.1.0 */
+    .compression = true,        /* 0.1.0 */
+    .xbzrle = true,             /* 0.1.0 */
+    .auto_converge = true,      /* 0.1.0 */
     .paused_destination = true, /* 0.1.0 */
     .progress = true,           /* 0.1.0 */
     .cancel = true,             /* 0.1.0 */

@@ -53,16 +53,14 @@ capability(const char *name, bool state)
     return c;
 }
 
-/* Off unless a feature asks for it: each persists in the QEMU process. */
+/* Off unless a feature asks for it: each persists in the QEMU process. The
+ * tuning's capabilities (tuned_capabilities) are said on or off apart. */
 static const char *const capabilities_off[] = {
-    "xbzrle",
-    "auto-converge",
     "compress",
     "postcopy-ram",
     "release-ram",
     "return-path",
     "pause-before-switchover",
-    "multifd",
     "late-block-activate",
     "x-ignore-shared",
     "validate-uuid",
@@ -96,11 +94,59 @@ want_capability(json_object *caps, json_object *reported, const char *name, bool
         json_object_array_add(caps, capability(name, want));
 }
 
+/* The capabilities a tuning turns on or off, and the option that asks. */
+struct tuned_capability {
+    const char *name;
+    const char *option;
+    bool (*wanted)(const struct mp_tuning *t);
+};
+
+static bool
+wants_multifd(const struct mp_tuning *t)
+{
+    return t->parallel > 0;
+}
+
+static bool
+wants_xbzrle(const struct mp_tuning *t)
+{
+    return t->xbzrle_bytes > 0;
+}
+
+static bool
+wants_auto_converge(const struct mp_tuning *t)
+{
+    return t->auto_converge;
+}
+
+static const struct tuned_capability tuned_capabilities[] = {
+    { "xbzrle", "--xbzrle", wants_xbzrle },
+    { "auto-converge", "--auto-converge", wants_auto_converge },
+    { "multifd", "--parallel", wants_multifd },
+};
+
+int
+qemu_monitor_check_tuning(json_object *reported, const char *version, const struct mp_tuning *t,
+                          struct mp_error **err)
+{
+    for (size_t i = 0; reported && i < ARRAY_SIZE(tuned_capabilities); i++) {
+        const struct tuned_capability *c = &tuned_capabilities[i];
+        bool state;
+        if (c->wanted(t) && !capability_state(reported, c->name, &state))
+            return mp_error_input(err, ENOTSUP,
+                                  "%s needs the migration capability %s, which this QEMU (%s) "
+                                  "does not have",
+                                  c->option, c->name, version ? version : "?");
+    }
+    return 0;
+}
+
 /* migrate-set-capabilities for what differs from QEMU's report (everything
  * when there is no report), or NULL when nothing does. */
 static json_object *
 capabilities_to_set(json_object *reported, const struct mp_params *params)
 {
+    const struct mp_tuning *t = &params->tuning;
     json_object *caps = json_object_new_array();
     want_capability(caps, reported, "events", true);
     /* A disk copy completes its mirrors while the source is paused, before
@@ -109,6 +155,15 @@ capabilities_to_set(json_object *reported, const struct mp_params *params)
     for (size_t i = 0; i < ARRAY_SIZE(capabilities_off); i++)
         want_capability(caps, reported, capabilities_off[i],
                         storage && strcmp(capabilities_off[i], "pause-before-switchover") == 0);
+    for (size_t i = 0; i < ARRAY_SIZE(tuned_capabilities); i++) {
+        const struct tuned_capability *c = &tuned_capabilities[i];
+        bool want = c->wanted(t), now;
+        /* The held-back throttle of --converge auto, where this QEMU has it
+         * (a QEMU without it converges without it). */
+        if (c->wanted == wants_auto_converge && qemu_monitor_throttle_held(params))
+            want = capability_state(reported, c->name, &now);
+        want_capability(caps, reported, c->name, want);
+    }
     if (json_object_array_length(caps) == 0) {
         json_object_put(caps);
         return NULL;
@@ -138,6 +193,45 @@ want_string(json_object *args, json_object *reported, const char *key, const cha
         json_object_object_add(args, key, json_object_new_string(want));
 }
 
+bool
+qemu_monitor_throttle_held(const struct mp_params *params)
+{
+    return params->live && params->tuning.converge == MP_CONVERGE_AUTO &&
+           !params->tuning.auto_converge;
+}
+
+/* The throttle's parameters. Held back for --converge auto: QEMU takes the
+ * auto-converge capability only before the stream starts, and throttles by
+ * itself from then on whenever the guest outruns the stream; at 1% and no
+ * more it throttles nothing that matters, until Perform raises the cap as a
+ * later step (qemu/source.c). */
+static void
+want_throttle(json_object *args, json_object *reported, const struct mp_params *params)
+{
+    const struct mp_tuning *t = &params->tuning;
+    bool held = qemu_monitor_throttle_held(params);
+    /* 0: a tuning nobody filled in (QEMU refuses 0). */
+    int64_t initial =
+        t->throttle_initial ? (int64_t)t->throttle_initial : MP_TUNING_THROTTLE_INITIAL;
+    int64_t step = t->throttle_step ? (int64_t)t->throttle_step : MP_TUNING_THROTTLE_STEP;
+    want_int(args, reported, "cpu-throttle-initial", held ? 1 : initial);
+    want_int(args, reported, "cpu-throttle-increment", held ? 1 : step);
+    want_int(args, reported, "max-cpu-throttle", held ? 1 : 99);
+}
+
+/* The tuning's parameters, QEMU's defaults when not asked for: an earlier
+ * migration's channels or cache stay in the process otherwise. */
+static void
+want_tuning(json_object *args, json_object *reported, const struct mp_params *params)
+{
+    const struct mp_tuning *t = &params->tuning;
+    want_int(args, reported, "multifd-channels", t->parallel ? (int64_t)t->parallel : 2);
+    want_string(args, reported, "multifd-compression", mp_compress_name(t->compress));
+    want_int(args, reported, "xbzrle-cache-size",
+             t->xbzrle_bytes ? (int64_t)t->xbzrle_bytes : 64 << 20);
+    want_throttle(args, reported, params);
+}
+
 /* migrate-set-parameters for what differs from QEMU's report, or NULL. */
 static json_object *
 parameters_to_set(json_object *reported, const struct mp_params *params,
@@ -150,6 +244,7 @@ parameters_to_set(json_object *reported, const struct mp_params *params,
     json_object *args = json_object_new_object();
     want_int(args, reported, "max-bandwidth", bandwidth);
     want_int(args, reported, "downtime-limit", downtime);
+    want_tuning(args, reported, params);
     /* An earlier migration's TLS settings stay in the process: always said. */
     want_string(args, reported, "tls-creds", tls ? tls->creds : NULL);
     want_string(args, reported, "tls-hostname", tls ? tls->hostname : NULL);
@@ -172,6 +267,13 @@ qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *param
     struct qemu_qmp_call queries[] = { { .command = "query-migrate-capabilities" },
                                        { .command = "query-migrate-parameters" } };
     (void)qemu_qmp_execute_all(qmp, queries, ARRAY_SIZE(queries), NULL);
+    int r = qemu_monitor_check_tuning(queries[0].ret, qemu_qmp_version(qmp), &params->tuning, err);
+    if (r < 0) {
+        qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
+        if (then)
+            json_object_put(steal_ptr(&then->args));
+        return r;
+    }
     json_object *cap_args = capabilities_to_set(queries[0].ret, params);
     json_object *param_args = parameters_to_set(queries[1].ret, params, tls);
     qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
@@ -198,7 +300,6 @@ qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *param
         (void)qemu_qmp_execute_all(qmp, calls, n, NULL);
     if (then)
         *then = calls[settings];
-    int r = 0;
     for (size_t i = 0; i < settings && r == 0; i++)
         if (calls[i].result < 0)
             r = mp_error_set(err, -calls[i].result, "%s: %s", what[i], calls[i].error->message);
@@ -299,6 +400,64 @@ qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *inf
 {
     _cleanup_json_ json_object *ret = NULL;
     int r = qemu_qmp_execute(qmp, "query-migrate", NULL, &ret, err);
+    if (r < 0)
+        return r;
+    migration_info_from_reply(ret, info);
+    return 0;
+}
+
+/* Wait for the reply to command id while the monitor shows life. QEMU
+ * answers the monitor from its main loop, which a TCG vCPU holding the big
+ * lock can starve for seconds while the migration thread sends on: a late
+ * reply is a slow monitor, not a failed migration. */
+static int
+await_patiently(struct qemu_qmp *qmp, const char *command, uint64_t id,
+                const struct qemu_patience *p, json_object **ret, struct mp_error **err)
+{
+    uint64_t asked = mp_now_ms(), heard = asked, seen = qemu_qmp_messages(qmp);
+    uint64_t slice = p->first_ms ? p->first_ms : 1000, told = 0;
+    for (;;) {
+        struct mp_error *e = NULL;
+        int r = qemu_qmp_await(qmp, command, id, slice, ret, &e);
+        if (r == -EINTR)
+            qemu_qmp_forget(qmp, id);
+        if (r != -ETIMEDOUT) {
+            if (r < 0 && err && !*err)
+                *err = steal_ptr(&e);
+            mp_error_free(e);
+            return r;
+        }
+        mp_error_free(e);
+        uint64_t now = mp_now_ms();
+        if (qemu_qmp_messages(qmp) != seen) {
+            seen = qemu_qmp_messages(qmp);
+            heard = now;
+        }
+        if (now - heard >= p->silence_ms) {
+            qemu_qmp_forget(qmp, id);
+            return mp_error_set(err, ETIMEDOUT,
+                                "monitor said nothing for %llu ms (no reply to %s, no event)",
+                                (unsigned long long)(now - heard), command);
+        }
+        if (p->slow && now - asked >= told + p->first_ms) {
+            told = now - asked;
+            p->slow(p->data, told);
+        }
+        /* Short slices from here on: a sign of life is noticed at once. */
+        slice = p->silence_ms - (now - heard) < 1000 ? p->silence_ms - (now - heard) : 1000;
+    }
+}
+
+int
+qemu_monitor_query_migrate_patient(struct qemu_qmp *qmp, const struct qemu_patience *patience,
+                                   struct qemu_migration_info *info, struct mp_error **err)
+{
+    uint64_t id;
+    int r = qemu_qmp_send(qmp, "query-migrate", NULL, &id, err);
+    if (r < 0)
+        return r;
+    _cleanup_json_ json_object *ret = NULL;
+    r = await_patiently(qmp, "query-migrate", id, patience, &ret, err);
     if (r < 0)
         return r;
     migration_info_from_reply(ret, info);

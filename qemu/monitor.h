@@ -50,8 +50,32 @@ int qemu_monitor_state_and(struct qemu_qmp *qmp, char **run_state, struct qemu_m
 int qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
                                  const struct qemu_tls_params *tls, struct qemu_qmp_call *then,
                                  struct mp_error **err);
+/* Whether the QEMU whose query-migrate-capabilities answer is reported
+ * (NULL: unknown, nothing checked) has every capability the tuning asks
+ * for. An input error (ENOTSUP) naming the option and QEMU's version if
+ * not. */
+int qemu_monitor_check_tuning(json_object *reported, const char *version, const struct mp_tuning *t,
+                              struct mp_error **err);
+/* Whether the migration's auto-converge throttle starts held back at 1%
+ * for Perform to release (--converge auto of a live migration without
+ * --auto-converge). */
+bool qemu_monitor_throttle_held(const struct mp_params *params);
 int qemu_monitor_query_migrate(struct qemu_qmp *qmp, struct qemu_migration_info *info,
                                struct mp_error **err);
+/* How long a caller waits for a monitor that may be slow: the reply is
+ * awaited first_ms, then on for as long as QEMU's monitor has said anything
+ * (a late reply, an event) within the last silence_ms. slow (may be NULL) is
+ * told each time the wait goes past a further first_ms. */
+struct qemu_patience {
+    uint64_t first_ms;
+    uint64_t silence_ms;
+    void (*slow)(void *data, uint64_t waited_ms);
+    void *data;
+};
+/* query-migrate with patience. -ETIMEDOUT only when the monitor stayed
+ * silent for silence_ms: then nobody knows what the stream does. */
+int qemu_monitor_query_migrate_patient(struct qemu_qmp *qmp, const struct qemu_patience *patience,
+                                       struct qemu_migration_info *info, struct mp_error **err);
 /* Ask QEMU to quit and make sure its process (pid, if known) is gone,
  * killing it if it does not go within the exit timeout. */
 int qemu_monitor_quit(struct qemu_qmp *qmp, pid_t pid, const struct mp_options *opts,

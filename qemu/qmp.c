@@ -230,6 +230,7 @@ struct qemu_qmp {
     sig_atomic_t interrupt_seen; /* the value of *interrupt last reported */
     char *version;
     uint64_t last_id;
+    uint64_t messages; /* every message read since the greeting: signs of life */
 
     struct qmp_reader reader;
     size_t in_start, in_end;
@@ -454,6 +455,8 @@ qmp_read_message(struct qemu_qmp *qmp, uint64_t deadline, uint64_t timeout_ms, c
 {
     for (;;) {
         int r = qmp_next_buffered(qmp, msg, size, err);
+        if (r > 0)
+            qmp->messages++;
         if (r != 0)
             return r;
         r = qmp_fill(qmp, what, err);
@@ -601,22 +604,11 @@ qmp_send_command(struct qemu_qmp *qmp, const char *command, struct json_object *
     return 0;
 }
 
-/* Take the reply to the command sent with this id. */
+/* The outcome a reply carries: its "return" member, or QEMU's error. */
 static int
-qmp_take_reply(struct qemu_qmp *qmp, const char *command, uint64_t id, uint64_t deadline,
-               uint64_t timeout_ms, struct json_object **ret, struct mp_error **err)
+qmp_reply_value(struct json_object *reply, const char *command, struct json_object **ret,
+                struct mp_error **err)
 {
-    _cleanup_json_ struct json_object *reply = NULL;
-    int r = qmp_await_reply(qmp, command, id, deadline, timeout_ms, &reply, err);
-    if (r == -ETIMEDOUT || r == -EINTR) {
-        qmp_abandon(qmp, id);
-        return r;
-    }
-    if (r < 0) {
-        qmp_mark_broken(qmp, r, err);
-        return r;
-    }
-
     struct json_object *val;
     if (json_object_object_get_ex(reply, "error", &val)) {
         struct json_object *class, *desc;
@@ -630,6 +622,35 @@ qmp_take_reply(struct qemu_qmp *qmp, const char *command, uint64_t id, uint64_t 
         *ret = json_object_get(val);
     }
     return 0;
+}
+
+/* Wait for the reply to the command sent with this id. A timeout or an
+ * interruption leaves it pending (the caller abandons or waits on); any
+ * other failure breaks the connection. */
+static int
+qmp_wait_reply(struct qemu_qmp *qmp, const char *command, uint64_t id, uint64_t deadline,
+               uint64_t timeout_ms, struct json_object **ret, struct mp_error **err)
+{
+    _cleanup_json_ struct json_object *reply = NULL;
+    int r = qmp_await_reply(qmp, command, id, deadline, timeout_ms, &reply, err);
+    if (r == -ETIMEDOUT || r == -EINTR)
+        return r;
+    if (r < 0) {
+        qmp_mark_broken(qmp, r, err);
+        return r;
+    }
+    return qmp_reply_value(reply, command, ret, err);
+}
+
+/* Take the reply to the command sent with this id, or abandon it. */
+static int
+qmp_take_reply(struct qemu_qmp *qmp, const char *command, uint64_t id, uint64_t deadline,
+               uint64_t timeout_ms, struct json_object **ret, struct mp_error **err)
+{
+    int r = qmp_wait_reply(qmp, command, id, deadline, timeout_ms, ret, err);
+    if (r == -ETIMEDOUT || r == -EINTR)
+        qmp_abandon(qmp, id);
+    return r;
 }
 
 static int
@@ -723,6 +744,38 @@ qemu_qmp_execute(struct qemu_qmp *qmp, const char *command, struct json_object *
 {
     return qmp_execute_until(qmp, command, args, ret, qmp_deadline(qmp->timeout_ms),
                              qmp->timeout_ms, err);
+}
+
+int
+qemu_qmp_send(struct qemu_qmp *qmp, const char *command, struct json_object *args, uint64_t *id,
+              struct mp_error **err)
+{
+    return qmp_send_command(qmp, command, args, qmp_deadline(qmp->timeout_ms), qmp->timeout_ms, id,
+                            err);
+}
+
+int
+qemu_qmp_await(struct qemu_qmp *qmp, const char *command, uint64_t id, uint64_t timeout_ms,
+               struct json_object **ret, struct mp_error **err)
+{
+    if (ret)
+        *ret = NULL;
+    int r = qmp_check_usable(qmp, err);
+    if (r < 0)
+        return r;
+    return qmp_wait_reply(qmp, command, id, qmp_deadline(timeout_ms), timeout_ms, ret, err);
+}
+
+void
+qemu_qmp_forget(struct qemu_qmp *qmp, uint64_t id)
+{
+    qmp_abandon(qmp, id);
+}
+
+uint64_t
+qemu_qmp_messages(const struct qemu_qmp *qmp)
+{
+    return qmp->messages;
 }
 
 static int

@@ -74,6 +74,21 @@ void qemu_qmp_set_interrupt(struct qemu_qmp *qmp, volatile sig_atomic_t *flag);
 int qemu_qmp_execute(struct qemu_qmp *qmp, const char *command, struct json_object *args,
                      struct json_object **ret, struct mp_error **err);
 
+/* A command whose reply may be slow in coming: qemu_qmp_send sends it and
+ * gives the id its reply will carry; qemu_qmp_await waits up to timeout_ms
+ * for that reply, with qemu_qmp_execute's results, except that -ETIMEDOUT
+ * and -EINTR leave the command pending: wait again, or qemu_qmp_forget it
+ * (its reply is then dropped when it comes). While a reply is pending, wait
+ * for nothing else on the connection. */
+int qemu_qmp_send(struct qemu_qmp *qmp, const char *command, struct json_object *args, uint64_t *id,
+                  struct mp_error **err);
+int qemu_qmp_await(struct qemu_qmp *qmp, const char *command, uint64_t id, uint64_t timeout_ms,
+                   struct json_object **ret, struct mp_error **err);
+void qemu_qmp_forget(struct qemu_qmp *qmp, uint64_t id);
+/* How many messages (replies, late replies, events) QEMU has sent since the
+ * greeting: a monitor whose count grows is slow, not gone. */
+uint64_t qemu_qmp_messages(const struct qemu_qmp *qmp);
+
 /* At most this many commands at once, and the calls of one batch. */
 #define QEMU_QMP_MAX_CALLS 8
 struct qemu_qmp_call {

@@ -303,7 +303,9 @@ fill_sample(struct mp_progress_sample *s, const struct qemu_migration_info *info
 static void
 record_stats(struct mp_cookie *out, const struct qemu_migration_info *info)
 {
+    struct mp_convergence convergence = out->stats.convergence;
     out->stats = (struct mp_stats){
+        .convergence = convergence,
         .present = true,
         .total_ms = info->total_ms,
         .downtime_ms = info->downtime_ms,
@@ -331,6 +333,180 @@ switch_over(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err
     return r < 0 ? mp_error_prefix(err, "letting the migration finish") : 0;
 }
 
+/* A late reply to query-migrate: said once per QMP timeout, on the
+ * terminal and as a progress event, so that the operator sees why the
+ * numbers stand still. */
+static void
+monitor_slow(void *data, uint64_t waited_ms)
+{
+    struct mp_step_ctx *ctx = data;
+    mp_info("the source's monitor is slow: no reply to query-migrate for %llu ms; "
+            "still following the stream",
+            (unsigned long long)waited_ms);
+    mp_progress_note(ctx->progress, "monitor-slow", waited_ms, "no reply to query-migrate yet");
+}
+
+/* The monitor stayed silent: whether the stream completed, failed or runs
+ * on, nobody here can tell, so nothing is undone behind its back. */
+static int
+monitor_lost(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    _cleanup_free_ char *why = xstrdup(*err ? (*err)->message : "no reply");
+    mp_error_free(steal_ptr(err));
+    mp_error_set(err, ETIMEDOUT,
+                 "the stream's fate is unknown: the source's %s; once it answers, "
+                 "'migphase-status --state-dir %s' says what to run (migphase-confirm "
+                 "--cancelled unless the stream completed)",
+                 why, ctx->opts->state_dir);
+    return mp_error_left_state(err);
+}
+
+/* query-migrate, patient with a slow monitor: a reply later than the QMP
+ * timeout is waited for as long as the monitor said something within the
+ * stall timeout, which already bounds a stream that moves nothing. */
+static int
+query_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migration_info *info,
+             struct mp_error **err)
+{
+    const struct mp_options *o = ctx->opts;
+    struct qemu_patience patience = {
+        .first_ms = o->qmp_timeout_ms,
+        .silence_ms =
+            o->stall_timeout_ms > o->qmp_timeout_ms ? o->stall_timeout_ms : o->qmp_timeout_ms,
+        .slow = monitor_slow,
+        .data = ctx,
+    };
+    int r = qemu_monitor_query_migrate_patient(qmp, &patience, info, err);
+    if (r == -ETIMEDOUT)
+        return monitor_lost(ctx, err);
+    return r;
+}
+
+/* --converge auto: what Perform decided so far. */
+struct steering {
+    bool on;
+    bool throttle_held;  /* the guest's throttle waits for the second step */
+    uint64_t limit_ms;   /* the downtime limit QEMU has now */
+    uint64_t ceiling_ms; /* and the most it may get */
+    uint64_t last_pass;  /* the dirty-sync pass judged last */
+    uint64_t last_remaining;
+    uint64_t started_ms;
+};
+
+static void
+steering_init(struct steering *st, const struct mp_step_ctx *ctx, uint64_t started_ms)
+{
+    const struct mp_params *p = &ctx->in->params;
+    *st = (struct steering){
+        .on = p->live && p->tuning.converge == MP_CONVERGE_AUTO,
+        .throttle_held = qemu_monitor_throttle_held(p),
+        .limit_ms = p->downtime_ms ? p->downtime_ms : 300,
+        .ceiling_ms = ctx->opts->downtime_ceiling_ms,
+        .started_ms = started_ms,
+    };
+    ctx->out->stats.convergence =
+        (struct mp_convergence){ .present = st->on, .downtime_limit_ms = st->limit_ms };
+}
+
+/* Say a decision on the terminal, as a progress event and in the cookie. */
+static void
+decided(struct mp_step_ctx *ctx, const struct steering *st, const char *event, const char *what)
+{
+    mp_info("%s", what);
+    mp_progress_note(ctx->progress, event, mp_now_ms() - st->started_ms, what);
+    ctx->out->stats.convergence.escalations++;
+}
+
+/* The time QEMU would need to send what remains in one go, at the rate the
+ * stream moves now; 0 when it cannot tell yet. */
+static uint64_t
+switchover_ms(const struct qemu_migration_info *info)
+{
+    uint64_t bytes_per_ms = info->mbps * 125; /* Mbit/s: 10^6 / 8 / 1000 */
+    return bytes_per_ms ? info->remaining_bytes / bytes_per_ms : 0;
+}
+
+/* migrate-set-parameters during the stream; a refusal is only said. */
+static bool
+set_parameters(struct qemu_qmp *qmp, json_object *args, const char *what)
+{
+    struct mp_error *e = NULL;
+    if (qemu_qmp_execute(qmp, "migrate-set-parameters", args, NULL, &e) == 0)
+        return true;
+    mp_warn("could not %s: %s", what, e->message);
+    mp_error_free(e);
+    return false;
+}
+
+/* The second step, once the downtime limit is at its ceiling: release the
+ * guest's throttle, held at 1% since the stream started. QEMU then throttles
+ * from 1% up by the step each pass while the guest still outruns the stream,
+ * to 99% at most. */
+static void
+release_throttle(struct mp_step_ctx *ctx, struct qemu_qmp *qmp,
+                 const struct qemu_migration_info *info, struct steering *st)
+{
+    const struct mp_tuning *t = &ctx->in->params.tuning;
+    uint64_t initial = t->throttle_initial ? t->throttle_initial : MP_TUNING_THROTTLE_INITIAL;
+    uint64_t step = t->throttle_step ? t->throttle_step : MP_TUNING_THROTTLE_STEP;
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "cpu-throttle-initial", json_object_new_int64((int64_t)initial));
+    json_object_object_add(args, "cpu-throttle-increment", json_object_new_int64((int64_t)step));
+    json_object_object_add(args, "max-cpu-throttle", json_object_new_int64(99));
+    st->throttle_held = false;
+    if (!set_parameters(qmp, args, "release the guest's throttle"))
+        return;
+    _cleanup_free_ char *what = xasprintf(
+        "still not converging at the downtime ceiling (pass %llu, %.1f MiB left): throttling "
+        "the guest, %llu%% more each pass up to 99%%",
+        (unsigned long long)info->iterations, (double)info->remaining_bytes / (1 << 20),
+        (unsigned long long)step);
+    ctx->out->stats.convergence.throttled = true;
+    decided(ctx, st, "converge", what);
+}
+
+/* Once per dirty-sync pass after the first: a stream whose remainder did not
+ * shrink by a tenth and would take longer than the downtime limit to send
+ * does not converge. The remedies, in order: a longer pause at switch-over,
+ * doubled each pass up to the ceiling, which leaves the guest's speed alone;
+ * then a throttled guest. */
+static void
+steer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const struct qemu_migration_info *info,
+      struct steering *st)
+{
+    if (!st->on || info->iterations < 2 || info->iterations == st->last_pass ||
+        strcmp(info->status, "active") != 0)
+        return;
+    st->last_pass = info->iterations;
+    bool shrinking = info->remaining_bytes * 10 < st->last_remaining * 9;
+    st->last_remaining = info->remaining_bytes;
+    uint64_t needed = switchover_ms(info);
+    if (shrinking || needed <= st->limit_ms)
+        return;
+    if (st->limit_ms >= st->ceiling_ms) {
+        if (st->throttle_held)
+            release_throttle(ctx, qmp, info, st);
+        return;
+    }
+    uint64_t next = st->limit_ms * 2 > needed + needed / 4 ? st->limit_ms * 2 : needed + needed / 4;
+    if (next > st->ceiling_ms)
+        next = st->ceiling_ms;
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "downtime-limit", json_object_new_int64((int64_t)next));
+    if (!set_parameters(qmp, args, "raise the downtime limit"))
+        return;
+    _cleanup_free_ char *what =
+        xasprintf("not converging (pass %llu, %.1f MiB left, ~%llu ms to send at %llu Mbit/s): "
+                  "downtime limit %llu -> %llu ms%s",
+                  (unsigned long long)info->iterations, (double)info->remaining_bytes / (1 << 20),
+                  (unsigned long long)needed, (unsigned long long)info->mbps,
+                  (unsigned long long)st->limit_ms, (unsigned long long)next,
+                  next == st->ceiling_ms ? " (the ceiling)" : "");
+    st->limit_ms = next;
+    ctx->out->stats.convergence.downtime_limit_ms = next;
+    decided(ctx, st, "converge", what);
+}
+
 /* Follow the stream until QEMU says it ended, drawing progress. Events wake
  * us early; query-migrate is the truth. */
 static int
@@ -340,8 +516,10 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
     uint64_t started = mp_now_ms();
     uint64_t timeout_ms = ctx->out->params.timeout_s * 1000;
     uint64_t last_progress_ms = started, last_transferred = 0;
+    struct steering steering;
+    steering_init(&steering, ctx, started);
     for (;;) {
-        int r = qemu_monitor_query_migrate(qmp, info, err);
+        int r = query_stream(ctx, qmp, info, err);
         if (r < 0)
             return r;
         struct mp_progress_sample sample;
@@ -376,10 +554,17 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
                                 *info->error_desc ? ": " : "", info->error_desc);
         }
         mp_progress_update(ctx->progress, &sample);
+        steer(ctx, qmp, info, &steering);
         uint64_t now = mp_now_ms();
-        if (timeout_ms && now - started > timeout_ms)
+        if (timeout_ms && now - started > timeout_ms) {
+            ctx->out->stats.convergence.timed_out = true;
+            ctx->out->stats.convergence.present = true;
+            mp_progress_note(
+                ctx->progress, "timeout", now - started,
+                "the time bound is reached: cancelling the stream, resuming the source");
             return mp_error_set(err, ETIMEDOUT, "the stream did not complete within %llu s",
                                 (unsigned long long)ctx->out->params.timeout_s);
+        }
         /* A cut network does not fail a TCP stream for many minutes: a stream
          * that moves no byte for the stall timeout has failed. */
         if (info->transferred_bytes != last_transferred || strcmp(info->status, "setup") == 0) {
@@ -535,6 +720,9 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         ctx->out->timing.stop_us = qemu_monitor_event_time_us(vm->qmp, "STOP", STOP_EVENT_WAIT_MS);
         return 0;
     }
+    /* A monitor gone silent cannot cancel or resume anything either. */
+    if ((*err)->kind == MP_ERR_STATE)
+        return r;
     struct mp_error *rollback_err = NULL;
     int rb = roll_back_stream(vm->qmp, vm->was_running, &rollback_err);
     if (rb == 0)

@@ -49,6 +49,27 @@ static const struct cookie_attr parameters_attrs[] = {
     { 0 },
 };
 
+/* Of struct mp_tuning. */
+static const struct cookie_attr tuning_attrs[] = {
+    { "parallel", ATTR_COUNT, offsetof(struct mp_tuning, parallel) },
+    { "compress", ATTR_COMPRESS, offsetof(struct mp_tuning, compress) },
+    { "xbzrle-cache-bytes", ATTR_COUNT, offsetof(struct mp_tuning, xbzrle_bytes) },
+    { "auto-converge", ATTR_YES_NO, offsetof(struct mp_tuning, auto_converge) },
+    { "throttle-initial", ATTR_COUNT, offsetof(struct mp_tuning, throttle_initial) },
+    { "throttle-step", ATTR_COUNT, offsetof(struct mp_tuning, throttle_step) },
+    { "converge", ATTR_CONVERGE, offsetof(struct mp_tuning, converge) },
+    { 0 },
+};
+
+/* Of struct mp_convergence. */
+static const struct cookie_attr convergence_attrs[] = {
+    { "escalations", ATTR_COUNT, offsetof(struct mp_convergence, escalations) },
+    { "downtime-limit-ms", ATTR_COUNT, offsetof(struct mp_convergence, downtime_limit_ms) },
+    { "throttled", ATTR_YES_NO, offsetof(struct mp_convergence, throttled) },
+    { "timed-out", ATTR_YES_NO, offsetof(struct mp_convergence, timed_out) },
+    { 0 },
+};
+
 static const struct cookie_attr description_attrs[] = {
     { "format", ATTR_TEXT, COOKIE(description_format) },
     { 0 },
@@ -121,6 +142,25 @@ static bool
 always(_unused_ const struct mp_cookie *c)
 {
     return true;
+}
+
+static bool
+has_tuning(const struct mp_cookie *c)
+{
+    return mp_tuning_requested(&c->params.tuning);
+}
+
+/* Another host's tuning is checked as the command line's is: a cookie
+ * cannot ask for 10000 channels or a throttle of 250%. */
+static int
+read_tuning(struct mp_cookie *c, const xmlNode *n, struct mp_error **err)
+{
+    struct mp_error *e = NULL;
+    if (mp_tuning_check(&c->params.tuning, &e) == 0)
+        return 0;
+    int r = cookie_node_error(err, n, "<tuning>: %s", e->message);
+    mp_error_free(e);
+    return r;
 }
 
 /* The driver's description: "qemu-argv" as <arg> children, any other format
@@ -207,6 +247,19 @@ static int
 read_statistics(struct mp_cookie *c, _unused_ const xmlNode *n, _unused_ struct mp_error **err)
 {
     c->stats.present = true;
+    return 0;
+}
+
+static bool
+has_convergence(const struct mp_cookie *c)
+{
+    return c->stats.convergence.present;
+}
+
+static int
+read_convergence(struct mp_cookie *c, _unused_ const xmlNode *n, _unused_ struct mp_error **err)
+{
+    c->stats.convergence.present = true;
     return 0;
 }
 
@@ -337,6 +390,8 @@ const struct cookie_element cookie_elements[] = {
     { "source", OCCURS_OPTIONAL, COOKIE(source), host_attrs, NULL, NULL, NULL },
     { "destination", OCCURS_OPTIONAL, COOKIE(destination), host_attrs, NULL, NULL, NULL },
     { "parameters", OCCURS_OPTIONAL, COOKIE(params), parameters_attrs, always, NULL, NULL },
+    { "tuning", OCCURS_OPTIONAL, COOKIE(params.tuning), tuning_attrs, has_tuning, read_tuning,
+      NULL },
     { "description", OCCURS_OPTIONAL, 0, description_attrs, NULL, read_description,
       write_description },
     { "driver-data", OCCURS_OPTIONAL, 0, NULL, has_driver_data, read_driver_data,
@@ -344,6 +399,8 @@ const struct cookie_element cookie_elements[] = {
     { "incoming", OCCURS_OPTIONAL, 0, incoming_attrs, NULL, NULL, NULL },
     { "statistics", OCCURS_OPTIONAL, COOKIE(stats), statistics_attrs, has_statistics,
       read_statistics, NULL },
+    { "convergence", OCCURS_OPTIONAL, COOKIE(stats.convergence), convergence_attrs, has_convergence,
+      read_convergence, NULL },
     { "timing", OCCURS_OPTIONAL, COOKIE(timing), timing_attrs, has_timing, NULL, NULL },
     { "outcome", OCCURS_OPTIONAL, 0, outcome_attrs, has_outcome, read_outcome, write_outcome },
     { "feature", OCCURS_REPEATED, 0, feature_attrs, NULL, read_feature, write_features },

@@ -17,12 +17,14 @@ extern const struct mp_xml_limits cookie_limits;
 /* ---- The table: every element format 1 defines under the root ---------- */
 
 enum cookie_attr_type {
-    ATTR_TEXT,    /* char *, not written when NULL */
-    ATTR_COUNT,   /* uint64_t */
-    ATTR_YES_NO,  /* bool */
-    ATTR_OUTCOME, /* enum mp_outcome */
-    ATTR_TLS,     /* enum mp_tls_mode */
-    ATTR_COPY,    /* enum mp_copy_storage */
+    ATTR_TEXT,     /* char *, not written when NULL */
+    ATTR_COUNT,    /* uint64_t */
+    ATTR_YES_NO,   /* bool */
+    ATTR_OUTCOME,  /* enum mp_outcome */
+    ATTR_TLS,      /* enum mp_tls_mode */
+    ATTR_COPY,     /* enum mp_copy_storage */
+    ATTR_COMPRESS, /* enum mp_compress */
+    ATTR_CONVERGE, /* enum mp_converge */
 };
 
 /* An attribute and the model field it maps to, at offset from its part. */

@@ -91,6 +91,14 @@ read_attr(const struct cookie_attr *a, void *field, const xmlNode *n, struct mp_
         if (mp_copy_storage_parse(v, field) < 0)
             return cookie_node_error(err, n, "<%s> has no valid %s", n->name, a->name);
         return 0;
+    case ATTR_COMPRESS:
+        if (mp_compress_parse(v, field) < 0)
+            return cookie_node_error(err, n, "<%s> has no valid %s", n->name, a->name);
+        return 0;
+    case ATTR_CONVERGE:
+        if (mp_converge_parse(v, field) < 0)
+            return cookie_node_error(err, n, "<%s> has no valid %s", n->name, a->name);
+        return 0;
     }
     return 0;
 }

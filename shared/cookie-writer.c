@@ -99,6 +99,12 @@ put_attr_field(struct cookie_writer *w, const struct cookie_attr *a, const void 
         if (*(const enum mp_copy_storage *)field != MP_COPY_STORAGE_NONE)
             put_attr(w, a->name, mp_copy_storage_name(*(const enum mp_copy_storage *)field));
         return;
+    case ATTR_COMPRESS:
+        put_attr(w, a->name, mp_compress_name(*(const enum mp_compress *)field));
+        return;
+    case ATTR_CONVERGE:
+        put_attr(w, a->name, mp_converge_name(*(const enum mp_converge *)field));
+        return;
     }
 }
 

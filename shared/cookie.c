@@ -6,6 +6,8 @@
 
 #include "cookie.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 /* Every format-1 reader handles these, so a writer may mark them mandatory
@@ -14,8 +16,53 @@
  * its own list to mp_cookie_parse. */
 const char *const mp_cookie_known_features[] = {
     "stats",
+    "tuning",
     NULL,
 };
+
+void
+mp_tuning_init(struct mp_tuning *t)
+{
+    *t = (struct mp_tuning){ .throttle_initial = MP_TUNING_THROTTLE_INITIAL,
+                             .throttle_step = MP_TUNING_THROTTLE_STEP };
+}
+
+bool
+mp_tuning_requested(const struct mp_tuning *t)
+{
+    /* The throttle's percentages count too: --converge auto uses them. */
+    return t->parallel || t->compress != MP_COMPRESS_NONE || t->xbzrle_bytes || t->auto_converge ||
+           t->converge != MP_CONVERGE_AUTO || t->throttle_initial != MP_TUNING_THROTTLE_INITIAL ||
+           t->throttle_step != MP_TUNING_THROTTLE_STEP;
+}
+
+int
+mp_tuning_check(const struct mp_tuning *t, struct mp_error **err)
+{
+    if (t->parallel > MP_TUNING_MAX_PARALLEL)
+        return mp_error_input(err, EINVAL, "parallel channels: %" PRIu64 " is not within 1-%d",
+                              t->parallel, MP_TUNING_MAX_PARALLEL);
+    if ((unsigned)t->compress >= MP_COMPRESS_COUNT || (unsigned)t->converge >= MP_CONVERGE_COUNT)
+        return mp_error_input(err, EINVAL, "unknown compression or convergence policy");
+    if (t->compress != MP_COMPRESS_NONE && !t->parallel)
+        return mp_error_input(err, EINVAL,
+                              "compression (%s) is for parallel channels only: give --parallel N",
+                              mp_compress_name(t->compress));
+    /* QEMU takes only a power of two. */
+    if (t->xbzrle_bytes &&
+        (t->xbzrle_bytes < MP_TUNING_MIN_XBZRLE || t->xbzrle_bytes > MP_TUNING_MAX_XBZRLE ||
+         (t->xbzrle_bytes & (t->xbzrle_bytes - 1))))
+        return mp_error_input(
+            err, EINVAL, "XBZRLE cache: %" PRIu64 " bytes is not a power of two within 1 MiB-1 TiB",
+            t->xbzrle_bytes);
+    if (t->throttle_initial < 1 || t->throttle_initial > 99 || t->throttle_step < 1 ||
+        t->throttle_step > 99)
+        return mp_error_input(err, EINVAL,
+                              "throttle: initial %" PRIu64 "%% and step %" PRIu64
+                              "%% must each be within 1-99",
+                              t->throttle_initial, t->throttle_step);
+    return 0;
+}
 
 struct mp_cookie *
 mp_cookie_new(enum mp_step step)
@@ -24,6 +71,7 @@ mp_cookie_new(enum mp_step step)
     c->version = MP_COOKIE_FORMAT_VERSION;
     c->step = step;
     c->params.live = true;
+    mp_tuning_init(&c->params.tuning);
     c->outcome = MP_OUTCOME_NONE;
     return c;
 }

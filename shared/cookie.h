@@ -18,6 +18,25 @@ struct mp_host {
     char *host_id; /* /etc/machine-id or the hostname */
 };
 
+/* How the stream is sent, beyond one plain TCP stream: chosen at Begin and
+ * set alike on both hosts (QEMU refuses a stream whose channels or
+ * compression differ from what the destination expects). */
+struct mp_tuning {
+    uint64_t parallel;         /* multifd channels (1..64); 0: one plain stream */
+    enum mp_compress compress; /* of the multifd channels; needs parallel */
+    uint64_t xbzrle_bytes;     /* XBZRLE cache size; 0: off */
+    bool auto_converge;        /* throttle the guest's vCPUs when it dirties too fast */
+    uint64_t throttle_initial; /* percent, 1..99 (QEMU's default 20) */
+    uint64_t throttle_step;    /* percent, 1..99 (QEMU's default 10) */
+    enum mp_converge converge; /* Perform steers a stream that does not converge */
+};
+
+#define MP_TUNING_MAX_PARALLEL     64
+#define MP_TUNING_MIN_XBZRLE       (1ull << 20)
+#define MP_TUNING_MAX_XBZRLE       (1ull << 40)
+#define MP_TUNING_THROTTLE_INITIAL 20
+#define MP_TUNING_THROTTLE_STEP    10
+
 /* Migration parameters: set by Begin, honoured by every later step. */
 struct mp_params {
     bool live;                         /* false: --offline (pause first, then send) */
@@ -27,6 +46,7 @@ struct mp_params {
     uint64_t timeout_s;                /* bound on the stream; 0 means none */
     enum mp_tls_mode tls;              /* Begin's request for the stream */
     enum mp_copy_storage copy_storage; /* Begin: which disks travel with the VM */
+    struct mp_tuning tuning;
 };
 
 /* Figures about the stream, written by Perform. */
@@ -44,6 +64,14 @@ struct mp_stats {
      * offset is known only within it); 0: not measured. */
     uint64_t pause_us;
     uint64_t pause_uncertainty_us;
+    /* Perform with --converge auto: what it did to make the stream end. */
+    struct mp_convergence {
+        bool present;
+        uint64_t escalations;       /* decisions taken */
+        uint64_t downtime_limit_ms; /* the downtime limit at the end */
+        bool throttled;             /* the guest's throttle was released */
+        bool timed_out;             /* the time bound cancelled the stream */
+    } convergence;
 };
 
 /* When things happened, in microseconds of the clock (CLOCK_REALTIME) of
@@ -161,6 +189,16 @@ int mp_cookie_format(const struct mp_cookie *cookie, char **out, size_t *len,
 
 /* The features this build understands without any site hook. */
 extern const char *const mp_cookie_known_features[];
+
+/* Whether any tuning is asked for (a <tuning> element, and the mandatory
+ * feature "tuning" that keeps a reader that predates it from ignoring it). */
+bool mp_tuning_requested(const struct mp_tuning *t);
+/* Check a tuning from the command line or another host's cookie: ranges,
+ * and compression only with parallel channels. -EINVAL with an input error
+ * naming the value. */
+int mp_tuning_check(const struct mp_tuning *t, struct mp_error **err);
+/* The defaults of a tuning nobody asked for. */
+void mp_tuning_init(struct mp_tuning *t);
 
 /* Driver data accessors. set replaces an existing key; a NULL value removes it. */
 const char *mp_cookie_get_data(const struct mp_cookie *cookie, const char *key);

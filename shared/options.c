@@ -208,6 +208,47 @@ set_tls_flag(struct mp_options *o, const struct option_def *d, const char *value
     return 0;
 }
 
+static int
+set_converge(struct mp_options *o, const struct option_def *d, const char *value,
+             struct mp_error **err)
+{
+    if (mp_converge_parse(value, &o->params.tuning.converge) < 0)
+        return mp_error_input(err, EINVAL, "--%s takes auto or none, not '%s'", d->name, value);
+    return 0;
+}
+
+static int
+set_compress(struct mp_options *o, const struct option_def *d, const char *value,
+             struct mp_error **err)
+{
+    if (mp_compress_parse(value, &o->params.tuning.compress) < 0)
+        return mp_error_input(err, EINVAL, "--%s takes none, zlib or zstd, not '%s'", d->name,
+                              value);
+    return 0;
+}
+
+/* A size in bytes, with an optional K, M or G (powers of 1024). */
+static int
+set_size(struct mp_options *o, const struct option_def *d, const char *value, struct mp_error **err)
+{
+    uint64_t *field = (uint64_t *)((char *)o + d->offset);
+    _cleanup_free_ char *digits = xstrdup(value);
+    size_t n = strlen(digits);
+    unsigned shift = 0;
+    const char *units = "KMG";
+    const char *unit = n > 0 ? strchr(units, digits[n - 1] & ~0x20) : NULL;
+    if (unit && *unit) {
+        shift = 10 * (unsigned)(unit - units + 1);
+        digits[n - 1] = '\0';
+    }
+    uint64_t v;
+    if (mp_parse_u64(digits, &v) < 0 || v > (UINT64_MAX >> shift))
+        return mp_error_input(err, EINVAL, "--%s needs a size such as 64M, not '%s'", d->name,
+                              value);
+    *field = v << shift;
+    return 0;
+}
+
 /* A user QEMU runs as: checked when read, so that a wrong name stops
  * Prepare before it does anything. */
 static int
@@ -269,6 +310,29 @@ static const struct option_def option_defs[] = {
     { "timeout", "S", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
       FIELD(params.timeout_s),
       "cancel a stream that has not completed after S seconds (default 0: none)" },
+    { "parallel", "N", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
+      FIELD(params.tuning.parallel),
+      "send over N parallel channels, 1-64 (QEMU's multifd; default 0: one plain stream)" },
+    { "compress", "METHOD", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_compress, 0,
+      "compress the parallel channels: none (default), zlib or zstd; needs --parallel" },
+    { "xbzrle", "SIZE", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_size,
+      FIELD(params.tuning.xbzrle_bytes),
+      "send changed pages as deltas against a cache of SIZE bytes (K, M, G), 1M-1T" },
+    { "auto-converge", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_flag,
+      FIELD(params.tuning.auto_converge),
+      "slow the guest's vCPUs down while it dirties memory faster than the stream carries it" },
+    { "throttle-initial", "PCT", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
+      FIELD(params.tuning.throttle_initial),
+      "with --auto-converge: the first throttle, 1-99 (default 20)" },
+    { "throttle-step", "PCT", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
+      FIELD(params.tuning.throttle_step),
+      "with --auto-converge: how much more each time, 1-99 (default 10)" },
+    { "converge", "POLICY", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_converge, 0,
+      "auto (default): Perform raises the downtime limit of a stream that does not converge; "
+      "none" },
+    { "downtime-ceiling-ms", "N", MP_PROG_PERFORM | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
+      FIELD(downtime_ceiling_ms),
+      "--converge auto raises the downtime limit up to N ms (default 2000)" },
     { "listen", "ADDR", MP_PROG_PREPARE | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_string,
       FIELD(listen_addr),
       "address to receive the stream on (default: the only one this host has, loopback)" },
@@ -374,6 +438,7 @@ set_defaults(struct mp_options *o, enum mp_program program)
     o->hooks_dir = xstrdup(MP_DEFAULT_HOOKS_DIR);
     o->log_level = MP_LOG_WARNING;
     o->params.live = true;
+    mp_tuning_init(&o->params.tuning);
     o->port_lo = 49152;
     o->port_hi = 49215;
     o->progress = MP_PROGRESS_AUTO;
@@ -381,6 +446,7 @@ set_defaults(struct mp_options *o, enum mp_program program)
     o->incoming_timeout_ms = 600000;
     o->exit_timeout_ms = 10000;
     o->stall_timeout_ms = 30000;
+    o->downtime_ceiling_ms = 2000;
     const char *env_pki = getenv("MIGPHASE_PKI_DIR");
     o->pki_dir = xstrdup(env_pki && *env_pki ? env_pki : MP_DEFAULT_PKI_DIR);
     o->cookie_max_age_s = 300;
@@ -573,6 +639,11 @@ mp_options_parse(struct mp_options *o, enum mp_program program, const char *usag
         printf("%s %s\n", mp_log_progname(), PACKAGE_VERSION);
         o->version_shown = true;
         return 0;
+    }
+    if (program == MP_PROG_BEGIN || program == MP_PROG_MIGRATE) {
+        r = mp_tuning_check(&o->params.tuning, err);
+        if (r < 0)
+            return r;
     }
     return 1;
 }

@@ -84,6 +84,7 @@ struct mp_options {
     uint64_t incoming_timeout_ms;
     uint64_t exit_timeout_ms;
     uint64_t stall_timeout_ms;
+    uint64_t downtime_ceiling_ms; /* perform: --converge auto raises the limit up to this */
     /* status */
     bool json;
     bool recover;

@@ -119,6 +119,45 @@ mp_progress_finish(struct mp_progress *p, const struct mp_progress_sample *s)
         write_json(p, s, true);
 }
 
+/* text as a JSON string's body: quotes, backslashes and controls escaped,
+ * cut to fit. */
+static void
+json_escape(char *out, size_t size, const char *text)
+{
+    size_t n = 0;
+    for (const char *c = text; *c && n + 7 < size; c++) {
+        unsigned char ch = (unsigned char)*c;
+        if (ch == '"' || ch == '\\')
+            n += (size_t)snprintf(out + n, size - n, "\\%c", ch);
+        else if (ch < 0x20)
+            n += (size_t)snprintf(out + n, size - n, "\\u%04x", ch);
+        else
+            out[n++] = (char)ch;
+    }
+    out[n] = '\0';
+}
+
+void
+mp_progress_note(struct mp_progress *p, const char *event, uint64_t elapsed_ms, const char *text)
+{
+    if (!p)
+        return;
+    char line[512], body[256];
+    int n;
+    if (p->mode == MP_PROGRESS_BAR) {
+        /* A line of its own above the bar, which the next sample redraws. */
+        n = snprintf(line, sizeof(line), "%s%s: %s\n", p->drawn ? "\n" : "", event, text);
+        p->drawn = false;
+    } else {
+        json_escape(body, sizeof(body), text);
+        n = snprintf(line, sizeof(line),
+                     "{\"event\":\"%s\",\"elapsed_ms\":%llu,\"detail\":\"%s\"}\n", event,
+                     (unsigned long long)elapsed_ms, body);
+    }
+    if (n > 0 && (size_t)n < sizeof(line))
+        (void)!mp_write_all(p->fd, line, (size_t)n);
+}
+
 void
 mp_progress_free(struct mp_progress *p)
 {

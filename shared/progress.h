@@ -32,4 +32,10 @@ struct mp_progress *mp_progress_new(enum mp_progress_mode mode, int fd);
 void mp_progress_update(struct mp_progress *progress, const struct mp_progress_sample *sample);
 /* Report the last sample and end the bar's line. */
 void mp_progress_finish(struct mp_progress *progress, const struct mp_progress_sample *sample);
+/* Report a decision or an observation that is not a sample: a line of its
+ * own on the terminal ("event: text"), or {"event":..,"elapsed_ms":..,
+ * "detail":..} in JSON. event is a fixed word of the caller's; text is
+ * escaped. */
+void mp_progress_note(struct mp_progress *progress, const char *event, uint64_t elapsed_ms,
+                      const char *text);
 void mp_progress_free(struct mp_progress *progress);

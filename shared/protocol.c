@@ -37,6 +37,17 @@ static const char *const copy_storage_names[] = {
     [MP_COPY_STORAGE_INCREMENTAL] = "incremental",
 };
 
+static const char *const compress_names[] = {
+    [MP_COMPRESS_NONE] = "none",
+    [MP_COMPRESS_ZLIB] = "zlib",
+    [MP_COMPRESS_ZSTD] = "zstd",
+};
+
+static const char *const converge_names[] = {
+    [MP_CONVERGE_AUTO] = "auto",
+    [MP_CONVERGE_NONE] = "none",
+};
+
 static const char *
 name_of(const char *const *names, size_t n, int value)
 {
@@ -134,6 +145,38 @@ mp_copy_storage_parse(const char *s, enum mp_copy_storage *out)
     int r = parse_name(copy_storage_names, ARRAY_SIZE(copy_storage_names), s, &v);
     if (r == 0)
         *out = (enum mp_copy_storage)v;
+    return r;
+}
+
+const char *
+mp_compress_name(enum mp_compress compress)
+{
+    return name_of(compress_names, ARRAY_SIZE(compress_names), compress);
+}
+
+int
+mp_compress_parse(const char *s, enum mp_compress *out)
+{
+    int v;
+    int r = parse_name(compress_names, ARRAY_SIZE(compress_names), s, &v);
+    if (r == 0)
+        *out = (enum mp_compress)v;
+    return r;
+}
+
+const char *
+mp_converge_name(enum mp_converge converge)
+{
+    return name_of(converge_names, ARRAY_SIZE(converge_names), converge);
+}
+
+int
+mp_converge_parse(const char *s, enum mp_converge *out)
+{
+    int v;
+    int r = parse_name(converge_names, ARRAY_SIZE(converge_names), s, &v);
+    if (r == 0)
+        *out = (enum mp_converge)v;
     return r;
 }
 

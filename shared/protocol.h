@@ -46,17 +46,37 @@ enum mp_copy_storage {
     MP_COPY_STORAGE_COUNT,
 };
 
+/* How the parallel (multifd) channels compress pages. */
+enum mp_compress {
+    MP_COMPRESS_NONE,
+    MP_COMPRESS_ZLIB,
+    MP_COMPRESS_ZSTD,
+    MP_COMPRESS_COUNT,
+};
+
+/* Whether Perform steers a stream that does not converge (auto) or leaves
+ * it to the hypervisor (none). */
+enum mp_converge {
+    MP_CONVERGE_AUTO,
+    MP_CONVERGE_NONE,
+    MP_CONVERGE_COUNT,
+};
+
 /* Lower-case names ("begin", "destination", "success"); NULL when out of range. */
 const char *mp_step_name(enum mp_step step);
 const char *mp_role_name(enum mp_role role);
 const char *mp_outcome_name(enum mp_outcome outcome);
 const char *mp_tls_mode_name(enum mp_tls_mode mode);
 const char *mp_copy_storage_name(enum mp_copy_storage mode);
+const char *mp_compress_name(enum mp_compress compress);
+const char *mp_converge_name(enum mp_converge converge);
 /* Parse those names. Return 0, or -EINVAL for anything else. */
 int mp_step_parse(const char *s, enum mp_step *out);
 int mp_role_parse(const char *s, enum mp_role *out);
 int mp_outcome_parse(const char *s, enum mp_outcome *out);
 int mp_tls_mode_parse(const char *s, enum mp_tls_mode *out);
 int mp_copy_storage_parse(const char *s, enum mp_copy_storage *out);
+int mp_compress_parse(const char *s, enum mp_compress *out);
+int mp_converge_parse(const char *s, enum mp_converge *out);
 /* The host each step runs on. */
 enum mp_role mp_step_role(enum mp_step step);

@@ -32,6 +32,14 @@ check_params(const struct mp_params *params, struct mp_error **err)
         return mp_error_input(err, ENOTSUP, "the xen driver cannot limit the stream's bandwidth");
     if (params->downtime_ms)
         return mp_error_input(err, ENOTSUP, "the xen driver cannot bound the downtime");
+    /* libxl 4.17 sends one stream, uncompressed, and cannot throttle. */
+    const struct mp_tuning *t = &params->tuning;
+    if (t->parallel)
+        return mp_error_input(err, ENOTSUP, "the xen driver cannot send parallel channels");
+    if (t->xbzrle_bytes)
+        return mp_error_input(err, ENOTSUP, "the xen driver has no XBZRLE cache");
+    if (t->auto_converge)
+        return mp_error_input(err, ENOTSUP, "the xen driver cannot throttle the guest");
     return 0;
 }
 

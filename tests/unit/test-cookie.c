@@ -428,7 +428,8 @@ Test(model, parse_unknown_elements_in_order)
     _cleanup_cookie_ struct mp_cookie *c = parse_ok(buf, len, "unknown-elements.in.xml");
     cr_assert_eq(mp_strv_length(c->unknown), 5);
     cr_expect_str_eq(c->unknown[0], "<future-thing level=\"3\"/>");
-    cr_expect(mp_str_has_prefix(c->unknown[1], "<tuning>\n    <postcopy"), "%s", c->unknown[1]);
+    cr_expect(mp_str_has_prefix(c->unknown[1], "<future-tuning>\n    <postcopy"), "%s",
+              c->unknown[1]);
     cr_expect_str_eq(c->unknown[2], "<x:domain xmlns:x=\"urn:example:other\" name=\"not-ours\"/>");
     /* Kept as data, never acted on. */
     cr_expect(mp_str_has_prefix(c->unknown[3], "<xi:include"), "%s", c->unknown[3]);
@@ -516,6 +517,51 @@ Test(format, minimal)
                           "  <parameters live=\"yes\" bandwidth-mib=\"0\" downtime-ms=\"0\" "
                           "paused=\"no\" timeout-s=\"0\" tls=\"auto\"/>\n"
                           "</migphase-cookie>\n");
+}
+
+/* The tuning comes back the same, and a cookie without it reads as none. */
+Test(format, tuning_round_trips)
+{
+    _cleanup_cookie_ struct mp_cookie *c = minimal_cookie(MP_STEP_BEGIN);
+    cr_expect_not(mp_tuning_requested(&c->params.tuning));
+    _cleanup_free_ char *plain = format_ok(c, "untuned");
+    cr_expect_null(strstr(plain, "<tuning"), "%s", plain);
+    c->params.tuning = (struct mp_tuning){ .parallel = 8,
+                                           .compress = MP_COMPRESS_ZLIB,
+                                           .xbzrle_bytes = 1ull << 30,
+                                           .auto_converge = true,
+                                           .throttle_initial = 35,
+                                           .throttle_step = 15 };
+    _cleanup_free_ char *out = format_ok(c, "tuned");
+    cr_expect(strstr(out, "<tuning parallel=\"8\" compress=\"zlib\" "
+                          "xbzrle-cache-bytes=\"1073741824\" auto-converge=\"yes\" "
+                          "throttle-initial=\"35\" throttle-step=\"15\" converge=\"auto\"/>"),
+              "%s", out);
+    _cleanup_cookie_ struct mp_cookie *back = parse_ok(out, strlen(out), "tuned");
+    cr_expect_eq(memcmp(&back->params.tuning, &c->params.tuning, sizeof(struct mp_tuning)), 0);
+}
+
+/* Another host's tuning is checked like the command line's. */
+Test(parse, tuning_out_of_range_is_refused)
+{
+    static const char *const bad[] = {
+        "<tuning parallel=\"65\"/>",
+        "<tuning compress=\"zstd\"/>",
+        "<tuning xbzrle-cache-bytes=\"1000\"/>",
+        "<tuning throttle-step=\"100\"/>",
+        "<tuning compress=\"lz4\" parallel=\"2\"/>",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        _cleanup_free_ char *xml = xasprintf(
+            "<migphase-cookie version=\"1\" step=\"begin\"><migration id=\"x\" driver=\"qemu\"/>"
+            "<domain name=\"vm\"/>%s</migphase-cookie>",
+            bad[i]);
+        struct mp_cookie *c = NULL;
+        _cleanup_error_ struct mp_error *err = NULL;
+        cr_expect_lt(mp_cookie_parse(xml, strlen(xml), NULL, &c, &err), 0, "%s", bad[i]);
+        cr_expect(err && err->kind == MP_ERR_INPUT, "%s", bad[i]);
+        mp_cookie_free(c);
+    }
 }
 
 /* What a driver builds field by field comes back the same. */

@@ -209,3 +209,57 @@ Test(options, storage_copy)
     unlink(path);
     free(path);
 }
+
+Test(options, tuning_is_parsed)
+{
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    cr_assert_gt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--parallel", "4",
+                       "--compress", "zstd", "--xbzrle", "64M", "--auto-converge",
+                       "--throttle-initial", "30", "--throttle-step", "5", NULL),
+                 0, "%s", err ? err->message : "");
+    cr_expect_eq(o.params.tuning.parallel, 4);
+    cr_expect_eq(o.params.tuning.compress, MP_COMPRESS_ZSTD);
+    cr_expect_eq(o.params.tuning.xbzrle_bytes, 64ull << 20);
+    cr_expect(o.params.tuning.auto_converge);
+    cr_expect_eq(o.params.tuning.throttle_initial, 30);
+    cr_expect_eq(o.params.tuning.throttle_step, 5);
+    mp_options_free(&o);
+    cr_assert_gt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", NULL), 0);
+    cr_expect_eq(o.params.tuning.parallel, 0);
+    cr_expect_eq(o.params.tuning.throttle_initial, MP_TUNING_THROTTLE_INITIAL);
+    cr_expect_eq(o.params.tuning.throttle_step, MP_TUNING_THROTTLE_STEP);
+    mp_options_free(&o);
+}
+
+/* Each refused with one line that names what is wrong. */
+Test(options, tuning_is_checked)
+{
+    static const struct {
+        const char *option, *value, *message;
+    } cases[] = {
+        { "--parallel", "65", "parallel channels: 65 is not within 1-64" },
+        { "--compress", "zstd",
+          "compression (zstd) is for parallel channels only: give "
+          "--parallel N" },
+        { "--compress", "lz4", "--compress takes none, zlib or zstd, not 'lz4'" },
+        { "--xbzrle", "3M",
+          "XBZRLE cache: 3145728 bytes is not a power of two within 1 MiB-1 TiB" },
+        { "--xbzrle", "64Q", "--xbzrle needs a size such as 64M, not '64Q'" },
+        { "--throttle-initial", "100",
+          "throttle: initial 100% and step 10% must each be within "
+          "1-99" },
+        { "--throttle-step", "0", "throttle: initial 20% and step 0% must each be within 1-99" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mp_options o;
+        struct mp_error *err = NULL;
+        cr_assert_lt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", cases[i].option,
+                           cases[i].value, NULL),
+                     0, "%s %s", cases[i].option, cases[i].value);
+        cr_expect_eq(err->kind, MP_ERR_INPUT);
+        cr_expect_str_eq(err->message, cases[i].message);
+        mp_error_free(err);
+        mp_options_free(&o);
+    }
+}

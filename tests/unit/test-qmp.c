@@ -1772,11 +1772,17 @@ Test(qmp, deep_nesting, .timeout = 10)
 /* clang-format off */
 #define EVERY_CAPABILITY                                                                           \
     CAP("events", "true") ","                                                                      \
-    CAP("xbzrle", "false") "," CAP("auto-converge", "false") "," CAP("compress", "false") ","      \
+    CAP("compress", "false") ","                                                                   \
     CAP("postcopy-ram", "false") "," CAP("release-ram", "false") ","                               \
     CAP("return-path", "false") "," CAP("pause-before-switchover", "false") ","                    \
-    CAP("multifd", "false") "," CAP("late-block-activate", "false") ","                            \
-    CAP("x-ignore-shared", "false") "," CAP("validate-uuid", "false")
+    CAP("late-block-activate", "false") ","                                                        \
+    CAP("x-ignore-shared", "false") "," CAP("validate-uuid", "false") ","                          \
+    CAP("xbzrle", "false") "," CAP("auto-converge", "false") "," CAP("multifd", "false")
+/* QEMU's defaults, which a migration without tuning sets. */
+#define TUNING_DEFAULTS                                                                            \
+    "\"multifd-channels\": 2, \"multifd-compression\": \"none\", "                                  \
+    "\"xbzrle-cache-size\": 67108864, \"cpu-throttle-initial\": 20, "                             \
+    "\"cpu-throttle-increment\": 10, \"max-cpu-throttle\": 99"
 /* clang-format on */
 
 static int
@@ -1796,15 +1802,16 @@ Test(monitor, fresh_qemu_gets_events_and_the_bandwidth_only, .timeout = 10)
         SETTINGS_QUERIES,
         SEND(CAPS_REPLY(
             CAP("xbzrle", "false") "," CAP("events", "false") "," CAP("multifd", "false"))),
-        SEND(PARAMS_REPLY("\"max-bandwidth\": 134217728, \"downtime-limit\": 300, "
-                          "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\"")),
+        SEND(PARAMS_REPLY(
+            "\"max-bandwidth\": 134217728, \"downtime-limit\": 300, "
+            "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", " TUNING_DEFAULTS)),
         EXPECT_ARGS("migrate-set-capabilities", "{\"capabilities\": [" CAP("events", "true") "]}"),
         EXPECT_ARGS("migrate-set-parameters", "{\"max-bandwidth\": 9223372036854775807}"),
         SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
         END(),
     };
     struct fake *f = fake_start(script);
-    struct mp_params params = { .live = true };
+    struct mp_params params = { .live = true, .tuning.converge = MP_CONVERGE_NONE };
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
     fake_finish(f);
@@ -1820,7 +1827,8 @@ Test(monitor, settings_left_by_an_earlier_migration_are_undone, .timeout = 10)
         SEND(CAPS_REPLY(CAP("xbzrle", "true") "," CAP("events", "true") "," CAP(
             "multifd", "true") "," CAP("postcopy-ram", "false"))),
         SEND(PARAMS_REPLY("\"max-bandwidth\": 10485760, \"downtime-limit\": 300, "
-                          "\"tls-creds\": \"sec0\", \"tls-hostname\": \"\", \"tls-authz\": \"\"")),
+                          "\"tls-creds\": \"sec0\", \"tls-hostname\": \"\", \"tls-authz\": "
+                          "\"\", " TUNING_DEFAULTS)),
         EXPECT_ARGS("migrate-set-capabilities",
                     "{\"capabilities\": [" CAP("xbzrle", "false") "," CAP("multifd", "false") "]}"),
         EXPECT_ARGS("migrate-set-parameters",
@@ -1830,7 +1838,9 @@ Test(monitor, settings_left_by_an_earlier_migration_are_undone, .timeout = 10)
         END(),
     };
     struct fake *f = fake_start(script);
-    struct mp_params params = { .live = true, .bandwidth_mib = 1000, .downtime_ms = 50 };
+    struct mp_params params = {
+        .live = true, .bandwidth_mib = 1000, .downtime_ms = 50, .tuning.converge = MP_CONVERGE_NONE
+    };
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
     fake_finish(f);
@@ -1842,14 +1852,15 @@ Test(monitor, nothing_to_change_sends_only_the_callers_command, .timeout = 10)
         HANDSHAKE,
         SETTINGS_QUERIES,
         SEND(CAPS_REPLY(CAP("events", "true") "," CAP("xbzrle", "false"))),
-        SEND(PARAMS_REPLY("\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
-                          "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\"")),
+        SEND(PARAMS_REPLY(
+            "\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
+            "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", " TUNING_DEFAULTS)),
         EXPECT_ARGS("migrate-incoming", "{\"uri\": \"tcp:127.0.0.1:49152\"}"),
         SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"port taken\"}, \"id\": $3}\n"),
         END(),
     };
     struct fake *f = fake_start(script);
-    struct mp_params params = { .live = true };
+    struct mp_params params = { .live = true, .tuning.converge = MP_CONVERGE_NONE };
     json_object *args = json_object_new_object();
     json_object_object_add(args, "uri", json_object_new_string("tcp:127.0.0.1:49152"));
     struct qemu_qmp_call then = { .command = "migrate-incoming", .args = args };
@@ -1869,19 +1880,106 @@ Test(monitor, without_a_report_everything_is_set, .timeout = 10)
         SEND("{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no\"}, \"id\": $1}\n"
              "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no\"}, \"id\": $2}\n"),
         EXPECT_ARGS("migrate-set-capabilities", "{\"capabilities\": [" EVERY_CAPABILITY "]}"),
-        EXPECT_ARGS("migrate-set-parameters",
-                    "{\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
-                    "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\"}"),
+        EXPECT_ARGS(
+            "migrate-set-parameters",
+            "{\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, " TUNING_DEFAULTS
+            ", \"tls-creds\": \"\", \"tls-hostname\": \"\", "
+            "\"tls-authz\": \"\"}"),
         SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"no such cap\"}, \"id\": $3}\n"
              "{\"return\": {}, \"id\": $4}\n"),
         END(),
     };
     struct fake *f = fake_start(script);
-    struct mp_params params = { .live = true };
+    struct mp_params params = { .live = true, .tuning.converge = MP_CONVERGE_NONE };
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(setup_migration(f, &params, NULL, &err), -EREMOTEIO);
     cr_assert(strstr(err->message, "setting migration capabilities: "), "%s", err->message);
     cr_assert(strstr(err->message, "no such cap"), "%s", err->message);
+    fake_finish(f);
+}
+
+Test(monitor, tuning_is_set_on_and_its_parameters_said, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("events", "true") "," CAP("xbzrle", "false") "," CAP(
+            "auto-converge", "false") "," CAP("multifd", "false"))),
+        SEND(PARAMS_REPLY(
+            "\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
+            "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", " TUNING_DEFAULTS)),
+        EXPECT_ARGS("migrate-set-capabilities",
+                    "{\"capabilities\": [" CAP("xbzrle", "true") "," CAP(
+                        "auto-converge", "true") "," CAP("multifd", "true") "]}"),
+        EXPECT_ARGS("migrate-set-parameters",
+                    "{\"multifd-channels\": 4, \"multifd-compression\": \"zstd\", "
+                    "\"xbzrle-cache-size\": 16777216, \"cpu-throttle-initial\": 30, "
+                    "\"cpu-throttle-increment\": 5}"),
+        SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true,
+                                .tuning = { .parallel = 4,
+                                            .compress = MP_COMPRESS_ZSTD,
+                                            .xbzrle_bytes = 16 << 20,
+                                            .auto_converge = true,
+                                            .throttle_initial = 30,
+                                            .throttle_step = 5 } };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
+    fake_finish(f);
+}
+
+Test(monitor, a_capability_qemu_lacks_is_refused_before_any_setting, .timeout = 10)
+{
+    /* Nothing is sent after the queries: not the settings, not the
+     * caller's command. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("events", "true") "," CAP("xbzrle", "false"))),
+        SEND(PARAMS_REPLY("\"max-bandwidth\": 9223372036854775807")),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true,
+                                .tuning = { .parallel = 2, .converge = MP_CONVERGE_NONE } };
+    struct qemu_qmp_call then = { .command = "migrate-incoming", .args = json_object_new_object() };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, &then, &err), -ENOTSUP);
+    cr_expect_eq(err->kind, MP_ERR_INPUT);
+    cr_expect(strstr(err->message, "--parallel needs the migration capability multifd"), "%s",
+              err->message);
+    qemu_qmp_calls_free(&then, 1);
+    fake_finish(f);
+}
+
+Test(monitor, converge_auto_holds_the_throttle_back, .timeout = 10)
+{
+    /* --converge auto: the capability on where QEMU has it, the throttle
+     * capped at 1% until Perform releases it. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("events", "true") "," CAP("auto-converge", "false"))),
+        SEND(PARAMS_REPLY(
+            "\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
+            "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", " TUNING_DEFAULTS)),
+        EXPECT_ARGS("migrate-set-capabilities",
+                    "{\"capabilities\": [" CAP("auto-converge", "true") "]}"),
+        EXPECT_ARGS("migrate-set-parameters",
+                    "{\"cpu-throttle-initial\": 1, \"cpu-throttle-increment\": 1, "
+                    "\"max-cpu-throttle\": 1}"),
+        SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true };
+    mp_tuning_init(&params.tuning);
+    cr_assert(qemu_monitor_throttle_held(&params));
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
     fake_finish(f);
 }
 
@@ -1978,4 +2076,69 @@ Test(monitor, migration_blockers_are_reported_with_their_reasons, .timeout = 10)
     cr_assert(!info.blocked);
     qemu_qmp_close(qmp);
     fake_finish(f);
+}
+
+/* ---- a monitor that is slow, not gone ---- */
+
+static void
+count_slow(void *data, uint64_t waited_ms)
+{
+    (void)waited_ms;
+    (*(unsigned *)data)++;
+}
+
+static int
+patient_query(const struct fake_step *script, uint64_t first_ms, uint64_t silence_ms,
+              struct qemu_migration_info *info, unsigned *slow_calls, struct mp_error **err)
+{
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, first_ms);
+    struct qemu_patience p = {
+        .first_ms = first_ms, .silence_ms = silence_ms, .slow = count_slow, .data = slow_calls
+    };
+    int r = qemu_monitor_query_migrate_patient(qmp, &p, info, err);
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+    return r;
+}
+
+Test(patience, a_late_reply_after_events_is_taken, .timeout = 10)
+{
+    /* The reply comes 600 ms after a 200 ms QMP timeout; an event in
+     * between shows the monitor alive. */
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-migrate"),
+        SLEEP(300),
+        SEND("{\"event\": \"MIGRATION_PASS\", \"data\": {\"pass\": 2}, \"timestamp\": "
+             "{\"seconds\": 1, \"microseconds\": 0}}\n"),
+        SLEEP(300),
+        SEND("{\"return\": {\"status\": \"active\", \"ram\": {\"transferred\": 42}}, "
+             "\"id\": $1}\n"),
+        END(),
+    };
+    struct qemu_migration_info info;
+    unsigned slow = 0;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(patient_query(script, 200, 500, &info, &slow, &err), 0, "%s",
+                 err ? err->message : "");
+    cr_expect_str_eq(info.status, "active");
+    cr_expect_eq(info.transferred_bytes, 42);
+    cr_expect_geq(slow, 1);
+}
+
+Test(patience, a_silent_monitor_times_out, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-migrate"),
+        SLEEP(1500),
+        END(),
+    };
+    struct qemu_migration_info info;
+    unsigned slow = 0;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(patient_query(script, 200, 600, &info, &slow, &err), -ETIMEDOUT);
+    cr_expect(strstr(err->message, "monitor said nothing for"), "%s", err->message);
+    cr_expect(strstr(err->message, "no reply to query-migrate, no event"), "%s", err->message);
 }
