@@ -532,18 +532,21 @@ Test(hooks, extensions_that_overflow_the_cookie_are_refused)
 Test(hooks, known_features_from_features_d)
 {
     _cleanup_strv_ char **none = mp_hooks_known_features(NULL);
+    /* The features the engine itself understands. */
     cr_assert_str_eq(none[0], "stats");
-    cr_assert_null(none[1]);
+    cr_assert_str_eq(none[1], "tuning");
+    cr_assert_null(none[2]);
     write_file("features.d/lease", "provided by 50-lease\n", 0644);
     write_file("features.d/net.v2", "", 0644);
     write_file("features.d/Upper", "", 0644);
     write_file("features.d/stats", "", 0644);
     make_dir("features.d/dir");
     _cleanup_strv_ char **known = mp_hooks_known_features(hooks_dir);
-    cr_assert_eq(mp_strv_length(known), 3);
+    cr_assert_eq(mp_strv_length(known), 4);
     cr_assert_str_eq(known[0], "lease");
     cr_assert_str_eq(known[1], "net.v2");
     cr_assert_str_eq(known[2], "stats");
+    cr_assert_str_eq(known[3], "tuning");
 }
 
 Test(hooks, failure_reports_stay_bounded)
