@@ -353,8 +353,14 @@ qemu_storage_plan_mirrors(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct 
     const struct mp_cookie *in = ctx->in;
     if (in->params.copy_storage == MP_COPY_STORAGE_NONE || in->n_disks == 0)
         return 0;
-    _cleanup_free_ char *host = NULL, *port = NULL;
+    _cleanup_free_ char *host = NULL, *port = NULL, *stream_host = NULL, *stream_port = NULL;
     int r = parse_nbd_uri(in->nbd_uri, &host, &port, err);
+    /* The disks go where the memory goes, to the host the stream's TLS
+     * checks: a cookie cannot send them anywhere else. */
+    if (r == 0 && (parse_nbd_uri(in->uri, &stream_host, &stream_port, NULL) < 0 ||
+                   strcmp(host, stream_host) != 0))
+        r = mp_error_input(err, EPERM,
+                           "Prepare's cookie sends the disks to another host than the stream");
     if (r == 0)
         r = check_disks_are_ours(in, qmp, err);
     if (r < 0)
