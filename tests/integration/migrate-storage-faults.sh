@@ -12,6 +12,8 @@
 #   kill-dst   SIGKILL of the destination QEMU during the mirror
 #   netcut     the link goes down during the mirror (up again before recovery)
 #   kill-perf  SIGKILL of migphase-perform during the mirror
+#   boot       the same, resolved by migphase-status --recover on each host
+#              (what runs at boot) instead of the printed commands
 #   preswitch  migphase-perform killed where it completes the mirrors (gdb),
 #              the source paused at pre-switchover: the migration is cancelled
 # shellcheck source=tests/integration/lib.sh disable=SC2154
@@ -210,6 +212,28 @@ grep -q 'migphase-confirm --cancelled' "$MP_TMP/kp-status.txt" ||
 grep -q 'mirrors' "$MP_TMP/kp-status.txt" || mp_fail "kp: migphase-status does not name the mirrors"
 resolve kp
 verify kp
+
+echo "== boot: migphase-perform killed during the mirror, resolved by --recover alone"
+# As at boot (migphase-recover.service): each host applies the rules that
+# need no human, the source first, and nothing else is run.
+start bt
+begin_prepare bt
+perform_cmd bt
+"${SRC[@]}" "${PERFORM[@]}" 2>"$MP_TMP/bt-perform.err" &
+perf=$!
+wait_mirroring bt
+kill -KILL "$perf"
+wait "$perf" || true
+rc=0
+"${SRC[@]}" "$MP_HELPERS/migphase-status" --state-dir "$MP_STATE" --recover \
+    >"$MP_TMP/bt-recover-src.txt" 2>&1 || rc=$?
+mp_expect_status 0 "$rc" "migphase-status --recover on the source"
+rc=0
+"${DST[@]}" "$MP_HELPERS/migphase-status" --state-dir "$MP_STATE" --recover \
+    >"$MP_TMP/bt-recover-dst.txt" 2>&1 || rc=$?
+mp_expect_status 0 "$rc" "migphase-status --recover on the destination"
+cat "$MP_TMP/bt-recover-src.txt" "$MP_TMP/bt-recover-dst.txt"
+verify bt
 
 echo "== preswitch: killed where the mirrors would complete, the source paused"
 if command -v gdb >/dev/null; then
