@@ -230,6 +230,14 @@ for _ in $(seq 600); do
     sleep 0.1
 done
 record vm1 | grep -qx 'fact.libvirt-seen = started' || mp_fail "B never started vm1"
+# libvirt runs "started" before the stream: the kill waits for the stream's
+# connection, or it would strike B's QEMU before the stream (under ASan's
+# slower hooks it did), which is not this case.
+for _ in $(seq 600); do
+    ss -Htn state established "( sport = :$port )" | grep -q . && break
+    sleep 0.1
+done
+ss -Htn state established "( sport = :$port )" | grep -q . || mp_fail "vm1's stream never connected"
 pidfile="$MP_TMP/B/run-upper/libvirt/qemu/vm1.pid"
 [ -s "$pidfile" ] || mp_fail "no QEMU pid file of vm1 on B"
 kill -KILL "$(cat "$pidfile")"
