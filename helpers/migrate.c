@@ -196,9 +196,29 @@ confirm_argv(const struct mp_options *o, bool cancelled)
     return cancelled ? add(argv, "--cancelled", NULL) : argv;
 }
 
+/* A job first tells its parent which step it starts, in one line that the
+ * parent reads (migrate-jobs.c). */
+static void
+announce_step(const struct migration *m, const char *step)
+{
+    if (!m->job)
+        return;
+    _cleanup_free_ char *line = xasprintf("{\"event\":\"step\",\"step\":\"%s\"}\n", step);
+    (void)!mp_write_all(STDERR_FILENO, line, strlen(line));
+}
+
+/* A finished helper's result: its exit status, and its cookie unless it
+ * wrote nothing. */
+static void
+take_result(struct step_result *res, int status)
+{
+    res->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    if (res->cookie && !*res->cookie)
+        step_result_clear(res);
+}
+
 /* Run one step with the cookie on stdin; its stderr (progress, errors) goes
- * straight to ours. argv is consumed. A job first tells its parent which
- * step it starts, in one line that the parent reads (migrate-jobs.c). */
+ * straight to ours. argv is consumed. */
 static struct step_result
 run_step(const struct migration *m, const char *step, char **argv, const char *cookie)
 {
@@ -206,10 +226,7 @@ run_step(const struct migration *m, const char *step, char **argv, const char *c
     _cleanup_strv_ char **owned = argv;
     int status = 0;
     struct mp_error *err = NULL;
-    if (m->job) {
-        _cleanup_free_ char *line = xasprintf("{\"event\":\"step\",\"step\":\"%s\"}\n", step);
-        (void)!mp_write_all(STDERR_FILENO, line, strlen(line));
-    }
+    announce_step(m, step);
     mp_debug("running %s", argv[0]);
     int r = mp_proc_run(argv, environ, cookie, cookie ? strlen(cookie) : 0, MP_COOKIE_MAX_SIZE,
                         STEP_TIMEOUT_MS, &res.cookie, NULL, &status, &err);
@@ -218,9 +235,7 @@ run_step(const struct migration *m, const char *step, char **argv, const char *c
         mp_error_free(err);
         return res;
     }
-    res.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-    if (res.cookie && !*res.cookie)
-        step_result_clear(&res);
+    take_result(&res, status);
     return res;
 }
 
@@ -261,10 +276,8 @@ complete_early(const struct migration *m, struct early_step *e, const char *step
                       : (struct step_result){ .exit_status = 1 };
     e->running = false;
     struct step_result res = { .exit_status = 1 };
-    if (m->job && cookie) {
-        _cleanup_free_ char *line = xasprintf("{\"event\":\"step\",\"step\":\"%s\"}\n", step);
-        (void)!mp_write_all(STDERR_FILENO, line, strlen(line));
-    }
+    if (cookie)
+        announce_step(m, step);
     _cleanup_free_ char *errtext = NULL;
     struct mp_error *err = NULL;
     int status = 0;
@@ -279,9 +292,7 @@ complete_early(const struct migration *m, struct early_step *e, const char *step
         step_result_clear(&res);
         return res;
     }
-    res.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-    if (res.cookie && !*res.cookie)
-        step_result_clear(&res);
+    take_result(&res, status);
     return res;
 }
 
@@ -352,10 +363,7 @@ perform_into_finish(const struct migration *m, const char *cookie, struct early_
 {
     struct step_result res = { .exit_status = 1 };
     _cleanup_strv_ char **argv = perform_argv(m->o);
-    if (m->job) {
-        static const char line[] = "{\"event\":\"step\",\"step\":\"perform\"}\n";
-        (void)!mp_write_all(STDERR_FILENO, line, strlen(line));
-    }
+    announce_step(m, "perform");
     struct mp_child child;
     struct mp_error *err = NULL;
     int r = mp_proc_spawn(argv, environ, false, &child, &err);
@@ -367,14 +375,13 @@ perform_into_finish(const struct migration *m, const char *cookie, struct early_
         int status = 0;
         mp_proc_reap(&child, &status);
         if (r == 0)
-            res.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+            take_result(&res, status);
     }
     if (r < 0) {
         mp_log(MP_LOG_ERROR, "%s: %s", argv[0], err->message);
         mp_error_free(err);
-    }
-    if (res.cookie && !*res.cookie)
         step_result_clear(&res);
+    }
     return res;
 }
 
