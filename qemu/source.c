@@ -518,6 +518,7 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
     uint64_t last_progress_ms = started, last_transferred = 0;
     struct steering steering;
     steering_init(&steering, ctx, started);
+    bool switched = false;
     for (;;) {
         int r = query_stream(ctx, qmp, info, err);
         if (r < 0)
@@ -542,10 +543,14 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
             mp_progress_finish(ctx->progress, &sample);
             return 0;
         }
-        if (strcmp(info->status, "pre-switchover") == 0) {
+        /* QEMU leaves "pre-switchover" only once its migration thread wakes
+         * after migrate-continue: a query in between still says it, and the
+         * mirrors, completed already, must not be completed twice. */
+        if (strcmp(info->status, "pre-switchover") == 0 && !switched) {
             r = switch_over(ctx, qmp, err);
             if (r < 0)
                 return r;
+            switched = true;
             continue;
         }
         if (!qemu_migration_active(info->status)) {
