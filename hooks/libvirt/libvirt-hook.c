@@ -23,9 +23,11 @@
  * succeeds. So this program keeps the record pending from "migrate begin" and
  * settles it at the next "started" or "stopped" by asking libvirt's status
  * file of the domain (read only, never kept) whether its incoming migration
- * job is still on: at "stopped" with the job on, the migration failed and the
- * Prepare hooks are called again to undo their work (MIGPHASE_OUTCOME=failed);
- * with no job on, it had succeeded, and the Finish hooks report it. A
+ * is still on: at "stopped" with the job on, or the VM still paused for the
+ * migration (libvirt ends the job first when QEMU dies before the stream),
+ * the migration failed and the Prepare hooks are called again to undo their
+ * work (MIGPHASE_OUTCOME=failed); otherwise the VM ran here, the migration
+ * had succeeded, and the Finish hooks report it. A
  * "started" with the job on leaves a watcher behind (watch_incoming) that
  * settles the success as soon as the status file shows it. Every other call
  * does nothing.
@@ -202,9 +204,10 @@ domain_facts(const char *xml, size_t len, char **uuid, char **description)
  * (root) wrote it, before privileges go; it holds the domain's secrets too,
  * so nothing of it is kept. */
 struct libvirt_status {
-    bool readable; /* false: no file (the domain is gone) or not libvirt's */
-    bool incoming; /* its job is "migration in" */
-    bool running;  /* <domstatus state="running"> */
+    bool readable;         /* false: no file (the domain is gone) or not libvirt's */
+    bool incoming;         /* its job is "migration in" */
+    bool running;          /* <domstatus state="running"> */
+    bool paused_migrating; /* state="paused" reason="migration": never resumed */
 };
 
 static struct libvirt_status
@@ -234,7 +237,9 @@ read_status(const char *name)
         return st;
     st.readable = true;
     _cleanup_free_ char *state = mp_xml_attr(root, "state");
+    _cleanup_free_ char *reason = mp_xml_attr(root, "reason");
     st.running = mp_streq0(state, "running");
+    st.paused_migrating = mp_streq0(state, "paused") && mp_streq0(reason, "migration");
     for (xmlNode *n = root->children; n; n = n->next) {
         if (!mp_xml_is_element(n, "job"))
             continue;
@@ -243,15 +248,6 @@ read_status(const char *name)
         break;
     }
     return st;
-}
-
-/* Whether libvirt's status file of the domain shows an incoming migration
- * still under way: 1 yes, 0 no, -1 cannot tell (no file, unreadable). */
-static int
-incoming_job_on(const char *name)
-{
-    struct libvirt_status st = read_status(name);
-    return st.readable ? st.incoming : -1;
 }
 
 /* ---- the journal ------------------------------------------------------- */
@@ -467,11 +463,35 @@ has_record(const struct mp_options *opts, const char *name)
     return access(record_path, F_OK) == 0;
 }
 
+/* Whether the VM stopped before its incoming migration completed, as
+ * libvirt's status file says at "stopped" (or at "release" as libvirt
+ * 10.5 and later tell). libvirt ends the "migration in" job before it
+ * stops the VM when QEMU dies before the stream: the VM, paused for the
+ * migration and never resumed here, says it then. */
+static bool
+stopped_incoming(const char *op, const char *extra, const struct libvirt_status *st)
+{
+    if (st->incoming || st->paused_migrating)
+        return true;
+    return strcmp(op, "release") == 0 &&
+           (strcmp(extra, "failed") == 0 || strcmp(extra, "crashed") == 0);
+}
+
+/* Whether the VM ran here after its incoming migration, as far as libvirt's
+ * status file (or release's reason) says. */
+static bool
+ran_after_incoming(const char *op, const char *extra, const struct libvirt_status *st)
+{
+    if (st->readable)
+        return true; /* not stopped_incoming(): the VM was resumed here */
+    return strcmp(op, "release") == 0 && strcmp(extra, "-") != 0 && strcmp(extra, "") != 0;
+}
+
 /* "started", "stopped", "release": settle a pending incoming migration of
- * the domain, given what libvirt's status file said (incoming_job_on). */
+ * the domain, given what libvirt's status file said (read_status). */
 static int
 settle(const struct mp_options *opts, const char *name, const char *op, const char *extra,
-       int job_on, struct mp_error **err)
+       const struct libvirt_status *st, struct mp_error **err)
 {
     if (!has_record(opts, name))
         return 0; /* no migration of ours: the common case, touch nothing */
@@ -484,7 +504,7 @@ settle(const struct mp_options *opts, const char *name, const char *op, const ch
         return 0;
 
     if (strcmp(op, "started") == 0) {
-        if (job_on == 0)
+        if (st->readable && !st->incoming)
             return conclude(opts, journal, rec, true,
                             "libvirt started the VM after the incoming migration", err);
         /* libvirt runs "started" as soon as the destination QEMU runs, paused
@@ -494,15 +514,12 @@ settle(const struct mp_options *opts, const char *name, const char *op, const ch
     }
     /* "stopped" (the status file is still there) decides; "release" only
      * when libvirt gives the reason (>= 10.5.0) or "stopped" could not. */
-    bool failed = job_on == 1 || (strcmp(op, "release") == 0 &&
-                                  (strcmp(extra, "failed") == 0 || strcmp(extra, "crashed") == 0));
-    if (failed)
+    if (stopped_incoming(op, extra, st))
         return conclude(opts, journal, rec, false,
                         "the incoming migration failed: libvirt stopped the destination VM "
                         "during it; the Prepare hooks were called to undo their work",
                         err);
-    if (job_on == 0 ||
-        (strcmp(op, "release") == 0 && strcmp(extra, "-") != 0 && strcmp(extra, "") != 0))
+    if (ran_after_incoming(op, extra, st))
         return conclude(opts, journal, rec, true,
                         "the incoming migration had succeeded: the VM ran here until libvirt "
                         "stopped it",
@@ -528,8 +545,9 @@ settle_watched(const struct mp_options *opts, const char *name)
 {
     _cleanup_error_ struct mp_error *err = NULL;
     int r = mp_privs_drop(0, 0, opts->user, &err);
+    struct libvirt_status ran = { .readable = true, .running = true };
     if (r >= 0)
-        r = settle(opts, name, "started", "-", 0, &err);
+        r = settle(opts, name, "started", "-", &ran, &err);
     if (r < 0)
         syslog(LOG_ERR, "domain %s: settling its incoming migration: %s", name,
                err ? err->message : strerror(-r));
@@ -601,14 +619,14 @@ run(int argc, char **argv, struct mp_error **err)
     r = mp_options_parse(&opts, MP_PROG_PREPARE, usage, 1, config_argv, err);
     if (r < 0)
         return r;
-    int job_on = later ? incoming_job_on(name) : -1;
+    struct libvirt_status st = later ? read_status(name) : (struct libvirt_status){ 0 };
     /* Forked as root: the watcher reads libvirt's root-only status file. */
-    if (strcmp(op, "started") == 0 && job_on == 1 && has_record(&opts, name))
+    if (strcmp(op, "started") == 0 && st.incoming && has_record(&opts, name))
         watch_incoming(&opts, name);
     r = mp_privs_drop(0, 0, opts.user, err);
     if (r >= 0)
         r = migrate ? incoming(&opts, name, xml, len, err)
-                    : settle(&opts, name, op, extra, job_on, err);
+                    : settle(&opts, name, op, extra, &st, err);
     mp_options_free(&opts);
     /* The VM is stopped or started whatever we say: only "migrate" can
      * refuse. A failure here is logged (libvirt logs stderr too). */

@@ -93,17 +93,18 @@ hk_private_run() {
         mp_skip "cannot mount an overlay on /run here"
 }
 
-# hk_libvirt_status NAME ASYNC: write libvirt's status file of domain NAME
-# (/run/libvirt/qemu/NAME.xml, what the adapter reads at "started" and
-# "stopped") with its current async job ASYNC ("migration in", "none"), or
-# remove it when ASYNC is empty. Needs hk_private_run.
+# hk_libvirt_status NAME ASYNC [STATE REASON]: write libvirt's status file
+# of domain NAME (/run/libvirt/qemu/NAME.xml, what the adapter reads at
+# "started" and "stopped") with its current async job ASYNC ("migration in",
+# "none") and its state (default: paused for the migration, as libvirt keeps
+# an incoming VM), or remove it when ASYNC is empty. Needs hk_private_run.
 hk_libvirt_status() {
     mkdir -p /run/libvirt/qemu
     if [ -z "$2" ]; then
         rm -f "/run/libvirt/qemu/$1.xml"
         return
     fi
-    printf '%s\n' "<domstatus state='paused' reason='migration' pid='1'>" \
+    printf '%s\n' "<domstatus state='${3:-paused}' reason='${4:-migration}' pid='1'>" \
         "  <job type='none' async='$2' phase='prepare' flags='0x1'/>" \
         "  <domain type='qemu'><name>x</name><devices><graphics type='vnc' passwd='s3cr3t'/></devices></domain>" \
         "</domstatus>" >"/run/libvirt/qemu/$1.xml"

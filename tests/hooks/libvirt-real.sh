@@ -14,8 +14,9 @@
 #     success once the VM runs on B (the adapter's watcher), when the Finish
 #     hooks run: the lease-handoff example moves the VM's lease from A to B;
 #   - a Prepare hook's veto makes virsh migrate fail, the VM stays on A;
-#   - B's QEMU killed during the stream: the hooks' undo runs, the record
-#     closes as failed, the VM stays on A and so does its lease;
+#   - B's QEMU killed before the stream (A's daemon held meanwhile) and
+#     during it: each time the hooks' undo runs, the record closes as
+#     failed, the VM stays on A and so does its lease;
 #   - domains called "web server" and "db+1" migrate;
 #   - the VNC password of the domain XML is nowhere on disk but in libvirt's
 #     own status files (/run/libvirt/qemu, a tmpfs on a real host).
@@ -217,6 +218,40 @@ expect_state B vm1 absent
 [ ! -e "$MP_STATE/destination/vm1/record" ] || mp_fail "a vetoed migration left a record"
 rm "$hooks/veto"
 
+echo "== B's QEMU killed before the stream: the hooks' undo runs, the VM stays on A"
+# A is held (SIGSTOP) from B's "started" until B's QEMU is dead, so its
+# stream can never have connected.
+lease_held_by_a vm1
+port=$((port + 1))
+timeout 120 virsh -c "${uri[A]}" migrate --live vm1 "${uri[B]}" --migrateuri "tcp:127.0.0.1:$port" \
+    >"$MP_TMP/migrate.out" 2>&1 &
+migration=$!
+for _ in $(seq 600); do
+    record vm1 | grep -qx 'fact.libvirt-seen = started' && break
+    sleep 0.05
+done
+kill -STOP "$(cat "$MP_TMP/A/libvirtd.pid")"
+record vm1 | grep -qx 'fact.libvirt-seen = started' || mp_fail "B never started vm1"
+pidfile="$MP_TMP/B/run-upper/libvirt/qemu/vm1.pid"
+[ -s "$pidfile" ] || mp_fail "no QEMU pid file of vm1 on B"
+kill -KILL "$(cat "$pidfile")"
+for _ in $(seq 600); do
+    record vm1 | grep -qx 'closed = yes' && break
+    sleep 0.1
+done
+kill -CONT "$(cat "$MP_TMP/A/libvirtd.pid")"
+rc=0
+wait "$migration" || rc=$?
+echo "virsh migrate vm1: exit $rc $(head -c 300 "$MP_TMP/migrate.out")"
+[ "$rc" -ne 0 ] || mp_fail "the migration succeeded with B's QEMU killed"
+expect_record vm1 'closed = yes' 'outcome = failed'
+grep -qx MIGPHASE_OUTCOME=failed "$hooks/env-vm1-failed" || mp_fail "the Prepare hooks were not undone"
+expect_state A vm1 running
+expect_state B vm1 absent
+expect_lease libvirt-a "" "after vm1's migration failed before its stream"
+[ ! -e "$hooks/finish-env-vm1" ] || mp_fail "the Finish hooks ran for a migration that failed"
+rm -f "$hooks/env-vm1-failed"
+
 echo "== B's QEMU killed during the stream: the hooks' undo runs, the VM stays on A"
 lease_held_by_a vm1
 port=$((port + 1))
@@ -232,7 +267,7 @@ done
 record vm1 | grep -qx 'fact.libvirt-seen = started' || mp_fail "B never started vm1"
 # libvirt runs "started" before the stream: the kill waits for the stream's
 # connection, or it would strike B's QEMU before the stream (under ASan's
-# slower hooks it did), which is not this case.
+# slower hooks it did), which is the case above.
 for _ in $(seq 600); do
     ss -Htn state established "( sport = :$port )" | grep -q . && break
     sleep 0.1
