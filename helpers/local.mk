@@ -36,7 +36,8 @@ helpers_migphase_status_SOURCES = helpers/status.c
 helpers_migphase_status_LDADD = $(HELPER_LIBS)
 helpers_migphase_status_LDFLAGS = $(HELPER_LINK_FLAGS)
 EXTRA_helpers_migphase_status_DEPENDENCIES = $(HELPER_EXPORTS)
-helpers_migphase_migrate_SOURCES = helpers/migrate.c helpers/migrate.h helpers/migrate-jobs.c
+helpers_migphase_migrate_SOURCES = helpers/migrate.c helpers/migrate.h helpers/migrate-jobs.c \
+	helpers/ssh-master.c
 helpers_migphase_migrate_LDADD = $(HELPER_LIBS)
 helpers_migphase_migrate_LDFLAGS = $(HELPER_LINK_FLAGS)
 EXTRA_helpers_migphase_migrate_DEPENDENCIES = $(HELPER_EXPORTS)

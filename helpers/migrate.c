@@ -123,7 +123,6 @@ add_tuning(char **argv, const struct mp_tuning *t)
     if (t->auto_converge)
         argv = add(argv, "--auto-converge", NULL);
     argv = add(argv, "--converge", mp_converge_name(t->converge));
-    argv = add(argv, "--converge", mp_converge_name(t->converge));
     argv = add_u64(argv, "--throttle-initial", t->throttle_initial);
     return add_u64(argv, "--throttle-step", t->throttle_step);
 }
@@ -629,7 +628,10 @@ main(int argc, char **argv)
     } else if (r > 0) {
         /* SIGINT reaches the steps too; Perform cancels and we undo the rest. */
         mp_proc_catch_interrupts();
+        struct ssh_master master;
+        ssh_master_start(&opts, &master);
         status = sel.domains || sel.all ? migrate_jobs_run(&opts, &sel) : migrate_one(&opts, false);
+        ssh_master_stop(&master);
     }
     remove_tree(lab_dir);
     migrate_selection_free(&sel);

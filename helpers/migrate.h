@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The domains of a run of several, and where their sockets are. */
 struct migrate_selection {
@@ -36,3 +37,17 @@ int migrate_jobs_check(const struct mp_options *o, struct migrate_selection *sel
  * stderr and a line for each at the end. Returns the highest exit status
  * of the domains' (0: all moved). */
 int migrate_jobs_run(const struct mp_options *o, const struct migrate_selection *sel);
+
+/* The ssh master connection of a run whose --transport is ssh: one
+ * connection for every step (helpers/ssh-master.c). */
+struct ssh_master {
+    pid_t pid; /* the master ssh; 0: none */
+    char *dir; /* its private directory, with the control socket */
+};
+
+/* With an ssh transport, connect once and rewrite o->transport so that
+ * every step goes through that connection; otherwise (or if it cannot
+ * connect: the steps then connect on their own) leave it as it is. */
+void ssh_master_start(struct mp_options *o, struct ssh_master *m);
+/* End the master connection, if any, and remove its directory. */
+void ssh_master_stop(struct ssh_master *m);
