@@ -73,7 +73,7 @@ build_and_check() {
 # libvirt-real (a real libvirtd drives the hook that libvirt-adapter runs).
 ASAN_TESTS_MATCH='^tests/(unit|fuzz|security|xen)/
 ^tests/hooks/(libvirt-adapter|opennebula-adapter|lease-handoff|network-taps|site-hooks)\.sh$
-^tests/integration/(cookie-errors|migrate-live|migrate-tls|migrate-storage|migrate-pipeline|step-failures|recovery|slow-monitor|confinement)\.sh$'
+^tests/integration/(cookie-errors|migrate-live|migrate-tls|migrate-storage|migrate-pipeline|migrate-ssh|step-failures|recovery|slow-monitor|confinement)\.sh$'
 asan_build_and_check() {
     local dir=$1 tests
     shift
