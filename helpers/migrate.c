@@ -219,10 +219,10 @@ take_result(struct step_result *res, int status)
 /* Run one step with the cookie on stdin; its stderr (progress, errors) goes
  * straight to ours. argv is consumed. */
 static struct step_result
-run_step(const struct migration *m, const char *step, char **argv, const char *cookie)
+run_step(const struct migration *m, const char *step, char **consumed, const char *cookie)
 {
     struct step_result res = { .exit_status = 1 };
-    _cleanup_strv_ char **owned = argv;
+    _cleanup_strv_ char **argv = consumed;
     int status = 0;
     struct mp_error *err = NULL;
     announce_step(m, step);

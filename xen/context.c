@@ -47,6 +47,11 @@ skip_location(const char *msg)
     return end && !memchr(p + 1, ' ', (size_t)(end - p - 1)) ? end + 2 : msg;
 }
 
+/* libxl's callback: format is libxl's printf format for al. */
+static void logger_vmessage(xentoollog_logger *logger, xentoollog_level level, int errnoval,
+                            const char *context, const char *format, va_list al)
+    __attribute__((format(printf, 5, 0)));
+
 static void
 logger_vmessage(xentoollog_logger *logger, xentoollog_level level, int errnoval,
                 const char *context, const char *format, va_list al)

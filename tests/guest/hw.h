@@ -49,6 +49,9 @@ store64(volatile uint64_t *p, uint64_t v)
 }
 
 /* COM1 at 115200 8N1, no interrupts. */
+/* The one C library function compilers call on their own (hw.c). */
+void *memset(void *dst, int c, __SIZE_TYPE__ n);
+
 void serial_init(void);
 void serial_putc(char c);
 

@@ -895,8 +895,9 @@ Test(storage, bad_disks_refused)
         "<disk node=\"a b\" format=\"raw\" path=\"/x\" size=\"1\"/>",
         "<disk node=\"d\" format=\"raw\" path=\"/x\"/>",
         "<disk node=\"d\" format=\"raw\" path=\"/x\" size=\"-1\"/>",
-        "<disk node=\"d\" format=\"raw\" path=\"/x\" size=\"1\"/>"
-        "<disk node=\"d\" format=\"raw\" path=\"/y\" size=\"1\"/>",
+        /* One entry: two disks of the same node. */
+        ("<disk node=\"d\" format=\"raw\" path=\"/x\" size=\"1\"/>"
+         "<disk node=\"d\" format=\"raw\" path=\"/y\" size=\"1\"/>"),
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         _cleanup_free_ char *xml = xasprintf(

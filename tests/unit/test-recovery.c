@@ -303,7 +303,7 @@ Test(recovery, every_row_has_a_case)
                         record_of(role, step, phase, false);
                     const struct mp_recovery_rule *rule = mp_recovery_rule_for(rec, state);
                     cr_assert_not_null(rule);
-                    cr_assert_eq(rule->role, role, "%s %s %s %s: a rule of the other role",
+                    cr_assert_eq((int)rule->role, role, "%s %s %s %s: a rule of the other role",
                                  mp_role_name(role), mp_step_name(step),
                                  mp_journal_phase_name(phase), mp_vm_state_name(state));
                     reached[row_of(rows, rule)] = true;
