@@ -394,6 +394,10 @@ fill_begin_cookie(struct mp_cookie *out, const struct mp_options *opts)
      * plain stream: it must refuse the cookie instead. */
     if (mp_tuning_requested(&opts->params.tuning))
         mp_cookie_add_feature(out, "tuning", true);
+    /* A destination that predates postcopy would set it off and never let
+     * the guest run on demand-fetched pages. */
+    if (opts->params.tuning.postcopy)
+        mp_cookie_add_feature(out, "postcopy", true);
 }
 
 /* Begin describes the VM before anything is locked: it has no side effects,
@@ -406,6 +410,11 @@ run_begin(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_err
         return mp_error_input(err, ENOTSUP,
                               "the %s driver does not copy storage: --copy-storage is refused "
                               "(put the disks on shared storage)",
+                              driver->name);
+    if (ctx->opts->params.tuning.postcopy && !driver->features->postcopy)
+        return mp_error_input(err, ENOTSUP,
+                              "the %s driver cannot switch a stream to postcopy: "
+                              "--postcopy is refused",
                               driver->name);
     /* The stream's TLS request (engine/stream-tls.c). */
     int r = mp_stream_tls_step(ctx, err);
@@ -471,7 +480,9 @@ apply_rules(struct mp_step_ctx *ctx, const struct mp_cookie *in, const char *raw
         r = mp_rule_check_same_input(ctx, raw, raw_len, *done_before, err);
     if (r < 0 || *done_before)
         return r;
-    r = mp_rule_check_direction(ctx, err);
+    r = mp_rule_guard_postcopy(ctx, err);
+    if (r == 0)
+        r = mp_rule_check_direction(ctx, err);
     if (r == 0)
         r = mp_rule_guard_source_resume(ctx, err);
     if (r == 0)
