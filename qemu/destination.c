@@ -441,6 +441,8 @@ int
 qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
 {
     const struct mp_options *opts = ctx->opts;
+    if (opts->resume)
+        return qemu_prepare_resume(ctx, plan, err);
     if (!opts->qmp_socket)
         return mp_error_input(err, EINVAL,
                               "no QMP socket for the destination VM: give --qmp SOCKET");

@@ -547,6 +547,13 @@ qemu_migration_active(const char *status)
 enum mp_vm_state
 qemu_monitor_vm_state(const char *run_state, const char *migration_status)
 {
+    /* First: a VM past postcopy's switch, on either side, must be neither
+     * resumed (source) nor killed (destination), whatever it runs. */
+    if (mp_streq0(migration_status, "postcopy-active"))
+        return MP_VM_POSTCOPY;
+    if (mp_streq0(migration_status, "postcopy-paused") ||
+        mp_streq0(migration_status, "postcopy-recover"))
+        return MP_VM_POSTCOPY_PAUSED;
     if (strcmp(run_state, "inmigrate") == 0)
         return MP_VM_INCOMING;
     if (strcmp(run_state, "postmigrate") == 0)

@@ -894,6 +894,8 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
 int
 qemu_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
 {
+    if (ctx->opts->resume)
+        return qemu_perform_resume(ctx, plan, err);
     _cleanup_source_vm_ struct source_vm *vm = xzalloc(sizeof(*vm));
     int r = open_recorded_vm(ctx, &vm->qmp, &vm->pid, err);
     if (r < 0)

@@ -363,6 +363,9 @@ static const struct option_def option_defs[] = {
       "start the destination VM through this command prefix (default: daemonize)" },
     { "progress", "MODE", MP_PROG_PERFORM | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_progress, 0,
       "auto (a bar on a terminal), bar, json (lines on stderr) or none" },
+    { "resume", NULL, MP_PROG_PREPARE | MP_PROG_PERFORM, CLI_ONLY, set_flag, FIELD(resume),
+      "recover a paused postcopy: prepare listens again (migrate-recover), perform resumes the "
+      "stream to prepare's new cookie" },
     { "cancelled", NULL, MP_PROG_FINISH | MP_PROG_CONFIRM, CLI_ONLY, set_flag, FIELD(cancelled),
       "undo the migration on this host instead of completing it" },
     { "force", NULL, MP_PROG_CONFIRM, CLI_ONLY, set_flag, FIELD(force),
