@@ -6,7 +6,9 @@
 #     (an unprivileged qemu-user) may not use userfaultfd;
 #   - --postcopy-after-precopy: the switch after the first pass, Confirm
 #     --cancelled refused (exit 3) once it happened, memory verified on the
-#     destination;
+#     destination; the same through migphase-migrate;
+#   - --converge auto --postcopy: the downtime limit, the throttle, then
+#     postcopy;
 #   - the link cut during postcopy: both QEMUs postcopy-paused,
 #     migphase-status shows it on both hosts, and the commands it prints
 #     recover the stream over a new connection; memory verified;
@@ -205,6 +207,15 @@ cut_link() {
     ip netns exec "$MP_DST_NS" ss -K dst 10.215.0.1 >/dev/null 2>&1 || true
     ip netns exec "$MP_SRC_NS" ss -K dst 10.215.0.2 >/dev/null 2>&1 || true
 }
+
+echo "== migphase-migrate --postcopy-after-precopy: the orchestrator passes it on"
+MP_PREFIX="${SRC[*]}" mp_start_guest mig $mem $rate
+mp_wait_ticks "$MP_TMP/mig-src-serial.log" 2 60
+mp_migrate mig --transport "ip netns exec $MP_DST_NS" --listen 10.215.0.2 --progress json \
+    --bandwidth 8 --postcopy-after-precopy 2>"$MP_TMP/mig.err" ||
+    mp_fail "migphase-migrate failed: $(grep -v '^{' "$MP_TMP/mig.err")"
+grep -q '"event":"postcopy"' "$MP_TMP/mig.err" || mp_fail "migphase-migrate did not switch"
+verify_destination mig
 
 echo "== --converge auto --postcopy: the downtime limit, the throttle, then postcopy"
 MP_PREFIX="${SRC[*]}" mp_start_guest auto $mem $rate
