@@ -63,11 +63,13 @@ enum mp_vm_state {
     MP_VM_UNKNOWN, /* could not be asked */
     MP_VM_ABSENT,  /* no such VM (process gone) */
     MP_VM_RUNNING,
-    MP_VM_PAUSED,    /* paused, not by migration */
-    MP_VM_INCOMING,  /* destination waiting for or receiving the stream */
-    MP_VM_MIGRATING, /* source sending the stream */
-    MP_VM_MIGRATED,  /* source paused after a completed stream */
-    MP_VM_FAILED,    /* incoming stream failed; VM unusable */
+    MP_VM_PAUSED,          /* paused, not by migration */
+    MP_VM_INCOMING,        /* destination waiting for or receiving the stream */
+    MP_VM_MIGRATING,       /* source sending the stream */
+    MP_VM_MIGRATED,        /* source paused after a completed stream */
+    MP_VM_FAILED,          /* incoming stream failed; VM unusable */
+    MP_VM_POSTCOPY,        /* the stream switched to postcopy: the destination holds the guest */
+    MP_VM_POSTCOPY_PAUSED, /* a postcopy stream broke: both sides wait for its recovery */
     MP_VM_COUNT,
 };
 const char *mp_vm_state_name(enum mp_vm_state state);

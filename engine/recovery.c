@@ -12,7 +12,8 @@
 #define VM(v)       (1u << MP_VM_##v)
 #define ANY_PHASE   (PHASE(STARTED) | PHASE(DONE) | PHASE(FAILED))
 #define ANY_VM      ((1u << MP_VM_COUNT) - 1)
-#define NOT_RUNNING (ANY_VM & ~VM(RUNNING))
+#define ANY_STEP    ((1u << MP_STEP_COUNT) - 1)
+#define NOT_RUNNING (ANY_VM & ~VM(RUNNING) & ~VM(POSTCOPY) & ~VM(POSTCOPY_PAUSED))
 
 /* Order matters: the first rule that matches applies. The principles, after
  * libvirt's recovery on daemon restart and xl's point-of-no-return handshake:
@@ -20,10 +21,25 @@
  * whose stream completed stays paused until Finish's outcome is known; a
  * destination that never resumed is killed; one that resumed keeps running. */
 static const struct mp_recovery_rule rules[] = {
+    /* Past postcopy's switch neither side may undo anything: a broken
+     * stream is recovered over a new connection. */
+    { MP_ROLE_SOURCE, ANY_STEP, ANY_PHASE, VM(POSTCOPY_PAUSED), MP_ACTION_RESUME_POSTCOPY, false,
+      "the postcopy stream broke: the source must not run again; listen again on the "
+      "destination, then resume the stream here" },
+    { MP_ROLE_DESTINATION, ANY_STEP, ANY_PHASE, VM(POSTCOPY_PAUSED), MP_ACTION_RESUME_POSTCOPY,
+      false,
+      "the postcopy stream broke: the guest waits here for its pages; listen again here, then "
+      "resume the stream on the source" },
+    { MP_ROLE_SOURCE, STEP(PERFORM), PHASE(STARTED) | PHASE(FAILED), VM(POSTCOPY),
+      MP_ACTION_RERUN_PERFORM, false,
+      "the stream switched to postcopy but Perform did not conclude: re-run it for its cookie; "
+      "the source never runs again" },
     { MP_ROLE_SOURCE, STEP(BEGIN), ANY_PHASE, ANY_VM, MP_ACTION_RESUME_SOURCE, true,
       "Begin changes nothing: close the migration, the VM stays as it is" },
-    { MP_ROLE_SOURCE, STEP(PERFORM), PHASE(DONE), VM(MIGRATED) | VM(ABSENT), MP_ACTION_FINISH_DEST,
-      false, "the stream completed: the destination's Finish decides, the source stays paused" },
+    { MP_ROLE_SOURCE, STEP(PERFORM), PHASE(DONE), VM(MIGRATED) | VM(ABSENT) | VM(POSTCOPY),
+      MP_ACTION_FINISH_DEST, false,
+      "the stream completed (or switched to postcopy): the destination's Finish decides, the "
+      "source stays paused" },
     { MP_ROLE_SOURCE, STEP(PERFORM), PHASE(STARTED), VM(MIGRATED), MP_ACTION_RERUN_PERFORM, false,
       "the stream completed but Perform did not record it: re-run it for its cookie" },
     { MP_ROLE_SOURCE, STEP(PERFORM), PHASE(STARTED) | PHASE(FAILED),
@@ -36,9 +52,10 @@ static const struct mp_recovery_rule rules[] = {
     { MP_ROLE_SOURCE, STEP(CONFIRM), PHASE(STARTED) | PHASE(FAILED), ANY_VM & ~VM(UNKNOWN),
       MP_ACTION_RERUN_CONFIRM, false,
       "Confirm was interrupted: run it again with the same cookie" },
-    { MP_ROLE_DESTINATION, STEP(PREPARE) | STEP(FINISH), ANY_PHASE, VM(RUNNING),
+    { MP_ROLE_DESTINATION, STEP(PREPARE) | STEP(FINISH), ANY_PHASE, VM(RUNNING) | VM(POSTCOPY),
       MP_ACTION_RERUN_FINISH, false,
-      "the destination runs the VM: past the point of no return, it keeps running" },
+      "the destination runs the VM (or holds it under postcopy): past the point of no return, "
+      "it keeps running" },
     { MP_ROLE_DESTINATION, STEP(PREPARE) | STEP(FINISH), ANY_PHASE, NOT_RUNNING & ~VM(UNKNOWN),
       MP_ACTION_KILL_DEST, true,
       "the destination never resumed: kill it; the source still has the VM" },
@@ -57,6 +74,7 @@ static const char *const action_names[] = {
     [MP_ACTION_RERUN_FINISH] = "migphase-finish (again)",
     [MP_ACTION_RERUN_CONFIRM] = "migphase-confirm (again)",
     [MP_ACTION_INVESTIGATE] = "a human checks both hosts",
+    [MP_ACTION_RESUME_POSTCOPY] = "migphase-prepare --resume, then migphase-perform --resume",
 };
 
 const struct mp_recovery_rule *
@@ -74,7 +92,45 @@ mp_recovery_rule_for(const struct mp_journal_record *record, enum mp_vm_state st
 const char *
 mp_recovery_where(const struct mp_recovery_rule *rule)
 {
-    return rule->action == MP_ACTION_FINISH_DEST ? "on the destination" : "here";
+    bool elsewhere = rule->action == MP_ACTION_FINISH_DEST ||
+                     (rule->action == MP_ACTION_RESUME_POSTCOPY && rule->role == MP_ROLE_SOURCE);
+    return elsewhere ? "on the destination" : "here";
+}
+
+const char *
+mp_recovery_then_where(const struct mp_recovery_rule *rule)
+{
+    bool elsewhere = rule->action == MP_ACTION_RESUME_POSTCOPY && rule->role == MP_ROLE_DESTINATION;
+    return elsewhere ? "on the source" : "here";
+}
+
+/* A paused postcopy's recovery: the destination's Prepare listens again
+ * (its own Begin cookie names the migration) and writes the cookie that
+ * the source's Perform resumes the stream to. Both commands name the
+ * destination's journal directory: the cookie goes to the source as any
+ * Prepare cookie does. */
+static char **
+resume_command(const char *helper, const struct mp_journal_record *record, const char *state_dir,
+               bool prepare)
+{
+    char **argv = mp_strv_append(NULL, helper);
+    argv = mp_strv_append(argv, "--resume");
+    if (record->driver && strcmp(record->driver, "qemu") != 0) {
+        argv = mp_strv_append(argv, "--driver");
+        argv = mp_strv_append(argv, record->driver);
+    }
+    argv = mp_strv_append(argv, "--state-dir");
+    argv = mp_strv_append(argv, state_dir);
+    _cleanup_free_ char *dir = xasprintf("%s/destination/%s", state_dir, record->domain);
+    _cleanup_free_ char *begin = xasprintf("%s/prepare-in.xml", dir);
+    _cleanup_free_ char *cookie = xasprintf("%s/resume-cookie.xml", dir);
+    argv = mp_strv_append(argv, "--in");
+    argv = mp_strv_append(argv, prepare ? begin : cookie);
+    if (prepare) {
+        argv = mp_strv_append(argv, "--out");
+        argv = mp_strv_append(argv, cookie);
+    }
+    return argv;
 }
 
 static char *
@@ -126,6 +182,8 @@ mp_recovery_command(const struct mp_recovery_rule *rule, const struct mp_journal
         if (mp_streq0(mp_journal_record_get_fact(record, MP_FACT_UNDO), MP_FACT_YES))
             flag = "--cancelled";
         break;
+    case MP_ACTION_RESUME_POSTCOPY:
+        return resume_command("migphase-prepare", record, state_dir, true);
     case MP_ACTION_NONE:
     case MP_ACTION_INVESTIGATE:
         return NULL;
@@ -155,6 +213,8 @@ char **
 mp_recovery_then(const struct mp_recovery_rule *rule, const struct mp_journal_record *record,
                  const char *state_dir)
 {
+    if (rule->action == MP_ACTION_RESUME_POSTCOPY)
+        return resume_command("migphase-perform", record, state_dir, false);
     if (rule->action != MP_ACTION_FINISH_DEST)
         return NULL;
     /* No --cancelled: Confirm reads from Finish's cookie which way to go. */

@@ -36,9 +36,11 @@ mp_driver_name(size_t i)
 }
 
 static const char *const vm_state_names[] = {
-    [MP_VM_UNKNOWN] = "unknown",   [MP_VM_ABSENT] = "absent",     [MP_VM_RUNNING] = "running",
-    [MP_VM_PAUSED] = "paused",     [MP_VM_INCOMING] = "incoming", [MP_VM_MIGRATING] = "migrating",
+    [MP_VM_UNKNOWN] = "unknown",   [MP_VM_ABSENT] = "absent",
+    [MP_VM_RUNNING] = "running",   [MP_VM_PAUSED] = "paused",
+    [MP_VM_INCOMING] = "incoming", [MP_VM_MIGRATING] = "migrating",
     [MP_VM_MIGRATED] = "migrated", [MP_VM_FAILED] = "failed",
+    [MP_VM_POSTCOPY] = "postcopy", [MP_VM_POSTCOPY_PAUSED] = "postcopy-paused",
 };
 
 const char *

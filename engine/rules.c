@@ -97,12 +97,27 @@ mp_rule_check_input(enum mp_step step, const struct mp_options *opts, const stru
     return check_stream_uri(in, err);
 }
 
+/* Exit 3: the source stays paused, and only the postcopy's end (or its
+ * recovery) resolves the migration. */
+static int
+refuse_after_postcopy(struct mp_error **err)
+{
+    mp_error_set(err, EPERM,
+                 "refusing to resume the source: its stream switched to postcopy, so the "
+                 "destination runs the guest and holds memory the source never got back "
+                 "(--force cannot change that); let the postcopy complete, or recover it, and "
+                 "run migphase-confirm without --cancelled (see migphase-status)");
+    return mp_error_left_state(err);
+}
+
 int
 mp_rule_decide_cancel(enum mp_step step, const struct mp_options *opts, const struct mp_cookie *in,
                       bool *cancel, struct mp_error **err)
 {
     bool failed = in->outcome != MP_OUTCOME_SUCCESS || in->step != expected_input[step];
     *cancel = opts->cancelled || failed;
+    if (step == MP_STEP_CONFIRM && opts->cancelled && in->stats.convergence.postcopy)
+        return refuse_after_postcopy(err);
     if (step == MP_STEP_CONFIRM && opts->cancelled && !failed && !opts->force) {
         mp_error_set(err, EPERM,
                      "refusing to resume the source: the Finish cookie says the destination "
@@ -170,9 +185,12 @@ mp_rule_unchanged_sum(const struct mp_cookie *c)
     if (mp_tuning_requested(t)) {
         _cleanup_free_ char *tuning =
             xasprintf("parallel=%" PRIu64 " compress=%s xbzrle=%" PRIu64
-                      " auto-converge=%d throttle=%" PRIu64 "+%" PRIu64 " converge=%s",
+                      " auto-converge=%d throttle=%" PRIu64 "+%" PRIu64 " converge=%s%s",
                       t->parallel, mp_compress_name(t->compress), t->xbzrle_bytes, t->auto_converge,
-                      t->throttle_initial, t->throttle_step, mp_converge_name(t->converge));
+                      t->throttle_initial, t->throttle_step, mp_converge_name(t->converge),
+                      t->postcopy_after_precopy ? " postcopy-after-precopy"
+                      : t->postcopy             ? " postcopy"
+                                                : "");
         h = sum_string(h, tuning);
     }
     return xasprintf("%016" PRIx64, h);
@@ -319,6 +337,18 @@ mp_rule_guard_source_resume(const struct mp_step_ctx *ctx, struct mp_error **err
                  "the destination gave up; run migphase-finish on the destination and confirm "
                  "with its cookie, or check that the destination VM is gone and use --force");
     return mp_error_left_state(err);
+}
+
+int
+mp_rule_guard_postcopy(const struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    if (ctx->step != MP_STEP_CONFIRM || !ctx->cancel)
+        return 0;
+    bool recorded = mp_streq0(mp_journal_record_get_fact(ctx->record, MP_FACT_POSTCOPY),
+                              MP_FACT_POSTCOPY_STARTED);
+    if (!recorded && !ctx->in->stats.convergence.postcopy)
+        return 0;
+    return refuse_after_postcopy(err);
 }
 
 int

@@ -59,6 +59,9 @@ int mp_rule_check_direction(const struct mp_step_ctx *ctx, struct mp_error **err
 /* Confirm resumes the source after a completed stream only on a Finish
  * cookie that says the destination gave up, or on --force. */
 int mp_rule_guard_source_resume(const struct mp_step_ctx *ctx, struct mp_error **err);
+/* Confirm never resumes a source whose stream switched to postcopy (this
+ * host's journal or the cookie says so), not even with --force: exit 3. */
+int mp_rule_guard_postcopy(const struct mp_step_ctx *ctx, struct mp_error **err);
 /* Confirm stops the source only when this host's own journal says its
  * Perform completed the stream: a cookie alone never kills a VM. */
 int mp_rule_guard_source_stop(const struct mp_step_ctx *ctx, struct mp_error **err);

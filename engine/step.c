@@ -118,8 +118,10 @@ open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_befo
              struct mp_error **err)
 {
     enum mp_role role = mp_step_role(ctx->step);
-    bool continues =
-        ctx->step == MP_STEP_PERFORM || ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM;
+    /* --resume recovers a migration this host has, whatever step it reached. */
+    bool resume = ctx->opts->resume;
+    bool continues = resume || ctx->step == MP_STEP_PERFORM || ctx->step == MP_STEP_FINISH ||
+                     ctx->step == MP_STEP_CONFIRM;
     int r = continues ? mp_rule_check_known_migration(ctx->opts->state_dir, c, role, err) : 0;
     if (r < 0)
         return r;
@@ -150,14 +152,18 @@ open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_befo
                             c->domain_name, old->migration_id, mp_role_name(role),
                             mp_step_name(old->step), mp_journal_phase_name(old->phase),
                             c->domain_name);
-    if (same && old->step > ctx->step)
+    if (same && old->step > ctx->step && !resume)
         return mp_error_input(err, EALREADY, "migration %s already reached step %s on this host",
                               c->migration_id, mp_step_name(old->step));
     /* A Finish or Confirm that failed and left state behind runs again: that
      * is how it gets resolved. Any other concluded step answers as before. */
     bool retry = old && old->phase == MP_PHASE_FAILED && !old->closed &&
                  (ctx->step == MP_STEP_FINISH || ctx->step == MP_STEP_CONFIRM);
-    *done_before = same && old->step == ctx->step && old->phase != MP_PHASE_STARTED && !retry;
+    *done_before =
+        same && old->step == ctx->step && old->phase != MP_PHASE_STARTED && !retry && !resume;
+    if (resume && old && old->closed)
+        return mp_error_input(err, EALREADY, "migration %s is over on this host: nothing to resume",
+                              c->migration_id);
     if (same) {
         mp_journal_record_free(ctx->record);
         ctx->record = steal_ptr(&old);
@@ -286,7 +292,9 @@ conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
     rec->outcome = outcome;
     if (ctx->step == MP_STEP_FINISH && rc == 0 && ctx->out)
         estimate_pause(ctx);
-    rec->closed = mp_rule_closes_migration(ctx->step, rc, *err, run_of(ctx)->acted);
+    /* A failed resume leaves the postcopy paused, as it found it. */
+    rec->closed =
+        !ctx->opts->resume && mp_rule_closes_migration(ctx->step, rc, *err, run_of(ctx)->acted);
     if (ctx->step == MP_STEP_PERFORM && rc == 0)
         mp_journal_record_set_fact(rec, MP_FACT_STREAM, MP_FACT_STREAM_COMPLETED);
     free(rec->message);
@@ -363,7 +371,8 @@ run_driver(const struct mp_driver *driver, struct mp_step_ctx *ctx,
         ctx->progress = mp_progress_new(ctx->opts->progress, STDERR_FILENO);
     r = plan_and_act(driver, ctx, err);
     mp_progress_free(steal_ptr(&ctx->progress));
-    if (r < 0 && (ctx->step == MP_STEP_PREPARE || ctx->step == MP_STEP_PERFORM)) {
+    if (r < 0 && !ctx->opts->resume &&
+        (ctx->step == MP_STEP_PREPARE || ctx->step == MP_STEP_PERFORM)) {
         /* The hooks ran before the step failed: they undo what they did. */
         run_hooks(ctx, ctx->in, in->payload, in->payload_len, MP_OUTCOME_FAILED, NULL);
     }
@@ -394,6 +403,10 @@ fill_begin_cookie(struct mp_cookie *out, const struct mp_options *opts)
      * plain stream: it must refuse the cookie instead. */
     if (mp_tuning_requested(&opts->params.tuning))
         mp_cookie_add_feature(out, "tuning", true);
+    /* A destination that predates postcopy would set it off and never let
+     * the guest run on demand-fetched pages. */
+    if (opts->params.tuning.postcopy)
+        mp_cookie_add_feature(out, "postcopy", true);
 }
 
 /* Begin describes the VM before anything is locked: it has no side effects,
@@ -406,6 +419,11 @@ run_begin(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_err
         return mp_error_input(err, ENOTSUP,
                               "the %s driver does not copy storage: --copy-storage is refused "
                               "(put the disks on shared storage)",
+                              driver->name);
+    if (ctx->opts->params.tuning.postcopy && !driver->features->postcopy)
+        return mp_error_input(err, ENOTSUP,
+                              "the %s driver cannot switch a stream to postcopy: "
+                              "--postcopy is refused",
                               driver->name);
     /* The stream's TLS request (engine/stream-tls.c). */
     int r = mp_stream_tls_step(ctx, err);
@@ -467,11 +485,14 @@ apply_rules(struct mp_step_ctx *ctx, const struct mp_cookie *in, const char *raw
         r = mp_rule_check_hosts(ctx->record, in, err);
     if (r == 0 && ctx->out)
         r = mp_rule_check_hosts(ctx->record, ctx->out, err);
-    if (r == 0)
+    /* A resume takes a new cookie by design (Prepare's new address). */
+    if (r == 0 && !ctx->opts->resume)
         r = mp_rule_check_same_input(ctx, raw, raw_len, *done_before, err);
     if (r < 0 || *done_before)
         return r;
-    r = mp_rule_check_direction(ctx, err);
+    r = mp_rule_guard_postcopy(ctx, err);
+    if (r == 0)
+        r = mp_rule_check_direction(ctx, err);
     if (r == 0)
         r = mp_rule_guard_source_resume(ctx, err);
     if (r == 0)
@@ -507,6 +528,9 @@ run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct 
 {
     if (spec->step == MP_STEP_BEGIN)
         return run_begin(driver, ctx, err);
+    if (ctx->opts->resume && !driver->features->postcopy)
+        return mp_error_input(err, ENOTSUP, "the %s driver has no postcopy to resume",
+                              driver->name);
 
     _cleanup_cookie_ struct mp_cookie *in = NULL;
     _cleanup_free_ char *raw = NULL;
@@ -530,7 +554,8 @@ run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct 
         r = apply_rules(ctx, in, raw, raw_len, &done_before, err);
     if (r == 0 && done_before)
         r = answer_from_journal(ctx, err);
-    else if (r == 0 && (spec->step == MP_STEP_PREPARE || spec->step == MP_STEP_PERFORM))
+    else if (r == 0 && !ctx->opts->resume &&
+             (spec->step == MP_STEP_PREPARE || spec->step == MP_STEP_PERFORM))
         /* Before anything happens, so that a veto leaves nothing behind. */
         r = run_hooks(ctx, in, payload.payload, payload.payload_len, MP_OUTCOME_NONE, err);
     if (r == 0 && !done_before)

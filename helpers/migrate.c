@@ -123,6 +123,10 @@ add_tuning(char **argv, const struct mp_tuning *t)
     if (t->auto_converge)
         argv = add(argv, "--auto-converge", NULL);
     argv = add(argv, "--converge", mp_converge_name(t->converge));
+    if (t->postcopy_after_precopy)
+        argv = add(argv, "--postcopy-after-precopy", NULL);
+    else if (t->postcopy)
+        argv = add(argv, "--postcopy", NULL);
     argv = add_u64(argv, "--throttle-initial", t->throttle_initial);
     return add_u64(argv, "--throttle-step", t->throttle_step);
 }

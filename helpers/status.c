@@ -115,10 +115,10 @@ print_text(const struct pending *p, size_t n)
             printf("  run %s: %s\n", mp_recovery_where(p[i].rule), cmd);
         if (p[i].then) {
             _cleanup_free_ char *then = join_command(p[i].then);
-            printf("  then run here: %s\n"
-                   "  (the cookie files are on this host: if the destination is another "
-                   "machine, copy the --in file there and its --out file back)\n",
-                   then);
+            printf("  then run %s: %s\n"
+                   "  (if the hosts do not share these paths, copy each --out file to where the "
+                   "next command reads it)\n",
+                   mp_recovery_then_where(p[i].rule), then);
         } else
             printf("  action: check both hosts%s\n",
                    p[i].rule->action == MP_ACTION_RERUN_FINISH
@@ -164,6 +164,8 @@ print_json(const struct pending *p, size_t n)
             for (size_t k = 0; p[i].then && p[i].then[k]; k++)
                 json_object_array_add(then, json_object_new_string(p[i].then[k]));
             json_object_object_add(o, "then", then);
+            json_object_object_add(o, "then_where",
+                                   json_object_new_string(mp_recovery_then_where(p[i].rule)));
             if (r->message)
                 json_object_object_add(o, "last_error", json_object_new_string(r->message));
             _cleanup_free_ char *storage = storage_state(r);

@@ -4,6 +4,7 @@
 
 #include "argv.h"
 #include "buf.h"
+#include "facts.h"
 #include "log.h"
 #include "monitor.h"
 #include "proc.h"
@@ -174,6 +175,46 @@ incoming_result(struct mp_step_ctx *ctx, unsigned port, int r, struct mp_error *
     return mp_error_prefix(err, "listening for the stream on %s", uri);
 }
 
+/* Whether this kernel keeps userfaultfd, which postcopy's demand paging
+ * needs, from a process without CAP_SYS_PTRACE: the confined QEMU as
+ * qemu-user is one. */
+static bool
+userfaultfd_privileged_only(void)
+{
+    _cleanup_free_ char *v = NULL;
+    if (mp_read_file("/proc/sys/vm/unprivileged_userfaultfd", 16, &v, NULL, NULL) < 0)
+        return false;
+    return v[0] == '0';
+}
+
+/* QEMU answers "Postcopy is not supported" when setting postcopy-ram on an
+ * incoming VM that cannot open userfaultfd, and says why only on its
+ * stderr. Say it precisely, on one line: an input error (exit 2), since
+ * this host cannot take the migration as asked. */
+static int
+explain_postcopy_refusal(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+{
+    const struct mp_options *opts = ctx->opts;
+    if (!*err)
+        return -EIO;
+    if (!ctx->in->params.tuning.postcopy || !strstr((*err)->message, "Postcopy"))
+        return -(*err)->errnum;
+    _cleanup_free_ char *qemu_said = xstrdup((*err)->message);
+    mp_error_free(steal_ptr(err));
+    bool unprivileged = opts->qemu_user && strcmp(opts->qemu_user, "root") != 0;
+    if (unprivileged && userfaultfd_privileged_only())
+        return mp_error_input(err, ENOTSUP,
+                              "--postcopy refused: the destination QEMU runs as %s, and this "
+                              "kernel lets only privileged processes use userfaultfd "
+                              "(vm.unprivileged_userfaultfd=0); set vm.unprivileged_userfaultfd=1 "
+                              "on this host, or migrate without --postcopy",
+                              opts->qemu_user);
+    return mp_error_input(err, ENOTSUP,
+                          "--postcopy refused: the destination QEMU (%s) cannot fetch pages on "
+                          "demand (%s; its log says why)",
+                          qemu_qmp_version(qmp) ? qemu_qmp_version(qmp) : "?", qemu_said);
+}
+
 /* Set the migration up and ask QEMU to listen on each port of the range
  * until one is free. The first try goes with the settings, in one round
  * trip: if they fail, Prepare stops this VM anyway. */
@@ -188,6 +229,8 @@ setup_and_listen(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error 
     if (ctx->out->stream_tls)
         tls = (struct qemu_tls_params){ .creds = QEMU_TLS_CREDS_ID, .authz = QEMU_TLS_AUTHZ_ID };
     int r = qemu_monitor_setup_migration(qmp, &ctx->in->params, &tls, &first, err);
+    if (r < 0)
+        r = explain_postcopy_refusal(ctx, qmp, err);
     if (r == 0)
         r = incoming_result(ctx, port, first.result, steal_ptr(&first.error), err);
     qemu_qmp_calls_free(&first, 1);
@@ -398,6 +441,8 @@ int
 qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
 {
     const struct mp_options *opts = ctx->opts;
+    if (opts->resume)
+        return qemu_prepare_resume(ctx, plan, err);
     if (!opts->qmp_socket)
         return mp_error_input(err, EINVAL,
                               "no QMP socket for the destination VM: give --qmp SOCKET");
@@ -442,10 +487,18 @@ qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
     return 0;
 }
 
-/* Wait for the incoming stream to end. -ECONNRESET: QEMU exited, which is
- * what a failed incoming migration does. */
+static bool
+postcopy_status(const char *status)
+{
+    return strncmp(status, "postcopy-", 9) == 0;
+}
+
+/* Wait for the incoming stream to end, or under postcopy to hand the VM
+ * over (*postcopy set): from then on this is the only copy of the guest
+ * that may run. -ECONNRESET: QEMU exited, which is what a failed incoming
+ * migration does. */
 static int
-wait_incoming(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+wait_incoming(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, bool *postcopy, struct mp_error **err)
 {
     uint64_t deadline = mp_now_ms() + ctx->opts->incoming_timeout_ms;
     for (;;) {
@@ -453,7 +506,8 @@ wait_incoming(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **e
         int r = qemu_monitor_query_migrate(qmp, &info, err);
         if (r < 0)
             return r;
-        if (strcmp(info.status, "completed") == 0)
+        *postcopy = postcopy_status(info.status);
+        if (strcmp(info.status, "completed") == 0 || *postcopy)
             return 0;
         if (strcmp(info.status, "failed") == 0 || strcmp(info.status, "cancelled") == 0)
             return mp_error_set(err, EIO, "the incoming stream %s%s%s", info.status,
@@ -470,6 +524,62 @@ wait_incoming(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **e
     }
 }
 
+/* Whether the incoming VM is past postcopy's switch, by QEMU's own word. */
+static bool
+in_postcopy(struct qemu_qmp *qmp)
+{
+    struct qemu_migration_info info;
+    return qmp && qemu_monitor_query_migrate(qmp, &info, NULL) == 0 && postcopy_status(info.status);
+}
+
+/* A postcopy that did not complete: the destination keeps the VM, paused
+ * until the stream is recovered over a new connection. */
+static int
+postcopy_stuck(struct mp_step_ctx *ctx, const char *status, struct mp_error **err)
+{
+    mp_error_set(err, EPIPE,
+                 "the postcopy stream is %s: the guest stays here, waiting for its pages; "
+                 "recover the stream with migphase-prepare --resume here, then "
+                 "migphase-perform --resume on the source ('migphase-status --state-dir %s' "
+                 "prints both)",
+                 status, ctx->opts->state_dir);
+    return mp_error_left_state(err);
+}
+
+/* After the switch, wait for the last page. A postcopy not completed
+ * within the incoming timeout (a cut link TCP has not noticed) is paused
+ * with migrate-pause, which closes its connection, so that it can be
+ * recovered instead of hanging. Never failed or discarded here. */
+static int
+wait_postcopy(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+{
+    uint64_t deadline = mp_now_ms() + ctx->opts->incoming_timeout_ms;
+    for (;;) {
+        struct qemu_migration_info info;
+        int r = qemu_monitor_query_migrate(qmp, &info, err);
+        if (r < 0) {
+            mp_error_prefix(err, "following the postcopy stream");
+            return mp_error_left_state(err);
+        }
+        if (strcmp(info.status, "completed") == 0)
+            return 0;
+        if (strcmp(info.status, "postcopy-active") != 0)
+            return postcopy_stuck(ctx, info.status, err);
+        if (mp_now_ms() >= deadline) {
+            mp_warn("the postcopy stream did not complete within %llu ms: pausing it",
+                    (unsigned long long)ctx->opts->incoming_timeout_ms);
+            (void)qemu_qmp_execute(qmp, "migrate-pause", NULL, NULL, NULL);
+            return postcopy_stuck(ctx, "paused (it did not complete in time)", err);
+        }
+        r = qemu_qmp_wait_event(qmp, "MIGRATION", INCOMING_POLL_MS, NULL, NULL);
+        if (r == -EINTR || mp_interrupted) {
+            mp_error_set(err, EINTR, "interrupted by signal %d during postcopy",
+                         (int)mp_interrupted);
+            return mp_error_left_state(err);
+        }
+    }
+}
+
 /* Kill the incoming VM, unless it already runs the guest: after that point
  * the destination is the only copy that may run. */
 static int
@@ -480,6 +590,13 @@ discard_vm(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, pid_t pid, struct mp_e
         mp_error_set(err, EPERM,
                      "the destination VM already runs: the migration completed; run "
                      "migphase-confirm without --cancelled on the source");
+        return mp_error_left_state(err);
+    }
+    /* Under postcopy, paused or not, this VM holds pages the source lost. */
+    if (in_postcopy(qmp)) {
+        mp_error_set(err, EPERM,
+                     "refusing to stop the destination VM: postcopy started, it holds the "
+                     "guest's newest memory; recover the stream instead (migphase-status)");
         return mp_error_left_state(err);
     }
     int r = qmp ? qemu_monitor_quit(qmp, pid, ctx->opts, err)
@@ -530,7 +647,41 @@ incoming_vm_free(void *state)
     free(vm);
 }
 
-/* Resume the VM once the stream completed, or discard it. */
+/* Let the guest run here: Finish's cont, after which the source never
+ * runs again. Under postcopy the destination QEMU (started with -S, so
+ * autostart off) stays paused once the switch arrives until this cont;
+ * QEMU 7.2 takes it either while still "inmigrate" (it then starts the CPUs
+ * itself at the switch) or after. */
+static int
+resume_here(struct mp_step_ctx *ctx, struct incoming_vm *vm, struct mp_error **err)
+{
+    if (ctx->in->params.paused)
+        return 0;
+    int r = qemu_qmp_execute(vm->qmp, "cont", NULL, NULL, err);
+    /* The moment the guest resumed, for its pause end to end. */
+    if (r == 0)
+        ctx->out->timing.resume_us = qemu_monitor_event_time_us(vm->qmp, "RESUME", 1000);
+    return r;
+}
+
+/* Postcopy: the guest runs here while the rest of its memory arrives. A
+ * failure now never discards the VM (the source no longer has the guest's
+ * newest pages): it is left for the recovery, exit 3. */
+static int
+finish_postcopy(struct mp_step_ctx *ctx, struct incoming_vm *vm, struct mp_error **err)
+{
+    mp_journal_record_set_fact(ctx->record, MP_FACT_POSTCOPY, MP_FACT_POSTCOPY_STARTED);
+    mp_info("postcopy: the guest runs here while its remaining pages arrive");
+    int r = resume_here(ctx, vm, err);
+    if (r < 0) {
+        mp_error_prefix(err, "letting the guest run under postcopy");
+        return mp_error_left_state(err);
+    }
+    return wait_postcopy(ctx, vm->qmp, err);
+}
+
+/* Resume the VM once the stream completed (or switched to postcopy), or
+ * discard it. */
 static int
 finish_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
 {
@@ -545,21 +696,18 @@ finish_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         mp_error_set(err, ENOENT, "the destination VM is gone: the incoming stream failed");
         return fail_incoming(ctx, NULL, vm->pid, err);
     }
-    int r = wait_incoming(ctx, vm->qmp, err);
+    bool postcopy = false;
+    int r = wait_incoming(ctx, vm->qmp, &postcopy, err);
     if (r == -ECONNRESET || r == -EPIPE) {
         qemu_qmp_close(steal_ptr(&vm->qmp));
         return fail_incoming(ctx, NULL, vm->pid, err);
     }
+    if (r == 0 && postcopy)
+        return finish_postcopy(ctx, vm, err);
     if (r == 0)
         r = stop_export(ctx, vm->qmp, err);
-    if (r < 0)
-        return fail_incoming(ctx, vm->qmp, vm->pid, err);
-    if (ctx->in->params.paused)
-        return 0;
-    r = qemu_qmp_execute(vm->qmp, "cont", NULL, NULL, err);
-    /* The moment the guest resumed, for its pause end to end. */
     if (r == 0)
-        ctx->out->timing.resume_us = qemu_monitor_event_time_us(vm->qmp, "RESUME", 1000);
+        r = resume_here(ctx, vm, err);
     if (r < 0)
         return fail_incoming(ctx, vm->qmp, vm->pid, err);
     return 0;

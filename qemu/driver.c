@@ -22,6 +22,9 @@ static const struct mp_driver_features qemu_features = {
     .progress = true,           /* 0.1.0 */
     .cancel = true,             /* 0.1.0 */
     .storage_copy = true,       /* 0.1.0 */
+    /* With a paused postcopy's recovery. The destination's QEMU needs
+     * userfaultfd: as qemu-user, vm.unprivileged_userfaultfd=1 (QEMU 7.2). */
+    .postcopy = true, /* 0.1.0 */
 };
 
 const struct mp_driver mp_qemu_driver = {

@@ -10,5 +10,5 @@ qemu_libqemu_a_SOURCES = \
 	qemu/monitor.c qemu/monitor.h \
 	qemu/tls.c qemu/tls.h \
 	qemu/storage.h qemu/storage-source.c qemu/storage-dest.c \
-	qemu/source.c qemu/destination.c qemu/probe.c qemu/qemu-internal.h \
+	qemu/source.c qemu/destination.c qemu/postcopy.c qemu/probe.c qemu/qemu-internal.h \
 	qemu/driver.c

@@ -57,7 +57,6 @@ capability(const char *name, bool state)
  * tuning's capabilities (tuned_capabilities) are said on or off apart. */
 static const char *const capabilities_off[] = {
     "compress",
-    "postcopy-ram",
     "release-ram",
     "return-path",
     "pause-before-switchover",
@@ -119,8 +118,17 @@ wants_auto_converge(const struct mp_tuning *t)
     return t->auto_converge;
 }
 
+/* Postcopy is set on both sides: the destination must be ready to fetch
+ * pages on demand (userfaultfd) before the source may switch. */
+static bool
+wants_postcopy(const struct mp_tuning *t)
+{
+    return t->postcopy;
+}
+
 static const struct tuned_capability tuned_capabilities[] = {
     { "xbzrle", "--xbzrle", wants_xbzrle },
+    { "postcopy-ram", "--postcopy", wants_postcopy },
     { "auto-converge", "--auto-converge", wants_auto_converge },
     { "multifd", "--parallel", wants_multifd },
 };
@@ -243,6 +251,12 @@ parameters_to_set(json_object *reported, const struct mp_params *params,
     int64_t downtime = params->downtime_ms ? (int64_t)params->downtime_ms : 300;
     json_object *args = json_object_new_object();
     want_int(args, reported, "max-bandwidth", bandwidth);
+    /* The bound holds under postcopy too (0 there means none), where this
+     * QEMU knows the parameter (QEMU 3.0 and later). */
+    json_object *v = NULL;
+    if (reported && json_object_object_get_ex(reported, "max-postcopy-bandwidth", &v))
+        want_int(args, reported, "max-postcopy-bandwidth",
+                 params->bandwidth_mib ? (int64_t)(params->bandwidth_mib << 20) : 0);
     want_int(args, reported, "downtime-limit", downtime);
     want_tuning(args, reported, params);
     /* An earlier migration's TLS settings stay in the process: always said. */
@@ -533,6 +547,13 @@ qemu_migration_active(const char *status)
 enum mp_vm_state
 qemu_monitor_vm_state(const char *run_state, const char *migration_status)
 {
+    /* First: a VM past postcopy's switch, on either side, must be neither
+     * resumed (source) nor killed (destination), whatever it runs. */
+    if (mp_streq0(migration_status, "postcopy-active"))
+        return MP_VM_POSTCOPY;
+    if (mp_streq0(migration_status, "postcopy-paused") ||
+        mp_streq0(migration_status, "postcopy-recover"))
+        return MP_VM_POSTCOPY_PAUSED;
     if (strcmp(run_state, "inmigrate") == 0)
         return MP_VM_INCOMING;
     if (strcmp(run_state, "postmigrate") == 0)

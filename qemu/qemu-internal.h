@@ -17,6 +17,11 @@ int qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_e
 int qemu_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
 int qemu_finish(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
 int qemu_confirm(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+/* --resume of a paused postcopy (qemu/postcopy.c): Prepare's migrate-recover
+ * and Perform's migrate with resume, each only on a stream QEMU says is
+ * postcopy-paused. */
+int qemu_prepare_resume(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+int qemu_perform_resume(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
 int qemu_probe(const struct mp_journal_record *record, const struct mp_options *opts,
                enum mp_vm_state *state, struct mp_error **err);
 

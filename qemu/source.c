@@ -391,6 +391,9 @@ struct steering {
     uint64_t last_pass;  /* the dirty-sync pass judged last */
     uint64_t last_remaining;
     uint64_t started_ms;
+    bool postcopy_allowed;  /* --postcopy: the last step may switch */
+    bool postcopy_asked;    /* migrate-start-postcopy was sent: never cancel now */
+    uint64_t throttle_pass; /* the pass the throttle was released at; 0: not yet */
 };
 
 static void
@@ -403,6 +406,7 @@ steering_init(struct steering *st, const struct mp_step_ctx *ctx, uint64_t start
         .limit_ms = p->downtime_ms ? p->downtime_ms : 300,
         .ceiling_ms = ctx->opts->downtime_ceiling_ms,
         .started_ms = started_ms,
+        .postcopy_allowed = p->live && p->tuning.postcopy,
     };
     ctx->out->stats.convergence =
         (struct mp_convergence){ .present = st->on, .downtime_limit_ms = st->limit_ms };
@@ -454,6 +458,7 @@ release_throttle(struct mp_step_ctx *ctx, struct qemu_qmp *qmp,
     json_object_object_add(args, "cpu-throttle-increment", json_object_new_int64((int64_t)step));
     json_object_object_add(args, "max-cpu-throttle", json_object_new_int64(99));
     st->throttle_held = false;
+    st->throttle_pass = info->iterations;
     if (!set_parameters(qmp, args, "release the guest's throttle"))
         return;
     _cleanup_free_ char *what = xasprintf(
@@ -465,11 +470,89 @@ release_throttle(struct mp_step_ctx *ctx, struct qemu_qmp *qmp,
     decided(ctx, st, "converge", what);
 }
 
+/* Switch the stream to postcopy: the destination runs on and fetches the
+ * pages it lacks on demand, so the stream ends whatever the guest dirties.
+ * From here the source must never run again: the journal fact and the
+ * cookie's flag say so from the command on (committed with the step's end;
+ * until then QEMU's own postcopy-* status does, which Confirm checks). */
+static void
+start_postcopy(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct steering *st, const char *what)
+{
+    struct mp_error *e = NULL;
+    st->postcopy_asked = true;
+    mp_journal_record_set_fact(ctx->record, MP_FACT_POSTCOPY, MP_FACT_POSTCOPY_STARTED);
+    ctx->out->stats.convergence.postcopy = true;
+    ctx->out->stats.convergence.present = true;
+    if (qemu_qmp_execute(qmp, "migrate-start-postcopy", NULL, NULL, &e) == 0) {
+        decided(ctx, st, "postcopy", what);
+        return;
+    }
+    /* QEMU refused at once (it only flags the switch for its migration
+     * thread): the stream goes on in pre-copy, bounded as before. */
+    mp_warn("could not switch to postcopy: %s", e->message);
+    mp_error_free(e);
+    st->postcopy_asked = st->postcopy_allowed = false;
+    mp_journal_record_set_fact(ctx->record, MP_FACT_POSTCOPY, NULL);
+    ctx->out->stats.convergence.postcopy = false;
+}
+
+/* --postcopy-after-precopy: once the first pass is sent (QEMU counts the
+ * dirty-sync that starts the second), the rest moves by postcopy. */
+static void
+postcopy_after_first_pass(struct mp_step_ctx *ctx, struct qemu_qmp *qmp,
+                          const struct qemu_migration_info *info, struct steering *st)
+{
+    if (st->postcopy_asked || !ctx->in->params.tuning.postcopy_after_precopy ||
+        !st->postcopy_allowed || info->iterations < 2 || strcmp(info->status, "active") != 0)
+        return;
+    _cleanup_free_ char *what =
+        xasprintf("the first pass is sent (%.1f MiB left): switching to postcopy, as asked",
+                  (double)info->remaining_bytes / (1 << 20));
+    start_postcopy(ctx, qmp, st, what);
+}
+
+/* The last resort before the time bound cancels: with three quarters of
+ * it gone, a stream still in pre-copy switches when postcopy is allowed. */
+static void
+postcopy_before_timeout(struct mp_step_ctx *ctx, struct qemu_qmp *qmp,
+                        const struct qemu_migration_info *info, struct steering *st,
+                        uint64_t elapsed_ms, uint64_t timeout_ms)
+{
+    if (!st->on || st->postcopy_asked || !st->postcopy_allowed || !timeout_ms ||
+        elapsed_ms < timeout_ms / 4 * 3 || strcmp(info->status, "active") != 0)
+        return;
+    _cleanup_free_ char *what = xasprintf(
+        "still not converging with %llu of %llu s gone (%.1f MiB left): switching to postcopy",
+        (unsigned long long)(elapsed_ms / 1000), (unsigned long long)(timeout_ms / 1000),
+        (double)info->remaining_bytes / (1 << 20));
+    start_postcopy(ctx, qmp, st, what);
+}
+
+/* The third step, at the ceiling and with the guest's throttle released
+ * (or not held back: --auto-converge) two passes ago without effect. */
+static bool
+postcopy_last_step(struct mp_step_ctx *ctx, struct qemu_qmp *qmp,
+                   const struct qemu_migration_info *info, struct steering *st)
+{
+    if (!st->postcopy_allowed || st->postcopy_asked || st->throttle_held)
+        return false;
+    if (!st->throttle_pass)
+        st->throttle_pass = info->iterations;
+    if (info->iterations < st->throttle_pass + 2)
+        return false;
+    _cleanup_free_ char *what = xasprintf(
+        "still not converging with the guest throttled (pass %llu, %.1f MiB left): switching "
+        "to postcopy",
+        (unsigned long long)info->iterations, (double)info->remaining_bytes / (1 << 20));
+    start_postcopy(ctx, qmp, st, what);
+    return true;
+}
+
 /* Once per dirty-sync pass after the first: a stream whose remainder did not
  * shrink by a tenth and would take longer than the downtime limit to send
  * does not converge. The remedies, in order: a longer pause at switch-over,
  * doubled each pass up to the ceiling, which leaves the guest's speed alone;
- * then a throttled guest. */
+ * then a throttled guest; then, when allowed, postcopy. */
 static void
 steer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const struct qemu_migration_info *info,
       struct steering *st)
@@ -486,6 +569,8 @@ steer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const struct qemu_migration
     if (st->limit_ms >= st->ceiling_ms) {
         if (st->throttle_held)
             release_throttle(ctx, qmp, info, st);
+        else
+            postcopy_last_step(ctx, qmp, info, st);
         return;
     }
     uint64_t next = st->limit_ms * 2 > needed + needed / 4 ? st->limit_ms * 2 : needed + needed / 4;
@@ -507,8 +592,79 @@ steer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const struct qemu_migration
     decided(ctx, st, "converge", what);
 }
 
-/* Follow the stream until QEMU says it ended, drawing progress. Events wake
- * us early; query-migrate is the truth. */
+/* QEMU announces completion a moment before it fills in the totals: ask
+ * again every millisecond (each one the migration waits) until they are
+ * there, for 100 ms at most. The pause drops only MIGRATION events: the
+ * STOP event must stay queued for the guest's pause. */
+static int
+await_totals(struct qemu_qmp *qmp, struct qemu_migration_info *info, struct mp_error **err)
+{
+    for (int i = 0; i < 100 && info->total_ms == 0; i++) {
+        qemu_qmp_wait_event(qmp, "MIGRATION", 1, NULL, NULL);
+        int r = qemu_monitor_query_migrate(qmp, info, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Under postcopy the destination holds the newest pages: Perform's part
+ * ends once QEMU says postcopy-active (Finish lets the destination run,
+ * Confirm waits for the rest). A paused postcopy is no failure to undo:
+ * it waits for its recovery over a new connection. */
+static int
+postcopy_reached(struct mp_step_ctx *ctx, const struct qemu_migration_info *info,
+                 struct mp_error **err)
+{
+    ctx->out->stats.convergence.postcopy = true;
+    ctx->out->stats.convergence.present = true;
+    mp_journal_record_set_fact(ctx->record, MP_FACT_POSTCOPY, MP_FACT_POSTCOPY_STARTED);
+    if (strcmp(info->status, "postcopy-active") == 0)
+        return 0;
+    mp_error_set(err, EPIPE,
+                 "the postcopy stream is %s: the source must not run again; recover it with "
+                 "migphase-prepare --resume on the destination, then migphase-perform --resume "
+                 "here ('migphase-status --state-dir %s' prints both)",
+                 info->status, ctx->opts->state_dir);
+    return mp_error_left_state(err);
+}
+
+/* Whether the stream is past the time bound or stalled: -ETIMEDOUT with
+ * the reason. Never once postcopy is asked for: cancelling then would lose
+ * the pages the destination already runs on. */
+static int
+check_bounds(struct mp_step_ctx *ctx, const struct steering *st,
+             const struct qemu_migration_info *info, uint64_t now, uint64_t timeout_ms,
+             uint64_t last_progress_ms, struct mp_error **err)
+{
+    if (st->postcopy_asked)
+        return 0;
+    if (timeout_ms && now - st->started_ms > timeout_ms) {
+        ctx->out->stats.convergence.timed_out = true;
+        ctx->out->stats.convergence.present = true;
+        mp_progress_note(ctx->progress, "timeout", now - st->started_ms,
+                         "the time bound is reached: cancelling the stream, resuming the source");
+        return mp_error_set(err, ETIMEDOUT, "the stream did not complete within %llu s",
+                            (unsigned long long)ctx->out->params.timeout_s);
+    }
+    /* A cut network does not fail a TCP stream for many minutes: a stream
+     * that moves no byte for the stall timeout has failed. */
+    if (ctx->opts->stall_timeout_ms && now - last_progress_ms > ctx->opts->stall_timeout_ms &&
+        strcmp(info->status, "setup") != 0)
+        return mp_error_set(err, ETIMEDOUT, "the stream sent nothing for %llu ms",
+                            (unsigned long long)ctx->opts->stall_timeout_ms);
+    return 0;
+}
+
+static bool
+postcopy_status(const char *status)
+{
+    return strncmp(status, "postcopy-", 9) == 0;
+}
+
+/* Follow the stream until QEMU says it ended (or, under postcopy, handed
+ * the VM over), drawing progress. Events wake us early; query-migrate is
+ * the truth. */
 static int
 follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migration_info *info,
               struct mp_error **err)
@@ -528,20 +684,16 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
         if (ctx->progress)
             qemu_storage_progress(ctx->record, qmp, &sample);
         if (strcmp(info->status, "completed") == 0) {
-            /* QEMU announces completion a moment before it fills in the
-             * totals: ask again every millisecond (each one the migration
-             * waits) until they are there, for 100 ms at most. The pause
-             * drops only MIGRATION events: the STOP event must stay queued
-             * for the guest's pause. */
-            for (int i = 0; i < 100 && info->total_ms == 0; i++) {
-                qemu_qmp_wait_event(qmp, "MIGRATION", 1, NULL, NULL);
-                r = qemu_monitor_query_migrate(qmp, info, err);
-                if (r < 0)
-                    return r;
-            }
+            r = await_totals(qmp, info, err);
+            if (r < 0)
+                return r;
             fill_sample(&sample, info, started);
             mp_progress_finish(ctx->progress, &sample);
             return 0;
+        }
+        if (postcopy_status(info->status)) {
+            mp_progress_finish(ctx->progress, &sample);
+            return postcopy_reached(ctx, info, err);
         }
         /* QEMU leaves "pre-switchover" only once its migration thread wakes
          * after migrate-continue: a query in between still says it, and the
@@ -559,27 +711,17 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
                                 *info->error_desc ? ": " : "", info->error_desc);
         }
         mp_progress_update(ctx->progress, &sample);
-        steer(ctx, qmp, info, &steering);
         uint64_t now = mp_now_ms();
-        if (timeout_ms && now - started > timeout_ms) {
-            ctx->out->stats.convergence.timed_out = true;
-            ctx->out->stats.convergence.present = true;
-            mp_progress_note(
-                ctx->progress, "timeout", now - started,
-                "the time bound is reached: cancelling the stream, resuming the source");
-            return mp_error_set(err, ETIMEDOUT, "the stream did not complete within %llu s",
-                                (unsigned long long)ctx->out->params.timeout_s);
-        }
-        /* A cut network does not fail a TCP stream for many minutes: a stream
-         * that moves no byte for the stall timeout has failed. */
+        postcopy_after_first_pass(ctx, qmp, info, &steering);
+        steer(ctx, qmp, info, &steering);
+        postcopy_before_timeout(ctx, qmp, info, &steering, now - started, timeout_ms);
         if (info->transferred_bytes != last_transferred || strcmp(info->status, "setup") == 0) {
             last_transferred = info->transferred_bytes;
             last_progress_ms = now;
-        } else if (ctx->opts->stall_timeout_ms &&
-                   now - last_progress_ms > ctx->opts->stall_timeout_ms) {
-            return mp_error_set(err, ETIMEDOUT, "the stream sent nothing for %llu ms",
-                                (unsigned long long)ctx->opts->stall_timeout_ms);
         }
+        r = check_bounds(ctx, &steering, info, now, timeout_ms, last_progress_ms, err);
+        if (r < 0)
+            return r;
         json_object *event = NULL;
         r = qemu_qmp_wait_event(qmp, "MIGRATION", POLL_INTERVAL_MS, &event, NULL);
         json_object_put(event);
@@ -728,6 +870,13 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     /* A monitor gone silent cannot cancel or resume anything either. */
     if ((*err)->kind == MP_ERR_STATE)
         return r;
+    /* After the switch to postcopy the destination holds pages the source
+     * no longer has: cancelling would lose the guest. */
+    if (ctx->out->stats.convergence.postcopy) {
+        mp_error_prefix(err, "after the switch to postcopy (the source must not run again; see "
+                             "migphase-status)");
+        return mp_error_left_state(err);
+    }
     struct mp_error *rollback_err = NULL;
     int rb = roll_back_stream(vm->qmp, vm->was_running, &rollback_err);
     if (rb == 0)
@@ -745,6 +894,8 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
 int
 qemu_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
 {
+    if (ctx->opts->resume)
+        return qemu_perform_resume(ctx, plan, err);
     _cleanup_source_vm_ struct source_vm *vm = xzalloc(sizeof(*vm));
     int r = open_recorded_vm(ctx, &vm->qmp, &vm->pid, err);
     if (r < 0)
@@ -815,14 +966,56 @@ confirm_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     return 0;
 }
 
+/* Under postcopy the source sends the last pages after Finish saw them
+ * arrive: Confirm waits for QEMU to say so, as long as the stream moves.
+ * A paused postcopy waits for its recovery (exit 3). */
+static int
+await_postcopy_end(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+{
+    uint64_t heard = mp_now_ms(), bytes = 0;
+    uint64_t stall_ms = ctx->opts->stall_timeout_ms ? ctx->opts->stall_timeout_ms : 30000;
+    for (;;) {
+        struct qemu_migration_info info;
+        int r = qemu_monitor_query_migrate(qmp, &info, err);
+        if (r < 0)
+            return r;
+        if (!postcopy_status(info.status))
+            return 0;
+        if (strcmp(info.status, "postcopy-active") != 0) {
+            mp_error_set(err, EPIPE,
+                         "the postcopy stream is %s: the source stays paused until it is "
+                         "recovered (migphase-prepare --resume on the destination, then "
+                         "migphase-perform --resume here; see migphase-status)",
+                         info.status);
+            return mp_error_left_state(err);
+        }
+        if (info.transferred_bytes != bytes) {
+            bytes = info.transferred_bytes;
+            heard = mp_now_ms();
+        } else if (mp_now_ms() - heard > stall_ms) {
+            mp_error_set(err, ETIMEDOUT,
+                         "the postcopy stream sent nothing for %llu ms: the source stays paused "
+                         "(see migphase-status)",
+                         (unsigned long long)stall_ms);
+            return mp_error_left_state(err);
+        }
+        qemu_qmp_wait_event(qmp, "MIGRATION", POLL_INTERVAL_MS, NULL, NULL);
+        if (mp_interrupted)
+            return mp_error_set(err, EINTR, "interrupted by signal %d", (int)mp_interrupted);
+    }
+}
+
 /* The source is stopped only when QEMU itself says the stream completed
  * and the VM waits in postmigrate: a cookie alone never kills a VM. */
 static int
-check_source_migrated(struct qemu_qmp *qmp, struct mp_error **err)
+check_source_migrated(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
 {
+    int r = await_postcopy_end(ctx, qmp, err);
+    if (r < 0)
+        return r;
     _cleanup_free_ char *status = NULL;
     struct qemu_migration_info info;
-    int r = qemu_monitor_state(qmp, &status, &info, err);
+    r = qemu_monitor_state(qmp, &status, &info, err);
     if (r < 0)
         return r;
     if (strcmp(info.status, "completed") == 0 && strcmp(status, "postmigrate") == 0)
@@ -831,6 +1024,24 @@ check_source_migrated(struct qemu_qmp *qmp, struct mp_error **err)
                           "refusing to stop the source VM: QEMU says its migration is %s and "
                           "the VM is %s, not completed and postmigrate",
                           *info.status ? info.status : "none", status);
+}
+
+/* By QEMU's own word, whatever the journal or a cookie says: a source
+ * in postcopy (a Perform killed after the switch records nothing) never
+ * runs again. */
+static int
+check_not_postcopy(struct qemu_qmp *qmp, struct mp_error **err)
+{
+    struct qemu_migration_info info;
+    int r = qemu_monitor_query_migrate(qmp, &info, err);
+    if (r < 0 || !postcopy_status(info.status))
+        return r;
+    mp_error_set(err, EPERM,
+                 "refusing to resume the source: QEMU says its stream is %s, so the destination "
+                 "holds memory the source never got back; let the postcopy complete, or recover "
+                 "it, and run migphase-confirm without --cancelled (see migphase-status)",
+                 info.status);
+    return mp_error_left_state(err);
 }
 
 int
@@ -847,11 +1058,9 @@ qemu_confirm(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
         mp_error_free(steal_ptr(err));
         return 0;
     }
-    if (!ctx->cancel) {
-        r = check_source_migrated(vm->qmp, err);
-        if (r < 0)
-            return r;
-    }
+    r = ctx->cancel ? check_not_postcopy(vm->qmp, err) : check_source_migrated(ctx, vm->qmp, err);
+    if (r < 0)
+        return r;
     hand_to_act(plan, confirm_act, steal_ptr(&vm));
     return 0;
 }

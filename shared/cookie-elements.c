@@ -58,6 +58,8 @@ static const struct cookie_attr tuning_attrs[] = {
     { "throttle-initial", ATTR_COUNT, offsetof(struct mp_tuning, throttle_initial) },
     { "throttle-step", ATTR_COUNT, offsetof(struct mp_tuning, throttle_step) },
     { "converge", ATTR_CONVERGE, offsetof(struct mp_tuning, converge) },
+    { "postcopy", ATTR_FLAG, offsetof(struct mp_tuning, postcopy) },
+    { "postcopy-after-precopy", ATTR_FLAG, offsetof(struct mp_tuning, postcopy_after_precopy) },
     { 0 },
 };
 
@@ -67,6 +69,7 @@ static const struct cookie_attr convergence_attrs[] = {
     { "downtime-limit-ms", ATTR_COUNT, offsetof(struct mp_convergence, downtime_limit_ms) },
     { "throttled", ATTR_YES_NO, offsetof(struct mp_convergence, throttled) },
     { "timed-out", ATTR_YES_NO, offsetof(struct mp_convergence, timed_out) },
+    { "postcopy", ATTR_FLAG, offsetof(struct mp_convergence, postcopy) },
     { 0 },
 };
 

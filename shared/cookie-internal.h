@@ -20,6 +20,7 @@ enum cookie_attr_type {
     ATTR_TEXT,     /* char *, not written when NULL */
     ATTR_COUNT,    /* uint64_t */
     ATTR_YES_NO,   /* bool */
+    ATTR_FLAG,     /* bool, written only when true: absent is no */
     ATTR_OUTCOME,  /* enum mp_outcome */
     ATTR_TLS,      /* enum mp_tls_mode */
     ATTR_COPY,     /* enum mp_copy_storage */

@@ -77,6 +77,7 @@ read_attr(const struct cookie_attr *a, void *field, const xmlNode *n, struct mp_
                                      n->name);
         return 0;
     case ATTR_YES_NO:
+    case ATTR_FLAG:
         *(bool *)field = strcmp(v, "yes") == 0;
         return 0;
     case ATTR_OUTCOME:

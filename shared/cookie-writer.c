@@ -87,6 +87,12 @@ put_attr_field(struct cookie_writer *w, const struct cookie_attr *a, const void 
     case ATTR_YES_NO:
         put_attr(w, a->name, *(const bool *)field ? "yes" : "no");
         return;
+    case ATTR_FLAG:
+        /* Absent unless set: a reader that predates the attribute reads
+         * every cookie that does not use it. */
+        if (*(const bool *)field)
+            put_attr(w, a->name, "yes");
+        return;
     case ATTR_OUTCOME:
         put_attr(w, a->name, mp_outcome_name(*(const enum mp_outcome *)field));
         return;

@@ -17,6 +17,7 @@
 const char *const mp_cookie_known_features[] = {
     "stats",
     "tuning",
+    "postcopy",
     NULL,
 };
 
@@ -33,7 +34,7 @@ mp_tuning_requested(const struct mp_tuning *t)
     /* The throttle's percentages count too: --converge auto uses them. */
     return t->parallel || t->compress != MP_COMPRESS_NONE || t->xbzrle_bytes || t->auto_converge ||
            t->converge != MP_CONVERGE_AUTO || t->throttle_initial != MP_TUNING_THROTTLE_INITIAL ||
-           t->throttle_step != MP_TUNING_THROTTLE_STEP;
+           t->throttle_step != MP_TUNING_THROTTLE_STEP || t->postcopy || t->postcopy_after_precopy;
 }
 
 int
@@ -48,6 +49,13 @@ mp_tuning_check(const struct mp_tuning *t, struct mp_error **err)
         return mp_error_input(err, EINVAL,
                               "compression (%s) is for parallel channels only: give --parallel N",
                               mp_compress_name(t->compress));
+    if (t->postcopy_after_precopy && !t->postcopy)
+        return mp_error_input(err, EINVAL, "postcopy after the first pass needs postcopy allowed");
+    /* QEMU 7.2 refuses postcopy-ram beside multifd ("not yet compatible"). */
+    if (t->postcopy && t->parallel)
+        return mp_error_input(err, EINVAL,
+                              "postcopy and parallel channels do not go together (QEMU's multifd "
+                              "has no postcopy): drop --parallel or --postcopy");
     /* QEMU takes only a power of two. */
     if (t->xbzrle_bytes &&
         (t->xbzrle_bytes < MP_TUNING_MIN_XBZRLE || t->xbzrle_bytes > MP_TUNING_MAX_XBZRLE ||

@@ -22,13 +22,15 @@ struct mp_host {
  * set alike on both hosts (QEMU refuses a stream whose channels or
  * compression differ from what the destination expects). */
 struct mp_tuning {
-    uint64_t parallel;         /* multifd channels (1..64); 0: one plain stream */
-    enum mp_compress compress; /* of the multifd channels; needs parallel */
-    uint64_t xbzrle_bytes;     /* XBZRLE cache size; 0: off */
-    bool auto_converge;        /* throttle the guest's vCPUs when it dirties too fast */
-    uint64_t throttle_initial; /* percent, 1..99 (QEMU's default 20) */
-    uint64_t throttle_step;    /* percent, 1..99 (QEMU's default 10) */
-    enum mp_converge converge; /* Perform steers a stream that does not converge */
+    uint64_t parallel;           /* multifd channels (1..64); 0: one plain stream */
+    enum mp_compress compress;   /* of the multifd channels; needs parallel */
+    uint64_t xbzrle_bytes;       /* XBZRLE cache size; 0: off */
+    bool auto_converge;          /* throttle the guest's vCPUs when it dirties too fast */
+    uint64_t throttle_initial;   /* percent, 1..99 (QEMU's default 20) */
+    uint64_t throttle_step;      /* percent, 1..99 (QEMU's default 10) */
+    enum mp_converge converge;   /* Perform steers a stream that does not converge */
+    bool postcopy;               /* a switch to postcopy is allowed (--converge auto's last step) */
+    bool postcopy_after_precopy; /* switch after the first pass (implies postcopy) */
 };
 
 #define MP_TUNING_MAX_PARALLEL     64
@@ -71,6 +73,7 @@ struct mp_stats {
         uint64_t downtime_limit_ms; /* the downtime limit at the end */
         bool throttled;             /* the guest's throttle was released */
         bool timed_out;             /* the time bound cancelled the stream */
+        bool postcopy;              /* Perform switched to postcopy: the source must never run */
     } convergence;
 };
 

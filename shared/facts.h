@@ -13,6 +13,8 @@
 #define MP_FACT_UNCHANGED_SUM    "unchanged-sum" /* sum of what no later cookie may change */
 #define MP_FACT_SOURCE_HOST      "source-host"   /* the hosts of the migration, as */
 #define MP_FACT_DESTINATION_HOST "destination-host" /* their signed cookies named them */
+#define MP_FACT_POSTCOPY         "postcopy"         /* Perform: the stream switched to postcopy */
+#define MP_FACT_POSTCOPY_STARTED "started"          /* ... value: the source must never run */
 #define MP_FACT_YES              "yes"
 #define MP_FACT_NO               "no"
 

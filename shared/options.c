@@ -217,6 +217,17 @@ set_converge(struct mp_options *o, const struct option_def *d, const char *value
     return 0;
 }
 
+/* --postcopy-after-precopy: the switch is the plan, so it is allowed too. */
+static int
+set_postcopy_after_precopy(struct mp_options *o, const struct option_def *d, const char *value,
+                           struct mp_error **err)
+{
+    int r = set_flag(o, d, value, err);
+    if (r == 0 && o->params.tuning.postcopy_after_precopy)
+        o->params.tuning.postcopy = true;
+    return r;
+}
+
 static int
 set_compress(struct mp_options *o, const struct option_def *d, const char *value,
              struct mp_error **err)
@@ -330,6 +341,13 @@ static const struct option_def option_defs[] = {
     { "converge", "POLICY", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_converge, 0,
       "auto (default): Perform raises the downtime limit of a stream that does not converge; "
       "none" },
+    { "postcopy", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_flag,
+      FIELD(params.tuning.postcopy),
+      "allow a switch to postcopy: the last step of --converge auto, after which the source "
+      "never runs again" },
+    { "postcopy-after-precopy", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_AND_CONFIG,
+      set_postcopy_after_precopy, FIELD(params.tuning.postcopy_after_precopy),
+      "switch to postcopy right after the first pass (implies --postcopy)" },
     { "downtime-ceiling-ms", "N", MP_PROG_PERFORM | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
       FIELD(downtime_ceiling_ms),
       "--converge auto raises the downtime limit up to N ms (default 2000)" },
@@ -345,6 +363,9 @@ static const struct option_def option_defs[] = {
       "start the destination VM through this command prefix (default: daemonize)" },
     { "progress", "MODE", MP_PROG_PERFORM | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_progress, 0,
       "auto (a bar on a terminal), bar, json (lines on stderr) or none" },
+    { "resume", NULL, MP_PROG_PREPARE | MP_PROG_PERFORM, CLI_ONLY, set_flag, FIELD(resume),
+      "recover a paused postcopy: prepare listens again (migrate-recover), perform resumes the "
+      "stream to prepare's new cookie" },
     { "cancelled", NULL, MP_PROG_FINISH | MP_PROG_CONFIRM, CLI_ONLY, set_flag, FIELD(cancelled),
       "undo the migration on this host instead of completing it" },
     { "force", NULL, MP_PROG_CONFIRM, CLI_ONLY, set_flag, FIELD(force),
@@ -597,6 +618,23 @@ find_config_arg(int argc, char **argv)
     return NULL;
 }
 
+/* Postcopy moves a running guest's memory on demand: an offline
+ * migration has nothing to gain, and the disks' mirrors complete only at a
+ * pre-copy switch-over (qemu/storage-source.c). */
+static int
+check_postcopy(const struct mp_params *p, struct mp_error **err)
+{
+    if (!p->tuning.postcopy)
+        return 0;
+    if (!p->live)
+        return mp_error_input(err, EINVAL, "--postcopy is for live migrations, not --offline");
+    if (p->copy_storage != MP_COPY_STORAGE_NONE)
+        return mp_error_input(err, ENOTSUP,
+                              "--postcopy cannot be combined with --copy-storage: the disks' "
+                              "mirrors complete only at a pre-copy switch-over");
+    return 0;
+}
+
 int
 mp_options_parse(struct mp_options *o, enum mp_program program, const char *usage, int argc,
                  char **argv, struct mp_error **err)
@@ -673,6 +711,8 @@ mp_options_parse(struct mp_options *o, enum mp_program program, const char *usag
     }
     if (program == MP_PROG_BEGIN || program == MP_PROG_MIGRATE) {
         r = mp_tuning_check(&o->params.tuning, err);
+        if (r == 0)
+            r = check_postcopy(&o->params, err);
         if (r < 0)
             return r;
     }

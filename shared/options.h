@@ -78,6 +78,7 @@ struct mp_options {
     enum mp_progress_mode progress;
     /* finish, confirm */
     bool cancelled;
+    bool resume; /* prepare, perform: recover a paused postcopy over a new connection */
     bool force;
     /* bounds on every wait (milliseconds) */
     uint64_t qmp_timeout_ms;

@@ -40,6 +40,9 @@ check_params(const struct mp_params *params, struct mp_error **err)
         return mp_error_input(err, ENOTSUP, "the xen driver has no XBZRLE cache");
     if (t->auto_converge)
         return mp_error_input(err, ENOTSUP, "the xen driver cannot throttle the guest");
+    /* libxl's stream is pre-copy only: no demand paging on the receiver. */
+    if (t->postcopy)
+        return mp_error_input(err, ENOTSUP, "the xen driver cannot switch to postcopy");
     return 0;
 }
 

@@ -15,6 +15,7 @@ INTEGRATION_TESTS = \
 	tests/integration/migrate-storage-faults.sh
 INTEGRATION_TESTS += tests/integration/confinement.sh tests/integration/migrate-pipeline.sh
 INTEGRATION_TESTS += tests/integration/slow-monitor.sh tests/integration/migrate-tuning.sh \
-	tests/integration/converge.sh tests/integration/migrate-ssh.sh
+	tests/integration/converge.sh tests/integration/migrate-ssh.sh \
+	tests/integration/postcopy.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/qmp-proxy.py

@@ -3,6 +3,7 @@
 """A QMP proxy that makes a monitor slow, silent or forgetful, on purpose.
 
     qmp-proxy.py LISTEN UPSTREAM [--delay-active S] [--hide-capability NAME ...]
+                 [--silent-after COMMAND]
 
 Listens on the unix socket LISTEN and relays each client to QEMU's monitor at
 UPSTREAM, one client at a time as QEMU itself serves them. What it changes:
@@ -14,6 +15,8 @@ UPSTREAM, one client at a time as QEMU itself serves them. What it changes:
   --hide-capability NAME removes NAME from query-migrate-capabilities, and
                          answers migrate-set-capabilities naming it with the
                          error QEMU gives for a capability it lacks.
+  --silent-after COMMAND relays QEMU's reply to COMMAND, then goes silent as
+                         on SIGUSR1: a helper caught right after it.
   SIGUSR1                goes silent: nothing more reaches the client until
   SIGUSR2                lets it all through again.
 
@@ -110,7 +113,7 @@ class Relay:
         try:
             msg = json.loads(line)
         except ValueError:
-            return line.decode(errors="replace").rstrip("\n"), False
+            return line.decode(errors="replace").rstrip("\n"), False, False
         with self.lock:
             command = self.commands.pop(json.dumps(msg.get("id")), None)
         ret = msg.get("return")
@@ -118,15 +121,15 @@ class Relay:
             msg["return"] = [c for c in ret if c.get("capability") not in self.args.hide_capability]
         delay = (command == "query-migrate" and isinstance(ret, dict) and
                  ret.get("status") == "active" and self.args.delay_active > 0)
-        return json.dumps(msg), delay
+        return json.dumps(msg), delay, command is not None and command == self.args.silent_after
 
     def send_later(self, item):
-        text, delay = item if isinstance(item, tuple) else (item, False)
+        text, delay, hush = item if isinstance(item, tuple) else (item, False, False)
         with self.cond:
             now = time.monotonic()
             if delay:
                 self.release_at = max(self.release_at, now + self.args.delay_active)
-            self.out.append((max(self.release_at, now), text + "\n"))
+            self.out.append((max(self.release_at, now), text + "\n", hush))
             self.cond.notify_all()
 
     def to_client(self):
@@ -138,12 +141,14 @@ class Relay:
                     self.cond.wait(0.1 if wait is None or silent.is_set() else max(wait, 0.001))
                 if self.done:
                     return
-                _, text = self.out.pop(0)
+                _, text, hush = self.out.pop(0)
             try:
                 self.client.sendall(text.encode())
             except OSError:
                 self.finish()
                 return
+            if hush:
+                silent.set()
 
 
 def main():
@@ -152,6 +157,7 @@ def main():
     parser.add_argument("upstream")
     parser.add_argument("--delay-active", type=float, default=0.0)
     parser.add_argument("--hide-capability", action="append", default=[])
+    parser.add_argument("--silent-after", default=None)
     args = parser.parse_args()
     signal.signal(signal.SIGUSR1, on_signal)
     signal.signal(signal.SIGUSR2, on_signal)

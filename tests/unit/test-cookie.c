@@ -541,6 +541,31 @@ Test(format, tuning_round_trips)
     cr_expect_eq(memcmp(&back->params.tuning, &c->params.tuning, sizeof(struct mp_tuning)), 0);
 }
 
+/* Postcopy's flags are written only when set: a reader that predates them
+ * reads every cookie of a migration that does not use them. */
+Test(format, postcopy_round_trips)
+{
+    _cleanup_cookie_ struct mp_cookie *c = minimal_cookie(MP_STEP_PERFORM);
+    c->params.tuning.postcopy = true;
+    c->params.tuning.postcopy_after_precopy = true;
+    c->stats.present = true;
+    c->stats.convergence =
+        (struct mp_convergence){ .present = true, .escalations = 1, .postcopy = true };
+    _cleanup_free_ char *out = format_ok(c, "postcopy");
+    cr_expect(strstr(out, "converge=\"auto\" postcopy=\"yes\" "
+                          "postcopy-after-precopy=\"yes\"/>"),
+              "%s", out);
+    cr_expect(strstr(out, "timed-out=\"no\" postcopy=\"yes\"/>"), "%s", out);
+    _cleanup_cookie_ struct mp_cookie *back = parse_ok(out, strlen(out), "postcopy");
+    cr_expect(back->params.tuning.postcopy && back->params.tuning.postcopy_after_precopy);
+    cr_expect(back->stats.convergence.postcopy);
+    c->params.tuning.postcopy_after_precopy = false;
+    c->stats.convergence.postcopy = false;
+    _cleanup_free_ char *plain = format_ok(c, "postcopy allowed, not started");
+    cr_expect_null(strstr(plain, "postcopy-after-precopy"), "%s", plain);
+    cr_expect_null(strstr(plain, "timed-out=\"no\" postcopy"), "%s", plain);
+}
+
 /* Another host's tuning is checked like the command line's. */
 Test(parse, tuning_out_of_range_is_refused)
 {
@@ -550,6 +575,9 @@ Test(parse, tuning_out_of_range_is_refused)
         "<tuning xbzrle-cache-bytes=\"1000\"/>",
         "<tuning throttle-step=\"100\"/>",
         "<tuning compress=\"lz4\" parallel=\"2\"/>",
+        "<tuning postcopy=\"yes\" parallel=\"2\"/>",
+        "<tuning postcopy-after-precopy=\"yes\"/>",
+        "<tuning postcopy=\"maybe\"/>",
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         _cleanup_free_ char *xml = xasprintf(

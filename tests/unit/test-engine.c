@@ -360,6 +360,35 @@ Test(engine, refused_cancel_does_not_release_the_source)
     cr_assert_eq(vm_destination(), MP_VM_RUNNING);
 }
 
+/* After a switch to postcopy the destination holds memory the source never
+ * got back: Confirm --cancelled on a cookie that says so is refused (exit
+ * 3), --force or not, and the source stays as it is. */
+Test(engine, no_cancel_after_postcopy)
+{
+    reach(MP_STEP_FINISH, false);
+    _cleanup_cookie_ struct mp_cookie *perf = world_read_cookie(&w, "perform.xml");
+    cr_assert_not_null(perf);
+    perf->stats.convergence.present = true;
+    perf->stats.convergence.postcopy = true;
+    _cleanup_free_ char *xml = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_cookie_format(perf, &xml, NULL, &err), 0);
+    _cleanup_free_ char *path = world_cookie(&w, "perform-postcopy.xml");
+    cr_assert_eq(mp_write_file(path, xml, strlen(xml), &err), 0);
+    static const unsigned flags[] = { RUN_CANCELLED, RUN_CANCELLED | RUN_FORCE };
+    for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
+        _cleanup_free_ char *message = NULL;
+        int status = world_run(&w, MP_STEP_CONFIRM, "perform-postcopy.xml", NULL, flags[i],
+                               FAKE_SUCCEED, &message);
+        cr_assert_eq(status, 3, "confirm --cancelled%s after postcopy: %d (%s)",
+                     flags[i] & RUN_FORCE ? " --force" : "", status,
+                     message ? message : "no message");
+        cr_assert(message && strstr(message, "switched to postcopy"), "%s",
+                  message ? message : "no message");
+        cr_assert_eq(vm_source(), MP_VM_MIGRATED, "the source was resumed after postcopy");
+    }
+}
+
 /* A Finish whose plan failed (exit 1) touched nothing and leaves its record
  * open (its incoming VM waits for recovery), and a retry with the same
  * cookie may resume that VM. The cookie it hands out must not let the

@@ -535,18 +535,20 @@ Test(hooks, known_features_from_features_d)
     /* The features the engine itself understands. */
     cr_assert_str_eq(none[0], "stats");
     cr_assert_str_eq(none[1], "tuning");
-    cr_assert_null(none[2]);
+    cr_assert_str_eq(none[2], "postcopy");
+    cr_assert_null(none[3]);
     write_file("features.d/lease", "provided by 50-lease\n", 0644);
     write_file("features.d/net.v2", "", 0644);
     write_file("features.d/Upper", "", 0644);
     write_file("features.d/stats", "", 0644);
     make_dir("features.d/dir");
     _cleanup_strv_ char **known = mp_hooks_known_features(hooks_dir);
-    cr_assert_eq(mp_strv_length(known), 4);
+    cr_assert_eq(mp_strv_length(known), 5);
     cr_assert_str_eq(known[0], "lease");
     cr_assert_str_eq(known[1], "net.v2");
-    cr_assert_str_eq(known[2], "stats");
-    cr_assert_str_eq(known[3], "tuning");
+    cr_assert_str_eq(known[2], "postcopy");
+    cr_assert_str_eq(known[3], "stats");
+    cr_assert_str_eq(known[4], "tuning");
 }
 
 Test(hooks, failure_reports_stay_bounded)

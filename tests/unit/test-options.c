@@ -290,6 +290,38 @@ Test(options, tuning_is_parsed)
     mp_options_free(&o);
 }
 
+/* --postcopy-after-precopy allows postcopy too; what postcopy cannot go
+ * with is refused with one line. */
+Test(options, postcopy_is_parsed_and_checked)
+{
+    struct mp_options o;
+    struct mp_error *err = NULL;
+    cr_assert_gt(
+        parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", "--postcopy-after-precopy", NULL),
+        0, "%s", err ? err->message : "");
+    cr_expect(o.params.tuning.postcopy);
+    cr_expect(o.params.tuning.postcopy_after_precopy);
+    mp_options_free(&o);
+    static const char *const refused[][3] = {
+        { "--postcopy", "--offline", "--postcopy is for live migrations, not --offline" },
+        { "--postcopy", "--parallel=2",
+          "postcopy and parallel channels do not go together (QEMU's multifd has no postcopy): "
+          "drop --parallel or --postcopy" },
+        { "--postcopy", "--copy-storage=all",
+          "--postcopy cannot be combined with --copy-storage: the disks' mirrors complete only "
+          "at a pre-copy switch-over" },
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        cr_assert_lt(parse(&o, MP_PROG_BEGIN, &err, "--config", "/dev/null", refused[i][0],
+                           refused[i][1], NULL),
+                     0, "%s", refused[i][1]);
+        cr_expect_eq(err->kind, MP_ERR_INPUT);
+        cr_expect_str_eq(err->message, refused[i][2]);
+        mp_error_free(steal_ptr(&err));
+        mp_options_free(&o);
+    }
+}
+
 /* Each refused with one line that names what is wrong. */
 Test(options, tuning_is_checked)
 {

@@ -1773,11 +1773,12 @@ Test(qmp, deep_nesting, .timeout = 10)
 #define EVERY_CAPABILITY                                                                           \
     CAP("events", "true") ","                                                                      \
     CAP("compress", "false") ","                                                                   \
-    CAP("postcopy-ram", "false") "," CAP("release-ram", "false") ","                               \
+    CAP("release-ram", "false") ","                                                                \
     CAP("return-path", "false") "," CAP("pause-before-switchover", "false") ","                    \
     CAP("late-block-activate", "false") ","                                                        \
     CAP("x-ignore-shared", "false") "," CAP("validate-uuid", "false") ","                          \
-    CAP("xbzrle", "false") "," CAP("auto-converge", "false") "," CAP("multifd", "false")
+    CAP("xbzrle", "false") "," CAP("postcopy-ram", "false") ","                                    \
+    CAP("auto-converge", "false") "," CAP("multifd", "false")
 /* QEMU's defaults, which a migration without tuning sets. */
 #define TUNING_DEFAULTS                                                                            \
     "\"multifd-channels\": 2, \"multifd-compression\": \"none\", "                                  \
@@ -1843,6 +1844,52 @@ Test(monitor, settings_left_by_an_earlier_migration_are_undone, .timeout = 10)
     };
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
+    fake_finish(f);
+}
+
+/* --postcopy sets postcopy-ram on, and the bandwidth bound holds under
+ * postcopy too where QEMU reports max-postcopy-bandwidth. */
+Test(monitor, postcopy_is_set_on_with_its_bandwidth, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("events", "true") "," CAP("postcopy-ram", "false"))),
+        SEND(PARAMS_REPLY("\"max-bandwidth\": 16777216, \"max-postcopy-bandwidth\": 0, "
+                          "\"downtime-limit\": 300, \"tls-creds\": \"\", \"tls-hostname\": "
+                          "\"\", \"tls-authz\": \"\", " TUNING_DEFAULTS)),
+        EXPECT_ARGS("migrate-set-capabilities",
+                    "{\"capabilities\": [" CAP("postcopy-ram", "true") "]}"),
+        EXPECT_ARGS("migrate-set-parameters", "{\"max-postcopy-bandwidth\": 16777216}"),
+        SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true,
+                                .bandwidth_mib = 16,
+                                .tuning = { .converge = MP_CONVERGE_NONE, .postcopy = true } };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
+    fake_finish(f);
+}
+
+/* A QEMU without postcopy-ram is refused before anything is set. */
+Test(monitor, postcopy_needs_the_capability, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("events", "true"))),
+        SEND(PARAMS_REPLY("\"max-bandwidth\": 16777216")),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true,
+                                .tuning = { .converge = MP_CONVERGE_NONE, .postcopy = true } };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, NULL, &err), -ENOTSUP);
+    cr_assert(strstr(err->message, "--postcopy needs the migration capability postcopy-ram"), "%s",
+              err->message);
     fake_finish(f);
 }
 

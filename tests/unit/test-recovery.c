@@ -59,7 +59,33 @@ struct rule_case {
 #define SRC_DIR "/state/source/vm1/"
 #define DST_DIR "/state/destination/vm1/"
 
+#define RESUME_PREPARE                                                                             \
+    "migphase-prepare --resume " STATE " --in " DST_DIR "prepare-in.xml --out " DST_DIR            \
+    "resume-cookie.xml"
+#define RESUME_PERFORM "migphase-perform --resume " STATE " --in " DST_DIR "resume-cookie.xml"
+
 static const struct rule_case cases[] = {
+    /* A paused postcopy: recovered over a new connection, from either
+     * host, whatever step it is at; nothing is undone. */
+    CASE(SRC, PERFORM, DONE, POSTCOPY_PAUSED, RESUME_POSTCOPY, BY_HAND, RESUME_PREPARE,
+         RESUME_PERFORM),
+    CASE(SRC, CONFIRM, FAILED, POSTCOPY_PAUSED, RESUME_POSTCOPY, BY_HAND, RESUME_PREPARE,
+         RESUME_PERFORM),
+    CASE(DST, FINISH, FAILED, POSTCOPY_PAUSED, RESUME_POSTCOPY, BY_HAND, RESUME_PREPARE,
+         RESUME_PERFORM),
+    CASE(DST, PREPARE, DONE, POSTCOPY_PAUSED, RESUME_POSTCOPY, BY_HAND, RESUME_PREPARE,
+         RESUME_PERFORM),
+    /* Past the switch, Perform killed: again, for its cookie; never undone. */
+    CASE(SRC, PERFORM, STARTED, POSTCOPY, RERUN_PERFORM, BY_HAND,
+         "migphase-perform " STATE " --in " SRC_DIR "perform-in.xml", NULL),
+    CASE(SRC, PERFORM, DONE, POSTCOPY, FINISH_DEST, BY_HAND,
+         "migphase-finish " STATE " --in " SRC_DIR "perform-out.xml --out " SRC_DIR
+         "finish-cookie.xml",
+         "migphase-confirm " STATE " --in " SRC_DIR "finish-cookie.xml"),
+    /* A destination under postcopy is never killed. */
+    CASE(DST, FINISH, STARTED, POSTCOPY, RERUN_FINISH, BY_HAND,
+         "migphase-finish " STATE " --in " DST_DIR "finish-in.xml", NULL),
+    CASE(DST, PREPARE, DONE, POSTCOPY, RERUN_FINISH, BY_HAND, NULL, NULL),
     /* Begin changed nothing: close it, whatever the VM does. */
     CASE(SRC, BEGIN, DONE, RUNNING, RESUME_SOURCE, AT_BOOT,
          "migphase-confirm --cancelled " STATE " --in " SRC_DIR "begin-out.xml", NULL),
@@ -132,6 +158,7 @@ static const char *const action_names[] = {
     [MP_ACTION_RERUN_FINISH] = "migphase-finish (again)",
     [MP_ACTION_RERUN_CONFIRM] = "migphase-confirm (again)",
     [MP_ACTION_INVESTIGATE] = "a human checks both hosts",
+    [MP_ACTION_RESUME_POSTCOPY] = "migphase-prepare --resume, then migphase-perform --resume",
 };
 
 static struct mp_journal_record *
@@ -281,9 +308,13 @@ ParameterizedTest(size_t *i, recovery, rule_case)
     _cleanup_free_ char *then = join(then_argv);
     cr_assert(mp_streq0(then, c->then), "%s: then\n  %s\nexpected\n  %s", what,
               then ? then : "(none)", c->then ? c->then : "(none)");
-    cr_assert_str_eq(mp_recovery_where(rule),
-                     c->action == MP_ACTION_FINISH_DEST ? "on the destination" : "here", "%s",
+    /* A paused postcopy starts on the destination, and goes on on the source. */
+    bool resume = c->action == MP_ACTION_RESUME_POSTCOPY;
+    bool elsewhere = c->action == MP_ACTION_FINISH_DEST || (resume && c->role == SRC);
+    cr_assert_str_eq(mp_recovery_where(rule), elsewhere ? "on the destination" : "here", "%s",
                      what);
+    cr_assert_str_eq(mp_recovery_then_where(rule),
+                     resume && c->role == DST ? "on the source" : "here", "%s", what);
 }
 
 /* Every row of the table is reached by some input and covered by a case;

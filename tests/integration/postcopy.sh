@@ -1,0 +1,332 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Postcopy between two hosts (network namespaces joined by a veth pair),
+# each step run by hand on its host:
+#   - Prepare refuses --postcopy with one line when the destination's QEMU
+#     (an unprivileged qemu-user) may not use userfaultfd;
+#   - --postcopy-after-precopy: the switch after the first pass, Confirm
+#     --cancelled refused (exit 3) once it happened, memory verified on the
+#     destination; the same through migphase-migrate;
+#   - --converge auto --postcopy: the downtime limit, the throttle, then
+#     postcopy;
+#   - the link cut during postcopy: both QEMUs postcopy-paused,
+#     migphase-status shows it on both hosts, and the commands it prints
+#     recover the stream over a new connection; memory verified;
+#   - Finish killed during postcopy, then Perform killed at the switch: the
+#     commands migphase-status prints resolve both; memory verified.
+# QEMU 7.2 opens userfaultfd with the syscall: the test sets
+# vm.unprivileged_userfaultfd=1 for the destination QEMU (migphase-qemu) and
+# puts the previous value back on the way out.
+# shellcheck source=tests/integration/lib.sh disable=SC2154
+. "$top_srcdir/tests/integration/lib.sh"
+mp_require_qemu
+mp_require_root
+[ -r /proc/sys/vm/unprivileged_userfaultfd ] || mp_skip "no vm.unprivileged_userfaultfd here"
+command -v ss >/dev/null || mp_skip "ss (iproute2) is not installed"
+mp_init
+uffd_before=$(cat /proc/sys/vm/unprivileged_userfaultfd)
+# mp_cleanup takes the test's exit status from $?: handed on past the sysctl,
+# without errexit (a failing "(exit N)" would end the trap before it).
+trap 'pc_status=$?; set +e; echo "$uffd_before" >/proc/sys/vm/unprivileged_userfaultfd
+(exit "$pc_status"); mp_cleanup' EXIT
+
+mp_two_hosts mpp 10.215.0
+SRC=(ip netns exec "$MP_SRC_NS")
+DST=(ip netns exec "$MP_DST_NS")
+S=(--state-dir "$MP_STATE")
+H="$MP_HELPERS"
+mem=16
+rate=16
+bandwidth=4
+
+# begin NAME [OPTIONS...]: Begin on the source, its cookie in $MP_TMP/NAME-begin.xml.
+begin() {
+    local name=$1
+    shift
+    "${SRC[@]}" "$H/migphase-begin" "${S[@]}" --qmp "$MP_TMP/$name-src.qmp" \
+        --bandwidth $bandwidth "$@" --out "$MP_TMP/$name-begin.xml"
+}
+
+# prepare NAME: Prepare on the destination host.
+prepare() {
+    "${DST[@]}" "$H/migphase-prepare" "${S[@]}" --qmp "$MP_TMP/$1-dst.qmp" --listen 10.215.0.2 \
+        --rewrite "$MP_TMP/$1-src-=$MP_TMP/$1-dst-" --in "$MP_TMP/$1-begin.xml" \
+        --out "$MP_TMP/$1-prepare.xml"
+}
+
+# perform NAME [OPTIONS...]: Perform on the source host, progress as JSON.
+perform() {
+    local name=$1
+    shift
+    "${SRC[@]}" "$H/migphase-perform" "${S[@]}" --progress json "$@" \
+        --in "$MP_TMP/$name-prepare.xml" --out "$MP_TMP/$name-perform.xml"
+}
+
+# migration_status SOCKET: what QEMU's query-migrate says.
+migration_status() {
+    mp_qmp --timeout 5 --get status "$1" query-migrate 2>/dev/null || echo absent
+}
+
+# wait_migration_status SOCKET STATUS TIMEOUT_S
+wait_migration_status() {
+    local _
+    for _ in $(seq $(($3 * 10))); do
+        [ "$(migration_status "$1")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    mp_fail "$1: migration is $(migration_status "$1"), not $2, after $3 s"
+}
+
+# verify_destination NAME: the guest runs on the destination only, its
+# memory and serial counter go on from the source's, nothing is pending.
+verify_destination() {
+    local name=$1 before
+    [ "$(mp_where_running "$name")" = destination ] ||
+        mp_fail "$name: guest runs: $(mp_where_running "$name")"
+    mp_verify_memory "$MP_TMP/$name-dst.qmp" $mem || mp_fail "$name: memory check failed"
+    before=$(mp_last_tick "$MP_TMP/$name-dst-serial.log")
+    mp_wait_ticks "$MP_TMP/$name-dst-serial.log" $((before + 2)) 60
+    sh "$MP_SERIAL_CHECK" "$MP_TMP/$name-src-serial.log" "$MP_TMP/$name-dst-serial.log" ||
+        mp_fail "$name: the serial counter did not go on from the source's"
+    mp_assert_nothing_pending
+}
+
+echo "== Prepare refuses --postcopy while QEMU as $MP_QEMU_USER may not use userfaultfd"
+echo 0 >/proc/sys/vm/unprivileged_userfaultfd
+MP_PREFIX="${SRC[*]}" mp_start_guest ref $mem $rate
+begin ref --postcopy
+rc=0
+prepare ref 2>"$MP_TMP/ref.err" || rc=$?
+cat "$MP_TMP/ref.err"
+mp_expect_status 2 "$rc" "migphase-prepare --postcopy without userfaultfd"
+grep -q 'runs as migphase-qemu.*vm.unprivileged_userfaultfd=1' "$MP_TMP/ref.err" ||
+    mp_fail "the refusal does not say what to set"
+[ "$(wc -l <"$MP_TMP/ref.err")" -eq 1 ] || mp_fail "the refusal is not one line"
+[ "$(mp_count_vms)" -eq 1 ] || mp_fail "the refused destination VM was left behind"
+[ "$(mp_run_state "$MP_TMP/ref-src.qmp")" = running ] || mp_fail "the source does not run"
+echo 1 >/proc/sys/vm/unprivileged_userfaultfd
+"$H/migphase-confirm" "${S[@]}" --cancelled --in "$MP_TMP/ref-begin.xml" ||
+    mp_fail "closing the refused migration failed"
+mp_kill_all
+
+echo "== --postcopy-after-precopy: switched after the first pass; Confirm --cancelled refused"
+MP_PREFIX="${SRC[*]}" mp_start_guest pc $mem $rate
+mp_wait_ticks "$MP_TMP/pc-src-serial.log" 2 60
+src_pid=$(mp_pid "$MP_TMP/pc-src.pid")
+begin pc --postcopy-after-precopy --bandwidth 8
+grep -q 'postcopy="yes" postcopy-after-precopy="yes"' "$MP_TMP/pc-begin.xml" ||
+    mp_fail "Begin's cookie does not carry postcopy"
+prepare pc || mp_fail "Prepare failed"
+perform pc 2>"$MP_TMP/pc-perform.err" ||
+    mp_fail "Perform failed: $(grep -v '^{' "$MP_TMP/pc-perform.err")"
+grep '"event":"postcopy"' "$MP_TMP/pc-perform.err" || mp_fail "no postcopy event"
+grep -q '<convergence .*postcopy="yes"' "$MP_TMP/pc-perform.xml" ||
+    mp_fail "Perform's cookie does not say postcopy started"
+for force in "" --force; do
+    rc=0
+    "$H/migphase-confirm" "${S[@]}" --cancelled $force --in "$MP_TMP/pc-perform.xml" \
+        2>"$MP_TMP/pc-cancel.err" || rc=$?
+    cat "$MP_TMP/pc-cancel.err"
+    mp_expect_status 3 "$rc" "migphase-confirm --cancelled $force after the switch"
+    grep -q 'switched to postcopy' "$MP_TMP/pc-cancel.err" || mp_fail "no reason given"
+done
+[ "$(mp_run_state "$MP_TMP/pc-src.qmp")" != running ] || mp_fail "the source was resumed"
+"${DST[@]}" "$H/migphase-finish" "${S[@]}" --in "$MP_TMP/pc-perform.xml" \
+    --out "$MP_TMP/pc-finish.xml" || mp_fail "Finish failed"
+"$H/migphase-confirm" "${S[@]}" --in "$MP_TMP/pc-finish.xml" || mp_fail "Confirm failed"
+mp_alive "$src_pid" && mp_fail "the source VM still runs"
+verify_destination pc
+
+# status_json: migphase-status --json of both hosts (one state directory).
+status_json() {
+    "$H/migphase-status" "${S[@]}" --json >"$MP_TMP/status.json" || true
+}
+
+# status_field ROLE FIELD: a field of ROLE's pending entry ("" when none);
+# a list as one line, its items separated by a unit separator.
+status_field() {
+    python3 - "$MP_TMP/status.json" "$1" "$2" <<'EOP'
+import json, sys
+entries = json.load(open(sys.argv[1]))
+entries = entries.get("pending", entries) if isinstance(entries, dict) else entries
+for e in entries:
+    if e.get("role") == sys.argv[2]:
+        v = e.get(sys.argv[3], "")
+        print("\x1f".join(v) if isinstance(v, list) else v)
+EOP
+}
+
+# run_printed ROLE FIELD: run the command migphase-status printed for ROLE
+# ("command" or "then") on the host it names ("where" or "then_where").
+run_printed() {
+    local role=$1 field=$2 where cmd
+    where=$(status_field "$role" "$([ "$field" = command ] && echo where || echo then_where)")
+    IFS=$'\x1f' read -r -a cmd <<<"$(status_field "$role" "$field")"
+    [ "${#cmd[@]}" -gt 0 ] || mp_fail "migphase-status printed no $field for the $role"
+    local host=$role
+    case "$where" in
+    "on the destination") host=destination ;;
+    "on the source") host=source ;;
+    esac
+    echo "+ ($host) ${cmd[*]}"
+    cmd[0]="$H/${cmd[0]}"
+    if [ "$host" = destination ]; then
+        "${DST[@]}" "${cmd[@]}"
+    else
+        "${SRC[@]}" "${cmd[@]}"
+    fi
+}
+
+# resolve NAME: run what migphase-status prints, host by host, until
+# nothing is pending (at most 4 rounds).
+resolve() {
+    local _ role
+    for _ in 1 2 3 4; do
+        status_json
+        [ -n "$(status_field source domain)$(status_field destination domain)" ] || return 0
+        for role in source destination; do
+            [ -n "$(status_field "$role" domain)" ] || continue
+            echo "$role: $(status_field "$role" vm_state): $(status_field "$role" why)"
+            [ -n "$(status_field "$role" command)" ] || continue
+            run_printed "$role" command || mp_fail "the $role's printed command failed"
+            if [ -n "$(status_field "$role" "then")" ]; then
+                run_printed "$role" "then" || mp_fail "the $role's second command failed"
+            fi
+            break
+        done
+    done
+    mp_fail "still pending after 4 rounds: $(cat "$MP_TMP/status.json")"
+}
+
+# cut_link: the link between the hosts goes down, and each host's TCP gives
+# up on the stream's connection (ss -K), as it would after its retransmission
+# timeout (minutes: net.ipv4.tcp_retries2).
+cut_link() {
+    ip -n "$MP_DST_NS" link set "mppD$$" down
+    # (ss -K says "Invalid argument" of the sockets it may not destroy.)
+    ip netns exec "$MP_DST_NS" ss -K dst 10.215.0.1 >/dev/null 2>&1 || true
+    ip netns exec "$MP_SRC_NS" ss -K dst 10.215.0.2 >/dev/null 2>&1 || true
+}
+
+echo "== migphase-migrate --postcopy-after-precopy: the orchestrator passes it on"
+MP_PREFIX="${SRC[*]}" mp_start_guest mig $mem $rate
+mp_wait_ticks "$MP_TMP/mig-src-serial.log" 2 60
+mp_migrate mig --transport "ip netns exec $MP_DST_NS" --listen 10.215.0.2 --progress json \
+    --bandwidth 8 --postcopy-after-precopy 2>"$MP_TMP/mig.err" ||
+    mp_fail "migphase-migrate failed: $(grep -v '^{' "$MP_TMP/mig.err")"
+grep -q '"event":"postcopy"' "$MP_TMP/mig.err" || mp_fail "migphase-migrate did not switch"
+verify_destination mig
+
+echo "== --converge auto --postcopy: the downtime limit, the throttle, then postcopy"
+MP_PREFIX="${SRC[*]}" mp_start_guest auto $mem $rate
+mp_wait_ticks "$MP_TMP/auto-src-serial.log" 2 60
+begin auto --postcopy --timeout 40 --throttle-step 30
+prepare auto || mp_fail "Prepare failed"
+perform auto --downtime-ceiling-ms 400 2>"$MP_TMP/auto-perform.err" ||
+    mp_fail "Perform failed: $(grep -v '^{' "$MP_TMP/auto-perform.err")"
+grep '"event":"\(converge\|postcopy\)"' "$MP_TMP/auto-perform.err" || true
+grep -q '"event":"converge".*downtime limit 300 -> 400 ms' "$MP_TMP/auto-perform.err" ||
+    mp_fail "the downtime limit was not raised first"
+grep -q '"event":"converge".*throttling the guest' "$MP_TMP/auto-perform.err" ||
+    mp_fail "the guest was not throttled before postcopy"
+grep -q '"event":"postcopy"' "$MP_TMP/auto-perform.err" || mp_fail "no postcopy event"
+grep -q '<convergence escalations="3" downtime-limit-ms="400" throttled="yes" timed-out="no" postcopy="yes"/>' \
+    "$MP_TMP/auto-perform.xml" || mp_fail "Perform's cookie does not record the three steps"
+"${DST[@]}" "$H/migphase-finish" "${S[@]}" --in "$MP_TMP/auto-perform.xml" \
+    --out "$MP_TMP/auto-finish.xml" || mp_fail "Finish failed"
+"$H/migphase-confirm" "${S[@]}" --in "$MP_TMP/auto-finish.xml" || mp_fail "Confirm failed"
+verify_destination auto
+
+echo "== the link cut during postcopy: both sides paused, recovered as migphase-status says"
+MP_PREFIX="${SRC[*]}" mp_start_guest cut $mem $rate
+mp_wait_ticks "$MP_TMP/cut-src-serial.log" 2 60
+begin cut --postcopy-after-precopy
+prepare cut || mp_fail "Prepare failed"
+perform cut 2>"$MP_TMP/cut-perform.err" ||
+    mp_fail "Perform failed: $(grep -v '^{' "$MP_TMP/cut-perform.err")"
+"${DST[@]}" "$H/migphase-finish" "${S[@]}" --in "$MP_TMP/cut-perform.xml" \
+    --out "$MP_TMP/cut-finish.xml" 2>"$MP_TMP/cut-finish.err" &
+finish_pid=$!
+wait_ticks_after() { # LOG: one more tick than now
+    local n
+    n=$(grep -c '^tick ' "$1" 2>/dev/null || true)
+    mp_wait_ticks "$1" $((n + 1)) 60
+}
+wait_ticks_after "$MP_TMP/cut-dst-serial.log"
+cut_link
+wait_migration_status "$MP_TMP/cut-src.qmp" postcopy-paused 30
+wait_migration_status "$MP_TMP/cut-dst.qmp" postcopy-paused 30
+rc=0
+wait "$finish_pid" || rc=$?
+cat "$MP_TMP/cut-finish.err"
+mp_expect_status 3 "$rc" "migphase-finish when the postcopy stream broke"
+"$H/migphase-status" "${S[@]}" >"$MP_TMP/cut-status.out" || true
+cat "$MP_TMP/cut-status.out"
+[ "$(grep -c 'VM postcopy-paused' "$MP_TMP/cut-status.out")" -eq 2 ] ||
+    mp_fail "migphase-status does not show the paused postcopy on both hosts"
+grep -q 'migphase-prepare --resume' "$MP_TMP/cut-status.out" ||
+    mp_fail "migphase-status does not say how to recover"
+rc=0
+"$H/migphase-confirm" "${S[@]}" --cancelled --force --in "$MP_TMP/cut-perform.xml" || rc=$?
+mp_expect_status 3 "$rc" "migphase-confirm --cancelled --force of a paused postcopy"
+ip -n "$MP_DST_NS" link set "mppD$$" up
+resolve cut
+grep -q '<incoming uri="tcp:10.215.0.2:[0-9]*" tls="yes"/>' \
+    "$MP_STATE/destination/cut/resume-cookie.xml" ||
+    mp_fail "the recovered stream did not keep the first stream's TLS"
+verify_destination cut
+
+echo "== Finish killed during postcopy, then Perform killed at the switch"
+MP_PREFIX="${SRC[*]}" mp_start_guest kill $mem $rate
+mp_wait_ticks "$MP_TMP/kill-src-serial.log" 2 60
+begin kill --postcopy-after-precopy
+prepare kill || mp_fail "Prepare failed"
+perform kill 2>"$MP_TMP/kill-perform.err" || mp_fail "Perform failed"
+"${DST[@]}" "$H/migphase-finish" "${S[@]}" --in "$MP_TMP/kill-perform.xml" \
+    --out "$MP_TMP/kill-finish.xml" &
+finish_pid=$!
+wait_ticks_after "$MP_TMP/kill-dst-serial.log"
+kill -KILL "$finish_pid"
+wait "$finish_pid" || true
+resolve kill
+verify_destination kill
+
+MP_PREFIX="${SRC[*]}" mp_start_guest pk $mem $rate
+mp_wait_ticks "$MP_TMP/pk-src-serial.log" 2 60
+begin pk --postcopy-after-precopy
+prepare pk || mp_fail "Prepare failed"
+# Perform talks to its QEMU through a proxy that goes silent once it relayed
+# the reply to migrate-start-postcopy: Perform is caught past the switch,
+# waiting on its monitor, and killed there.
+sock="$MP_TMP/pk-src.qmp"
+mv "$sock" "$sock.real"
+python3 "$top_srcdir/tests/integration/qmp-proxy.py" "$sock" "$sock.real" \
+    --silent-after migrate-start-postcopy 2>"$MP_TMP/pk-proxy.log" &
+proxy_pid=$!
+for _ in $(seq 100); do
+    [ -S "$sock" ] && break
+    sleep 0.05
+done
+# Not through the function: $! must be the helper (ip netns exec execs it).
+"${SRC[@]}" "$H/migphase-perform" "${S[@]}" --progress json --in "$MP_TMP/pk-prepare.xml" \
+    --out "$MP_TMP/pk-perform.xml" 2>"$MP_TMP/pk-perform.err" &
+perform_pid=$!
+for _ in $(seq 1200); do
+    grep -q '"event":"postcopy"' "$MP_TMP/pk-perform.err" 2>/dev/null && break
+    sleep 0.05
+done
+grep -q '"event":"postcopy"' "$MP_TMP/pk-perform.err" || mp_fail "Perform never switched"
+sleep 0.5
+kill -KILL "$perform_pid"
+wait "$perform_pid" || true
+kill "$proxy_pid"
+wait "$proxy_pid" || true
+mv "$sock.real" "$sock"
+status_json
+[ "$(status_field source step) $(status_field source phase)" = "perform started" ] ||
+    mp_fail "Perform was not caught past the switch: $(cat "$MP_TMP/status.json")"
+resolve pk
+verify_destination pk
+
+echo "PASS: postcopy refused without userfaultfd; switched after the first pass, cancel" \
+    "refused; a cut link and killed helpers recovered as migphase-status says"
