@@ -72,8 +72,10 @@ build_and_check() {
 # migrate-pipeline's), prepare-check (prepare-policy's checks, printed),
 # slow-monitor (a proxy delays the replies whose reading test-qmp covers),
 # libvirt-real (a real libvirtd drives the hook that libvirt-adapter runs)
-# and opennebula-adapter (its migrations are migrate-live's; the XML it
-# gets from OpenNebula is read by shell tools, not by our C).
+# opennebula-adapter (its migrations are migrate-live's; the XML it gets
+# from OpenNebula is read by shell tools, not by our C) and postcopy (three
+# minutes of guest time; the replies it reads are QMP's, whose reading
+# test-qmp covers, and its refusals are test-engine's).
 ASAN_TESTS_MATCH='^tests/(unit|fuzz|security|xen)/
 ^tests/hooks/(libvirt-adapter|lease-handoff|network-taps|site-hooks)\.sh$
 ^tests/integration/(cookie-errors|migrate-live|migrate-tls|migrate-storage|migrate-pipeline|migrate-ssh|step-failures|recovery|confinement)\.sh$'
