@@ -315,11 +315,11 @@ apply_items(struct mp_cookie *c, const struct mp_cookie *items, const char *hook
         put_extension(c, items->extensions[i].name, hook_id, items->extensions[i].content);
 }
 
-/* All or nothing: a trial copy must still format (and so stay under the
- * cookie size cap). */
-int
-mp_hooks_add_output(struct mp_cookie *out, const char *output, const char *const *known,
-                    const char *hook_id, char **why)
+/* Add what one hook printed to out, all or nothing: a trial copy must still
+ * format (and so stay under the cookie size cap). */
+static int
+add_output(struct mp_cookie *out, const char *output, const char *const *known, const char *hook_id,
+           char **why)
 {
     if (output[strspn(output, " \t\r\n")] == '\0')
         return 0;
@@ -482,7 +482,7 @@ mp_hooks_run(const struct mp_hook_run *run, struct mp_cookie *out, struct mp_err
         run_hook(run, path, run->outcome, &res);
         if (!res.what) {
             _cleanup_free_ char *why = NULL;
-            if (mp_hooks_add_output(out, res.stdout_text, (const char *const *)known, id, &why) < 0)
+            if (add_output(out, res.stdout_text, (const char *const *)known, id, &why) < 0)
                 res.what = steal_ptr(&why);
             else if (res.stderr_text && *res.stderr_text)
                 mp_debug("hook %s said: %s", path, res.stderr_text);

@@ -41,15 +41,6 @@ struct mp_hook_run {
  * directory means no hooks. */
 int mp_hooks_run(const struct mp_hook_run *run, struct mp_cookie *out, struct mp_error **err);
 
-/* Add what one hook (hook_id, "prepare:10-lease") printed, output, to out
- * (NULL: read and checked, kept nowhere): its <extension> and <feature>
- * elements, read by the cookie parser, mandatory features among known
- * (NULL-terminated). All or nothing: on failure returns -EINVAL with *why, a
- * new one-line string, saying what is wrong, and out is untouched. Exported
- * for the fuzz target (tests/fuzz/fuzz-hook-output.c); the steps reach it
- * through mp_hooks_run. */
-int mp_hooks_add_output(struct mp_cookie *out, const char *output, const char *const *known,
-                        const char *hook_id, char **why);
 /* The features this host understands: the built-in ones
  * (mp_cookie_known_features) and those its hooks declare. NULL-terminated,
  * newly allocated. */

@@ -26,10 +26,7 @@ EXTRA_DIST += hooks/opennebula/migphase-one-cookie.in
 
 # libvirt: a program for /etc/libvirt/hooks/qemu.d/ (a link to it there).
 pkglibexec_PROGRAMS += hooks/libvirt/migphase-libvirt-hook
-# Its readers of libvirt's XML (libvirt-xml.c) are fuzzed on their own:
-# tests/fuzz/fuzz-libvirt-xml.c.
-LIBVIRT_XML_SOURCES = hooks/libvirt/libvirt-xml.c hooks/libvirt/libvirt-xml.h
-hooks_libvirt_migphase_libvirt_hook_SOURCES = hooks/libvirt/libvirt-hook.c $(LIBVIRT_XML_SOURCES)
+hooks_libvirt_migphase_libvirt_hook_SOURCES = hooks/libvirt/libvirt-hook.c
 hooks_libvirt_migphase_libvirt_hook_CFLAGS = $(AM_CFLAGS) $(LIBXML_CFLAGS)
 hooks_libvirt_migphase_libvirt_hook_LDADD = $(ENGINE_LIBS)
 

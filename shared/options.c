@@ -512,20 +512,22 @@ check_config_owner(int fd, const char *path, struct mp_error **err)
     return 0;
 }
 
-/* The documented cap (migphase.conf(5)). */
-#define CONFIG_MAX_BYTES (1024 * 1024)
-
-/* key = value lines, '#' comments, in len bytes of text (NUL-terminated,
- * modified in place). Keys a program does not use are ignored so that one
- * file serves every helper; keys no helper knows are errors. */
+/* key = value lines, '#' comments. Keys a program does not use are ignored so
+ * that one file serves every helper; keys no helper knows are errors. */
 static int
-parse_config_text(struct mp_options *o, const char *path, char *text, size_t len,
-                  struct mp_error **err)
+parse_config(struct mp_options *o, const char *path, bool must_exist, struct mp_error **err)
 {
-    /* A NUL would end the text early and hide the lines after it from the
-     * parser, though not from whoever reviews the file: refused. */
-    if (memchr(text, '\0', len))
-        return mp_error_input(err, EINVAL, "%s: not a text file (it holds a NUL byte)", path);
+    _cleanup_free_ char *text = NULL;
+    if (access(path, F_OK) < 0 && !must_exist)
+        return 0;
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return mp_error_input(err, errno, "cannot open %s: %s", path, strerror(errno));
+    int r = check_config_owner(fd, path, err);
+    if (r == 0)
+        r = mp_read_fd(fd, 1024 * 1024, &text, NULL, err);
+    if (r < 0)
+        return r;
     unsigned lineno = 0;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
@@ -543,44 +545,11 @@ parse_config_text(struct mp_options *o, const char *path, char *text, size_t len
             return mp_error_input(err, EINVAL, "%s:%u: unknown setting '%s'", path, lineno, key);
         if (!(d->programs & o->program))
             continue;
-        int r = d->set(o, d, value, err);
+        r = d->set(o, d, value, err);
         if (r < 0)
             return mp_error_prefix(err, "%s:%u", path, lineno);
     }
     return 0;
-}
-
-static int
-parse_config(struct mp_options *o, const char *path, bool must_exist, struct mp_error **err)
-{
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
-    if (access(path, F_OK) < 0 && !must_exist)
-        return 0;
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return mp_error_input(err, errno, "cannot open %s: %s", path, strerror(errno));
-    int r = check_config_owner(fd, path, err);
-    if (r == 0)
-        r = mp_read_fd(fd, CONFIG_MAX_BYTES, &text, &len, err);
-    if (r < 0)
-        return r;
-    return parse_config_text(o, path, text, len, err);
-}
-
-int
-mp_options_parse_config(struct mp_options *o, enum mp_program program, const char *origin,
-                        const char *text, size_t len, struct mp_error **err)
-{
-    set_defaults(o, program);
-    if (len > CONFIG_MAX_BYTES)
-        return mp_error_input(err, EFBIG, "%s: input is larger than %d bytes", origin,
-                              CONFIG_MAX_BYTES);
-    _cleanup_free_ char *copy = xmalloc(len + 1);
-    if (len)
-        memcpy(copy, text, len);
-    copy[len] = '\0';
-    return parse_config_text(o, origin, copy, len, err);
 }
 
 static void

@@ -115,12 +115,4 @@ struct mp_options {
  * >0 to go on. usage is the program's synopsis and contract for --help. */
 int mp_options_parse(struct mp_options *opts, enum mp_program program, const char *usage, int argc,
                      char **argv, struct mp_error **err);
-/* Set opts to program's defaults, then apply len bytes of configuration text
- * as mp_options_parse applies the file, named origin in messages: the parser
- * alone, for tests and fuzzing, without the file's owner and mode checks
- * (the helpers read the file through mp_options_parse). Touches no file and
- * no privilege. Returns 0, or <0 (MP_ERR_INPUT) with *err set; opts is to be
- * freed with mp_options_free either way. */
-int mp_options_parse_config(struct mp_options *opts, enum mp_program program, const char *origin,
-                            const char *text, size_t len, struct mp_error **err);
 void mp_options_free(struct mp_options *opts);

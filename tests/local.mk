@@ -113,15 +113,9 @@ EXTRA_DIST += tests/data
 
 # Fuzz targets. The same LLVMFuzzerTestOneInput entry points are linked with
 # tests/fuzz/replay.c in the normal build, and replay the seed corpus.
-FUZZ_TARGETS = cookie journal qmp signature conf libvirt-xml hook-output
+FUZZ_TARGETS = cookie journal qmp signature
 REPLAY_BINARIES = tests/fuzz/replay-cookie tests/fuzz/replay-journal tests/fuzz/replay-qmp \
-	tests/fuzz/replay-signature tests/fuzz/replay-conf tests/fuzz/replay-libvirt-xml \
-	tests/fuzz/replay-hook-output
-# The Xen receiver's result file: only with the Xen driver (xen/local.mk).
-if WITH_XEN
-FUZZ_TARGETS += xen-result
-REPLAY_BINARIES += tests/fuzz/replay-xen-result
-endif
+	tests/fuzz/replay-signature
 check_PROGRAMS += $(REPLAY_BINARIES)
 tests_fuzz_replay_cookie_SOURCES = tests/fuzz/fuzz-cookie.c tests/fuzz/replay.c
 tests_fuzz_replay_cookie_LDADD = $(BASE_LIBS)
@@ -133,24 +127,6 @@ tests_fuzz_replay_qmp_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 tests_fuzz_replay_qmp_LDADD = qemu/libqemu.a $(BASE_LIBS) -lpthread
 tests_fuzz_replay_signature_SOURCES = tests/fuzz/fuzz-signature.c tests/fuzz/replay.c
 tests_fuzz_replay_signature_LDADD = $(BASE_LIBS)
-tests_fuzz_replay_conf_SOURCES = tests/fuzz/fuzz-conf.c tests/fuzz/replay.c
-tests_fuzz_replay_conf_LDADD = $(BASE_LIBS)
-tests_fuzz_replay_hook_output_SOURCES = tests/fuzz/fuzz-hook-output.c tests/fuzz/replay.c
-tests_fuzz_replay_hook_output_LDADD = $(ENGINE_LIBS)
-FUZZ_LIBVIRT_XML_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hooks/libvirt
-FUZZ_LIBVIRT_XML_SOURCES = tests/fuzz/fuzz-libvirt-xml.c hooks/libvirt/libvirt-xml.c \
-	hooks/libvirt/libvirt-xml.h
-tests_fuzz_replay_libvirt_xml_SOURCES = $(FUZZ_LIBVIRT_XML_SOURCES) tests/fuzz/replay.c
-tests_fuzz_replay_libvirt_xml_CPPFLAGS = $(FUZZ_LIBVIRT_XML_CPPFLAGS)
-tests_fuzz_replay_libvirt_xml_CFLAGS = $(AM_CFLAGS) $(LIBXML_CFLAGS)
-tests_fuzz_replay_libvirt_xml_LDADD = $(BASE_LIBS)
-# The reader is in xen/libxen.a, built with libxenlight's headers; linked
-# as the receiver links it.
-FUZZ_XEN_RESULT_LDADD = xen/libxen.a $(XENLIGHT_LIBS) $(BASE_LIBS)
-tests_fuzz_replay_xen_result_SOURCES = tests/fuzz/fuzz-xen-result.c tests/fuzz/replay.c
-tests_fuzz_replay_xen_result_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/xen
-tests_fuzz_replay_xen_result_CFLAGS = $(AM_CFLAGS) $(XENLIGHT_CFLAGS)
-tests_fuzz_replay_xen_result_LDADD = $(FUZZ_XEN_RESULT_LDADD)
 TESTS += tests/fuzz/replay-corpus.sh
 EXTRA_DIST += tests/fuzz/replay-corpus.sh tests/fuzz/corpus
 
@@ -176,28 +152,6 @@ tests_fuzz_fuzz_signature_SOURCES = tests/fuzz/fuzz-signature.c
 tests_fuzz_fuzz_signature_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
 tests_fuzz_fuzz_signature_LDFLAGS = $(FUZZ_FLAGS)
 tests_fuzz_fuzz_signature_LDADD = $(BASE_LIBS)
-noinst_PROGRAMS += tests/fuzz/fuzz-conf tests/fuzz/fuzz-libvirt-xml tests/fuzz/fuzz-hook-output
-tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz-conf.c
-tests_fuzz_fuzz_conf_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
-tests_fuzz_fuzz_conf_LDFLAGS = $(FUZZ_FLAGS)
-tests_fuzz_fuzz_conf_LDADD = $(BASE_LIBS)
-tests_fuzz_fuzz_hook_output_SOURCES = tests/fuzz/fuzz-hook-output.c
-tests_fuzz_fuzz_hook_output_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
-tests_fuzz_fuzz_hook_output_LDFLAGS = $(FUZZ_FLAGS)
-tests_fuzz_fuzz_hook_output_LDADD = $(ENGINE_LIBS)
-tests_fuzz_fuzz_libvirt_xml_SOURCES = $(FUZZ_LIBVIRT_XML_SOURCES)
-tests_fuzz_fuzz_libvirt_xml_CPPFLAGS = $(FUZZ_LIBVIRT_XML_CPPFLAGS)
-tests_fuzz_fuzz_libvirt_xml_CFLAGS = $(AM_CFLAGS) $(LIBXML_CFLAGS) $(FUZZ_FLAGS)
-tests_fuzz_fuzz_libvirt_xml_LDFLAGS = $(FUZZ_FLAGS)
-tests_fuzz_fuzz_libvirt_xml_LDADD = $(BASE_LIBS)
-if WITH_XEN
-noinst_PROGRAMS += tests/fuzz/fuzz-xen-result
-tests_fuzz_fuzz_xen_result_SOURCES = tests/fuzz/fuzz-xen-result.c
-tests_fuzz_fuzz_xen_result_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/xen
-tests_fuzz_fuzz_xen_result_CFLAGS = $(AM_CFLAGS) $(XENLIGHT_CFLAGS) $(FUZZ_FLAGS)
-tests_fuzz_fuzz_xen_result_LDFLAGS = $(FUZZ_FLAGS)
-tests_fuzz_fuzz_xen_result_LDADD = $(FUZZ_XEN_RESULT_LDADD)
-endif
 endif
 
 # The lab PKI command (tools/migphase-pki) against certtool's own checks.

@@ -44,12 +44,12 @@
 #include "facts.h"
 #include "hooks.h"
 #include "journal.h"
-#include "libvirt-xml.h"
 #include "log.h"
 #include "options.h"
 #include "privs.h"
 #include "proc.h"
 #include "util.h"
+#include "xml.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +58,15 @@
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
+
+/* Domain XML is written by libvirtd, but bounds keep a mistake cheap: far
+ * above the largest domains (thousands of devices). libvirt's status files
+ * hold the same XML and a little more. */
+static const struct mp_xml_limits domain_xml_limits = {
+    .max_bytes = 16 * 1024 * 1024,
+    .max_elements = 1024 * 1024,
+    .max_attributes = 256,
+};
 
 /* Where the system libvirtd (or virtqemud) keeps a running domain's status
  * XML, <domstatus> with its current job: cfg->stateDir of the QEMU driver.
@@ -131,11 +140,76 @@ record_domain(const struct mp_journal_record *rec)
     return real ? real : rec->domain;
 }
 
-/* ---- libvirt's status file --------------------------------------------- */
+/* ---- the domain XML ---------------------------------------------------- */
 
-/* Read the domain's status file (libvirt-xml.h) as libvirt's daemon (root)
- * wrote it, before privileges go; it holds the domain's secrets too, so
- * nothing of it is kept. */
+/* Remove what libvirt's secure formatting puts in: passwd attributes
+ * (<graphics>), <secret> elements (disk and hostdev auth, encryption) and
+ * <cookies> (HTTP disk sources). Whatever holds a secret goes, not only the
+ * ones libvirt 9.0 writes today. */
+static void
+strip_secrets(xmlNode *n)
+{
+    while (n) {
+        xmlNode *next = n->next;
+        if (n->type == XML_ELEMENT_NODE) {
+            if (mp_xml_is_element(n, "secret") || mp_xml_is_element(n, "cookies")) {
+                xmlUnlinkNode(n);
+                xmlFreeNode(n);
+            } else {
+                xmlAttr *a = n->properties;
+                while (a) {
+                    xmlAttr *next_attr = a->next;
+                    if (xmlStrcasecmp(a->name, BAD_CAST "passwd") == 0)
+                        xmlRemoveProp(a);
+                    a = next_attr;
+                }
+                strip_secrets(n->children);
+            }
+        }
+        n = next;
+    }
+}
+
+/* What the hooks get from the domain XML: its UUID and the XML without
+ * secrets. Read with the reader cookies use: no DOCTYPE, entity or network
+ * access, bounded. XML that does not parse gives neither (never the text as
+ * it came). */
+static void
+domain_facts(const char *xml, size_t len, char **uuid, char **description)
+{
+    *uuid = NULL;
+    *description = NULL;
+    _cleanup_xml_doc_ xmlDoc *doc = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    if (mp_xml_read(xml, len, &domain_xml_limits, &doc, &err) < 0) {
+        mp_debug("leaving the domain XML out: it does not parse: %s", err->message);
+        return;
+    }
+    xmlNode *root = xmlDocGetRootElement(doc);
+    if (!root || !mp_xml_is_element(root, "domain"))
+        return;
+    for (xmlNode *n = root->children; n; n = n->next) {
+        if (!mp_xml_is_element(n, "uuid"))
+            continue;
+        _cleanup_free_ char *text = mp_xml_text(n);
+        if (strlen(text) == 36 && !*uuid)
+            *uuid = steal_ptr(&text);
+    }
+    strip_secrets(root);
+    *description = mp_xml_serialize(root, false);
+}
+
+/* What libvirt's status file of a domain says: whether an incoming migration
+ * is still under way and whether the VM runs. Read as libvirt's daemon
+ * (root) wrote it, before privileges go; it holds the domain's secrets too,
+ * so nothing of it is kept. */
+struct libvirt_status {
+    bool readable;         /* false: no file (the domain is gone) or not libvirt's */
+    bool incoming;         /* its job is "migration in" */
+    bool running;          /* <domstatus state="running"> */
+    bool paused_migrating; /* state="paused" reason="migration": never resumed */
+};
+
 static struct libvirt_status
 read_status(const char *name)
 {
@@ -149,12 +223,30 @@ read_status(const char *name)
         mp_debug("cannot read libvirt's status of %s: %s: %s", name, path, strerror(errno));
         return st;
     }
-    int r = mp_read_fd(fd, libvirt_domain_xml_limits.max_bytes, &xml, &len, &err);
+    int r = mp_read_fd(fd, domain_xml_limits.max_bytes, &xml, &len, &err);
     close(fd);
+    _cleanup_xml_doc_ xmlDoc *doc = NULL;
     if (r == 0)
-        r = libvirt_status_parse(xml, len, &st, &err);
-    if (r < 0)
+        r = mp_xml_read(xml, len, &domain_xml_limits, &doc, &err);
+    if (r < 0) {
         mp_debug("cannot read libvirt's status of %s: %s", name, err->message);
+        return st;
+    }
+    xmlNode *root = xmlDocGetRootElement(doc);
+    if (!root || !mp_xml_is_element(root, "domstatus"))
+        return st;
+    st.readable = true;
+    _cleanup_free_ char *state = mp_xml_attr(root, "state");
+    _cleanup_free_ char *reason = mp_xml_attr(root, "reason");
+    st.running = mp_streq0(state, "running");
+    st.paused_migrating = mp_streq0(state, "paused") && mp_streq0(reason, "migration");
+    for (xmlNode *n = root->children; n; n = n->next) {
+        if (!mp_xml_is_element(n, "job"))
+            continue;
+        _cleanup_free_ char *async = mp_xml_attr(n, "async");
+        st.incoming = mp_streq0(async, "migration in");
+        break;
+    }
     return st;
 }
 
@@ -174,7 +266,7 @@ make_cookie(const char *name, const char *xml, size_t len, struct mp_cookie **ou
     c->destination.hostname = mp_host_name();
     c->destination.host_id = mp_host_id();
     mp_cookie_set_data(c, MP_FACT_MANAGER, MP_FACT_MANAGER_LIBVIRT);
-    libvirt_domain_facts(xml, len, &c->domain_uuid, &c->description_text);
+    domain_facts(xml, len, &c->domain_uuid, &c->description_text);
     if (c->description_text)
         c->description_format = xstrdup("libvirt-xml");
     _cleanup_error_ struct mp_error *first = NULL;
@@ -509,7 +601,7 @@ run(int argc, char **argv, struct mp_error **err)
      * operation, so that it never sees a closed pipe. */
     _cleanup_free_ char *xml = NULL;
     size_t len = 0;
-    int r = mp_read_fd(STDIN_FILENO, libvirt_domain_xml_limits.max_bytes, &xml, &len, err);
+    int r = mp_read_fd(STDIN_FILENO, domain_xml_limits.max_bytes, &xml, &len, err);
     if (r < 0)
         return mp_error_prefix(err, "reading the domain XML");
     bool migrate = strcmp(op, "migrate") == 0 && strcmp(sub, "begin") == 0;

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static int
 parse(struct mp_options *o, enum mp_program program, struct mp_error **err, ...)
@@ -159,63 +158,6 @@ Test(options, config_file_errors_name_the_line)
     mp_options_free(&o);
     unlink(path);
     free(path);
-}
-
-Test(options, config_text_reads_as_the_file)
-{
-    static const char text[] = "port-range = 50000-50010\r\nbandwidth = 100\n";
-    struct mp_options o;
-    struct mp_error *err = NULL;
-    cr_assert_eq(mp_options_parse_config(&o, MP_PROG_PREPARE, "t.conf", text, strlen(text), &err),
-                 0, "%s", err ? err->message : "");
-    cr_assert_eq(o.port_lo, 50000);
-    cr_assert_eq(o.port_hi, 50010);
-    mp_options_free(&o);
-    cr_assert_lt(mp_options_parse_config(&o, MP_PROG_PREPARE, "t.conf", "x = 1", 5, &err), 0);
-    cr_assert_str_eq(err->message, "t.conf:1: unknown setting 'x'");
-    mp_error_free(err);
-    mp_options_free(&o);
-}
-
-Test(options, config_with_a_nul_byte_is_refused)
-{
-    /* The line after the NUL would otherwise go unread. */
-    static const char text[] = "bandwidth = 1\n\0nonsense = 1\n";
-    struct mp_options o;
-    struct mp_error *err = NULL;
-    cr_assert_lt(mp_options_parse_config(&o, MP_PROG_BEGIN, "t.conf", text, sizeof(text) - 1, &err),
-                 0);
-    cr_assert_eq(err->kind, MP_ERR_INPUT);
-    cr_assert_str_eq(err->message, "t.conf: not a text file (it holds a NUL byte)");
-    mp_error_free(err);
-    mp_options_free(&o);
-
-    char *path = write_config("");
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
-    fclose(f);
-    err = NULL;
-    cr_assert_lt(parse(&o, MP_PROG_BEGIN, &err, "--config", path, NULL), 0);
-    cr_assert(strstr(err->message, ": not a text file (it holds a NUL byte)"), "%s", err->message);
-    mp_error_free(err);
-    mp_options_free(&o);
-    unlink(path);
-    free(path);
-}
-
-Test(options, config_text_over_the_cap_is_refused)
-{
-    size_t len = 1024 * 1024 + 1;
-    char *text = malloc(len);
-    cr_assert_not_null(text);
-    memset(text, '#', len);
-    struct mp_options o;
-    struct mp_error *err = NULL;
-    cr_assert_eq(mp_options_parse_config(&o, MP_PROG_BEGIN, "t.conf", text, len, &err), -EFBIG);
-    mp_error_free(err);
-    mp_options_free(&o);
-    free(text);
 }
 
 Test(options, missing_explicit_config_is_an_error)
