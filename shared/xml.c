@@ -215,6 +215,9 @@ mp_xml_read(const char *buf, size_t len, const struct mp_xml_limits *limits, xml
 {
     if (len > limits->max_bytes || len > INT_MAX)
         return mp_error_input(err, EFBIG, "%zu bytes, the limit is %zu", len, limits->max_bytes);
+    /* libxml2 makes no parser for an empty buffer (new_parser would abort). */
+    if (len == 0)
+        return mp_error_input(err, EINVAL, "no XML: the input is empty");
     size_t line = find_crowded_tag(buf, len, limits->max_attributes);
     if (line > 0)
         return mp_error_input(err, EFBIG, "a tag on line %zu has more than %zu attributes", line,

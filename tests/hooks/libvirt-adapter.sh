@@ -229,6 +229,21 @@ if grep -rl 'marker' "$MP_STATE" "$hooks"; then
     mp_fail "a secret of the domain XML was written: $(grep -rl marker "$MP_STATE" "$hooks")"
 fi
 
+echo "== Domain XML that is empty or does not parse: left out, the hooks still run"
+: >"$MP_TMP/empty.xml"
+printf '<domain><name>vm1</name>' >"$MP_TMP/truncated.xml"
+for xml in empty truncated; do
+    libvirt vm1 migrate begin -
+    mp_expect_status 0 "$rc" "migrate begin with $xml domain XML"
+    grep -q '<description' "$hooks/stdin" && mp_fail "the cookie carries $xml domain XML"
+    grep -qx MIGPHASE_DOMAIN=vm1 "$hooks/env" || mp_fail "the Prepare hook did not run"
+    hk_libvirt_status vm1 "migration in"
+    libvirt vm1 stopped end -
+    hk_libvirt_status vm1 ""
+done
+unset xml
+mp_assert_nothing_pending
+
 echo "== Called by hand with the wrong arguments: a usage error"
 libvirt vm1 migrate
 mp_expect_status 2 "$rc" "three arguments"
