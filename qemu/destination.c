@@ -153,16 +153,16 @@ incoming_args(const struct mp_options *opts, unsigned port)
     return args;
 }
 
-/* What a migrate-incoming on port answered (r, and its error e, which is
- * taken): 1 listening (recorded), 0 the port is taken, or an error. */
-static int
-incoming_result(struct mp_step_ctx *ctx, unsigned port, int r, struct mp_error *e,
-                struct mp_error **err)
+#define LISTEN_WHAT "listening for the stream"
+
+/* qemu-internal.h */
+int
+qemu_listen_result(struct mp_step_ctx *ctx, const char *addr, unsigned port, int r,
+                   struct mp_error *e, const char *what, struct mp_error **err)
 {
-    const struct mp_options *opts = ctx->opts;
-    _cleanup_free_ char *uri = mp_tcp_uri(opts->listen_addr, port);
+    _cleanup_free_ char *uri = mp_tcp_uri(addr, port);
     if (r == 0) {
-        ctx->out->uri = mp_stream_uri(opts->listen_addr, ctx->out->destination.hostname, port);
+        ctx->out->uri = mp_stream_uri(addr, ctx->out->destination.hostname, port);
         mp_journal_record_set_fact(ctx->record, QEMU_FACT_URI, uri);
         return 1;
     }
@@ -172,7 +172,7 @@ incoming_result(struct mp_step_ctx *ctx, unsigned port, int r, struct mp_error *
         return 0;
     }
     *err = e;
-    return mp_error_prefix(err, "listening for the stream on %s", uri);
+    return mp_error_prefix(err, "%s on %s", what, uri);
 }
 
 /* Whether this kernel keeps userfaultfd, which postcopy's demand paging
@@ -232,12 +232,13 @@ setup_and_listen(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error 
     if (r < 0)
         r = explain_postcopy_refusal(ctx, qmp, err);
     if (r == 0)
-        r = incoming_result(ctx, port, first.result, steal_ptr(&first.error), err);
+        r = qemu_listen_result(ctx, opts->listen_addr, port, first.result, steal_ptr(&first.error),
+                               LISTEN_WHAT, err);
     qemu_qmp_calls_free(&first, 1);
     while (r == 0 && ++port <= opts->port_hi) {
         struct mp_error *e = NULL;
         r = qemu_qmp_execute(qmp, "migrate-incoming", incoming_args(opts, port), NULL, &e);
-        r = incoming_result(ctx, port, r, e, err);
+        r = qemu_listen_result(ctx, opts->listen_addr, port, r, e, LISTEN_WHAT, err);
     }
     if (r != 0)
         return r < 0 ? r : 0;

@@ -99,17 +99,14 @@ recover_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         json_object_object_add(args, "uri", json_object_new_string(uri));
         struct mp_error *e = NULL;
         int r = qemu_qmp_execute(vm->qmp, "migrate-recover", args, NULL, &e);
-        if (r == 0) {
-            ctx->out->uri = mp_stream_uri(vm->listen_addr, ctx->out->destination.hostname, port);
-            mp_journal_record_set_fact(ctx->record, QEMU_FACT_URI, uri);
+        r = qemu_listen_result(ctx, vm->listen_addr, port, r, e,
+                               "listening again for the postcopy stream", err);
+        if (r < 0)
+            return r;
+        if (r > 0) {
             mp_info("the paused postcopy waits for the source on %s", uri);
             return 0;
         }
-        if (r != -EREMOTEIO || !strstr(e->message, "in use")) {
-            *err = e;
-            return mp_error_prefix(err, "listening again for the postcopy stream on %s", uri);
-        }
-        mp_error_free(e);
     }
     return mp_error_set(err, EADDRINUSE, "no free port in %u-%u on %s", opts->port_lo,
                         opts->port_hi, vm->listen_addr);

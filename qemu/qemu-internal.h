@@ -21,6 +21,12 @@ int qemu_confirm(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_e
  * and Perform's migrate with resume, each only on a stream QEMU says is
  * postcopy-paused. */
 int qemu_prepare_resume(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+/* What a request to listen on addr:port (migrate-incoming, migrate-recover)
+ * answered, r and its error e (taken): 1 listening (the URI recorded in the
+ * journal and the out cookie), 0 the port is taken, or an error prefixed
+ * with what. */
+int qemu_listen_result(struct mp_step_ctx *ctx, const char *addr, unsigned port, int r,
+                       struct mp_error *e, const char *what, struct mp_error **err);
 int qemu_perform_resume(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
 int qemu_probe(const struct mp_journal_record *record, const struct mp_options *opts,
                enum mp_vm_state *state, struct mp_error **err);
