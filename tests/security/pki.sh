@@ -112,9 +112,27 @@ expect_refusal 2 "is not a host name" add "$lab" -x
 expect_refusal 2 "unknown option" create --bogus "$lab" a.example
 expect_refusal 2 "positive number" create --days 0 "$lab" a.example
 expect_refusal 2 "needs DIR and at least one HOST" create "$lab"
+expect_refusal 2 "is ecdsa or rsa" add --key-type dsa "$lab" a.example
 cmp -s "$lab/ca-cert.pem" "$tmp/ca-before.pem" || failed "a refusal changed the CA"
 
 pki --help | grep -q "create \[--force\]" || failed "--help does not show create"
+
+# ---- The key type: ECDSA P-256 by default (cheap signatures on the guest's
+# pause), RSA on request; either is a TLS and signing certificate.
+key_of() {
+    certtool -i --infile "$lab/$1/server-cert.pem" | grep -E "Subject Public Key Algorithm|Curve:|Modulus \(bits" |
+        tr -s ' \t' ' ' | tr '\n' ' '
+}
+case $(key_of src.example) in
+*EC/ECDSA*SECP256R1*) ;;
+*) failed "the default key is not ECDSA P-256: $(key_of src.example)" ;;
+esac
+pki add --key-type rsa "$lab" rsa.example >/dev/null || failed "add --key-type rsa"
+check_host rsa.example
+case $(key_of rsa.example) in
+*RSA*"bits 3072"*) ;;
+*) failed "--key-type rsa did not make a 3072-bit RSA key: $(key_of rsa.example)" ;;
+esac
 
 # ---- add issues from the same CA; --force replaces.
 pki add "$lab" dst.example >/dev/null || failed "add dst.example"
