@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 struct mp_trust {
@@ -174,4 +175,20 @@ mp_trust_sign(const struct mp_trust *trust, const char *xml, size_t len, char **
     if (r < 0)
         return mp_error_prefix(err, "signing the cookie");
     return 0;
+}
+
+void
+mp_trust_warm(const struct mp_trust *trust)
+{
+    static const char sample[] = "<warm-up/>\n";
+    if (!trust->identity)
+        return;
+    _cleanup_free_ char *signed_xml = NULL;
+    size_t len = 0;
+    if (mp_identity_sign(trust->identity, sample, sizeof(sample) - 1, time(NULL), &signed_xml,
+                         &len, NULL) < 0)
+        return;
+    struct mp_signature_info info = { 0 };
+    if (mp_identity_verify(trust->identity, signed_xml, len, NULL, time(NULL), &info, NULL) == 0)
+        mp_signature_info_clear(&info);
 }

@@ -436,6 +436,8 @@ migrate_one(const struct mp_options *o, bool job)
         return status;
     }
     step_result_clear(&begin);
+    /* Perform's cookie is read here while the guest stands still. */
+    mp_cookie_warm();
     struct early_step finish = { 0 };
     start_early(&finish, finish_argv(o, false));
     struct step_result fin = { .exit_status = -1 };

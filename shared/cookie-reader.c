@@ -35,11 +35,32 @@ compile_schema(void)
         mp_xml_schema_compile(mp_cookie_schema, mp_cookie_schema_len, &cookie_schema_error);
 }
 
+void
+mp_cookie_schema_warm(void)
+{
+    pthread_once(&cookie_schema_once, compile_schema);
+}
+
+void
+mp_cookie_warm(void)
+{
+    static const char sample[] =
+        "<?xml version=\"1.0\"?>\n<migphase-cookie version=\"1\" step=\"begin\">\n"
+        "  <migration id=\"00000000-0000-4000-8000-000000000000\" driver=\"warm-up\"/>\n"
+        "  <domain name=\"warm-up\"/>\n</migphase-cookie>\n";
+    mp_cookie_schema_warm();
+    _cleanup_cookie_ struct mp_cookie *c = NULL;
+    if (mp_cookie_parse(sample, sizeof(sample) - 1, NULL, &c, NULL) < 0)
+        return;
+    _cleanup_free_ char *xml = NULL;
+    (void)mp_cookie_format(c, &xml, NULL, NULL);
+}
+
 /* Check doc against the built-in schema. */
 static int
 validate(xmlDoc *doc, struct mp_error **err)
 {
-    pthread_once(&cookie_schema_once, compile_schema);
+    mp_cookie_schema_warm();
     if (!cookie_schema)
         return mp_error_set(err, EINVAL, "the built-in cookie schema does not compile: %s",
                             cookie_schema_error);

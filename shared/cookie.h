@@ -171,6 +171,17 @@ mp_cookie_freep(struct mp_cookie **c)
  * new cookie written by `step`; uri, statistics and outcome are copied too. */
 struct mp_cookie *mp_cookie_derive(const struct mp_cookie *in, enum mp_step step);
 
+/* Compile the schema that every parse checks against, once per process (a
+ * few milliseconds): a step calls it before it waits for its cookie, so
+ * that the wait, not the guest's pause, pays for it. Parsing without it
+ * compiles it on first use. */
+void mp_cookie_schema_warm(void);
+/* The same, then parse and format a built-in cookie once: in a fresh
+ * process the first parse and format cost several times the next ones (the
+ * parser's and validator's code and data are first touched), and a step
+ * whose parse or format falls within the guest's pause runs this before. */
+void mp_cookie_warm(void);
+
 /* Parse and validate a cookie. The buffer is untrusted: more than
  * MP_COOKIE_MAX_SIZE bytes, malformed XML, a schema violation, a format
  * version other than ours, or a mandatory feature not in known_features
