@@ -156,10 +156,30 @@ stage "build and test under ASan+UBSan" asan_build_and_check build-asan --enable
     --enable-sanitizers "${layout[@]}"
 stage "distcheck" distcheck
 stage "build and unit tests without Xen" build_without_xen
-stage "fuzz targets (libFuzzer, 10 s each)" fuzz_smoke
+# The fuzz targets keep one core busy for their 40 s; the packages stage
+# mostly downloads (debootstrap) and runs one-core tools: side by side they
+# take two minutes less of CI's time than one after the other. The fuzz
+# stage's output is shown when it ends, after the packages'.
+fuzz_log=$(mktemp)
+(
+    start=$(date +%s) rc=0
+    fuzz_smoke >"$fuzz_log" 2>&1 || rc=$?
+    echo "(ran beside the packages: $(($(date +%s) - start))s)" >>"$fuzz_log"
+    exit "$rc"
+) &
+fuzz_pid=$!
+# replay LOG PID: what a stage run in the background printed, and its exit.
+replay() {
+    local rc=0
+    wait "$2" || rc=$?
+    cat "$1"
+    rm -f "$1"
+    return "$rc"
+}
 stage "shellcheck" lint_shell
 stage "clang-format" check_format
 [ -f tests/packaging/build-packages.sh ] && stage "Debian and RPM packages" bash tests/packaging/build-packages.sh
+stage "fuzz targets (libFuzzer, 10 s each)" replay "$fuzz_log" "$fuzz_pid"
 # The Xen test bed reports its own counts ("xen: N passed, N failed, N
 # skipped"): they join the totals, so a skipped Xen test shows as skipped.
 xen_pass=0 xen_fail=0 xen_skip=0
