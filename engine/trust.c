@@ -185,8 +185,8 @@ mp_trust_warm(const struct mp_trust *trust)
         return;
     _cleanup_free_ char *signed_xml = NULL;
     size_t len = 0;
-    if (mp_identity_sign(trust->identity, sample, sizeof(sample) - 1, time(NULL), &signed_xml,
-                         &len, NULL) < 0)
+    if (mp_identity_sign(trust->identity, sample, sizeof(sample) - 1, time(NULL), &signed_xml, &len,
+                         NULL) < 0)
         return;
     struct mp_signature_info info = { 0 };
     if (mp_identity_verify(trust->identity, signed_xml, len, NULL, time(NULL), &info, NULL) == 0)
