@@ -89,9 +89,16 @@ wait_migration_status() {
 # verify_destination NAME: the guest runs on the destination only, its
 # memory and serial counter go on from the source's, nothing is pending.
 verify_destination() {
-    local name=$1 before
-    [ "$(mp_where_running "$name")" = destination ] ||
-        mp_fail "$name: guest runs: $(mp_where_running "$name")"
+    local name=$1 before src=absent dst
+    # A source QEMU that quit took its socket along: asking it would wait
+    # the monitor's whole timeout for a QEMU that is not coming.
+    if [ -e "$MP_TMP/$name-src.qmp" ]; then
+        src=$(mp_run_state "$MP_TMP/$name-src.qmp")
+    fi
+    dst=$(mp_run_state "$MP_TMP/$name-dst.qmp")
+    if [ "$dst" != running ] || [ "$src" = running ]; then
+        mp_fail "$name: guest runs: source=$src destination=$dst"
+    fi
     mp_verify_memory "$MP_TMP/$name-dst.qmp" $mem || mp_fail "$name: memory check failed"
     before=$(mp_last_tick "$MP_TMP/$name-dst-serial.log")
     mp_wait_ticks "$MP_TMP/$name-dst-serial.log" $((before + 2)) 60
