@@ -49,6 +49,14 @@ static const struct mp_recovery_rule rules[] = {
       MP_ACTION_RESUME_SOURCE, true,
       "the source VM died before its stream completed: close the migration; the incoming "
       "copy on the destination is incomplete and goes" },
+    /* Confirm gives up on a postcopy whose stream sends nothing: the
+     * destination may still get the last pages (a stopped peer, a link TCP
+     * has not given up on yet), and Confirm waits for them again. */
+    { MP_ROLE_SOURCE, STEP(CONFIRM), PHASE(STARTED) | PHASE(FAILED), VM(POSTCOPY),
+      MP_ACTION_RERUN_CONFIRM, false,
+      "Confirm stopped before the postcopy's end (its stream stalled, or Confirm was "
+      "interrupted): the source never runs again; run Confirm again with the same cookie once "
+      "the stream moves" },
     { MP_ROLE_SOURCE, STEP(CONFIRM), PHASE(STARTED) | PHASE(FAILED), ANY_VM & ~VM(UNKNOWN),
       MP_ACTION_RERUN_CONFIRM, false,
       "Confirm was interrupted: run it again with the same cookie" },

@@ -196,6 +196,7 @@ static char **
 confirm_argv(const struct mp_options *o, bool cancelled)
 {
     char **argv = helper_argv(o, "migphase-confirm", false);
+    argv = add_u64(argv, "--stall-timeout-ms", o->stall_timeout_ms);
     return cancelled ? add(argv, "--cancelled", NULL) : argv;
 }
 

@@ -970,13 +970,14 @@ confirm_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
 }
 
 /* Under postcopy the source sends the last pages after Finish saw them
- * arrive: Confirm waits for QEMU to say so, as long as the stream moves.
- * A paused postcopy waits for its recovery (exit 3). */
+ * arrive: Confirm waits for QEMU to say so, as long as the stream moves
+ * (--stall-timeout-ms; 0 waits for ever). A paused postcopy waits for its
+ * recovery (exit 3). */
 static int
 await_postcopy_end(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
 {
     uint64_t heard = mp_now_ms(), bytes = 0;
-    uint64_t stall_ms = ctx->opts->stall_timeout_ms ? ctx->opts->stall_timeout_ms : 30000;
+    uint64_t stall_ms = ctx->opts->stall_timeout_ms;
     for (;;) {
         struct qemu_migration_info info;
         int r = qemu_monitor_query_migrate(qmp, &info, err);
@@ -995,7 +996,7 @@ await_postcopy_end(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_erro
         if (info.transferred_bytes != bytes) {
             bytes = info.transferred_bytes;
             heard = mp_now_ms();
-        } else if (mp_now_ms() - heard > stall_ms) {
+        } else if (stall_ms && mp_now_ms() - heard > stall_ms) {
             mp_error_set(err, ETIMEDOUT,
                          "the postcopy stream sent nothing for %llu ms: the source stays paused "
                          "(see migphase-status)",

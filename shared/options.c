@@ -372,9 +372,10 @@ static const struct option_def option_defs[] = {
       "with --cancelled: resume the source although no cookie proves the destination gave up" },
     { "qmp-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
       FIELD(qmp_timeout_ms), "bound on every QMP reply (default 10000)" },
-    { "stall-timeout-ms", "N", MP_PROG_PERFORM | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
-      FIELD(stall_timeout_ms),
-      "cancel a stream that sends nothing for N ms (default 30000; 0: never)" },
+    { "stall-timeout-ms", "N", MP_PROG_PERFORM | MP_PROG_CONFIRM | MP_PROG_MIGRATE, CLI_AND_CONFIG,
+      set_u64, FIELD(stall_timeout_ms),
+      "give up a stream that sends nothing for N ms: perform cancels it, confirm stops waiting "
+      "for a postcopy's end (default 30000; 0: never)" },
     { "incoming-timeout-ms", "N", MP_PROG_FINISH | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,
       FIELD(incoming_timeout_ms), "bound on waiting for the incoming stream (default 600000)" },
     { "exit-timeout-ms", "N", STEPS | MP_PROG_STATUS | MP_PROG_MIGRATE, CLI_AND_CONFIG, set_u64,

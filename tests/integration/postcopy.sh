@@ -13,7 +13,15 @@
 #     migphase-status shows it on both hosts, and the commands it prints
 #     recover the stream over a new connection; memory verified;
 #   - Finish killed during postcopy, then Perform killed at the switch: the
-#     commands migphase-status prints resolve both; memory verified.
+#     commands migphase-status prints resolve both; memory verified;
+#   - a postcopy that outlasts Finish's --incoming-timeout-ms: Finish pauses
+#     it (migrate-pause) and exits 3, the destination VM alive, both QEMUs
+#     postcopy-paused; migphase-status's commands recover it; memory
+#     verified;
+#   - a postcopy that sends nothing (destination QEMU stopped) after
+#     Finish's success: Confirm gives up after --stall-timeout-ms, exit 3,
+#     the source paused and alive; migphase-status prints Confirm again,
+#     which ends the migration once the stream moves; memory verified.
 # QEMU 7.2 opens userfaultfd with the syscall: the test sets
 # vm.unprivileged_userfaultfd=1 for the destination QEMU (migphase-qemu) and
 # puts the previous value back on the way out.
@@ -23,6 +31,7 @@ mp_require_qemu
 mp_require_root
 [ -r /proc/sys/vm/unprivileged_userfaultfd ] || mp_skip "no vm.unprivileged_userfaultfd here"
 command -v ss >/dev/null || mp_skip "ss (iproute2) is not installed"
+command -v tc >/dev/null || mp_skip "tc (iproute2) is not installed"
 mp_init
 uffd_before=$(cat /proc/sys/vm/unprivileged_userfaultfd)
 # mp_cleanup takes the test's exit status from $?: handed on past the sysctl,
@@ -80,9 +89,16 @@ wait_migration_status() {
 # verify_destination NAME: the guest runs on the destination only, its
 # memory and serial counter go on from the source's, nothing is pending.
 verify_destination() {
-    local name=$1 before
-    [ "$(mp_where_running "$name")" = destination ] ||
-        mp_fail "$name: guest runs: $(mp_where_running "$name")"
+    local name=$1 before src=absent dst
+    # A source QEMU that quit took its socket along: asking it would wait
+    # the monitor's whole timeout for a QEMU that is not coming.
+    if [ -e "$MP_TMP/$name-src.qmp" ]; then
+        src=$(mp_run_state "$MP_TMP/$name-src.qmp")
+    fi
+    dst=$(mp_run_state "$MP_TMP/$name-dst.qmp")
+    if [ "$dst" != running ] || [ "$src" = running ]; then
+        mp_fail "$name: guest runs: source=$src destination=$dst"
+    fi
     mp_verify_memory "$MP_TMP/$name-dst.qmp" $mem || mp_fail "$name: memory check failed"
     before=$(mp_last_tick "$MP_TMP/$name-dst-serial.log")
     mp_wait_ticks "$MP_TMP/$name-dst-serial.log" $((before + 2)) 60
@@ -145,7 +161,7 @@ status_json() {
 # status_field ROLE FIELD: a field of ROLE's pending entry ("" when none);
 # a list as one line, its items separated by a unit separator.
 status_field() {
-    python3 - "$MP_TMP/status.json" "$1" "$2" <<'EOP'
+    "$MP_PY" - "$MP_TMP/status.json" "$1" "$2" <<'EOP'
 import json, sys
 entries = json.load(open(sys.argv[1]))
 entries = entries.get("pending", entries) if isinstance(entries, dict) else entries
@@ -300,7 +316,7 @@ prepare pk || mp_fail "Prepare failed"
 # waiting on its monitor, and killed there.
 sock="$MP_TMP/pk-src.qmp"
 mv "$sock" "$sock.real"
-python3 "$top_srcdir/tests/integration/qmp-proxy.py" "$sock" "$sock.real" \
+"$MP_PY" "$top_srcdir/tests/integration/qmp-proxy.py" "$sock" "$sock.real" \
     --silent-after migrate-start-postcopy 2>"$MP_TMP/pk-proxy.log" &
 proxy_pid=$!
 for _ in $(seq 100); do
@@ -328,5 +344,138 @@ status_json
 resolve pk
 verify_destination pk
 
+# slow_link RATE|off: from now on the link from the source to the
+# destination carries RATE (tc's units: 8mbit); off: the veth's own speed.
+# QEMU's own bound does not hold the pages a running destination asks for.
+slow_link() {
+    if [ "$1" = off ]; then
+        tc -n "$MP_SRC_NS" qdisc del dev "mppS$$" root
+    else
+        tc -n "$MP_SRC_NS" qdisc replace dev "mppS$$" root tbf rate "$1" burst 32kb latency 50ms
+    fi
+}
+
+echo "== Finish pauses a postcopy that outlasts --incoming-timeout-ms; it never kills it"
+# After the switch the link slows down to 1 MiB/s: the pages the guest
+# dirtied in the first pass (most of its 16 MiB) take seconds, Finish waits
+# 1 s for them.
+MP_PREFIX="${SRC[*]}" mp_start_guest late $mem $rate
+mp_wait_ticks "$MP_TMP/late-src-serial.log" 2 60
+src_pid=$(mp_pid "$MP_TMP/late-src.pid")
+begin late --postcopy-after-precopy
+prepare late || mp_fail "Prepare failed"
+dst_pid=$(mp_dest_pid late)
+perform late 2>"$MP_TMP/late-perform.err" ||
+    mp_fail "Perform failed: $(grep -v '^{' "$MP_TMP/late-perform.err")"
+slow_link 8mbit
+rc=0
+"${DST[@]}" "$H/migphase-finish" "${S[@]}" --incoming-timeout-ms 1000 \
+    --in "$MP_TMP/late-perform.xml" --out "$MP_TMP/late-finish.xml" 2>"$MP_TMP/late-finish.err" ||
+    rc=$?
+cat "$MP_TMP/late-finish.err"
+mp_expect_status 3 "$rc" "migphase-finish when the postcopy outlasted its incoming timeout"
+grep -q 'did not complete within 1000 ms: pausing it' "$MP_TMP/late-finish.err" ||
+    mp_fail "Finish does not say it paused the postcopy"
+grep -q 'migphase-prepare --resume here, then migphase-perform --resume' "$MP_TMP/late-finish.err" ||
+    mp_fail "Finish does not say how to recover"
+[ ! -s "$MP_TMP/late-finish.xml" ] || mp_fail "Finish wrote a cookie for a postcopy it left paused"
+mp_alive "$dst_pid" || mp_fail "Finish killed the destination VM"
+wait_migration_status "$MP_TMP/late-dst.qmp" postcopy-paused 10
+wait_migration_status "$MP_TMP/late-src.qmp" postcopy-paused 30
+[ "$(mp_run_state "$MP_TMP/late-src.qmp")" != running ] || mp_fail "the source runs again"
+"$H/migphase-status" "${S[@]}" >"$MP_TMP/late-status.out" && mp_fail "migphase-status: nothing pending"
+cat "$MP_TMP/late-status.out"
+[ "$(grep -c 'VM postcopy-paused' "$MP_TMP/late-status.out")" -eq 2 ] ||
+    mp_fail "migphase-status does not show the paused postcopy on both hosts"
+grep -q 'last error: the postcopy stream is paused (it did not complete in time)' \
+    "$MP_TMP/late-status.out" || mp_fail "migphase-status does not say why the destination paused"
+for step in prepare perform; do
+    grep -q "migphase-$step --resume" "$MP_TMP/late-status.out" ||
+        mp_fail "migphase-status does not print migphase-$step --resume"
+done
+slow_link off
+resolve late
+mp_alive "$src_pid" && mp_fail "the source VM still runs"
+[ "$(mp_dest_pid late)" = "$dst_pid" ] || mp_fail "the destination VM was replaced"
+verify_destination late
+
+echo "== Confirm gives up on a postcopy that sends nothing for --stall-timeout-ms"
+# The window where the destination saw its last page and its source has not
+# heard so yet, held open: Finish reads the destination's monitor through a
+# proxy that says "completed" once the guest runs there, then the
+# destination QEMU is stopped (SIGSTOP) with pages still to come (the link
+# slowed down after the switch, as above).
+MP_PREFIX="${SRC[*]}" mp_start_guest stall $mem $rate
+mp_wait_ticks "$MP_TMP/stall-src-serial.log" 2 60
+src_pid=$(mp_pid "$MP_TMP/stall-src.pid")
+begin stall --postcopy-after-precopy
+prepare stall || mp_fail "Prepare failed"
+dst_pid=$(mp_dest_pid stall)
+sock="$MP_TMP/stall-dst.qmp"
+mv "$sock" "$sock.real"
+# Finish's first query-migrate finds the switch, its second (after cont) is
+# answered "completed".
+"$MP_PY" "$top_srcdir/tests/integration/qmp-proxy.py" "$sock" "$sock.real" \
+    --postcopy-completed-after 1 2>"$MP_TMP/stall-proxy.log" &
+proxy_pid=$!
+for _ in $(seq 100); do
+    [ -S "$sock" ] && break
+    sleep 0.05
+done
+perform stall 2>"$MP_TMP/stall-perform.err" ||
+    mp_fail "Perform failed: $(grep -v '^{' "$MP_TMP/stall-perform.err")"
+slow_link 8mbit
+"${DST[@]}" "$H/migphase-finish" "${S[@]}" --in "$MP_TMP/stall-perform.xml" \
+    --out "$MP_TMP/stall-finish.xml" || mp_fail "Finish failed"
+kill -STOP "$dst_pid"
+kill "$proxy_pid"
+wait "$proxy_pid" || true
+mv "$sock.real" "$sock"
+status=$(migration_status "$MP_TMP/stall-src.qmp")
+[ "$status" = postcopy-active ] || mp_fail "the source's stream is $status, not postcopy-active"
+started=$(date +%s%N)
+rc=0
+"${SRC[@]}" "$H/migphase-confirm" "${S[@]}" --stall-timeout-ms 2000 \
+    --in "$MP_TMP/stall-finish.xml" 2>"$MP_TMP/stall-confirm.err" || rc=$?
+took_ms=$((($(date +%s%N) - started) / 1000000))
+cat "$MP_TMP/stall-confirm.err"
+echo "Confirm gave up after $took_ms ms"
+mp_expect_status 3 "$rc" "migphase-confirm on a stalled postcopy"
+grep -q 'the postcopy stream sent nothing for 2000 ms: the source stays paused' \
+    "$MP_TMP/stall-confirm.err" || mp_fail "Confirm does not say the stream stalled"
+# The default (30 s) would have been longer: --stall-timeout-ms counts.
+[ "$took_ms" -lt 20000 ] || mp_fail "Confirm took $took_ms ms to give up, not about 2000"
+mp_alive "$src_pid" || mp_fail "Confirm killed the source VM of an unfinished postcopy"
+[ "$(migration_status "$MP_TMP/stall-src.qmp")" = postcopy-active ] ||
+    mp_fail "the source's stream is $(migration_status "$MP_TMP/stall-src.qmp"), not postcopy-active"
+src_state=$(mp_run_state "$MP_TMP/stall-src.qmp")
+echo "the source VM is $src_state, its stream postcopy-active"
+[ "$src_state" != running ] || mp_fail "the source runs again"
+"$H/migphase-status" "${S[@]}" || true
+status_json
+[ -z "$(status_field destination domain)" ] ||
+    mp_fail "the destination's Finish is pending: $(status_field destination why)"
+[ "$(status_field source step) $(status_field source phase)" = "confirm failed" ] ||
+    mp_fail "the source's journal is not a failed Confirm: $(cat "$MP_TMP/status.json")"
+[ "$(status_field source vm_state)" = postcopy ] || mp_fail "migphase-status: the source is not in postcopy"
+case "$(status_field source why)" in
+*"postcopy's end (its stream stalled"*"never runs again"*) ;;
+*) mp_fail "migphase-status does not say Confirm stopped before the postcopy's end" ;;
+esac
+case "$(status_field source last_error)" in
+*"sent nothing for 2000 ms"*) ;;
+*) mp_fail "migphase-status does not give Confirm's reason" ;;
+esac
+case "$(status_field source command | tr '\037' ' ')" in
+"migphase-confirm --state-dir $MP_STATE --in "*) ;;
+*) mp_fail "migphase-status does not print Confirm again: $(status_field source command)" ;;
+esac
+kill -CONT "$dst_pid"
+slow_link off
+resolve stall
+mp_alive "$src_pid" && mp_fail "the source VM still runs"
+verify_destination stall
+
 echo "PASS: postcopy refused without userfaultfd; switched after the first pass, cancel" \
-    "refused; a cut link and killed helpers recovered as migphase-status says"
+    "refused; a cut link and killed helpers recovered as migphase-status says; a postcopy" \
+    "that outlasted Finish paused and recovered; a stalled one left by Confirm, then ended"

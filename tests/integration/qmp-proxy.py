@@ -3,7 +3,7 @@
 """A QMP proxy that makes a monitor slow, silent or forgetful, on purpose.
 
     qmp-proxy.py LISTEN UPSTREAM [--delay-active S] [--hide-capability NAME ...]
-                 [--silent-after COMMAND]
+                 [--silent-after COMMAND] [--postcopy-completed-after N]
 
 Listens on the unix socket LISTEN and relays each client to QEMU's monitor at
 UPSTREAM, one client at a time as QEMU itself serves them. What it changes:
@@ -17,6 +17,11 @@ UPSTREAM, one client at a time as QEMU itself serves them. What it changes:
                          error QEMU gives for a capability it lacks.
   --silent-after COMMAND relays QEMU's reply to COMMAND, then goes silent as
                          on SIGUSR1: a helper caught right after it.
+  --postcopy-completed-after N
+                         relays N replies to query-migrate that say
+                         postcopy-active, then says "completed" in their
+                         place: a destination that saw its last page while
+                         its source has not heard so yet.
   SIGUSR1                goes silent: nothing more reaches the client until
   SIGUSR2                lets it all through again.
 
@@ -32,6 +37,7 @@ import threading
 import time
 
 silent = threading.Event()
+postcopy_replies = [0]  # replies to query-migrate that said postcopy-active
 
 
 def on_signal(signum, _frame):
@@ -119,6 +125,13 @@ class Relay:
         ret = msg.get("return")
         if command == "query-migrate-capabilities" and isinstance(ret, list):
             msg["return"] = [c for c in ret if c.get("capability") not in self.args.hide_capability]
+        if (command == "query-migrate" and isinstance(ret, dict) and
+                ret.get("status") == "postcopy-active" and
+                self.args.postcopy_completed_after is not None):
+            with self.lock:
+                postcopy_replies[0] += 1
+                if postcopy_replies[0] > self.args.postcopy_completed_after:
+                    ret["status"] = "completed"
         delay = (command == "query-migrate" and isinstance(ret, dict) and
                  ret.get("status") == "active" and self.args.delay_active > 0)
         return json.dumps(msg), delay, command is not None and command == self.args.silent_after
@@ -158,6 +171,7 @@ def main():
     parser.add_argument("--delay-active", type=float, default=0.0)
     parser.add_argument("--hide-capability", action="append", default=[])
     parser.add_argument("--silent-after", default=None)
+    parser.add_argument("--postcopy-completed-after", type=int, default=None)
     args = parser.parse_args()
     signal.signal(signal.SIGUSR1, on_signal)
     signal.signal(signal.SIGUSR2, on_signal)

@@ -121,6 +121,9 @@ static const struct rule_case cases[] = {
          "migphase-confirm " STATE " --in " SRC_DIR "confirm-in.xml", NULL),
     CASE_UNDO(SRC, CONFIRM, FAILED, PAUSED, RERUN_CONFIRM, BY_HAND,
               "migphase-confirm --cancelled " STATE " --in " SRC_DIR "confirm-in.xml"),
+    /* A postcopy Confirm gave up on: Confirm again, never the source back. */
+    CASE(SRC, CONFIRM, FAILED, POSTCOPY, RERUN_CONFIRM, BY_HAND,
+         "migphase-confirm " STATE " --in " SRC_DIR "confirm-in.xml", NULL),
     /* The destination runs: it keeps running. Prepare's record has no
      * Perform cookie to finish with: the command comes from the source. */
     CASE(DST, FINISH, STARTED, RUNNING, RERUN_FINISH, BY_HAND,
