@@ -119,6 +119,13 @@ alive_once() { # NAME
     esac
     say "expected one running $1; xl list says:"
     show "$W/list.txt"
+    # A guest that stopped by itself says why on its console (a panic, a
+    # triple fault's reset): the last of it, for a failure seen only in CI.
+    say "the end of $1's console:"
+    tail -n 25 "$C/guest-$1.log" >"$W/console-tail.txt" 2>/dev/null && show "$W/console-tail.txt"
+    say "Xen's last words about guests:"
+    xl dmesg 2>/dev/null | grep -E 'd[1-9][0-9]*v[0-9]|[Tt]riple|crash' | tail -n 10 >"$W/dmesg-tail.txt"
+    show "$W/dmesg-tail.txt"
     return 1
 }
 
