@@ -355,16 +355,22 @@ slow_link() {
     fi
 }
 
+# prepared_for_postcopy NAME: a guest in the source namespace, Begin with
+# --postcopy-after-precopy and Prepare done; sets src_pid and dst_pid.
+prepared_for_postcopy() {
+    MP_PREFIX="${SRC[*]}" mp_start_guest "$1" $mem $rate
+    mp_wait_ticks "$MP_TMP/$1-src-serial.log" 2 60
+    src_pid=$(mp_pid "$MP_TMP/$1-src.pid")
+    begin "$1" --postcopy-after-precopy
+    prepare "$1" || mp_fail "Prepare failed"
+    dst_pid=$(mp_dest_pid "$1")
+}
+
 echo "== Finish pauses a postcopy that outlasts --incoming-timeout-ms; it never kills it"
 # After the switch the link slows down to 1 MiB/s: the pages the guest
 # dirtied in the first pass (most of its 16 MiB) take seconds, Finish waits
 # 1 s for them.
-MP_PREFIX="${SRC[*]}" mp_start_guest late $mem $rate
-mp_wait_ticks "$MP_TMP/late-src-serial.log" 2 60
-src_pid=$(mp_pid "$MP_TMP/late-src.pid")
-begin late --postcopy-after-precopy
-prepare late || mp_fail "Prepare failed"
-dst_pid=$(mp_dest_pid late)
+prepared_for_postcopy late
 perform late 2>"$MP_TMP/late-perform.err" ||
     mp_fail "Perform failed: $(grep -v '^{' "$MP_TMP/late-perform.err")"
 slow_link 8mbit
@@ -405,12 +411,7 @@ echo "== Confirm gives up on a postcopy that sends nothing for --stall-timeout-m
 # proxy that says "completed" once the guest runs there, then the
 # destination QEMU is stopped (SIGSTOP) with pages still to come (the link
 # slowed down after the switch, as above).
-MP_PREFIX="${SRC[*]}" mp_start_guest stall $mem $rate
-mp_wait_ticks "$MP_TMP/stall-src-serial.log" 2 60
-src_pid=$(mp_pid "$MP_TMP/stall-src.pid")
-begin stall --postcopy-after-precopy
-prepare stall || mp_fail "Prepare failed"
-dst_pid=$(mp_dest_pid stall)
+prepared_for_postcopy stall
 sock="$MP_TMP/stall-dst.qmp"
 mv "$sock" "$sock.real"
 # Finish's first query-migrate finds the switch, its second (after cont) is
