@@ -139,7 +139,8 @@ static int
 await_resumed(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
 {
     uint64_t started = mp_now_ms();
-    uint64_t bound = ctx->opts->stall_timeout_ms ? ctx->opts->stall_timeout_ms : 30000;
+    uint64_t bound =
+        ctx->opts->stall_timeout_ms ? ctx->opts->stall_timeout_ms : MP_DEFAULT_STALL_TIMEOUT_MS;
     bool recovering = false;
     for (;;) {
         struct qemu_migration_info info;

@@ -550,9 +550,9 @@ postcopy_last_step(struct mp_step_ctx *ctx, struct qemu_qmp *qmp,
 
 /* Once per dirty-sync pass after the first: a stream whose remainder did not
  * shrink by a tenth since the pass before and would take longer than the
- * downtime limit to send does not converge. The remedies, in order: a longer pause at switch-over,
- * doubled each pass up to the ceiling, which leaves the guest's speed alone;
- * then a throttled guest; then, when allowed, postcopy. */
+ * downtime limit to send does not converge. The remedies, in order: a longer
+ * pause at switch-over, doubled each pass up to the ceiling, which leaves the
+ * guest's speed alone; then a throttled guest; then, when allowed, postcopy. */
 static void
 steer(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, const struct qemu_migration_info *info,
       struct steering *st)

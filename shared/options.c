@@ -467,7 +467,7 @@ set_defaults(struct mp_options *o, enum mp_program program)
     o->qmp_timeout_ms = 10000;
     o->incoming_timeout_ms = 600000;
     o->exit_timeout_ms = 10000;
-    o->stall_timeout_ms = 30000;
+    o->stall_timeout_ms = MP_DEFAULT_STALL_TIMEOUT_MS;
     o->downtime_ceiling_ms = 2000;
     const char *env_pki = getenv("MIGPHASE_PKI_DIR");
     o->pki_dir = xstrdup(env_pki && *env_pki ? env_pki : MP_DEFAULT_PKI_DIR);

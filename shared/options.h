@@ -19,6 +19,10 @@
 #define MP_DEFAULT_EMULATORS "/usr/bin/qemu-system-* /usr/libexec/qemu-kvm"
 /* The unprivileged user the destination's QEMU runs as (systemd/sysusers). */
 #define MP_DEFAULT_QEMU_USER "migphase-qemu"
+/* --stall-timeout-ms: how long a stream may send nothing. Perform --resume
+ * also bounds its wait for the recovered stream by it, 0 included (waiting
+ * for ever there would hang on a connection that never comes). */
+#define MP_DEFAULT_STALL_TIMEOUT_MS 30000
 /* Where a VM's files may be: the usual image stores, the distribution's
  * firmware, and the devices every VM reads. */
 #define MP_DEFAULT_ALLOWED_PATHS                                                                   \
