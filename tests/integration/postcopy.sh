@@ -71,6 +71,15 @@ perform() {
         --in "$MP_TMP/$name-prepare.xml" --out "$MP_TMP/$name-perform.xml"
 }
 
+# prepared_for_postcopy NAME: a guest in the source namespace, Begin with
+# --postcopy-after-precopy and Prepare done.
+prepared_for_postcopy() {
+    MP_PREFIX="${SRC[*]}" mp_start_guest "$1" $mem $rate
+    mp_wait_ticks "$MP_TMP/$1-src-serial.log" 2 60
+    begin "$1" --postcopy-after-precopy
+    prepare "$1" || mp_fail "Prepare failed"
+}
+
 # migration_status SOCKET: what QEMU's query-migrate says.
 migration_status() {
     mp_qmp --timeout 5 --get status "$1" query-migrate 2>/dev/null || echo absent
@@ -254,10 +263,7 @@ grep -q '<convergence escalations="3" downtime-limit-ms="400" throttled="yes" ti
 verify_destination auto
 
 echo "== the link cut during postcopy: both sides paused, recovered as migphase-status says"
-MP_PREFIX="${SRC[*]}" mp_start_guest cut $mem $rate
-mp_wait_ticks "$MP_TMP/cut-src-serial.log" 2 60
-begin cut --postcopy-after-precopy
-prepare cut || mp_fail "Prepare failed"
+prepared_for_postcopy cut
 perform cut 2>"$MP_TMP/cut-perform.err" ||
     mp_fail "Perform failed: $(grep -v '^{' "$MP_TMP/cut-perform.err")"
 "${DST[@]}" "$H/migphase-finish" "${S[@]}" --in "$MP_TMP/cut-perform.xml" \
@@ -293,10 +299,7 @@ grep -q '<incoming uri="tcp:10.215.0.2:[0-9]*" tls="yes"/>' \
 verify_destination cut
 
 echo "== Finish killed during postcopy, then Perform killed at the switch"
-MP_PREFIX="${SRC[*]}" mp_start_guest kill $mem $rate
-mp_wait_ticks "$MP_TMP/kill-src-serial.log" 2 60
-begin kill --postcopy-after-precopy
-prepare kill || mp_fail "Prepare failed"
+prepared_for_postcopy kill
 perform kill 2>"$MP_TMP/kill-perform.err" || mp_fail "Perform failed"
 "${DST[@]}" "$H/migphase-finish" "${S[@]}" --in "$MP_TMP/kill-perform.xml" \
     --out "$MP_TMP/kill-finish.xml" &
@@ -307,10 +310,7 @@ wait "$finish_pid" || true
 resolve kill
 verify_destination kill
 
-MP_PREFIX="${SRC[*]}" mp_start_guest pk $mem $rate
-mp_wait_ticks "$MP_TMP/pk-src-serial.log" 2 60
-begin pk --postcopy-after-precopy
-prepare pk || mp_fail "Prepare failed"
+prepared_for_postcopy pk
 # Perform talks to its QEMU through a proxy that goes silent once it relayed
 # the reply to migrate-start-postcopy: Perform is caught past the switch,
 # waiting on its monitor, and killed there.
@@ -355,22 +355,13 @@ slow_link() {
     fi
 }
 
-# prepared_for_postcopy NAME: a guest in the source namespace, Begin with
-# --postcopy-after-precopy and Prepare done; sets src_pid and dst_pid.
-prepared_for_postcopy() {
-    MP_PREFIX="${SRC[*]}" mp_start_guest "$1" $mem $rate
-    mp_wait_ticks "$MP_TMP/$1-src-serial.log" 2 60
-    src_pid=$(mp_pid "$MP_TMP/$1-src.pid")
-    begin "$1" --postcopy-after-precopy
-    prepare "$1" || mp_fail "Prepare failed"
-    dst_pid=$(mp_dest_pid "$1")
-}
-
 echo "== Finish pauses a postcopy that outlasts --incoming-timeout-ms; it never kills it"
 # After the switch the link slows down to 1 MiB/s: the pages the guest
 # dirtied in the first pass (most of its 16 MiB) take seconds, Finish waits
 # 1 s for them.
 prepared_for_postcopy late
+src_pid=$(mp_pid "$MP_TMP/late-src.pid")
+dst_pid=$(mp_dest_pid late)
 perform late 2>"$MP_TMP/late-perform.err" ||
     mp_fail "Perform failed: $(grep -v '^{' "$MP_TMP/late-perform.err")"
 slow_link 8mbit
@@ -412,6 +403,8 @@ echo "== Confirm gives up on a postcopy that sends nothing for --stall-timeout-m
 # destination QEMU is stopped (SIGSTOP) with pages still to come (the link
 # slowed down after the switch, as above).
 prepared_for_postcopy stall
+src_pid=$(mp_pid "$MP_TMP/stall-src.pid")
+dst_pid=$(mp_dest_pid stall)
 sock="$MP_TMP/stall-dst.qmp"
 mv "$sock" "$sock.real"
 # Finish's first query-migrate finds the switch, its second (after cont) is
