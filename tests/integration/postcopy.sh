@@ -145,6 +145,10 @@ prepare pc || mp_fail "Prepare failed"
 perform pc 2>"$MP_TMP/pc-perform.err" ||
     mp_fail "Perform failed: $(grep -v '^{' "$MP_TMP/pc-perform.err")"
 grep '"event":"postcopy"' "$MP_TMP/pc-perform.err" || mp_fail "no postcopy event"
+# Once postcopy is asked for, nothing else is steered: a raised downtime
+# limit let pre-copy end the stream instead of the switch.
+grep -q '"event":"converge"' "$MP_TMP/pc-perform.err" &&
+    mp_fail "Perform raised the downtime limit with postcopy asked for"
 grep -q '<convergence .*postcopy="yes"' "$MP_TMP/pc-perform.xml" ||
     mp_fail "Perform's cookie does not say postcopy started"
 for force in "" --force; do
