@@ -4,7 +4,7 @@
 helpers and libvirt, side by side.
 
     bench/guest-pause.py BUILDDIR [--runs N] [--mem MIB] [--rate MIBPS]
-                         [--bandwidth MIBPS] [--downtime-ms N]
+                         [--bandwidth MIBPS] [--downtime-ms N] [--syscalls]
 
 Needs root, QEMU, certtool and, for the third method, libvirtd and virsh
 (Debian's libvirt-daemon, libvirt-daemon-driver-qemu, libvirt-clients).
@@ -32,7 +32,10 @@ times to the millisecond only). The pause beyond QEMU's downtime is what
 each method's orchestration adds to it. Then the helpers' pause piece by
 piece and their time outside the stream step by step beside the bare
 path's, from the cookies' timing, and each helper's start (--version) beside
-an empty C program's, compiled here.
+an empty C program's, compiled here (migphase-migrate runs the helpers of
+its own build without that exec: mp_proc_spawn_in_place). With --syscalls,
+one more helpers run under `perf trace -s` (Debian's linux-perf) shows each
+process's time in system calls by class beside its step's lap.
 
 This is a benchmark, not a test: it asserts nothing.
 """
@@ -139,9 +142,9 @@ def cookie_attrs(path, element):
     return {k: int(v) for k, v in re.findall(r'([a-z-]+)="(\d+)"', match.group(1))}
 
 
-def helpers_run(build, tmp, name, qmp):
+def helpers_run(build, tmp, name, qmp, wrap=()):
     state = os.path.join(tmp, "state")
-    argv = [os.path.join(build, "helpers", "migphase-migrate"), "--local", "--qmp", qmp,
+    argv = list(wrap) + [os.path.join(build, "helpers", "migphase-migrate"), "--local", "--qmp", qmp,
             "--dest-qmp", os.path.join(tmp, name + "-dst.qmp"), "--state-dir", state,
             "--rewrite", "%s-serial=%s-dst-serial" % (name, name), "--no-tls",
             "--bandwidth", str(Limits.bandwidth), "--downtime-ms", str(Limits.downtime_ms),
@@ -309,6 +312,96 @@ def first(events, name, data=None):
     raise RuntimeError("no %s %s event in %r" % (name, data or "", events))
 
 
+# --- the helpers' system calls ---------------------------------------------
+
+SYSCALL_CLASSES = [
+    ("journal sync", {"fsync", "fdatasync", "sync_file_range", "syncfs"}),
+    ("waits (poll, children)", {"poll", "ppoll", "select", "pselect6", "epoll_wait",
+                                "epoll_pwait", "wait4", "waitid", "nanosleep",
+                                "clock_nanosleep"}),
+    ("sockets and pipes", {"read", "write", "sendto", "recvfrom", "sendmsg", "recvmsg",
+                           "connect", "socket", "getsockopt", "setsockopt", "pipe2"}),
+    ("files and directories", {"openat", "close", "newfstatat", "fstat", "statx", "renameat",
+                               "renameat2", "unlinkat", "getdents64", "access", "faccessat2",
+                               "readlink", "readlinkat", "fcntl", "lseek", "mkdir", "mkdirat",
+                               "flock", "fchown", "fchmod", "chdir", "pread64", "dup2",
+                               "fstatfs", "statfs"}),
+    ("memory", {"mmap", "munmap", "mprotect", "brk", "madvise", "mremap"}),
+    ("processes, signals, privileges", {"clone", "clone3", "execve", "kill", "pidfd_open",
+                                        "prctl", "setpgid", "rt_sigaction", "rt_sigprocmask",
+                                        "capget", "capset", "setresuid", "setresgid",
+                                        "setgroups", "exit_group", "prlimit64"}),
+]
+# perf shows a process by its name cut to 15 characters.
+PROCESS_OF = {"migphase-migrat": "migrate", "migphase-begin": "begin",
+              "migphase-prepar": "prepare", "migphase-perfor": "perform",
+              "migphase-finish": "finish", "migphase-confir": "confirm"}
+
+
+def syscall_class(name):
+    for cls, names in SYSCALL_CLASSES:
+        if name in names:
+            return cls
+    return "other"
+
+
+def parse_perf_summary(path):
+    """perf trace -s's summary: {process: {class: ms}}, the processes of a
+    name summed (Prepare's launch forks a middle child)."""
+    out, current = {}, None
+    for line in open(path):
+        head = re.match(r"^ (\S+) \((\d+)\), \d+ events", line)
+        if head:
+            current = PROCESS_OF.get(head.group(1))
+            continue
+        row = re.match(r"^\s+([a-z_0-9]+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s", line)
+        if row and current:
+            by_class = out.setdefault(current, {})
+            cls = syscall_class(row.group(1))
+            by_class[cls] = by_class.get(cls, 0.0) + float(row.group(4))
+    return out
+
+
+def syscall_profile(build, root, args):
+    """One more helpers run under `perf trace -s`: each process's time in
+    system calls, by class. None without perf."""
+    if not shutil.which("perf"):
+        print("(--syscalls: no perf here; Debian's linux-perf has it)")
+        return None
+    tmp = tempfile.mkdtemp(prefix="run.", dir=root)
+    os.chmod(tmp, 0o770)
+    shutil.chown(tmp, group="migphase-qemu")
+    summary = os.path.join(root, "perf-trace.txt")
+    try:
+        qmp = overhead.start_guest(tmp, "syscalls", build, args.mem, args.rate, args.accel)
+        r = helpers_run(build, tmp, "syscalls", qmp,
+                        wrap=["perf", "trace", "-s", "-o", summary, "--"])
+        return r, parse_perf_summary(summary)
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", tmp])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report_syscalls(profile):
+    r, by_process = profile
+    procs = ["migrate"] + overhead.STEPS
+    print("one more helpers run under perf trace -s (slower than the others): each process's "
+          "time in system calls by class, ms")
+    print("  %-32s" % "class" + "".join("%9s" % p for p in procs))
+    classes = [c for c, _ in SYSCALL_CLASSES] + ["other"]
+    for cls in classes:
+        print("  %-32s" % cls + "".join("%9.1f" % by_process.get(p, {}).get(cls, 0.0)
+                                         for p in procs))
+    print("  %-32s" % "all" + "".join("%9.1f" % sum(by_process.get(p, {}).values())
+                                       for p in procs))
+    print("  %-32s" % "that step's lap, outside the stream" + "%9s" % "" +
+          "".join("%9.1f" % ms(r["steps"][s]) for s in overhead.STEPS))
+    print("  (Perform's waits hold the stream, and Finish's reads its wait for Perform's "
+          "cookie; what a lap holds beyond its calls is work in user space and waiting for "
+          "a core)")
+    print()
+
+
 # --- process start ---------------------------------------------------------
 
 def start_times(build, tmp, n):
@@ -455,6 +548,8 @@ def main():
     ap.add_argument("--start-runs", type=int, default=300)
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--accel", default=os.environ.get("MIGPHASE_ACCEL", "tcg"))
+    ap.add_argument("--syscalls", action="store_true",
+                    help="one more helpers run under perf trace: time in system calls by class")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("guest-pause.py: needs root (the helpers' test user, libvirt's namespaces)")
@@ -498,12 +593,15 @@ def main():
                     subprocess.run(["pkill", "-KILL", "-f", tmp])
                     shutil.rmtree(tmp, ignore_errors=True)
         starts = start_times(build, root, args.start_runs)
+        profile = syscall_profile(build, root, args) if args.syscalls else None
     finally:
         if libvirt:
             libvirt.stop()
         subprocess.run(["pkill", "-KILL", "-f", root])
         shutil.rmtree(root, ignore_errors=True)
     report(args, results, starts)
+    if profile:
+        report_syscalls(profile)
 
 
 if __name__ == "__main__":

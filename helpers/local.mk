@@ -8,27 +8,29 @@ HELPER_EXPORTS = helpers/module-exports.list
 HELPER_LINK_FLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/$(HELPER_EXPORTS) \
 	-Wl,--whole-archive,shared/libmigphase-base.a,--no-whole-archive
 EXTRA_DIST += $(HELPER_EXPORTS)
+# Each helper's contract, also in migphase-migrate, which runs them in place.
+STEP_SPECS = helpers/step-specs.c helpers/step-specs.h
 pkglibexec_PROGRAMS += \
 	helpers/migphase-begin helpers/migphase-prepare helpers/migphase-perform \
 	helpers/migphase-finish helpers/migphase-confirm
 bin_PROGRAMS += helpers/migphase-status helpers/migphase-migrate
-helpers_migphase_begin_SOURCES = helpers/begin.c
+helpers_migphase_begin_SOURCES = helpers/begin.c $(STEP_SPECS)
 helpers_migphase_begin_LDADD = $(HELPER_LIBS)
 helpers_migphase_begin_LDFLAGS = $(HELPER_LINK_FLAGS)
 EXTRA_helpers_migphase_begin_DEPENDENCIES = $(HELPER_EXPORTS)
-helpers_migphase_prepare_SOURCES = helpers/prepare.c
+helpers_migphase_prepare_SOURCES = helpers/prepare.c $(STEP_SPECS)
 helpers_migphase_prepare_LDADD = $(HELPER_LIBS)
 helpers_migphase_prepare_LDFLAGS = $(HELPER_LINK_FLAGS)
 EXTRA_helpers_migphase_prepare_DEPENDENCIES = $(HELPER_EXPORTS)
-helpers_migphase_perform_SOURCES = helpers/perform.c
+helpers_migphase_perform_SOURCES = helpers/perform.c $(STEP_SPECS)
 helpers_migphase_perform_LDADD = $(HELPER_LIBS)
 helpers_migphase_perform_LDFLAGS = $(HELPER_LINK_FLAGS)
 EXTRA_helpers_migphase_perform_DEPENDENCIES = $(HELPER_EXPORTS)
-helpers_migphase_finish_SOURCES = helpers/finish.c
+helpers_migphase_finish_SOURCES = helpers/finish.c $(STEP_SPECS)
 helpers_migphase_finish_LDADD = $(HELPER_LIBS)
 helpers_migphase_finish_LDFLAGS = $(HELPER_LINK_FLAGS)
 EXTRA_helpers_migphase_finish_DEPENDENCIES = $(HELPER_EXPORTS)
-helpers_migphase_confirm_SOURCES = helpers/confirm.c
+helpers_migphase_confirm_SOURCES = helpers/confirm.c $(STEP_SPECS)
 helpers_migphase_confirm_LDADD = $(HELPER_LIBS)
 helpers_migphase_confirm_LDFLAGS = $(HELPER_LINK_FLAGS)
 EXTRA_helpers_migphase_confirm_DEPENDENCIES = $(HELPER_EXPORTS)
@@ -37,7 +39,7 @@ helpers_migphase_status_LDADD = $(HELPER_LIBS)
 helpers_migphase_status_LDFLAGS = $(HELPER_LINK_FLAGS)
 EXTRA_helpers_migphase_status_DEPENDENCIES = $(HELPER_EXPORTS)
 helpers_migphase_migrate_SOURCES = helpers/migrate.c helpers/migrate.h helpers/migrate-jobs.c \
-	helpers/ssh-master.c
+	helpers/ssh-master.c $(STEP_SPECS)
 helpers_migphase_migrate_LDADD = $(HELPER_LIBS)
 helpers_migphase_migrate_LDFLAGS = $(HELPER_LINK_FLAGS)
 EXTRA_helpers_migphase_migrate_DEPENDENCIES = $(HELPER_EXPORTS)

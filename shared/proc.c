@@ -449,9 +449,50 @@ feed_and_collect(pid_t child, int in_fd, const char *input, size_t input_len, in
     return 0;
 }
 
-int
-mp_proc_spawn(char *const *argv, char *const *envp, bool capture_stderr, struct mp_child *child,
-              struct mp_error **err)
+/* What exec does to a process beyond loading the program: descriptors
+ * marked close-on-exec are closed, caught signals go back to their defaults
+ * (ignored ones stay ignored), and the process takes the new program's
+ * name. */
+static void
+as_after_exec(const char *program)
+{
+    DIR *fds = opendir("/proc/self/fd");
+    if (fds) {
+        int own = dirfd(fds);
+        for (struct dirent *d; (d = readdir(fds));) {
+            int fd = atoi(d->d_name);
+            int flags = fd > STDERR_FILENO && fd != own ? fcntl(fd, F_GETFD) : -1;
+            if (flags >= 0 && (flags & FD_CLOEXEC))
+                close(fd);
+        }
+        closedir(fds);
+    }
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
+            signal(sig, SIG_DFL);
+    }
+    mp_interrupted = 0;
+    const char *slash = strrchr(program, '/');
+    (void)prctl(PR_SET_NAME, slash ? slash + 1 : program, 0, 0, 0);
+}
+
+static _noreturn_ void
+run_in_place(char *const *argv, char *const *envp, mp_proc_main entry, const void *data)
+{
+    as_after_exec(argv[0]);
+    environ = (char **)envp;
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    int status = entry(data, argc, (char **)argv);
+    fflush(NULL);
+    _exit(status);
+}
+
+static int
+spawn(char *const *argv, char *const *envp, bool capture_stderr, mp_proc_main entry,
+      const void *data, struct mp_child *child, struct mp_error **err)
 {
     static char *const clear_env[] = { "PATH=" MP_DEFAULT_PATH, NULL };
     int pin[2], pout[2], perr[2] = { -1, -1 };
@@ -462,6 +503,8 @@ mp_proc_spawn(char *const *argv, char *const *envp, bool capture_stderr, struct 
     /* A child that closes its stdin early must not kill us with SIGPIPE. */
     struct sigaction ignore = { .sa_handler = SIG_IGN };
     sigaction(SIGPIPE, &ignore, &child->old_pipe);
+    /* Or a child without exec would write what we buffered once more. */
+    fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         sigaction(SIGPIPE, &child->old_pipe, NULL);
@@ -478,6 +521,8 @@ mp_proc_spawn(char *const *argv, char *const *envp, bool capture_stderr, struct 
         signal(SIGPIPE, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
+        if (entry)
+            run_in_place(argv, envp ? envp : clear_env, entry, data);
         execvpe(argv[0], argv, envp ? envp : clear_env);
         dprintf(STDERR_FILENO, "cannot execute %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -493,6 +538,21 @@ mp_proc_spawn(char *const *argv, char *const *envp, bool capture_stderr, struct 
     child->err_fd = perr[0];
     child->program = argv[0];
     return 0;
+}
+
+int
+mp_proc_spawn(char *const *argv, char *const *envp, bool capture_stderr, struct mp_child *child,
+              struct mp_error **err)
+{
+    return spawn(argv, envp, capture_stderr, NULL, NULL, child, err);
+}
+
+int
+mp_proc_spawn_in_place(char *const *argv, char *const *envp, bool capture_stderr,
+                       mp_proc_main entry, const void *data, struct mp_child *child,
+                       struct mp_error **err)
+{
+    return spawn(argv, envp, capture_stderr, entry, data, child, err);
 }
 
 int

@@ -6,9 +6,13 @@
 #     completes, memory verified, nothing pending;
 #   - Perform fails before doing anything: the waiting Finish is abandoned
 #     (it read no cookie and touched nothing: no complaint of its own on
-#     migphase-migrate's stderr), the source runs on, nothing pending.
-# The helpers are wrapped (MIGPHASE_HELPER_DIR) by scripts that log when
-# each starts and ends.
+#     migphase-migrate's stderr), the source runs on, nothing pending;
+#   - the helpers of migphase-migrate's own build run in forked copies of it,
+#     not exec'd: the processes named migphase-perfor and migphase-finish
+#     (ps's fifteen characters) run migphase-migrate's executable, their
+#     parent, and the migration completes.
+# The first two are wrapped (MIGPHASE_HELPER_DIR) by scripts that log when
+# each helper starts and ends: helpers from another directory are exec'd.
 # shellcheck source=tests/integration/lib.sh disable=SC2154
 . "$top_srcdir/tests/integration/lib.sh"
 mp_require_qemu
@@ -69,4 +73,37 @@ grep -q "migphase-finish" "$MP_TMP/migrate.err" &&
     mp_fail "the abandoned Finish spoke: $(cat "$MP_TMP/migrate.err")"
 [ "$(mp_where_running nope)" = source ] || mp_fail "guest runs: $(mp_where_running nope)"
 mp_assert_nothing_pending
-echo "PASS: Finish waits for Perform's cookie; abandoned, it changes nothing"
+
+# step_exe NAME PARENT: the executable of the process named NAME whose
+# parent is PARENT (mp_migrate's subshell) or a child of PARENT.
+step_exe() {
+    local pid parents
+    parents=$(pgrep -P "$2" | paste -sd, || true)
+    pid=$(pgrep -x -P "$2${parents:+,$parents}" "$1" | head -n 1 || true)
+    if [ -n "$pid" ]; then
+        readlink "/proc/$pid/exe" || true
+    fi
+}
+
+echo "== This build's helpers run in forked copies of migphase-migrate"
+mp_start_guest fork $mem 16
+mp_wait_ticks "$MP_TMP/fork-src-serial.log" 2 60
+mp_migrate fork --local --listen 127.0.0.1 --progress none --bandwidth 16 \
+    2>"$MP_TMP/migrate.err" &
+migrate=$!
+perform_exe="" finish_exe=""
+for _ in $(seq 200); do
+    [ -n "$perform_exe" ] || perform_exe=$(step_exe migphase-perfor "$migrate")
+    [ -n "$finish_exe" ] || finish_exe=$(step_exe migphase-finish "$migrate")
+    [ -z "$perform_exe" ] || [ -z "$finish_exe" ] || break
+    sleep 0.05
+done
+wait "$migrate" || mp_fail "migphase-migrate failed: $(cat "$MP_TMP/migrate.err")"
+own=$(readlink -f "$MP_HELPERS/migphase-migrate")
+[ "$perform_exe" = "$own" ] || mp_fail "Perform ran '$perform_exe', not $own"
+[ "$finish_exe" = "$own" ] || mp_fail "Finish ran '$finish_exe', not $own"
+[ "$(mp_where_running fork)" = destination ] || mp_fail "guest runs: $(mp_where_running fork)"
+mp_verify_memory "$MP_TMP/fork-dst.qmp" $mem || mp_fail "memory check failed on the destination"
+mp_assert_nothing_pending
+echo "PASS: Finish waits for Perform's cookie; abandoned, it changes nothing; this build's" \
+    "helpers run without an exec"

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -286,4 +287,79 @@ Test(proc, launch_refuses_an_unknown_user)
     cr_assert_lt(mp_proc_launch(&spec, &pid, &err), 0);
     cr_assert_eq(err->kind, MP_ERR_INPUT);
     cr_assert(strstr(err->message, "mp-no-such-user"), "%s", err->message);
+}
+
+/* --- mp_proc_spawn_in_place --------------------------------------------- */
+
+struct in_place_fds {
+    int closed_at_exec, kept_at_exec;
+};
+
+static void
+on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* The child's report of how it started, on its stdout. */
+static int
+report_start(const void *data, int argc, char **argv)
+{
+    const struct in_place_fds *fds = data;
+    struct sigaction usr1, usr2;
+    sigaction(SIGUSR1, NULL, &usr1);
+    sigaction(SIGUSR2, NULL, &usr2);
+    char name[17] = { 0 };
+    prctl(PR_GET_NAME, name, 0, 0, 0);
+    const char *marker = getenv("MP_TEST_IN_PLACE");
+    printf("argc=%d argv1=%s closed=%d kept=%d usr1=%s usr2=%s env=%s caller=%s name=%s\n", argc,
+           argv[1], fcntl(fds->closed_at_exec, F_GETFD) < 0 ? 1 : 0,
+           fcntl(fds->kept_at_exec, F_GETFD) >= 0 ? 1 : 0,
+           usr1.sa_handler == SIG_DFL ? "default" : "caught",
+           usr2.sa_handler == SIG_IGN ? "ignored" : "not", marker ? marker : "(none)",
+           getenv("MP_TEST_CALLER_MARKER") ? "leaked" : "(none)", name);
+    return 7;
+}
+
+/* What migphase-migrate relies on to run a step helper in a forked copy of
+ * itself: the child starts as the exec would have left it, and its exit
+ * status is what its main returned. */
+Test(proc, spawn_in_place_starts_as_an_exec_would)
+{
+    struct in_place_fds fds = { open("/dev/null", O_RDONLY | O_CLOEXEC),
+                                open("/dev/null", O_RDONLY) };
+    cr_assert(fds.closed_at_exec >= 0 && fds.kept_at_exec >= 0);
+    struct sigaction catch = { .sa_handler = on_usr1 }, ignore = { .sa_handler = SIG_IGN };
+    struct sigaction old_usr1, old_usr2;
+    sigaction(SIGUSR1, &catch, &old_usr1);
+    sigaction(SIGUSR2, &ignore, &old_usr2);
+    setenv("MP_TEST_CALLER_MARKER", "leaked", 1);
+    /* Written by us and not flushed yet: it must land once, not twice. */
+    FILE *buffered = tmpfile();
+    cr_assert_not_null(buffered);
+    fputs("ours\n", buffered);
+
+    char *argv[] = { "/nowhere/migphase-finish", "--in", NULL };
+    char *envp[] = { "MP_TEST_IN_PLACE=yes", NULL };
+    struct mp_child child;
+    _cleanup_error_ struct mp_error *err = NULL;
+    int r = mp_proc_spawn_in_place(argv, envp, false, report_start, &fds, &child, &err);
+    cr_assert_eq(r, 0, "%s", err ? err->message : "");
+    _cleanup_free_ char *out = NULL;
+    int status = 0;
+    r = mp_proc_collect(&child, NULL, 0, 4096, 10000, &out, NULL, &status, &err);
+    cr_assert_eq(r, 0, "%s", err ? err->message : "");
+    sigaction(SIGUSR1, &old_usr1, NULL);
+    sigaction(SIGUSR2, &old_usr2, NULL);
+    unsetenv("MP_TEST_CALLER_MARKER");
+    close(fds.closed_at_exec);
+    close(fds.kept_at_exec);
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 7, "status %#x", status);
+    cr_assert_str_eq(out, "argc=2 argv1=--in closed=1 kept=1 usr1=default usr2=ignored env=yes "
+                          "caller=(none) name=migphase-finish\n");
+    char text[32] = { 0 };
+    rewind(buffered);
+    cr_assert_eq(fread(text, 1, sizeof(text) - 1, buffered), 5, "the parent's buffer: '%s'", text);
+    fclose(buffered);
 }
