@@ -181,8 +181,12 @@ void
 mp_trust_warm(const struct mp_trust *trust)
 {
     static const char sample[] = "<warm-up/>\n";
-    if (!trust->identity)
+    /* A step forked from a migphase-migrate that warmed up holds the same
+     * identity (mp_identity_load), warm already. */
+    static const struct mp_identity *warmed;
+    if (!trust->identity || trust->identity == warmed)
         return;
+    warmed = trust->identity;
     _cleanup_free_ char *signed_xml = NULL;
     size_t len = 0;
     if (mp_identity_sign(trust->identity, sample, sizeof(sample) - 1, time(NULL), &signed_xml, &len,

@@ -400,12 +400,13 @@ struct mp_identity {
     gnutls_datum_t cert_der;
     const struct sign_alg *alg; /* what the key signs with */
     const char *missing;        /* the file of key and cert that is not there */
+    unsigned holders;           /* its callers, and the last load's (last_load) */
 };
 
 void
 mp_identity_free(struct mp_identity *id)
 {
-    if (!id)
+    if (!id || --id->holders > 0)
         return;
     if (id->trust)
         gnutls_x509_trust_list_deinit(id->trust, 1);
@@ -630,36 +631,85 @@ load_trust(struct mp_identity *id, const struct pki_file *ca, const struct pki_f
     return r;
 }
 
-int
-mp_identity_load(const char *pki_dir, struct mp_identity **out, struct mp_error **err)
+/* The files of a PKI directory an identity is made of. */
+enum { PKI_CA, PKI_CRL, PKI_CERT, PKI_KEY, N_PKI_FILES };
+
+static bool
+same_files(const struct pki_file *a, const struct pki_file *b)
 {
-    _cleanup_identity_ struct mp_identity *id = xzalloc(sizeof(*id));
-    id->pki_dir = xstrdup(pki_dir);
-    _cleanup_(pki_file_clear) struct pki_file ca = { 0 }, crl = { 0 }, cert = { 0 }, key = { 0 };
-    int r = read_pki_file(pki_dir, MP_PKI_CA_CERT, &ca, err);
-    if (r >= 0)
-        r = read_pki_file(pki_dir, MP_PKI_CA_CRL, &crl, err);
-    if (r >= 0)
-        r = read_pki_file(pki_dir, MP_PKI_SERVER_CERT, &cert, err);
-    if (r >= 0)
-        r = read_pki_file(pki_dir, MP_PKI_SERVER_KEY, &key, err);
-    if (r < 0)
-        return r;
-    if (ca.data) {
-        r = load_trust(id, &ca, &crl, err);
+    for (int i = 0; i < N_PKI_FILES; i++) {
+        if (!a[i].data != !b[i].data || a[i].len != b[i].len ||
+            (a[i].data && memcmp(a[i].data, b[i].data, a[i].len) != 0))
+            return false;
+    }
+    return true;
+}
+
+/* The identity this process loaded last, with the bytes it was made of:
+ * the steps that migphase-migrate runs in forks of itself load the keys it
+ * loaded before the migration began. They still read the files (the keys
+ * may have changed since), but files byte for byte the same need no second
+ * parse, which costs a millisecond or more on a busy host. */
+static struct {
+    struct mp_identity *id;
+    struct pki_file files[N_PKI_FILES];
+} last_load;
+
+static void
+remember_load(struct mp_identity *id, struct pki_file *files)
+{
+    mp_identity_free(last_load.id);
+    for (int i = 0; i < N_PKI_FILES; i++) {
+        pki_file_clear(&last_load.files[i]);
+        last_load.files[i] = files[i];
+        files[i] = (struct pki_file){ 0 };
+    }
+    id->holders++;
+    last_load.id = id;
+}
+
+static int
+parse_identity(struct mp_identity *id, const struct pki_file *files, struct mp_error **err)
+{
+    if (files[PKI_CA].data) {
+        int r = load_trust(id, &files[PKI_CA], &files[PKI_CRL], err);
         if (r < 0)
             return r;
     }
     /* Half an identity signs nothing: mp_identity_sign() names what is
      * missing. */
-    id->missing = !key.data ? MP_PKI_SERVER_KEY : !cert.data ? MP_PKI_SERVER_CERT : NULL;
-    if (!id->missing) {
-        r = load_key_and_cert(id, &key, &cert, err);
-        if (r < 0)
-            return r;
+    id->missing = !files[PKI_KEY].data    ? MP_PKI_SERVER_KEY
+                  : !files[PKI_CERT].data ? MP_PKI_SERVER_CERT
+                                          : NULL;
+    return id->missing ? 0 : load_key_and_cert(id, &files[PKI_KEY], &files[PKI_CERT], err);
+}
+
+int
+mp_identity_load(const char *pki_dir, struct mp_identity **out, struct mp_error **err)
+{
+    static const char *const names[N_PKI_FILES] = { MP_PKI_CA_CERT, MP_PKI_CA_CRL,
+                                                    MP_PKI_SERVER_CERT, MP_PKI_SERVER_KEY };
+    struct pki_file files[N_PKI_FILES] = { { 0 } };
+    int r = 0;
+    for (int i = 0; i < N_PKI_FILES && r >= 0; i++)
+        r = read_pki_file(pki_dir, names[i], &files[i], err);
+    if (r >= 0 && last_load.id && strcmp(last_load.id->pki_dir, pki_dir) == 0 &&
+        same_files(files, last_load.files)) {
+        last_load.id->holders++;
+        *out = last_load.id;
+    } else if (r >= 0) {
+        _cleanup_identity_ struct mp_identity *id = xzalloc(sizeof(*id));
+        id->holders = 1;
+        id->pki_dir = xstrdup(pki_dir);
+        r = parse_identity(id, files, err);
+        if (r >= 0) {
+            remember_load(id, files);
+            *out = steal_ptr(&id);
+        }
     }
-    *out = steal_ptr(&id);
-    return 0;
+    for (int i = 0; i < N_PKI_FILES; i++)
+        pki_file_clear(&files[i]);
+    return r < 0 ? r : 0;
 }
 
 /* ---- Signing ------------------------------------------------------------- */

@@ -668,6 +668,37 @@ Test(sign, unusable_files_refused_at_load)
     expect_load_refused("hosta", "ca-cert.pem: no usable certificate");
 }
 
+/* ---- Loading the same files again ---------------------------------------- */
+
+/* A step forked from migphase-migrate loads the keys the migration loaded
+ * first: the same bytes give the same identity, parsed once; a file that
+ * changed in between gives the new one. */
+Test(sign, load_reuses_only_unchanged_files)
+{
+    gnutls_x509_crt_deinit(pki_make_host("hosta"));
+    struct mp_identity *first = load_ok("hosta");
+    struct mp_identity *again = load_ok("hosta");
+    cr_expect_eq(again, first, "the unchanged files were parsed again");
+    mp_identity_free(first);
+
+    /* Still whole for its other holder. */
+    size_t len = 0;
+    _cleanup_free_ char *data = sign_ok(again, &len);
+    struct mp_signature_info info = { 0 };
+    verify_ok("hosta", data, len, "hosta", &info);
+    mp_signature_info_clear(&info);
+
+    /* The same directory now holds another host's certificate and key. */
+    pki_make_host_in("hosta", "hostc");
+    _cleanup_identity_ struct mp_identity *changed = load_ok("hosta");
+    cr_expect_neq(changed, again, "changed files were not parsed again");
+    mp_identity_free(again);
+    _cleanup_free_ char *other = sign_ok(changed, &len);
+    verify_ok("hosta", other, len, NULL, &info);
+    cr_expect_str_eq(info.signer, "hostc", "signed with the key loaded first");
+    mp_signature_info_clear(&info);
+}
+
 /* ---- The trailer's form -------------------------------------------------- */
 
 static void
