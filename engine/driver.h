@@ -37,6 +37,11 @@ struct mp_step_ctx {
     /* prepare --check (journal NULL): the plan describes what its act would
      * run here, for the operator, and the engine prints it. */
     char *check_report;
+    /* Finish --domain: what the driver's finish_ahead made ready before the
+     * cookie came (an open monitor...), for its plan to take over (setting
+     * it NULL); the engine frees what is left with free_ahead. */
+    void *ahead;
+    void (*free_ahead)(void *ahead);
 };
 
 /* The work of a step, run once the plan's facts are durable. */
@@ -115,6 +120,15 @@ struct mp_driver {
     int (*perform)(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
     int (*finish)(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
     int (*confirm)(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
+    /* Optional: Finish given --domain, before it reads its cookie, with the
+     * domain's journal locked and its record in ctx->record (ctx->in and
+     * ctx->out NULL). Readies in ctx->ahead what needs no cookie and changes
+     * nothing (QEMU: the incoming VM's monitor, and the stream followed
+     * until it ends or input_fd, the cookie's descriptor or -1, has
+     * something to read), so that only the cookie's own work stands between
+     * it and the guest's resume. Failing is allowed: Finish then goes the
+     * usual way. */
+    void (*finish_ahead)(struct mp_step_ctx *ctx, int input_fd);
     /* Ask the hypervisor what the VM of a journal record is doing now. */
     int (*probe)(const struct mp_journal_record *record, const struct mp_options *opts,
                  enum mp_vm_state *state, struct mp_error **err);

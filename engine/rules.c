@@ -129,16 +129,16 @@ mp_rule_decide_cancel(enum mp_step step, const struct mp_options *opts, const st
 }
 
 int
-mp_rule_check_known_migration(const char *state_dir, const struct mp_cookie *in, enum mp_role role,
+mp_rule_check_known_migration(const char *state_dir, const char *domain, enum mp_role role,
                               struct mp_error **err)
 {
-    if (mp_journal_check_domain(in->domain_name, err) < 0)
+    if (mp_journal_check_domain(domain, err) < 0)
         return -EINVAL;
     _cleanup_free_ char *record =
-        xasprintf("%s/%s/%s/record", state_dir, mp_role_name(role), in->domain_name);
+        xasprintf("%s/%s/%s/record", state_dir, mp_role_name(role), domain);
     if (access(record, F_OK) < 0)
-        return mp_error_input(err, ENOENT, "this host has no migration of domain %s as %s",
-                              in->domain_name, mp_role_name(role));
+        return mp_error_input(err, ENOENT, "this host has no migration of domain %s as %s", domain,
+                              mp_role_name(role));
     return 0;
 }
 

@@ -27,9 +27,9 @@ int mp_rule_decide_cancel(enum mp_step step, const struct mp_options *opts,
                           const struct mp_cookie *in, bool *cancel, struct mp_error **err);
 
 /* Perform, Finish and Confirm continue a migration this host recorded:
- * refuse any other before a journal directory is created for it. */
-int mp_rule_check_known_migration(const char *state_dir, const struct mp_cookie *in,
-                                  enum mp_role role, struct mp_error **err);
+ * refuse any other domain before a journal directory is created for it. */
+int mp_rule_check_known_migration(const char *state_dir, const char *domain, enum mp_role role,
+                                  struct mp_error **err);
 
 /* The sum of what no later cookie of a migration may change (VM
  * description, parameters), recorded by the first step on a host. Newly

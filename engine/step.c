@@ -122,11 +122,19 @@ open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_befo
     bool resume = ctx->opts->resume;
     bool continues = resume || ctx->step == MP_STEP_PERFORM || ctx->step == MP_STEP_FINISH ||
                      ctx->step == MP_STEP_CONFIRM;
-    int r = continues ? mp_rule_check_known_migration(ctx->opts->state_dir, c, role, err) : 0;
+    int r = continues
+                ? mp_rule_check_known_migration(ctx->opts->state_dir, c->domain_name, role, err)
+                : 0;
     if (r < 0)
         return r;
+    /* Finish --domain may have opened it before the cookie came (get_ready). */
+    const char *named = ctx->step == MP_STEP_FINISH ? ctx->opts->domain : NULL;
+    if (named && strcmp(named, c->domain_name) != 0)
+        return mp_error_input(err, EINVAL, "the cookie is of domain %s, not of %s (--domain)",
+                              c->domain_name, named);
     struct step_run *run = run_of(ctx);
-    r = mp_journal_open(ctx->opts->state_dir, c->domain_name, role, &run->journal, err);
+    if (!run->journal)
+        r = mp_journal_open(ctx->opts->state_dir, c->domain_name, role, &run->journal, err);
     if (r < 0)
         return r;
     ctx->journal = run->journal;
@@ -522,6 +530,30 @@ check_prepare(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp
     return r;
 }
 
+/* Finish --domain, before its cookie: the domain's journal opened and
+ * locked, and the driver's finish_ahead given its record, so that what
+ * needs no cookie is done while the stream still runs, off the guest's
+ * pause. Nothing here changes anything: a Finish never given its cookie
+ * leaves all as it was. Whatever fails is left for the usual order to
+ * meet and report once the cookie is read. */
+static void
+get_ready(const struct mp_driver *driver, struct mp_step_ctx *ctx)
+{
+    const struct mp_options *o = ctx->opts;
+    if (!o->domain || o->cancelled || o->resume ||
+        mp_rule_check_known_migration(o->state_dir, o->domain, MP_ROLE_DESTINATION, NULL) < 0)
+        return;
+    struct step_run *run = run_of(ctx);
+    if (mp_journal_open(o->state_dir, o->domain, MP_ROLE_DESTINATION, &run->journal, NULL) < 0)
+        return;
+    ctx->journal = run->journal;
+    if (!driver->finish_ahead || mp_journal_load(run->journal, &ctx->record, NULL) < 0)
+        return;
+    /* From a file the cookie is there already: nothing to wait for. */
+    driver->finish_ahead(ctx, strcmp(o->in_path, "-") == 0 ? STDIN_FILENO : -1);
+    mp_journal_record_free(steal_ptr(&ctx->record));
+}
+
 static int
 run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct mp_driver *driver,
          struct mp_error **err)
@@ -532,6 +564,8 @@ run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct 
         return mp_error_input(err, ENOTSUP, "the %s driver has no postcopy to resume",
                               driver->name);
 
+    if (spec->step == MP_STEP_FINISH)
+        get_ready(driver, ctx);
     _cleanup_cookie_ struct mp_cookie *in = NULL;
     _cleanup_free_ char *raw = NULL;
     size_t raw_len = 0;
@@ -573,6 +607,8 @@ execute(const struct mp_step_spec *spec, const struct mp_options *opts,
     if (spec->step == MP_STEP_BEGIN)
         ctx->out = mp_cookie_new(MP_STEP_BEGIN);
     int r = run_step(spec, ctx, driver, err);
+    if (ctx->ahead)
+        ctx->free_ahead(ctx->ahead);
     mp_cookie_free(ctx->out);
     mp_journal_record_free(ctx->record);
     mp_journal_close(run.journal);

@@ -195,6 +195,20 @@ finish_argv(const struct mp_options *o, bool cancelled)
     return cancelled ? add(argv, "--cancelled", NULL) : argv;
 }
 
+/* Finish started ahead of Perform's cookie, told the domain (Prepare's
+ * cookie names it): it opens its journal and the VM's monitor and follows
+ * the incoming stream while it waits, so that on the cookie only its own
+ * checks, the journal's commit and the resume are left. */
+static char **
+finish_ahead_argv(const struct mp_options *o, const char *prepare_cookie)
+{
+    char **argv = finish_argv(o, false);
+    _cleanup_cookie_ struct mp_cookie *c = NULL;
+    if (mp_cookie_parse(prepare_cookie, strlen(prepare_cookie), NULL, &c, NULL) == 0)
+        argv = add(argv, "--domain", c->domain_name);
+    return argv;
+}
+
 static char **
 confirm_argv(const struct mp_options *o, bool cancelled)
 {
@@ -295,11 +309,13 @@ run_step(const struct migration *m, const char *step, char **consumed, const cha
 
 /* A step started before its cookie exists: Finish, blocked reading Perform's
  * cookie while the stream runs. Everything it does before reading (its own
- * start, options, keys, privileges) is then off the guest's pause, which
- * runs from the source's stop to the destination's resume. It reads the
- * cookie before it touches anything, so one that is never given a cookie
- * changes nothing. Its stderr is held until then: an abandoned one's
- * complaint about its empty input is nobody's business. */
+ * start, options, keys, privileges, and with --domain its journal's lock,
+ * the VM's monitor and the wait for the stream's end) is then off the
+ * guest's pause, which runs from the source's stop to the destination's
+ * resume. Nothing it does before the cookie changes anything, so one that
+ * is never given a cookie leaves all as it was. Its stderr is held until
+ * then: an abandoned one's complaint about its empty input is nobody's
+ * business. */
 struct early_step {
     struct mp_child child;
     char **argv;  /* kept: child.program points into it */
@@ -507,7 +523,7 @@ migrate_one(const struct mp_options *o, bool job)
     }
     step_result_clear(&begin);
     struct early_step finish = { 0 };
-    start_early(&finish, finish_argv(o, false));
+    start_early(&finish, finish_ahead_argv(o, prep.cookie));
     struct step_result fin = { .exit_status = -1 };
     struct step_result perf = perform_into_finish(m, prep.cookie, &finish, &fin);
     if (fin.exit_status < 0) {

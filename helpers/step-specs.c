@@ -47,7 +47,7 @@ static const struct mp_step_spec step_specs[MP_STEP_COUNT] = {
     [MP_STEP_FINISH] = {
         .step = MP_STEP_FINISH,
         .program = MP_PROG_FINISH,
-        .usage = "Usage: migphase-finish [--cancelled] [--in FILE] [--out FILE]\n"
+        .usage = "Usage: migphase-finish [--cancelled] [--domain NAME] [--in FILE] [--out FILE]\n"
                  "\n"
                  "Step 4 of 5, on the destination host. Reads Perform's cookie and waits for\n"
                  "the stream to complete; then resumes the VM (unless the migration asked for\n"

@@ -13,6 +13,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -634,10 +635,13 @@ fail_incoming(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, pid_t pid, struct m
     return -(*err)->errnum;
 }
 
-/* What Finish's plan found: the VM's monitor (NULL: it is gone) and pid. */
+/* What Finish's plan found: the VM's monitor (NULL: it is gone) and pid,
+ * and whether QEMU already said the incoming stream completed (Finish
+ * ahead of its cookie followed it), which it never takes back. */
 struct incoming_vm {
     struct qemu_qmp *qmp;
     pid_t pid;
+    bool completed;
 };
 
 static void
@@ -698,7 +702,7 @@ finish_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         return fail_incoming(ctx, NULL, vm->pid, err);
     }
     bool postcopy = false;
-    int r = wait_incoming(ctx, vm->qmp, &postcopy, err);
+    int r = vm->completed ? 0 : wait_incoming(ctx, vm->qmp, &postcopy, err);
     if (r == -ECONNRESET || r == -EPIPE) {
         qemu_qmp_close(steal_ptr(&vm->qmp));
         return fail_incoming(ctx, NULL, vm->pid, err);
@@ -714,15 +718,78 @@ finish_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     return 0;
 }
 
+/* Whether the incoming stream may still end in completion: it has not
+ * ended yet, nor handed the VM over to postcopy. */
+static bool
+incoming_underway(const char *status)
+{
+    return strcmp(status, "completed") != 0 && strcmp(status, "failed") != 0 &&
+           strcmp(status, "cancelled") != 0 && !postcopy_status(status);
+}
+
+/* Wait for QEMU to say something or for input_fd to have something to
+ * read: false once it has (or on a signal), true to look at the stream
+ * again. Events already received count first. */
+static bool
+await_event_or_input(struct qemu_qmp *qmp, int input_fd)
+{
+    if (qemu_qmp_wait_event(qmp, "MIGRATION", 0, NULL, NULL) == 0)
+        return true;
+    struct pollfd fds[2] = { { .fd = input_fd, .events = POLLIN },
+                             { .fd = qemu_qmp_fd(qmp), .events = POLLIN } };
+    int n = poll(fds, 2, INCOMING_POLL_MS);
+    if ((n < 0 && errno != EINTR) || mp_interrupted)
+        return false;
+    return n <= 0 || fds[0].revents == 0;
+}
+
+/* Follow the incoming stream until it ends or the cookie comes: true when
+ * QEMU said it completed. Only queries: nothing here changes the VM. */
+static bool
+follow_incoming_until_input(struct qemu_qmp *qmp, int input_fd)
+{
+    for (;;) {
+        struct qemu_migration_info info;
+        if (qemu_monitor_query_migrate(qmp, &info, NULL) < 0)
+            return false;
+        if (strcmp(info.status, "completed") == 0)
+            return true;
+        if (!incoming_underway(info.status) || input_fd < 0 || !await_event_or_input(qmp, input_fd))
+            return false;
+    }
+}
+
+/* Finish ahead of its cookie (the driver's finish_ahead): the monitor
+ * open and the stream followed now, so that the cookie's arrival meets a
+ * Finish that has only its cookie's checks, the journal's commit and the
+ * cont left to do while the guest stands still. A monitor that fails here
+ * is dropped: the plan opens its own and says what is wrong. */
+void
+qemu_finish_ahead(struct mp_step_ctx *ctx, int input_fd)
+{
+    const char *socket = mp_journal_record_get_fact(ctx->record, QEMU_FACT_QMP);
+    struct qemu_qmp *qmp = NULL;
+    if (!socket || qemu_monitor_open(socket, ctx->opts, &qmp, NULL) < 0)
+        return;
+    struct incoming_vm *vm = xzalloc(sizeof(*vm));
+    vm->qmp = qmp;
+    vm->completed = follow_incoming_until_input(qmp, input_fd);
+    ctx->ahead = vm;
+    ctx->free_ahead = incoming_vm_free;
+}
+
 int
 qemu_finish(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
 {
     (void)err;
-    struct incoming_vm *vm = xzalloc(sizeof(*vm));
-    const char *socket = mp_journal_record_get_fact(ctx->record, QEMU_FACT_QMP);
+    struct incoming_vm *vm = steal_ptr(&ctx->ahead);
+    if (!vm) {
+        vm = xzalloc(sizeof(*vm));
+        const char *socket = mp_journal_record_get_fact(ctx->record, QEMU_FACT_QMP);
+        if (!socket || qemu_monitor_open(socket, ctx->opts, &vm->qmp, NULL) < 0)
+            vm->qmp = NULL;
+    }
     vm->pid = qemu_recorded_pid(ctx->record);
-    if (!socket || qemu_monitor_open(socket, ctx->opts, &vm->qmp, NULL) < 0)
-        vm->qmp = NULL;
     *plan = (struct mp_step_plan){ .act = finish_act, .state = vm, .free_state = incoming_vm_free };
     return 0;
 }

@@ -1004,6 +1004,12 @@ qemu_qmp_set_interrupt(struct qemu_qmp *qmp, volatile sig_atomic_t *flag)
 }
 
 int
+qemu_qmp_fd(const struct qemu_qmp *qmp)
+{
+    return qmp->fd;
+}
+
+int
 qemu_qmp_wait_event(struct qemu_qmp *qmp, const char *name, uint64_t timeout_ms,
                     struct json_object **event, struct mp_error **err)
 {

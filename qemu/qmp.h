@@ -111,6 +111,11 @@ int qemu_qmp_execute_all(struct qemu_qmp *qmp, struct qemu_qmp_call *calls, size
 /* Free what the calls received (not the calls themselves). */
 void qemu_qmp_calls_free(struct qemu_qmp_call *calls, size_t n);
 
+/* The connection's socket, to poll() beside other descriptors: readable
+ * when QEMU sent something (qemu_qmp_wait_event with timeout 0 takes it
+ * without blocking). */
+int qemu_qmp_fd(const struct qemu_qmp *qmp);
+
 /* Wait for an event named name (any event when NULL), taking queued events
  * first; events of other names stay queued. *event receives the whole event
  * object (event may be NULL to drop it). -ETIMEDOUT after timeout_ms. */

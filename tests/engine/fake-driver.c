@@ -18,6 +18,7 @@ static char *hv_dir;
 static enum fake_script scripts[MP_STEP_COUNT];
 static unsigned plan_calls[MP_STEP_COUNT];
 static unsigned act_calls[MP_STEP_COUNT];
+static unsigned ahead_calls, ahead_taken;
 
 static const char *const script_names[] = {
     [FAKE_SUCCEED] = "succeed",
@@ -129,6 +130,27 @@ unsigned
 fake_act_calls(enum mp_step step)
 {
     return act_calls[step];
+}
+
+void
+fake_ahead_calls(unsigned *called, unsigned *taken)
+{
+    *called = ahead_calls;
+    *taken = ahead_taken;
+}
+
+/* Finish --domain, before its cookie: what it readies is the domain's
+ * hypervisor file, as the record names it, which the plan checks. */
+static void
+fake_finish_ahead(struct mp_step_ctx *ctx, int input_fd)
+{
+    (void)input_fd;
+    ahead_calls++;
+    const char *hv = mp_journal_record_get_fact(ctx->record, FAKE_FACT_HV);
+    if (hv) {
+        ctx->ahead = xstrdup(hv);
+        ctx->free_ahead = free;
+    }
 }
 
 static _noreturn_ void
@@ -343,6 +365,13 @@ fake_finish(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error 
     int r = plan_prologue(ctx, &hv, err);
     if (r < 0)
         return r;
+    _cleanup_free_ char *ready = steal_ptr(&ctx->ahead);
+    if (ready) {
+        _cleanup_free_ char *mine = hv_file(domain_of(ctx));
+        if (strcmp(ready, mine) != 0)
+            return mp_error_set(err, EINVAL, "finish_ahead readied %s, not %s", ready, mine);
+        ahead_taken++;
+    }
     plan->act = finish_act;
     return 0;
 }
@@ -409,6 +438,7 @@ const struct mp_driver fake_driver = {
     .prepare = fake_prepare,
     .perform = fake_perform,
     .finish = fake_finish,
+    .finish_ahead = fake_finish_ahead,
     .confirm = fake_confirm,
     .probe = fake_probe,
 };

@@ -72,6 +72,9 @@ void fake_script(enum mp_step step, enum fake_script script);
 /* How many times a step's plan and its act ran in this process. */
 unsigned fake_plan_calls(enum mp_step step);
 unsigned fake_act_calls(enum mp_step step);
+/* How many times Finish --domain's finish_ahead ran, and how many of the
+ * plans took over what it readied. */
+void fake_ahead_calls(unsigned *called, unsigned *taken);
 const char *fake_script_name(enum fake_script script);
 
 /* The driver table; its name is "fake", and so is the cookies' driver. */

@@ -201,6 +201,10 @@ world_run(struct world *w, enum mp_step step, const char *in, const char *out, u
         argv[argc++] = "--force";
     if (flags & RUN_PAUSED)
         argv[argc++] = "--paused";
+    if (flags & (RUN_AHEAD | RUN_AHEAD_VM2)) {
+        argv[argc++] = "--domain";
+        argv[argc++] = flags & RUN_AHEAD ? "vm1" : "vm2";
+    }
     argv[argc] = NULL;
 
     struct mp_options opts;

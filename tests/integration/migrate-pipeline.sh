@@ -10,7 +10,9 @@
 #   - the helpers of migphase-migrate's own build run in forked copies of it,
 #     not exec'd: the processes named migphase-perfor and migphase-finish
 #     (ps's fifteen characters) run migphase-migrate's executable, their
-#     parent, and the migration completes.
+#     parent, and the migration completes; while Perform still streams, the
+#     waiting Finish (given the domain) holds the destination journal's lock
+#     and a connection to the destination VM's monitor.
 # The first two are wrapped (MIGPHASE_HELPER_DIR) by scripts that log when
 # each helper starts and ends: helpers from another directory are exec'd.
 # shellcheck source=tests/integration/lib.sh disable=SC2154
@@ -85,25 +87,53 @@ step_exe() {
     fi
 }
 
-echo "== This build's helpers run in forked copies of migphase-migrate"
+# step_pid NAME PARENT: the pid of that process.
+step_pid() {
+    local parents
+    parents=$(pgrep -P "$2" | paste -sd, || true)
+    pgrep -x -P "$2${parents:+,$parents}" "$1" | head -n 1 || true
+}
+
+# ready_ahead PID: whether the Finish of pid PID, waiting for its cookie,
+# holds the destination journal's lock (/proc/locks: its flock on the lock
+# file's inode; trying the lock could take it from under Finish) and a
+# connection to the VM's monitor (its only socket: its input and output are
+# pipes).
+ready_ahead() {
+    local inode
+    inode=$(stat -c %i "$MP_STATE/destination/fork/lock" 2>/dev/null) || return 1
+    grep -Eq "FLOCK +ADVISORY +WRITE +$1 [0-9a-f]+:[0-9a-f]+:$inode " /proc/locks &&
+        ss -xpH state established 2>/dev/null | grep -q "pid=$1,"
+}
+
+echo "== This build's helpers run in forked copies of migphase-migrate;"
+echo "   Finish opens its journal and the VM's monitor before its cookie"
 mp_start_guest fork $mem 16
 mp_wait_ticks "$MP_TMP/fork-src-serial.log" 2 60
 mp_migrate fork --local --listen 127.0.0.1 --progress none --bandwidth 16 \
     2>"$MP_TMP/migrate.err" &
 migrate=$!
-perform_exe="" finish_exe=""
+perform_exe="" finish_exe="" ready=""
 for _ in $(seq 200); do
     [ -n "$perform_exe" ] || perform_exe=$(step_exe migphase-perfor "$migrate")
     [ -n "$finish_exe" ] || finish_exe=$(step_exe migphase-finish "$migrate")
-    [ -z "$perform_exe" ] || [ -z "$finish_exe" ] || break
+    finish_pid=$(step_pid migphase-finish "$migrate")
+    # Only while Perform still runs the stream, before Finish has a cookie.
+    if [ -z "$ready" ] && [ -n "$finish_pid" ] && [ -n "$(step_pid migphase-perfor "$migrate")" ] &&
+        ready_ahead "$finish_pid"; then
+        ready=yes
+    fi
+    [ -z "$perform_exe" ] || [ -z "$finish_exe" ] || [ -z "$ready" ] || break
     sleep 0.05
 done
 wait "$migrate" || mp_fail "migphase-migrate failed: $(cat "$MP_TMP/migrate.err")"
 own=$(readlink -f "$MP_HELPERS/migphase-migrate")
 [ "$perform_exe" = "$own" ] || mp_fail "Perform ran '$perform_exe', not $own"
 [ "$finish_exe" = "$own" ] || mp_fail "Finish ran '$finish_exe', not $own"
+[ -n "$ready" ] ||
+    mp_fail "during the stream, the waiting Finish held no journal lock or monitor connection"
 [ "$(mp_where_running fork)" = destination ] || mp_fail "guest runs: $(mp_where_running fork)"
 mp_verify_memory "$MP_TMP/fork-dst.qmp" $mem || mp_fail "memory check failed on the destination"
 mp_assert_nothing_pending
-echo "PASS: Finish waits for Perform's cookie; abandoned, it changes nothing; this build's" \
-    "helpers run without an exec"
+echo "PASS: Finish waits for Perform's cookie, its journal and monitor open; abandoned, it" \
+    "changes nothing; this build's helpers run without an exec"

@@ -445,6 +445,41 @@ Test(engine, busy_journal)
     cr_assert_eq(fake_plan_calls(MP_STEP_PERFORM), 0);
 }
 
+/* Finish --domain readies what needs no cookie before it reads one: the
+ * driver's finish_ahead runs with the domain's record, and the plan takes
+ * over what it readied. */
+Test(engine, finish_ahead_readies_before_the_cookie)
+{
+    reach(MP_STEP_FINISH, false);
+    _cleanup_free_ char *message = NULL;
+    int status = world_run(&w, MP_STEP_FINISH, "perform.xml", "finish.xml", RUN_AHEAD, FAKE_SUCCEED,
+                           &message);
+    cr_assert_eq(status, 0, "exit %d (%s)", status, message ? message : "no message");
+    unsigned called = 0, taken = 0;
+    fake_ahead_calls(&called, &taken);
+    cr_expect_eq(called, 1, "finish_ahead ran %u times", called);
+    cr_expect_eq(taken, 1, "the plan took over what finish_ahead readied %u times", taken);
+    cr_assert_eq(vm_destination(), MP_VM_RUNNING);
+}
+
+/* A cookie of another domain than --domain names is refused before
+ * anything happens (exit 2), and the journal stays as it was. */
+Test(engine, finish_ahead_refuses_another_domain)
+{
+    reach(MP_STEP_FINISH, false);
+    _cleanup_free_ char *before = world_record_text(&w, MP_ROLE_DESTINATION, "vm1");
+    _cleanup_free_ char *message = NULL;
+    int status = world_run(&w, MP_STEP_FINISH, "perform.xml", "finish.xml", RUN_AHEAD_VM2,
+                           FAKE_SUCCEED, &message);
+    cr_assert_eq(status, 2, "exit %d (%s)", status, message ? message : "no message");
+    cr_assert(message && strstr(message, "the cookie is of domain vm1, not of vm2"), "%s",
+              message ? message : "no message");
+    _cleanup_free_ char *after = world_record_text(&w, MP_ROLE_DESTINATION, "vm1");
+    cr_assert_str_eq(after, before);
+    cr_assert_eq(fake_plan_calls(MP_STEP_FINISH), 0);
+    cr_assert_eq(vm_destination(), MP_VM_INCOMING);
+}
+
 static void
 veto(const char *step)
 {
