@@ -48,11 +48,6 @@ mp_cookie_warm(void)
         "<?xml version=\"1.0\"?>\n<migphase-cookie version=\"1\" step=\"begin\">\n"
         "  <migration id=\"00000000-0000-4000-8000-000000000000\" driver=\"warm-up\"/>\n"
         "  <domain name=\"warm-up\"/>\n</migphase-cookie>\n";
-    /* Once per process: a step forked from a warm migphase-migrate is. */
-    static bool warm;
-    if (warm)
-        return;
-    warm = true;
     mp_cookie_schema_warm();
     _cleanup_cookie_ struct mp_cookie *c = NULL;
     if (mp_cookie_parse(sample, sizeof(sample) - 1, NULL, &c, NULL) < 0)
