@@ -354,6 +354,7 @@ plan_and_act(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_
         r = checkpoint(ctx, MP_PHASE_STARTED, err);
     if (r == 0 && plan.act) {
         run_of(ctx)->acted = true;
+        mp_notify("acting");
         r = plan.act(ctx, plan.state, err);
     }
     mp_step_plan_clear(&plan);
@@ -684,6 +685,7 @@ int
 mp_step_main(const struct mp_step_spec *spec, int argc, char **argv)
 {
     mp_log_init(argv[0]);
+    mp_notify_take();
     struct mp_options opts;
     _cleanup_error_ struct mp_error *err = NULL;
     int r = run(spec, &opts, argc, argv, &err);

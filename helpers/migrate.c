@@ -17,7 +17,9 @@
 #include "step-specs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,23 +425,71 @@ print_summary(const struct mp_options *o, const char *finish_cookie, uint64_t wa
     mp_cookie_free(c);
 }
 
+/* Start Perform with a pipe in MIGPHASE_NOTIFY_FD (mp_notify): *notify
+ * becomes readable once it says it acts, or once it is gone. Only Perform
+ * holds the pipe's writing end: it is inheritable only while Perform is
+ * started. */
+static int
+spawn_notifying(char *const *argv, struct mp_child *child, int *notify, struct mp_error **err)
+{
+    int fds[2];
+    if (pipe2(fds, 0) < 0)
+        return mp_error_set_errno(err, errno, "cannot create a pipe");
+    (void)fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    char value[16];
+    snprintf(value, sizeof(value), "%d", fds[1]);
+    setenv(MP_NOTIFY_ENV, value, 1);
+    int r = spawn_step(argv, false, child, err);
+    unsetenv(MP_NOTIFY_ENV);
+    close(fds[1]);
+    if (r < 0) {
+        close(fds[0]);
+        return r;
+    }
+    *notify = fds[0];
+    return 0;
+}
+
+/* Wait until the step says it acts, or goes. A ^C meanwhile ends the wait:
+ * reading the step's output passes it on. */
+static void
+await_acting(int notify)
+{
+    struct pollfd p = { notify, POLLIN, 0 };
+    (void)poll(&p, 1, STEP_TIMEOUT_MS);
+    close(notify);
+}
+
 /* Perform, whose cookie goes to the waiting Finish (*fin, its result) as
  * soon as Perform closes its output after writing it, not once Perform has
- * exited: the rest of Perform's exit is off the guest's pause too. Only a
- * success cookie goes on; any other is the caller's to act on. */
+ * exited: the rest of Perform's exit is off the guest's pause too. Finish
+ * (finish_argv, consumed) starts once Perform says it acts, its plan
+ * recorded: Finish's start and readying then overlap the stream, not
+ * Perform's own start. Only a success cookie goes on; any other is the
+ * caller's to act on, with *finish (abandoned, or not started). */
 static struct step_result
-perform_into_finish(const struct migration *m, const char *cookie, struct early_step *finish,
-                    struct step_result *fin)
+perform_into_finish(const struct migration *m, const char *cookie, char **finish_argv,
+                    struct early_step *finish, struct step_result *fin)
 {
     struct step_result res = { .exit_status = 1 };
     _cleanup_strv_ char **argv = perform_argv(m->o);
     announce_step(m, "perform");
     struct mp_child child;
     struct mp_error *err = NULL;
-    int r = spawn_step(argv, false, &child, &err);
-    if (r == 0) {
-        r = mp_proc_read_output(&child, cookie, strlen(cookie), MP_COOKIE_MAX_SIZE, STEP_TIMEOUT_MS,
-                                &res.cookie, NULL, &err);
+    int notify = -1;
+    int r = spawn_notifying(argv, &child, &notify, &err);
+    if (r < 0) {
+        finish->argv = finish_argv;
+    } else {
+        r = mp_proc_feed(&child, cookie, strlen(cookie), STEP_TIMEOUT_MS, &err);
+        if (r == 0)
+            await_acting(notify);
+        else
+            close(notify);
+        start_early(finish, finish_argv);
+        if (r == 0)
+            r = mp_proc_read_output(&child, NULL, 0, MP_COOKIE_MAX_SIZE, STEP_TIMEOUT_MS,
+                                    &res.cookie, NULL, &err);
         if (r == 0 && res.cookie && cookie_outcome(res.cookie, NULL) == MP_OUTCOME_SUCCESS)
             *fin = complete_early(m, finish, "finish", res.cookie);
         int status = 0;
@@ -523,9 +573,9 @@ migrate_one(const struct mp_options *o, bool job)
     }
     step_result_clear(&begin);
     struct early_step finish = { 0 };
-    start_early(&finish, finish_ahead_argv(o, prep.cookie));
     struct step_result fin = { .exit_status = -1 };
-    struct step_result perf = perform_into_finish(m, prep.cookie, &finish, &fin);
+    struct step_result perf =
+        perform_into_finish(m, prep.cookie, finish_ahead_argv(o, prep.cookie), &finish, &fin);
     if (fin.exit_status < 0) {
         /* Finish never got a cookie: it goes, having read and done nothing. */
         struct step_result abandoned = complete_early(m, &finish, "finish", NULL);

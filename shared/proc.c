@@ -12,6 +12,7 @@
 #include <pwd.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,6 +478,32 @@ as_after_exec(const char *program)
     (void)prctl(PR_SET_NAME, slash ? slash + 1 : program, 0, 0, 0);
 }
 
+static int notify_fd = -1;
+
+void
+mp_notify_take(void)
+{
+    const char *value = getenv(MP_NOTIFY_ENV);
+    uint64_t fd = 0;
+    struct stat st;
+    if (value && mp_parse_u64(value, &fd) == 0 && fd > STDERR_FILENO && fd <= INT_MAX &&
+        fstat((int)fd, &st) == 0 && S_ISFIFO(st.st_mode) &&
+        fcntl((int)fd, F_SETFD, FD_CLOEXEC) == 0)
+        notify_fd = (int)fd;
+    unsetenv(MP_NOTIFY_ENV);
+}
+
+void
+mp_notify(const char *state)
+{
+    if (notify_fd < 0)
+        return;
+    _cleanup_free_ char *line = xasprintf("%s\n", state);
+    (void)!mp_write_all(notify_fd, line, strlen(line));
+    close(notify_fd);
+    notify_fd = -1;
+}
+
 static _noreturn_ void
 run_in_place(char *const *argv, char *const *envp, mp_proc_main entry, const void *data)
 {
@@ -574,6 +601,38 @@ mp_proc_read_output(struct mp_child *child, const char *input, size_t input_len,
                             (unsigned long long)timeout_ms);
     if (r == -EFBIG)
         return mp_error_set(err, EFBIG, "%s wrote more than %zu bytes", child->program, max_output);
+    return r;
+}
+
+int
+mp_proc_feed(struct mp_child *child, const char *input, size_t input_len, uint64_t timeout_ms,
+             struct mp_error **err)
+{
+    uint64_t deadline = mp_now_ms() + timeout_ms;
+    size_t off = 0;
+    int r = 0;
+    while (off < input_len && r == 0) {
+        struct pollfd p = { child->in_fd, POLLOUT, 0 };
+        uint64_t now = mp_now_ms();
+        if (now >= deadline)
+            r = mp_error_set(err, ETIMEDOUT, "%s did not read its input within %llu ms",
+                             child->program, (unsigned long long)timeout_ms);
+        else if (poll(&p, 1, (int)(deadline - now)) > 0) {
+            ssize_t n = write(child->in_fd, input + off, input_len - off);
+            if (n < 0 && errno != EINTR && errno != EAGAIN)
+                break; /* it went without reading: its output says the rest */
+            off += n > 0 ? (size_t)n : 0;
+        }
+    }
+    close(child->in_fd);
+    child->in_fd = -1;
+    if (r < 0) { /* as read_output does: reap must not wait for it */
+        kill(-child->pid, SIGKILL);
+        kill(child->pid, SIGKILL);
+        close(child->out_fd);
+        if (child->err_fd >= 0)
+            close(child->err_fd);
+    }
     return r;
 }
 

@@ -22,6 +22,18 @@ extern volatile sig_atomic_t mp_interrupted;
  * calls return EINTR). */
 void mp_proc_catch_interrupts(void);
 
+/* A step run by migphase-migrate may be given, in MIGPHASE_NOTIFY_FD, a
+ * pipe on which it says how far it got (sd_notify's idea): "acting\n" once
+ * its plan is recorded and its act begins. migphase-migrate starts what
+ * can overlap the act (Finish ahead of Perform's cookie) then, rather than
+ * beside the step's own start. mp_notify_take, as the step starts, adopts
+ * the descriptor (close-on-exec, so that hooks do not hold it) and removes
+ * the variable; a value that is no pipe is ignored. mp_notify says state
+ * once and closes it; without a descriptor it does nothing. */
+#define MP_NOTIFY_ENV "MIGPHASE_NOTIFY_FD"
+void mp_notify_take(void);
+void mp_notify(const char *state);
+
 /* The PATH of a launched VM's environment, also searched for the launcher
  * (argv[0] of the VM itself is an absolute path and is not searched). */
 #define MP_LAUNCH_PATH "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -112,6 +124,13 @@ int mp_proc_read_output(struct mp_child *child, const char *input, size_t input_
                         size_t max_output, uint64_t timeout_ms, char **out, char **errout,
                         struct mp_error **err);
 void mp_proc_reap(struct mp_child *child, int *status);
+/* Write all of input to the child's stdin and close it, within timeout_ms
+ * (a child that exits without reading it is no error here; one that does
+ * not read it in time is killed, as read_output would): for a child that
+ * reads all of its input before anything else, fed before the caller waits
+ * for something else of it. read_output then only reads; reap follows. */
+int mp_proc_feed(struct mp_child *child, const char *input, size_t input_len, uint64_t timeout_ms,
+                 struct mp_error **err);
 
 /* How often a process we just started is looked at while it gets ready: each
  * look is a failed connect and a kill(pid, 0), tens of microseconds, and
