@@ -630,12 +630,13 @@ mp_step_execute(const struct mp_step_spec *spec, const struct mp_options *opts,
 /* Perform's cookie is formatted and signed, and Finish's read and checked,
  * while the guest stands still; Finish started ahead of that cookie waits
  * for it, and Perform runs ahead of it for the whole stream. Both pay for
- * their first parse, format, signature and check before then. The other
- * steps only compile the schema, which their first parse would. */
+ * their first parse, format, signature and check before then, and so does
+ * Confirm, which migphase-migrate starts ahead of Finish's cookie too. The
+ * other steps only compile the schema, which their first parse would. */
 static void
 warm_up(enum mp_step step, const struct mp_trust *trust)
 {
-    if (step == MP_STEP_PERFORM || step == MP_STEP_FINISH) {
+    if (step == MP_STEP_PERFORM || step == MP_STEP_FINISH || step == MP_STEP_CONFIRM) {
         mp_cookie_warm();
         mp_trust_warm(trust);
     } else if (step != MP_STEP_BEGIN) {

@@ -344,8 +344,8 @@ complete_early(const struct migration *m, struct early_step *e, const char *step
 {
     _cleanup_strv_ char **argv = steal_ptr(&e->argv);
     if (!e->running)
-        return cookie ? run_step(m, step, steal_ptr(&argv), cookie)
-                      : (struct step_result){ .exit_status = 1 };
+        return cookie && argv ? run_step(m, step, steal_ptr(&argv), cookie)
+                              : (struct step_result){ .exit_status = 1 };
     e->running = false;
     struct step_result res = { .exit_status = 1 };
     if (cookie)
@@ -460,16 +460,40 @@ await_acting(int notify)
     close(notify);
 }
 
+/* The steps started while Perform streams, each blocked on its cookie:
+ * Finish (given Perform's), and Confirm (given Finish's if it completed),
+ * whose own start and warm-up are then not on the way from Finish's cookie
+ * to the end either. The argv are consumed when they start. */
+struct early_steps {
+    struct early_step finish, confirm;
+    char **finish_argv, **confirm_argv;
+};
+
+/* Give up an early step without a cookie: it goes having changed nothing. */
+static void
+abandon(const struct migration *m, struct early_step *e)
+{
+    struct step_result res = complete_early(m, e, NULL, NULL);
+    step_result_clear(&res);
+}
+
+static void
+start_early_steps(struct early_steps *early)
+{
+    start_early(&early->finish, steal_ptr(&early->finish_argv));
+    start_early(&early->confirm, steal_ptr(&early->confirm_argv));
+}
+
 /* Perform, whose cookie goes to the waiting Finish (*fin, its result) as
  * soon as Perform closes its output after writing it, not once Perform has
- * exited: the rest of Perform's exit is off the guest's pause too. Finish
- * (finish_argv, consumed) starts once Perform says it acts, its plan
- * recorded: Finish's start and readying then overlap the stream, not
- * Perform's own start. Only a success cookie goes on; any other is the
- * caller's to act on, with *finish (abandoned, or not started). */
+ * exited: the rest of Perform's exit is off the guest's pause too. The
+ * early steps start once Perform says it acts, its plan recorded: their
+ * start and readying then overlap the stream, not Perform's own start.
+ * Only a success cookie goes on; any other is the caller's to act on, with
+ * the early steps (to abandon). */
 static struct step_result
-perform_into_finish(const struct migration *m, const char *cookie, char **finish_argv,
-                    struct early_step *finish, struct step_result *fin)
+perform_into_finish(const struct migration *m, const char *cookie, struct early_steps *early,
+                    struct step_result *fin)
 {
     struct step_result res = { .exit_status = 1 };
     _cleanup_strv_ char **argv = perform_argv(m->o);
@@ -478,20 +502,18 @@ perform_into_finish(const struct migration *m, const char *cookie, char **finish
     struct mp_error *err = NULL;
     int notify = -1;
     int r = spawn_notifying(argv, &child, &notify, &err);
-    if (r < 0) {
-        finish->argv = finish_argv;
-    } else {
+    if (r == 0) {
         r = mp_proc_feed(&child, cookie, strlen(cookie), STEP_TIMEOUT_MS, &err);
         if (r == 0)
             await_acting(notify);
         else
             close(notify);
-        start_early(finish, finish_argv);
+        start_early_steps(early);
         if (r == 0)
             r = mp_proc_read_output(&child, NULL, 0, MP_COOKIE_MAX_SIZE, STEP_TIMEOUT_MS,
                                     &res.cookie, NULL, &err);
         if (r == 0 && res.cookie && cookie_outcome(res.cookie, NULL) == MP_OUTCOME_SUCCESS)
-            *fin = complete_early(m, finish, "finish", res.cookie);
+            *fin = complete_early(m, &early->finish, "finish", res.cookie);
         int status = 0;
         mp_proc_reap(&child, &status);
         if (r == 0)
@@ -572,14 +594,16 @@ migrate_one(const struct mp_options *o, bool job)
         return status;
     }
     step_result_clear(&begin);
-    struct early_step finish = { 0 };
+    struct early_steps early = { .finish_argv = finish_ahead_argv(o, prep.cookie),
+                                 .confirm_argv = confirm_argv(o, false) };
     struct step_result fin = { .exit_status = -1 };
-    struct step_result perf =
-        perform_into_finish(m, prep.cookie, finish_ahead_argv(o, prep.cookie), &finish, &fin);
+    struct step_result perf = perform_into_finish(m, prep.cookie, &early, &fin);
+    /* Any not started (Perform failed to start) are run the usual way. */
+    mp_strv_free(early.finish_argv), mp_strv_free(early.confirm_argv);
     if (fin.exit_status < 0) {
-        /* Finish never got a cookie: it goes, having read and done nothing. */
-        struct step_result abandoned = complete_early(m, &finish, "finish", NULL);
-        step_result_clear(&abandoned);
+        /* Finish never got a cookie: both go, having done nothing. */
+        abandon(m, &early.finish);
+        abandon(m, &early.confirm);
         int status = perf.exit_status == MP_EXIT_STATE
                          ? left_state("migphase-perform", perf.exit_status)
                          : cancel_after_perform(m, perf.cookie ? perf.cookie : prep.cookie);
@@ -593,11 +617,15 @@ migrate_one(const struct mp_options *o, bool job)
         mp_log(MP_LOG_WARNING, "migphase-perform exited with status %d after its cookie",
                perf.exit_status);
     if (fin.exit_status == MP_EXIT_STATE || !fin.cookie) {
+        abandon(m, &early.confirm);
         step_result_clear(&fin), step_result_clear(&perf);
         return left_state("migphase-finish", fin.exit_status);
     }
     bool completed = cookie_outcome(fin.cookie, NULL) == MP_OUTCOME_SUCCESS;
-    struct step_result conf = run_step(m, "confirm", confirm_argv(o, !completed), fin.cookie);
+    if (!completed) /* undone with --cancelled, as the operator would */
+        abandon(m, &early.confirm);
+    struct step_result conf = completed ? complete_early(m, &early.confirm, "confirm", fin.cookie)
+                                        : run_step(m, "confirm", confirm_argv(o, true), fin.cookie);
     step_result_clear(&perf);
     if (conf.exit_status != 0) {
         step_result_clear(&fin);

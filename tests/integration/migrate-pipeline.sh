@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # migphase-migrate starts Finish before Perform ends, blocked on Perform's
-# cookie, so that Finish's own start is off the guest's pause:
-#   - a live migration: Finish started before Perform ended, the migration
-#     completes, memory verified, nothing pending;
-#   - Perform fails before doing anything: the waiting Finish is abandoned
-#     (it read no cookie and touched nothing: no complaint of its own on
-#     migphase-migrate's stderr), the source runs on, nothing pending;
+# cookie, so that Finish's own start is off the guest's pause, and Confirm
+# with it, blocked on Finish's:
+#   - a live migration: Finish started before Perform ended and Confirm
+#     before Finish ended, the migration completes, memory verified,
+#     nothing pending;
+#   - Perform fails before doing anything: the waiting Finish and Confirm
+#     are abandoned (they read no cookie and touched nothing: no complaint
+#     of their own on migphase-migrate's stderr), the source runs on,
+#     nothing pending;
 #   - the helpers of migphase-migrate's own build run in forked copies of it,
 #     not exec'd: the processes named migphase-perfor and migphase-finish
 #     (ps's fifteen characters) run migphase-migrate's executable, their
@@ -55,6 +58,9 @@ fi
     mp_fail "Finish started $(((finish_start - perform_end) / 1000000)) ms after Perform ended"
 echo "Finish started $(((perform_end - finish_start) / 1000000)) ms before Perform ended" \
     "($(((finish_start - perform_start) / 1000000)) ms after Perform started)"
+confirm_start=$(stamp start confirm) finish_end=$(stamp end finish)
+[ -n "$confirm_start" ] && [ "$confirm_start" -lt "$finish_end" ] ||
+    mp_fail "Confirm did not start before Finish ended: $(cat "$steps")"
 [ "$(mp_where_running pipe)" = destination ] || mp_fail "guest runs: $(mp_where_running pipe)"
 mp_verify_memory "$MP_TMP/pipe-dst.qmp" $mem || mp_fail "memory check failed on the destination"
 mp_assert_nothing_pending
@@ -71,8 +77,10 @@ MIGPHASE_HELPER_DIR=$wrapped mp_migrate nope --local --listen 127.0.0.1 --progre
 cat "$MP_TMP/migrate.err"
 [ "$(sed -n 's/^start finish //p' "$steps" | wc -l)" -eq 2 ] ||
     mp_fail "expected the abandoned Finish and a Finish --cancelled: $(cat "$steps")"
-grep -q "migphase-finish" "$MP_TMP/migrate.err" &&
-    mp_fail "the abandoned Finish spoke: $(cat "$MP_TMP/migrate.err")"
+[ "$(sed -n 's/^start confirm //p' "$steps" | wc -l)" -eq 2 ] ||
+    mp_fail "expected the abandoned Confirm and a Confirm --cancelled: $(cat "$steps")"
+grep -Eq "migphase-(finish|confirm)" "$MP_TMP/migrate.err" &&
+    mp_fail "an abandoned step spoke: $(cat "$MP_TMP/migrate.err")"
 [ "$(mp_where_running nope)" = source ] || mp_fail "guest runs: $(mp_where_running nope)"
 mp_assert_nothing_pending
 
