@@ -484,47 +484,43 @@ Test(engine, finish_ahead_refuses_another_domain)
     cr_assert_eq(vm_destination(), MP_VM_INCOMING);
 }
 
-/* A notify pipe as migphase-migrate gives Perform (MIGPHASE_NOTIFY_FD),
- * taken as a step takes it; fds[0] is the reading end. */
-static void
-give_notify_pipe(int fds[2])
+/* Perform run as far as its plan, scripted by script, with a notify pipe
+ * as migphase-migrate gives it (MIGPHASE_NOTIFY_FD), taken as a step takes
+ * it; returns the pipe's reading end. */
+static int
+perform_notifying(enum fake_script script, int expect_status)
 {
+    reach(MP_STEP_PERFORM, false);
+    int fds[2];
     cr_assert_eq(pipe(fds), 0);
     _cleanup_free_ char *value = xasprintf("%d", fds[1]);
     setenv(MP_NOTIFY_ENV, value, 1);
     mp_notify_take();
     cr_expect_null(getenv(MP_NOTIFY_ENV), "the variable stays for the hooks to see");
     cr_expect(fcntl(fds[1], F_GETFD) & FD_CLOEXEC, "hooks would inherit the pipe");
+    int status = world_run(&w, MP_STEP_PERFORM, "prepare.xml", "perform.xml", 0, script, NULL);
+    cr_assert_eq(status, expect_status);
+    return fds[0];
 }
 
 /* Perform says "acting" once, when its act begins, and closes the pipe. */
 Test(engine, perform_notifies_when_it_acts)
 {
-    reach(MP_STEP_PERFORM, false);
-    int fds[2];
-    give_notify_pipe(fds);
-    int status =
-        world_run(&w, MP_STEP_PERFORM, "prepare.xml", "perform.xml", 0, FAKE_SUCCEED, NULL);
-    cr_assert_eq(status, 0);
+    int notify = perform_notifying(FAKE_SUCCEED, 0);
     char buf[32] = "";
-    cr_assert_eq(read(fds[0], buf, sizeof(buf) - 1), 7, "said '%s'", buf);
+    cr_assert_eq(read(notify, buf, sizeof(buf) - 1), 7, "said '%s'", buf);
     cr_expect_str_eq(buf, "acting\n");
-    cr_expect_eq(read(fds[0], buf, sizeof(buf)), 0, "the pipe was not closed");
-    close(fds[0]);
+    cr_expect_eq(read(notify, buf, sizeof(buf)), 0, "the pipe was not closed");
+    close(notify);
 }
 
 /* A Perform whose plan failed did nothing, and says nothing. */
 Test(engine, perform_that_does_not_act_does_not_notify)
 {
-    reach(MP_STEP_PERFORM, false);
-    int fds[2];
-    give_notify_pipe(fds);
-    int status =
-        world_run(&w, MP_STEP_PERFORM, "prepare.xml", "perform.xml", 0, FAKE_FAIL_PLAN, NULL);
-    cr_assert_eq(status, 1);
-    struct pollfd p = { fds[0], POLLIN, 0 };
+    int notify = perform_notifying(FAKE_FAIL_PLAN, 1);
+    struct pollfd p = { notify, POLLIN, 0 };
     cr_assert_eq(poll(&p, 1, 0), 0, "a Perform whose plan failed said something");
-    close(fds[0]);
+    close(notify);
 }
 
 static void
