@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,13 +451,15 @@ spawn_notifying(char *const *argv, struct mp_child *child, int *notify, struct m
     return 0;
 }
 
-/* Wait until the step says it acts, or goes. A ^C meanwhile ends the wait:
- * reading the step's output passes it on. */
+/* Wait until the step says it acts, or goes. A ^C meanwhile ends the wait,
+ * passed on to the step as reading its output would (it has a process
+ * group of its own: the terminal's signal reaches only us). */
 static void
-await_acting(int notify)
+await_acting(const struct mp_child *child, int notify)
 {
     struct pollfd p = { notify, POLLIN, 0 };
-    (void)poll(&p, 1, STEP_TIMEOUT_MS);
+    if (poll(&p, 1, STEP_TIMEOUT_MS) < 0 && errno == EINTR && mp_interrupted)
+        kill(-child->pid, (int)mp_interrupted);
     close(notify);
 }
 
@@ -505,7 +508,7 @@ perform_into_finish(const struct migration *m, const char *cookie, struct early_
     if (r == 0) {
         r = mp_proc_feed(&child, cookie, strlen(cookie), STEP_TIMEOUT_MS, &err);
         if (r == 0)
-            await_acting(notify);
+            await_acting(&child, notify);
         else
             close(notify);
         start_early_steps(early);
