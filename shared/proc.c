@@ -374,6 +374,18 @@ mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *lo
     return mp_proc_launch(&spec, pid, err);
 }
 
+/* One write of what is left of input to fd, once poll() said it takes
+ * some: true when the input is done, all of it written or its reader gone
+ * (a hook that does not read its stdin is fine). */
+static bool
+write_input(int fd, const char *input, size_t len, size_t *off)
+{
+    ssize_t n = write(fd, input + *off, len - *off);
+    if (n > 0)
+        *off += (size_t)n;
+    return (n < 0 && errno != EINTR && errno != EAGAIN) || *off == len;
+}
+
 static int
 feed_and_collect(pid_t child, int in_fd, const char *input, size_t input_len, int out_fd,
                  int err_fd, size_t max_output, uint64_t deadline, char **out, char **errout,
@@ -408,14 +420,10 @@ feed_and_collect(pid_t child, int in_fd, const char *input, size_t input_len, in
             }
             continue;
         }
-        if (in_fd >= 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
-            ssize_t n = write(in_fd, input + in_off, input_len - in_off);
-            if (n > 0)
-                in_off += (size_t)n;
-            if (n < 0 || in_off == input_len) {
-                close(in_fd); /* a hook that does not read its stdin is fine */
-                in_fd = -1;
-            }
+        if (in_fd >= 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP)) &&
+            write_input(in_fd, input, input_len, &in_off)) {
+            close(in_fd);
+            in_fd = -1;
         }
         int *fds[2] = { &out_fd, &err_fd };
         char *bufs[2] = { obuf, ebuf };
@@ -560,6 +568,10 @@ spawn(char *const *argv, char *const *envp, bool capture_stderr, mp_proc_main en
     if (perr[1] >= 0)
         close(perr[1]);
     child->pid = pid;
+    /* Written only after poll() says it takes some, never more than it
+     * takes: a child that does not read its input must not hold us past
+     * our timeout. */
+    (void)fcntl(pin[1], F_SETFL, O_NONBLOCK);
     child->in_fd = pin[1];
     child->out_fd = pout[0];
     child->err_fd = perr[0];
@@ -582,20 +594,27 @@ mp_proc_spawn_in_place(char *const *argv, char *const *envp, bool capture_stderr
     return spawn(argv, envp, capture_stderr, entry, data, child, err);
 }
 
+/* A child given up on: killed, its output no longer read, so that reaping
+ * it does not wait. */
+static void
+give_up_child(const struct mp_child *child)
+{
+    kill(-child->pid, SIGKILL);
+    kill(child->pid, SIGKILL);
+    close(child->out_fd);
+    if (child->err_fd >= 0)
+        close(child->err_fd);
+}
+
 int
 mp_proc_read_output(struct mp_child *child, const char *input, size_t input_len, size_t max_output,
                     uint64_t timeout_ms, char **out, char **errout, struct mp_error **err)
 {
-    pid_t pid = child->pid;
-    int r = feed_and_collect(pid, child->in_fd, input, input_len, child->out_fd, child->err_fd,
-                             max_output, mp_now_ms() + timeout_ms, out, errout, err);
+    int r = feed_and_collect(child->pid, child->in_fd, input, input_len, child->out_fd,
+                             child->err_fd, max_output, mp_now_ms() + timeout_ms, out, errout, err);
     if (r == 0)
         return 0;
-    kill(-pid, SIGKILL);
-    kill(pid, SIGKILL);
-    close(child->out_fd);
-    if (child->err_fd >= 0)
-        close(child->err_fd);
+    give_up_child(child);
     if (r == -ETIMEDOUT)
         return mp_error_set(err, ETIMEDOUT, "%s did not finish within %llu ms", child->program,
                             (unsigned long long)timeout_ms);
@@ -617,22 +636,14 @@ mp_proc_feed(struct mp_child *child, const char *input, size_t input_len, uint64
         if (now >= deadline)
             r = mp_error_set(err, ETIMEDOUT, "%s did not read its input within %llu ms",
                              child->program, (unsigned long long)timeout_ms);
-        else if (poll(&p, 1, (int)(deadline - now)) > 0) {
-            ssize_t n = write(child->in_fd, input + off, input_len - off);
-            if (n < 0 && errno != EINTR && errno != EAGAIN)
-                break; /* it went without reading: its output says the rest */
-            off += n > 0 ? (size_t)n : 0;
-        }
+        else if (poll(&p, 1, (int)(deadline - now)) > 0 &&
+                 write_input(child->in_fd, input, input_len, &off))
+            break; /* all written, or it went without reading: its output says the rest */
     }
     close(child->in_fd);
     child->in_fd = -1;
-    if (r < 0) { /* as read_output does: reap must not wait for it */
-        kill(-child->pid, SIGKILL);
-        kill(child->pid, SIGKILL);
-        close(child->out_fd);
-        if (child->err_fd >= 0)
-            close(child->err_fd);
-    }
+    if (r < 0)
+        give_up_child(child);
     return r;
 }
 

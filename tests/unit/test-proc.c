@@ -363,3 +363,54 @@ Test(proc, spawn_in_place_starts_as_an_exec_would)
     cr_assert_eq(fread(text, 1, sizeof(text) - 1, buffered), 5, "the parent's buffer: '%s'", text);
     fclose(buffered);
 }
+
+/* More than a pipe holds, so that a child that does not read blocks us. */
+#define FEED_SIZE (1 << 20)
+
+/* migphase-migrate feeds Perform its cookie before it waits for Perform to
+ * say it acts: all of the input arrives, and the output is read after. */
+Test(proc, feed_writes_all_then_output_is_read)
+{
+    char *argv[] = { "cat", NULL };
+    struct mp_child child;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_proc_spawn(argv, NULL, false, &child, &err), 0, "%s", err ? err->message : "");
+    int r = mp_proc_feed(&child, "a cookie\n", 9, 10000, &err);
+    cr_assert_eq(r, 0, "%s", err ? err->message : "");
+    cr_expect_eq(child.in_fd, -1, "stdin left open");
+    _cleanup_free_ char *out = NULL;
+    r = mp_proc_read_output(&child, NULL, 0, 4096, 10000, &out, NULL, &err);
+    cr_assert_eq(r, 0, "%s", err ? err->message : "");
+    cr_expect_str_eq(out, "a cookie\n");
+    int status = 0;
+    mp_proc_reap(&child, &status);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+}
+
+/* A child that does not read its input in time is killed, so that reaping
+ * it does not hang; one that exits without reading is no error. */
+Test(proc, feed_gives_up_on_a_child_that_does_not_read)
+{
+    _cleanup_free_ char *input = xmalloc(FEED_SIZE);
+    memset(input, 'x', FEED_SIZE);
+    char *stuck[] = { "sleep", "30", NULL };
+    struct mp_child child;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_proc_spawn(stuck, NULL, false, &child, &err), 0);
+    uint64_t start = mp_now_ms();
+    int r = mp_proc_feed(&child, input, FEED_SIZE, 200, &err);
+    cr_assert_eq(r, -ETIMEDOUT, "feeding a sleeper: %d", r);
+    cr_expect(err && strstr(err->message, "did not read its input within 200 ms"), "%s",
+              err ? err->message : "no error");
+    int status = 0;
+    mp_proc_reap(&child, &status);
+    cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+    cr_expect_lt(mp_now_ms() - start, 5000, "reaping waited for the sleeper");
+
+    char *gone[] = { "true", NULL };
+    mp_error_free(steal_ptr(&err));
+    cr_assert_eq(mp_proc_spawn(gone, NULL, false, &child, &err), 0);
+    cr_expect_eq(mp_proc_feed(&child, input, FEED_SIZE, 10000, &err), 0, "%s",
+                 err ? err->message : "");
+    mp_proc_reap(&child, &status);
+}
