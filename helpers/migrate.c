@@ -12,6 +12,7 @@
 #include "log.h"
 #include "support.h"
 #include "trust.h"
+#include "journal.h"
 #include "options.h"
 #include "proc.h"
 #include "step-specs.h"
@@ -201,13 +202,17 @@ finish_argv(const struct mp_options *o, bool cancelled)
 /* Finish started ahead of Perform's cookie, told the domain (Prepare's
  * cookie names it): it opens its journal and the VM's monitor and follows
  * the incoming stream while it waits, so that on the cookie only its own
- * checks, the journal's commit and the resume are left. */
+ * checks, the journal's commit and the resume are left. The cookie is the
+ * destination's word, not checked here: only a name that can name a
+ * journal goes on a command line (which --transport hands to a shell), and
+ * Finish refuses a verified cookie of another domain. */
 static char **
 finish_ahead_argv(const struct mp_options *o, const char *prepare_cookie)
 {
     char **argv = finish_argv(o, false);
     _cleanup_cookie_ struct mp_cookie *c = NULL;
-    if (mp_cookie_parse(prepare_cookie, strlen(prepare_cookie), NULL, &c, NULL) == 0)
+    if (mp_cookie_parse(prepare_cookie, strlen(prepare_cookie), NULL, &c, NULL) == 0 &&
+        mp_journal_check_domain(c->domain_name, NULL) == 0)
         argv = add(argv, "--domain", c->domain_name);
     return argv;
 }
@@ -601,7 +606,7 @@ migrate_one(const struct mp_options *o, bool job)
                                  .confirm_argv = confirm_argv(o, false) };
     struct step_result fin = { .exit_status = -1 };
     struct step_result perf = perform_into_finish(m, prep.cookie, &early, &fin);
-    /* Any not started (Perform failed to start) are run the usual way. */
+    /* Left when Perform could not be started: the early steps never were. */
     mp_strv_free(early.finish_argv), mp_strv_free(early.confirm_argv);
     if (fin.exit_status < 0) {
         /* Finish never got a cookie: both go, having done nothing. */

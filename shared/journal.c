@@ -293,12 +293,6 @@ mp_journal_close(struct mp_journal *journal)
     free(journal);
 }
 
-const char *
-mp_journal_domain(const struct mp_journal *journal)
-{
-    return journal->domain;
-}
-
 int
 mp_journal_load(struct mp_journal *journal, struct mp_journal_record **out, struct mp_error **err)
 {

@@ -87,8 +87,6 @@ int mp_journal_load_cookie(const struct mp_journal *journal, enum mp_step step, 
  * there too), newly allocated. With no journal (prepare --check, which opens
  * none) the directory is written JOURNAL-DIR. */
 char *mp_journal_path(const struct mp_journal *journal, const char *name);
-/* The domain whose journal this is. */
-const char *mp_journal_domain(const struct mp_journal *journal);
 /* Remove the record and cookies of this domain and role. */
 int mp_journal_remove(struct mp_journal *journal, struct mp_error **err);
 
