@@ -52,6 +52,11 @@ struct mp_step_plan {
     mp_step_act act;                 /* NULL: nothing to do (Begin never has one) */
     void *state;                     /* the plan's findings for act (an open monitor...) */
     void (*free_state)(void *state); /* how to free them; NULL: free() */
+    /* act itself says "acting" (mp_notify) once what may overlap it can
+     * start without slowing it (QEMU's Perform: once the stream runs, not
+     * while its monitor still sets it up); false: the engine says it as act
+     * begins. */
+    bool act_notifies;
 };
 
 /* A driver operation is its plan: it looks (asks the hypervisor, reads the

@@ -354,7 +354,8 @@ plan_and_act(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp_
         r = checkpoint(ctx, MP_PHASE_STARTED, err);
     if (r == 0 && plan.act) {
         run_of(ctx)->acted = true;
-        mp_notify("acting");
+        if (!plan.act_notifies)
+            mp_notify(MP_NOTIFY_ACTING);
         r = plan.act(ctx, plan.state, err);
     }
     mp_step_plan_clear(&plan);

@@ -863,6 +863,10 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
         mp_info("following the stream a previous run started");
     else
         r = start_stream(ctx, vm, err);
+    /* Finish and Confirm may start now: beside the stream they cost the
+     * guest nothing, beside the monitor's setup they delayed the stream. */
+    if (r == 0)
+        mp_notify(MP_NOTIFY_ACTING);
     struct qemu_migration_info info;
     if (r == 0)
         r = follow_stream(ctx, vm->qmp, &info, err);
@@ -931,6 +935,7 @@ qemu_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
             return r;
     }
     hand_to_act(plan, perform_act, steal_ptr(&vm));
+    plan->act_notifies = true;
     return 0;
 }
 

@@ -24,13 +24,15 @@ void mp_proc_catch_interrupts(void);
 
 /* A step run by migphase-migrate may be given, in MIGPHASE_NOTIFY_FD, a
  * pipe on which it says how far it got (sd_notify's idea): "acting\n" once
- * its plan is recorded and its act begins. migphase-migrate starts what
+ * its plan is recorded and its act is under way (see act_notifies in
+ * engine/driver.h). migphase-migrate starts what
  * can overlap the act (Finish ahead of Perform's cookie) then, rather than
  * beside the step's own start. mp_notify_take, as the step starts, adopts
  * the descriptor (close-on-exec, so that hooks do not hold it) and removes
  * the variable; a value that is no pipe is ignored. mp_notify says state
  * once and closes it; without a descriptor it does nothing. */
-#define MP_NOTIFY_ENV "MIGPHASE_NOTIFY_FD"
+#define MP_NOTIFY_ENV    "MIGPHASE_NOTIFY_FD"
+#define MP_NOTIFY_ACTING "acting"
 void mp_notify_take(void);
 void mp_notify(const char *state);
 

@@ -5,6 +5,7 @@
 #include "fake-driver.h"
 
 #include "facts.h"
+#include "proc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -293,6 +294,10 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     if (!followed) {
         hv.source = MP_VM_MIGRATING;
         fake_hv_write(domain_of(ctx), &hv);
+    }
+    /* As QEMU's: "acting" once the stream runs, not before. */
+    mp_notify(MP_NOTIFY_ACTING);
+    if (!followed) {
         if (script == FAKE_FAIL_LEFT_STATE)
             return fail_left_state(ctx, err);
         hv.source = MP_VM_MIGRATED;
@@ -317,6 +322,7 @@ fake_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
         mp_journal_record_set_fact(ctx->record, FAKE_FACT_WAS_RUNNING,
                                    hv.source == MP_VM_PAUSED ? MP_FACT_NO : MP_FACT_YES);
     plan->act = perform_act;
+    plan->act_notifies = true;
     return 0;
 }
 

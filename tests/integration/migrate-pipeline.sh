@@ -6,6 +6,9 @@
 #   - a live migration: Finish started before Perform ended and Confirm
 #     before Finish ended, the migration completes, memory verified,
 #     nothing pending;
+#   - Perform says "acting" (MIGPHASE_NOTIFY_FD) only once its stream runs:
+#     stopped (SIGSTOP) the moment it says so, it has started the stream
+#     all the same, and, continued, completes it;
 #   - Perform fails before doing anything: the waiting Finish and Confirm
 #     are abandoned (they read no cookie and touched nothing: no complaint
 #     of their own on migphase-migrate's stderr), the source runs on,
@@ -64,6 +67,46 @@ if [ -z "$confirm_start" ] || [ "$confirm_start" -ge "$finish_end" ]; then
 fi
 [ "$(mp_where_running pipe)" = destination ] || mp_fail "guest runs: $(mp_where_running pipe)"
 mp_verify_memory "$MP_TMP/pipe-dst.qmp" $mem || mp_fail "memory check failed on the destination"
+mp_assert_nothing_pending
+
+echo "== Perform says it acts once its stream runs, not while it sets it up"
+mp_start_guest says $mem 16
+S=(--state-dir "$MP_STATE")
+"$MP_HELPERS/migphase-begin" "${S[@]}" --qmp "$MP_TMP/says-src.qmp" --bandwidth 16 \
+    --out "$MP_TMP/says-begin.xml"
+"$MP_HELPERS/migphase-prepare" "${S[@]}" --qmp "$MP_TMP/says-dst.qmp" --listen 127.0.0.1 \
+    --rewrite "$MP_TMP/says-src-=$MP_TMP/says-dst-" \
+    --in "$MP_TMP/says-begin.xml" --out "$MP_TMP/says-prepare.xml"
+port=$(sed -n 's/.*uri="tcp:[^"]*:\([0-9]*\)".*/\1/p' "$MP_TMP/says-prepare.xml")
+[ -n "$port" ] || mp_fail "no TCP port in Prepare's cookie"
+mkfifo "$MP_TMP/says.fifo"
+exec 8<>"$MP_TMP/says.fifo"
+MIGPHASE_NOTIFY_FD=9 "$MP_HELPERS/migphase-perform" "${S[@]}" \
+    --in "$MP_TMP/says-prepare.xml" --out "$MP_TMP/says-perform.xml" 9>"$MP_TMP/says.fifo" &
+perform=$!
+said=""
+read -r -t 60 -u 8 said || true
+# Frozen the moment it spoke: whatever it had not sent QEMU by then, QEMU
+# does not get until it runs again.
+kill -STOP "$perform"
+exec 8<&-
+[ "$said" = acting ] || mp_fail "Perform said '$said', not acting"
+streams=0
+for _ in $(seq 60); do
+    streams=$(ss -Htn state established "( sport = :$port or dport = :$port )" | wc -l)
+    [ "$streams" -eq 0 ] || break
+    sleep 0.05
+done
+kill -CONT "$perform"
+rc=0
+wait "$perform" || rc=$?
+[ "$streams" -gt 0 ] ||
+    mp_fail "no stream on port $port when Perform said it acts: Finish would start beside its setup"
+mp_expect_status 0 "$rc" "migphase-perform, stopped once it said it acts"
+"$MP_HELPERS/migphase-finish" "${S[@]}" --in "$MP_TMP/says-perform.xml" \
+    --out "$MP_TMP/says-finish.xml"
+"$MP_HELPERS/migphase-confirm" "${S[@]}" --in "$MP_TMP/says-finish.xml"
+[ "$(mp_where_running says)" = destination ] || mp_fail "guest runs: $(mp_where_running says)"
 mp_assert_nothing_pending
 
 echo "== Perform fails: the waiting Finish is abandoned, the source runs on"

@@ -503,7 +503,7 @@ perform_notifying(enum fake_script script, int expect_status)
     return fds[0];
 }
 
-/* Perform says "acting" once, when its act begins, and closes the pipe. */
+/* Perform says "acting" once, when its stream runs, and closes the pipe. */
 Test(engine, perform_notifies_when_it_acts)
 {
     int notify = perform_notifying(FAKE_SUCCEED, 0);
@@ -514,13 +514,26 @@ Test(engine, perform_notifies_when_it_acts)
     close(notify);
 }
 
+/* Nothing said: the pipe still open, nothing to read. */
+static void
+assert_silent(int notify, const char *who)
+{
+    struct pollfd p = { notify, POLLIN, 0 };
+    cr_assert_eq(poll(&p, 1, 0), 0, "%s said something", who);
+    close(notify);
+}
+
 /* A Perform whose plan failed did nothing, and says nothing. */
 Test(engine, perform_that_does_not_act_does_not_notify)
 {
-    int notify = perform_notifying(FAKE_FAIL_PLAN, 1);
-    struct pollfd p = { notify, POLLIN, 0 };
-    cr_assert_eq(poll(&p, 1, 0), 0, "a Perform whose plan failed said something");
-    close(notify);
+    assert_silent(perform_notifying(FAKE_FAIL_PLAN, 1), "a Perform whose plan failed");
+}
+
+/* The plan said its act notifies (act_notifies): the engine leaves it to
+ * the act, which failed before its stream ran. */
+Test(engine, perform_whose_stream_never_ran_does_not_notify)
+{
+    assert_silent(perform_notifying(FAKE_FAIL_ACT, 1), "a Perform whose stream never ran");
 }
 
 static void
