@@ -492,24 +492,61 @@ start_early_steps(struct early_steps *early)
     start_early(&early->confirm, steal_ptr(&early->confirm_argv));
 }
 
-/* Perform, whose cookie goes to the waiting Finish (*fin, its result) as
- * soon as Perform closes its output after writing it, not once Perform has
- * exited: the rest of Perform's exit is off the guest's pause too. The
- * early steps start once Perform says it acts, its plan recorded: their
- * start and readying then overlap the stream, not Perform's own start.
- * Only a success cookie goes on; any other is the caller's to act on, with
- * the early steps (to abandon). */
+/* Perform, started while Prepare runs, blocked on Prepare's cookie: its own
+ * start (the fork, the emulated exec, its options, keys, privileges and
+ * warm-up) then overlaps the destination QEMU's launch instead of following
+ * it. Before its cookie it has read nothing and touched nothing. */
+struct early_perform {
+    struct mp_child child;
+    int notify;   /* its MIGPHASE_NOTIFY_FD pipe (spawn_notifying) */
+    char **argv;  /* kept: child.program points into it */
+    bool running; /* false: it could not start, start it the usual way */
+};
+
+static void
+start_early_perform(const struct migration *m, struct early_perform *p)
+{
+    struct mp_error *err = NULL;
+    p->argv = perform_argv(m->o);
+    p->running = spawn_notifying(p->argv, &p->child, &p->notify, &err) == 0;
+    if (!p->running) {
+        mp_debug("cannot start %s ahead of its cookie: %s", p->argv[0], err->message);
+        mp_error_free(err);
+    }
+}
+
+/* Prepare failed: the waiting Perform goes without a word (killed, it has
+ * done nothing to undo), before Confirm --cancelled takes the journal. */
+static void
+abandon_perform(struct early_perform *p)
+{
+    if (p->running) {
+        mp_proc_abandon(&p->child);
+        close(p->notify);
+        p->running = false;
+    }
+    mp_strv_free(steal_ptr(&p->argv));
+}
+
+/* Perform (started early if it could be), whose cookie goes to the waiting
+ * Finish (*fin, its result) as soon as Perform closes its output after
+ * writing it, not once Perform has exited: the rest of Perform's exit is
+ * off the guest's pause too. The early steps start once Perform says it
+ * acts, its stream running: their start and readying then overlap the
+ * stream, not Perform's setup of it. Only a success cookie goes on; any
+ * other is the caller's to act on, with the early steps (to abandon). */
 static struct step_result
-perform_into_finish(const struct migration *m, const char *cookie, struct early_steps *early,
-                    struct step_result *fin)
+perform_into_finish(const struct migration *m, const char *cookie, struct early_perform *ep,
+                    struct early_steps *early, struct step_result *fin)
 {
     struct step_result res = { .exit_status = 1 };
-    _cleanup_strv_ char **argv = perform_argv(m->o);
+    _cleanup_strv_ char **argv = steal_ptr(&ep->argv);
     announce_step(m, "perform");
-    struct mp_child child;
+    struct mp_child child = ep->child;
     struct mp_error *err = NULL;
-    int notify = -1;
-    int r = spawn_notifying(argv, &child, &notify, &err);
+    int notify = ep->notify;
+    int r = ep->running ? 0 : spawn_notifying(argv, &child, &notify, &err);
+    ep->running = false;
     if (r == 0) {
         r = mp_proc_feed(&child, cookie, strlen(cookie), STEP_TIMEOUT_MS, &err);
         if (r == 0)
@@ -591,8 +628,11 @@ migrate_one(const struct mp_options *o, bool job)
     struct step_result begin = run_step(m, "begin", begin_argv(o), NULL);
     if (begin.exit_status != 0)
         return begin.exit_status;
+    struct early_perform ep = { 0 };
+    start_early_perform(m, &ep);
     struct step_result prep = run_step(m, "prepare", prepare_argv(o), begin.cookie);
     if (prep.exit_status != 0) {
+        abandon_perform(&ep);
         /* Nothing moved: close the source's side of the migration. */
         struct step_result conf =
             run_step(m, "confirm", confirm_argv(o, true), prep.cookie ? prep.cookie : begin.cookie);
@@ -605,7 +645,7 @@ migrate_one(const struct mp_options *o, bool job)
     struct early_steps early = { .finish_argv = finish_ahead_argv(o, prep.cookie),
                                  .confirm_argv = confirm_argv(o, false) };
     struct step_result fin = { .exit_status = -1 };
-    struct step_result perf = perform_into_finish(m, prep.cookie, &early, &fin);
+    struct step_result perf = perform_into_finish(m, prep.cookie, &ep, &early, &fin);
     /* Left when Perform could not be started: the early steps never were. */
     mp_strv_free(early.finish_argv), mp_strv_free(early.confirm_argv);
     if (fin.exit_status < 0) {

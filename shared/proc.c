@@ -658,6 +658,17 @@ mp_proc_reap(struct mp_child *child, int *status)
     *status = st;
 }
 
+void
+mp_proc_abandon(struct mp_child *child)
+{
+    if (child->in_fd >= 0)
+        close(child->in_fd);
+    child->in_fd = -1;
+    give_up_child(child);
+    int status;
+    mp_proc_reap(child, &status);
+}
+
 int
 mp_proc_collect(struct mp_child *child, const char *input, size_t input_len, size_t max_output,
                 uint64_t timeout_ms, char **out, char **errout, int *status, struct mp_error **err)

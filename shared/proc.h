@@ -133,6 +133,10 @@ void mp_proc_reap(struct mp_child *child, int *status);
  * for something else of it. read_output then only reads; reap follows. */
 int mp_proc_feed(struct mp_child *child, const char *input, size_t input_len, uint64_t timeout_ms,
                  struct mp_error **err);
+/* Kill a child (its process group too) and reap it, its output unread: for
+ * one started ahead of an input it will now never be given, which has
+ * therefore done nothing worth a word. */
+void mp_proc_abandon(struct mp_child *child);
 
 /* How often a process we just started is looked at while it gets ready: each
  * look is a failed connect and a kill(pid, 0), tens of microseconds, and

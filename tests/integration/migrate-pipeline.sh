@@ -3,9 +3,12 @@
 # migphase-migrate starts Finish before Perform ends, blocked on Perform's
 # cookie, so that Finish's own start is off the guest's pause, and Confirm
 # with it, blocked on Finish's:
-#   - a live migration: Finish started before Perform ended and Confirm
-#     before Finish ended, the migration completes, memory verified,
-#     nothing pending;
+#   - a live migration: Perform started before Prepare ended, Finish
+#     before Perform ended and Confirm before Finish ended, the migration
+#     completes, memory verified, nothing pending;
+#   - Prepare fails: the waiting Perform is killed without a word (it read
+#     no cookie), Confirm --cancelled closes the source's side, the source
+#     runs on, nothing pending;
 #   - Perform says "acting" (MIGPHASE_NOTIFY_FD) only once its stream runs:
 #     stopped (SIGSTOP) the moment it says so, it has started the stream
 #     all the same, and, continued, completes it;
@@ -53,10 +56,13 @@ mp_wait_ticks "$MP_TMP/pipe-src-serial.log" 2 60
 MIGPHASE_HELPER_DIR=$wrapped mp_migrate pipe --local --listen 127.0.0.1 --progress none \
     2>"$MP_TMP/migrate.err" || mp_fail "migphase-migrate failed: $(cat "$MP_TMP/migrate.err")"
 finish_start=$(stamp start finish) perform_start=$(stamp start perform)
-perform_end=$(stamp end perform)
-if [ -z "$finish_start" ] || [ -z "$perform_end" ]; then
+perform_end=$(stamp end perform) prepare_end=$(stamp end prepare)
+if [ -z "$finish_start" ] || [ -z "$perform_end" ] || [ -z "$prepare_end" ]; then
     mp_fail "the steps did not all run: $(cat "$steps")"
 fi
+[ "$perform_start" -lt "$prepare_end" ] ||
+    mp_fail "Perform started $(((perform_start - prepare_end) / 1000000)) ms after Prepare ended"
+echo "Perform started $(((prepare_end - perform_start) / 1000000)) ms before Prepare ended"
 [ "$finish_start" -lt "$perform_end" ] ||
     mp_fail "Finish started $(((finish_start - perform_end) / 1000000)) ms after Perform ended"
 echo "Finish started $(((perform_end - finish_start) / 1000000)) ms before Perform ended" \
@@ -107,6 +113,24 @@ mp_expect_status 0 "$rc" "migphase-perform, stopped once it said it acts"
     --out "$MP_TMP/says-finish.xml"
 "$MP_HELPERS/migphase-confirm" "${S[@]}" --in "$MP_TMP/says-finish.xml"
 [ "$(mp_where_running says)" = destination ] || mp_fail "guest runs: $(mp_where_running says)"
+mp_assert_nothing_pending
+
+echo "== Prepare fails: the waiting Perform is abandoned, the source runs on"
+: >"$steps"
+: >"$MP_TMP/fail-prepare"
+mp_start_guest noprep $mem 16
+rc=0
+MIGPHASE_HELPER_DIR=$wrapped mp_migrate noprep --local --listen 127.0.0.1 --progress none \
+    2>"$MP_TMP/migrate.err" || rc=$?
+rm "$MP_TMP/fail-prepare"
+[ "$rc" -ne 0 ] || mp_fail "migphase-migrate succeeded with a failing Prepare"
+cat "$MP_TMP/migrate.err"
+[ -n "$(stamp start perform)" ] || mp_fail "Perform was not started ahead: $(cat "$steps")"
+[ -z "$(stamp end perform)" ] || mp_fail "the abandoned Perform was not killed: $(cat "$steps")"
+grep -q "migphase-perform" "$MP_TMP/migrate.err" &&
+    mp_fail "the abandoned Perform spoke: $(cat "$MP_TMP/migrate.err")"
+pgrep -f "$MP_HELPERS/migphase-perform" >/dev/null && mp_fail "the abandoned Perform still runs"
+[ "$(mp_where_running noprep)" = source ] || mp_fail "guest runs: $(mp_where_running noprep)"
 mp_assert_nothing_pending
 
 echo "== Perform fails: the waiting Finish is abandoned, the source runs on"

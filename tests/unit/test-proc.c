@@ -414,3 +414,24 @@ Test(proc, feed_gives_up_on_a_child_that_does_not_read)
                  err ? err->message : "");
     mp_proc_reap(&child, &status);
 }
+
+/* A child waiting for an input it will never get, with a child of its own
+ * (a wrapper's helper): abandoned, both die at once and it is reaped. */
+Test(proc, abandon_kills_the_child_and_its_group)
+{
+    char *waiting[] = { "sh", "-c", "sleep 30 & echo $!; wait", NULL };
+    struct mp_child child;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_proc_spawn(waiting, NULL, false, &child, &err), 0);
+    char line[32] = "";
+    ssize_t n = read(child.out_fd, line, sizeof(line) - 1);
+    cr_assert_gt(n, 0, "the child said no pid");
+    pid_t grandchild = (pid_t)strtol(line, NULL, 10);
+    pid_t pid = child.pid;
+    uint64_t start = mp_now_ms();
+    mp_proc_abandon(&child);
+    cr_expect_lt(mp_now_ms() - start, 5000, "abandoning waited for the child");
+    cr_expect_eq(child.pid, 0);
+    cr_expect(kill(pid, 0) < 0 && errno == ESRCH, "the child was not reaped");
+    cr_expect_eq(mp_proc_wait_gone(grandchild, 5000, NULL), 0, "its own child lives on");
+}
