@@ -32,8 +32,9 @@
 #define CONFIRM_RELEASE_MS 60000
 
 /* What Begin asks QEMU about the VM beyond its state, in the same round
- * trip. A query that fails leaves its answer NULL: each has a fallback. */
-enum vm_query { Q_NAME, Q_UUID, Q_KVM, Q_MEMORY, Q_COUNT };
+ * trip. A query that fails leaves its answer NULL: each has a fallback
+ * (query-block's: asked again alone, for its error). */
+enum vm_query { Q_NAME, Q_UUID, Q_KVM, Q_MEMORY, Q_BLOCK, Q_COUNT };
 
 static int
 query_vm(struct qemu_qmp *qmp, char **status, struct qemu_migration_info *info,
@@ -44,6 +45,7 @@ query_vm(struct qemu_qmp *qmp, char **status, struct qemu_migration_info *info,
         [Q_UUID] = { .command = "query-uuid" },
         [Q_KVM] = { .command = "query-kvm" },
         [Q_MEMORY] = { .command = "query-memory-size-summary" },
+        [Q_BLOCK] = { .command = "query-block" },
     };
     int r = qemu_monitor_state_and(qmp, status, info, calls, Q_COUNT, err);
     for (size_t i = 0; i < Q_COUNT; i++)
@@ -222,7 +224,7 @@ qemu_begin(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error *
     if (r == 0)
         r = capture_process(opts->qmp_socket, qmp, opts, &pid, &argv, err);
     if (r == 0)
-        r = qemu_storage_begin(ctx, qmp, err);
+        r = qemu_storage_begin(ctx, qmp, answers[Q_BLOCK], err);
     if (r < 0) {
         free_answers(answers);
         return r;

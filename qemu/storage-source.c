@@ -266,12 +266,17 @@ check_disk_list(const char *list, json_object *devices, struct mp_error **err)
 }
 
 int
-qemu_storage_begin(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
+qemu_storage_begin(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, json_object *devices,
+                   struct mp_error **err)
 {
-    _cleanup_json_ json_object *devices = NULL;
-    int r = qemu_qmp_execute(qmp, "query-block", NULL, &devices, err);
-    if (r < 0)
-        return mp_error_prefix(err, "listing the VM's disks");
+    _cleanup_json_ json_object *asked = NULL;
+    int r = 0;
+    if (!devices) {
+        r = qemu_qmp_execute(qmp, "query-block", NULL, &asked, err);
+        if (r < 0)
+            return mp_error_prefix(err, "listing the VM's disks");
+        devices = asked;
+    }
     if (!json_object_is_type(devices, json_type_array))
         return mp_error_set(err, EPROTO, "query-block answered no list");
     if (ctx->opts->disks) {

@@ -25,7 +25,10 @@
  * migration copies (--copy-storage, --disks) into ctx->out->disks. A local
  * writable disk that is not copied is refused (MP_ERR_INPUT, naming it)
  * unless --unsafe. */
-int qemu_storage_begin(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err);
+/* devices is query-block's answer when the caller asked it in a batch of its
+ * own; NULL: asked here (also the way to its error message). */
+int qemu_storage_begin(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, json_object *devices,
+                       struct mp_error **err);
 /* Perform's plan: the cookie's disks are the VM's and the NBD address is a
  * TCP one; records the mirrors before any starts. 0 when nothing to copy. */
 int qemu_storage_plan_mirrors(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err);
