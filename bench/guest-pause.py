@@ -44,6 +44,7 @@ import argparse
 import datetime
 import importlib.util
 import os
+import random
 import re
 import shutil
 import statistics
@@ -129,6 +130,7 @@ def bare_run(tmp, name, qmp):
     overhead.kill(dst_pid)
     return {"wall": total, "stream": stream,
             "downtime": RecordingMonitor.last_query["downtime"] / 1000.0,
+            "passes": RecordingMonitor.last_query["ram"]["dirty-sync-count"],
             "pause": (resume[0] - stop[0]) / 1e6, "steps": steps}
 
 
@@ -178,10 +180,12 @@ def helpers_run(build, tmp, name, qmp, wrap=()):
               (name, "STOP" if not finish["stop-us"] else "RESUME"), flush=True)
         return {"wall": wall, "stream": stats["total-ms"] / 1000.0,
                 "downtime": stats["downtime-ms"] / 1000.0, "pause": None,
+                "passes": stats["iterations"],
                 "escalations": steered.get("escalations", 0),
                 "steps": {k: v / 1e6 for k, v in steps.items()}}
     return {"wall": wall, "stream": stats["total-ms"] / 1000.0,
             "downtime": stats["downtime-ms"] / 1000.0,
+            "passes": stats["iterations"],
             # Both QEMU's event timestamps, on this host's one clock.
             "pause": (finish["resume-us"] - finish["stop-us"]) / 1e6,
             "escalations": steered.get("escalations", 0),
@@ -288,8 +292,11 @@ class Libvirt:
         completed = first(events["A"], "MIGRATION", '"status":"completed"')
         # QEMU's downtime, as QEMU counts it: from stopping the VM to the
         # stream's completion (here with libvirt's pre-switchover wait in it).
+        passes = [int(m) for t, n, d in events["A"] if n == "MIGRATION_PASS"
+                  for m in re.findall(r'"pass":(\d+)', d)]
         return {"wall": wall, "stream": completed - setup, "downtime": completed - stop,
-                "libvirt downtime": libvirt_downtime, "pause": resume - stop}
+                "libvirt downtime": libvirt_downtime, "pause": resume - stop,
+                "passes": max(passes) if passes else None}
 
 
 def parse_virsh_events(path):
@@ -434,6 +441,16 @@ def ms(seconds):
     return seconds * 1000
 
 
+def median_difference_interval(a, b, resamples=4000):
+    """A 95% bootstrap interval, in ms, of median(a) - median(b): how far
+    apart the medians of nine runs may fall by chance alone. Seeded, so that
+    one run's report is reproducible from its figures."""
+    rng = random.Random(15)
+    diffs = sorted(statistics.median(rng.choices(a, k=len(a))) -
+                   statistics.median(rng.choices(b, k=len(b))) for _ in range(resamples))
+    return ms(diffs[int(0.025 * resamples)]), ms(diffs[int(0.975 * resamples) - 1])
+
+
 def spread(values):
     """Median, and the spread as min-max and interquartile range, in ms, of
     the runs that measured it."""
@@ -501,11 +518,23 @@ def report(args, results, starts):
             bs = med([r["steps"][step] for r in b])
             print("  %-10s %8.1f %8.1f %+8.1f" % (step, ms(hs), ms(bs), ms(hs - bs)))
         print()
-        d_pause = med([r["pause"] for r in h_paused]) - med([r["pause"] for r in b])
-        d_beyond = med([r["beyond"] for r in h_paused]) - med([r["beyond"] for r in b])
-        d_out = med([r["outside"] for r in h]) - med([r["outside"] for r in b])
+        def diff(key, runs):
+            a, c = [r[key] for r in runs], [r[key] for r in b]
+            return med(a) - med(c), median_difference_interval(a, c)
+        d_pause, i_pause = diff("pause", h_paused)
+        d_beyond, i_beyond = diff("beyond", h_paused)
+        d_down, i_down = diff("downtime", h_paused)
+        d_out, i_out = diff("outside", h)
+        print("helpers minus bare, medians, ms (95%% bootstrap interval of the difference):")
+        for what, d, i in (("guest pause", d_pause, i_pause), ("QEMU's downtime", d_down, i_down),
+                           ("pause beyond the downtime", d_beyond, i_beyond),
+                           ("outside the stream", d_out, i_out)):
+            print("  %-28s %+8.1f  (%+.1f .. %+.1f)" % (what, ms(d), i[0], i[1]))
         print("goal: helpers' pause within 5 ms of bare QMP's (medians): %+.1f ms, %s" %
               (ms(d_pause), "met" if ms(d_pause) <= 5 else "NOT met"))
+        if i_pause[1] - i_pause[0] > 10:
+            print("      undecided at this many runs: QEMU's downtime alone moves the medians' "
+                  "difference over %.0f ms by chance" % (i_pause[1] - i_pause[0]))
         print("      the same beyond QEMU's downtime (which swings by itself): %+.1f ms" %
               ms(d_beyond))
         print("goal: helpers' time outside the stream within 30 ms of bare's: %+.1f ms, %s" %
@@ -585,8 +614,10 @@ def main():
                     else:
                         r = libvirt.run(tmp, name, port)
                     results[method].append(r)
-                    print("run %d %-7s wall %.3f s, stream %.3f s, downtime %.0f ms, pause %s" %
-                          (run + 1, method, r["wall"], r["stream"], ms(r["downtime"]),
+                    print("run %d %-7s wall %.3f s, stream %.3f s, %s passes, downtime %.0f ms, "
+                          "pause %s" %
+                          (run + 1, method, r["wall"], r["stream"], r["passes"] or "?",
+                           ms(r["downtime"]),
                            "%.1f ms" % ms(r["pause"]) if r["pause"] is not None else "-"),
                           flush=True)
                 finally:
