@@ -272,25 +272,26 @@ parameters_to_set(json_object *reported, const struct mp_params *params,
 
 int
 qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
-                             const struct qemu_tls_params *tls, struct qemu_qmp_call *then,
-                             struct mp_error **err)
+                             const struct qemu_tls_params *tls, json_object *const *reported,
+                             struct qemu_qmp_call *then, struct mp_error **err)
 {
     /* Set only what differs from what QEMU reports: QEMU reads a command a
      * byte per turn of its main loop, and the whole list of capabilities
      * costs it milliseconds. If it cannot report, set everything. */
-    struct qemu_qmp_call queries[] = { { .command = "query-migrate-capabilities" },
-                                       { .command = "query-migrate-parameters" } };
-    (void)qemu_qmp_execute_all(qmp, queries, ARRAY_SIZE(queries), NULL);
-    int r = qemu_monitor_check_tuning(queries[0].ret, qemu_qmp_version(qmp), &params->tuning, err);
+    struct qemu_qmp_call queries[] = { QEMU_MONITOR_MIGRATION_QUERIES };
+    if (!reported)
+        (void)qemu_qmp_execute_all(qmp, queries, ARRAY_SIZE(queries), NULL);
+    json_object *caps = reported ? reported[0] : queries[0].ret;
+    json_object *values = reported ? reported[1] : queries[1].ret;
+    int r = qemu_monitor_check_tuning(caps, qemu_qmp_version(qmp), &params->tuning, err);
+    json_object *cap_args = r == 0 ? capabilities_to_set(caps, params) : NULL;
+    json_object *param_args = r == 0 ? parameters_to_set(values, params, tls) : NULL;
+    qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
     if (r < 0) {
-        qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
         if (then)
             json_object_put(steal_ptr(&then->args));
         return r;
     }
-    json_object *cap_args = capabilities_to_set(queries[0].ret, params);
-    json_object *param_args = parameters_to_set(queries[1].ret, params, tls);
-    qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
 
     /* The settings, which do not depend on each other, and the caller's
      * command if any: one round trip. */

@@ -47,9 +47,19 @@ int qemu_monitor_state_and(struct qemu_qmp *qmp, char **run_state, struct qemu_m
  * for a command whose effect the caller undoes on failure anyway. Fails if a
  * setting failed; then's own outcome is left in *then (ret, result, error:
  * free them with qemu_qmp_calls_free). */
+/* reported: what query-migrate-capabilities and query-migrate-parameters
+ * answered, asked by the caller in a round trip of its own
+ * (QEMU_MONITOR_MIGRATION_QUERIES; a NULL answer sets everything); NULL:
+ * asked here. */
 int qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
-                                 const struct qemu_tls_params *tls, struct qemu_qmp_call *then,
-                                 struct mp_error **err);
+                                 const struct qemu_tls_params *tls, json_object *const *reported,
+                                 struct qemu_qmp_call *then, struct mp_error **err);
+/* The two queries of the reported array, in its order. */
+#define QEMU_MONITOR_MIGRATION_QUERIES                                                             \
+    { .command = "query-migrate-capabilities" },                                                   \
+    {                                                                                              \
+        .command = "query-migrate-parameters"                                                      \
+    }
 /* Whether the QEMU whose query-migrate-capabilities answer is reported
  * (NULL: unknown, nothing checked) has every capability the tuning asks
  * for. An input error (ENOTSUP) naming the option and QEMU's version if

@@ -249,6 +249,10 @@ struct source_vm {
     pid_t pid;
     bool was_running;   /* Perform: the VM ran before the migration touched it */
     bool stream_exists; /* Perform: a stream an earlier run started goes on */
+    /* Perform: the migration's capabilities and parameters, asked with the
+     * VM's state (QEMU_MONITOR_MIGRATION_QUERIES): a round trip less before
+     * the stream starts. */
+    json_object *reported[2];
 };
 
 static void
@@ -256,6 +260,8 @@ source_vm_free(void *state)
 {
     struct source_vm *vm = state;
     qemu_qmp_close(vm->qmp);
+    for (size_t i = 0; i < ARRAY_SIZE(vm->reported); i++)
+        json_object_put(vm->reported[i]);
     free(vm);
 }
 
@@ -836,7 +842,7 @@ start_stream(struct mp_step_ctx *ctx, const struct source_vm *vm, struct mp_erro
     if (r == 0)
         r = qemu_storage_mirror(ctx, qmp, tls.creds, tls.hostname, err);
     if (r == 0)
-        r = qemu_monitor_setup_migration(qmp, &ctx->in->params, &tls, NULL, err);
+        r = qemu_monitor_setup_migration(qmp, &ctx->in->params, &tls, vm->reported, NULL, err);
     if (r < 0)
         return r;
     if (!ctx->in->params.live) {
@@ -916,7 +922,11 @@ qemu_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
         return r;
     _cleanup_free_ char *status = NULL;
     struct qemu_migration_info info;
-    r = qemu_monitor_state(vm->qmp, &status, &info, err);
+    struct qemu_qmp_call queries[] = { QEMU_MONITOR_MIGRATION_QUERIES };
+    r = qemu_monitor_state_and(vm->qmp, &status, &info, queries, ARRAY_SIZE(queries), err);
+    for (size_t i = 0; i < ARRAY_SIZE(queries); i++)
+        vm->reported[i] = steal_ptr(&queries[i].ret);
+    qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
     if (r < 0)
         return r;
     /* A re-run after an interruption keeps what the first run saw: the VM
@@ -1026,12 +1036,15 @@ await_postcopy_end(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_erro
 static int
 check_source_migrated(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
 {
-    int r = await_postcopy_end(ctx, qmp, err);
-    if (r < 0)
-        return r;
     _cleanup_free_ char *status = NULL;
     struct qemu_migration_info info;
-    r = qemu_monitor_state(qmp, &status, &info, err);
+    int r = qemu_monitor_state(qmp, &status, &info, err);
+    if (r == 0 && postcopy_status(info.status)) {
+        r = await_postcopy_end(ctx, qmp, err);
+        free(steal_ptr(&status));
+        if (r == 0)
+            r = qemu_monitor_state(qmp, &status, &info, err);
+    }
     if (r < 0)
         return r;
     if (strcmp(info.status, "completed") == 0 && strcmp(status, "postmigrate") == 0)

@@ -1791,7 +1791,7 @@ setup_migration(struct fake *f, const struct mp_params *params, struct qemu_qmp_
                 struct mp_error **err)
 {
     struct qemu_qmp *qmp = connect_fake(f, 1000);
-    int r = qemu_monitor_setup_migration(qmp, params, NULL, then, err);
+    int r = qemu_monitor_setup_migration(qmp, params, NULL, NULL, then, err);
     qemu_qmp_close(qmp);
     return r;
 }
@@ -1815,6 +1815,38 @@ Test(monitor, fresh_qemu_gets_events_and_the_bandwidth_only, .timeout = 10)
     struct mp_params params = { .live = true, .tuning.converge = MP_CONVERGE_NONE };
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
+    fake_finish(f);
+}
+
+/* Perform asks the capabilities and parameters with the VM's state: the
+ * setup then sets what differs from those answers without asking again. */
+Test(monitor, settings_asked_ahead_are_not_asked_again, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT_ARGS("migrate-set-capabilities", "{\"capabilities\": [" CAP("events", "true") "]}"),
+        EXPECT_ARGS("migrate-set-parameters", "{\"max-bandwidth\": 9223372036854775807}"),
+        SEND("{\"return\": {}, \"id\": $1}\n{\"return\": {}, \"id\": $2}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    json_object *reported[2] = {
+        json_tokener_parse(
+            "[" CAP("xbzrle", "false") "," CAP("events", "false") "," CAP("multifd", "false") "]"),
+        json_tokener_parse(
+            "{\"max-bandwidth\": 134217728, \"downtime-limit\": 300, "
+            "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", " TUNING_DEFAULTS
+            "}"),
+    };
+    cr_assert(reported[0] && reported[1]);
+    struct mp_params params = { .live = true, .tuning.converge = MP_CONVERGE_NONE };
+    _cleanup_error_ struct mp_error *err = NULL;
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    cr_assert_eq(qemu_monitor_setup_migration(qmp, &params, NULL, reported, NULL, &err), 0, "%s",
+                 err ? err->message : "");
+    qemu_qmp_close(qmp);
+    json_object_put(reported[0]);
+    json_object_put(reported[1]);
     fake_finish(f);
 }
 
