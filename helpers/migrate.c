@@ -328,6 +328,8 @@ struct early_step {
     struct mp_child child;
     char **argv;  /* kept: child.program points into it */
     bool running; /* false: it could not start, run it the usual way */
+    bool fed;     /* given its cookie: only its result is left to read */
+    char *said;   /* its stderr read with its cookie, shown with the rest */
 };
 
 static void
@@ -342,35 +344,92 @@ start_early(struct early_step *e, char **argv)
     }
 }
 
+/* Give the running early step its cookie; its result is read later. A step
+ * that does not read it is killed, and says so by its exit status. */
+static void
+feed_early(const struct migration *m, struct early_step *e, const char *step, const char *cookie)
+{
+    announce_step(m, step);
+    struct mp_error *err = NULL;
+    if (mp_proc_feed(&e->child, cookie, strlen(cookie), STEP_TIMEOUT_MS, &err) < 0) {
+        mp_log(MP_LOG_ERROR, "%s: %s", e->argv[0], err->message);
+        mp_error_free(err);
+    }
+    e->fed = true;
+}
+
+/* The fed early step's cookie, read as soon as it closes its output (the
+ * last thing it writes), before it has exited: *res gets the cookie, and
+ * its exit status once end_early has reaped it. */
+static void
+read_early_cookie(struct early_step *e, struct step_result *res)
+{
+    struct mp_error *err = NULL;
+    if (mp_proc_read_stdout(&e->child, NULL, 0, MP_COOKIE_MAX_SIZE, STEP_TIMEOUT_MS, &res->cookie,
+                            &e->said, &err) < 0) {
+        mp_log(MP_LOG_ERROR, "%s: %s", e->argv[0], err->message);
+        mp_error_free(err);
+        step_result_clear(res);
+    }
+}
+
+static void
+show_said(const char *text)
+{
+    if (text && *text)
+        (void)!mp_write_all(STDERR_FILENO, text, strlen(text));
+}
+
+/* Wait for the early step's end: its exit status in *res, and what it said
+ * on stderr shown if it was fed (an abandoned one's complaint about its
+ * empty input is nobody's business). */
+static void
+end_early(struct early_step *e, struct step_result *res)
+{
+    _cleanup_strv_ char **argv = steal_ptr(&e->argv);
+    _cleanup_free_ char *said = steal_ptr(&e->said), *rest = NULL;
+    _cleanup_free_ char *cookie = NULL;
+    struct mp_error *err = NULL;
+    int status = 0;
+    e->running = false;
+    /* Unless its cookie was read already, what it writes now is its cookie. */
+    int r = mp_proc_collect(&e->child, NULL, 0, MP_COOKIE_MAX_SIZE, STEP_TIMEOUT_MS,
+                            res->cookie ? NULL : &cookie, &rest, &status, &err);
+    if (e->fed) {
+        show_said(said);
+        show_said(rest);
+    }
+    res->exit_status = 1;
+    if (r < 0) {
+        if (e->fed)
+            mp_log(MP_LOG_ERROR, "%s: %s", argv[0], err->message);
+        mp_error_free(err);
+        /* A cookie read before stands: it was whole, and may have been acted on. */
+        if (!res->cookie || cookie)
+            step_result_clear(res);
+        return;
+    }
+    if (!res->cookie)
+        res->cookie = steal_ptr(&cookie);
+    take_result(res, status);
+}
+
 /* Give the early step its cookie and wait for its result; NULL abandons it
- * (it exits on its empty input, changing nothing). */
+ * (it exits on its empty input, changing nothing). A step fed already is
+ * only waited for. */
 static struct step_result
 complete_early(const struct migration *m, struct early_step *e, const char *step,
                const char *cookie)
 {
-    _cleanup_strv_ char **argv = steal_ptr(&e->argv);
-    if (!e->running)
+    if (!e->running) {
+        _cleanup_strv_ char **argv = steal_ptr(&e->argv);
         return cookie && argv ? run_step(m, step, steal_ptr(&argv), cookie)
                               : (struct step_result){ .exit_status = 1 };
-    e->running = false;
-    struct step_result res = { .exit_status = 1 };
-    if (cookie)
-        announce_step(m, step);
-    _cleanup_free_ char *errtext = NULL;
-    struct mp_error *err = NULL;
-    int status = 0;
-    int r = mp_proc_collect(&e->child, cookie, cookie ? strlen(cookie) : 0, MP_COOKIE_MAX_SIZE,
-                            STEP_TIMEOUT_MS, &res.cookie, &errtext, &status, &err);
-    if (errtext && *errtext && cookie)
-        (void)!mp_write_all(STDERR_FILENO, errtext, strlen(errtext));
-    if (r < 0) {
-        if (cookie)
-            mp_log(MP_LOG_ERROR, "%s: %s", argv[0], err->message);
-        mp_error_free(err);
-        step_result_clear(&res);
-        return res;
     }
-    take_result(&res, status);
+    if (cookie && !e->fed)
+        feed_early(m, e, step, cookie);
+    struct step_result res = { .exit_status = 1 };
+    end_early(e, &res);
     return res;
 }
 
@@ -528,6 +587,26 @@ abandon_perform(struct early_perform *p)
     mp_strv_free(steal_ptr(&p->argv));
 }
 
+/* Finish given Perform's cookie, whose own cookie, if a success, goes to the
+ * waiting Confirm as soon as Finish closes its output after writing it (its
+ * journal's done record made before), not once Finish has exited. Any
+ * other is the caller's to act on, with Confirm (to abandon). */
+static struct step_result
+finish_into_confirm(const struct migration *m, const char *cookie, struct early_steps *early)
+{
+    struct early_step *fin = &early->finish;
+    if (!fin->running)
+        return complete_early(m, fin, "finish", cookie);
+    struct step_result res = { .exit_status = 1 };
+    feed_early(m, fin, "finish", cookie);
+    read_early_cookie(fin, &res);
+    if (res.cookie && early->confirm.running &&
+        cookie_outcome(res.cookie, NULL) == MP_OUTCOME_SUCCESS)
+        feed_early(m, &early->confirm, "confirm", res.cookie);
+    end_early(fin, &res);
+    return res;
+}
+
 /* Perform (started early if it could be), whose cookie goes to the waiting
  * Finish (*fin, its result) as soon as Perform closes its output after
  * writing it, not once Perform has exited: the rest of Perform's exit is
@@ -558,7 +637,7 @@ perform_into_finish(const struct migration *m, const char *cookie, struct early_
             r = mp_proc_read_output(&child, NULL, 0, MP_COOKIE_MAX_SIZE, STEP_TIMEOUT_MS,
                                     &res.cookie, NULL, &err);
         if (r == 0 && res.cookie && cookie_outcome(res.cookie, NULL) == MP_OUTCOME_SUCCESS)
-            *fin = complete_early(m, &early->finish, "finish", res.cookie);
+            *fin = finish_into_confirm(m, res.cookie, early);
         int status = 0;
         mp_proc_reap(&child, &status);
         if (r == 0)
@@ -664,11 +743,16 @@ migrate_one(const struct mp_options *o, bool job)
     if (perf.exit_status != 0)
         mp_log(MP_LOG_WARNING, "migphase-perform exited with status %d after its cookie",
                perf.exit_status);
-    if (fin.exit_status == MP_EXIT_STATE || !fin.cookie) {
+    if (!early.confirm.fed && (fin.exit_status == MP_EXIT_STATE || !fin.cookie)) {
         abandon(m, &early.confirm);
         step_result_clear(&fin), step_result_clear(&perf);
         return left_state("migphase-finish", fin.exit_status);
     }
+    /* Confirm acts on Finish's signed success, whatever Finish's exit said
+     * after it (its journal was done first). */
+    if (early.confirm.fed && fin.exit_status != 0)
+        mp_log(MP_LOG_WARNING, "migphase-finish exited with status %d after its cookie",
+               fin.exit_status);
     bool completed = cookie_outcome(fin.cookie, NULL) == MP_OUTCOME_SUCCESS;
     if (!completed) /* undone with --cancelled, as the operator would */
         abandon(m, &early.confirm);

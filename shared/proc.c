@@ -386,29 +386,36 @@ write_input(int fd, const char *input, size_t len, size_t *off)
     return (n < 0 && errno != EINTR && errno != EAGAIN) || *off == len;
 }
 
+static void
+close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Feed the child input and read its stdout and stderr until it closes
+ * both, or only stdout with until_out_closed (stderr is then read on
+ * later). Each descriptor the child closed, or that input no longer needs,
+ * is closed and set to -1 in *child; the rest are left to the caller. */
 static int
-feed_and_collect(pid_t child, int in_fd, const char *input, size_t input_len, int out_fd,
-                 int err_fd, size_t max_output, uint64_t deadline, char **out, char **errout,
+feed_and_collect(struct mp_child *child, const char *input, size_t input_len, bool until_out_closed,
+                 size_t max_output, uint64_t deadline, char **out, char **errout,
                  struct mp_error **err)
 {
     sig_atomic_t forwarded = 0;
     size_t in_off = 0, out_len = 0, err_len = 0;
     _cleanup_free_ char *obuf = xmalloc(max_output + 1);
     _cleanup_free_ char *ebuf = xmalloc(max_output + 1);
-    if (!input || input_len == 0) {
-        close(in_fd);
-        in_fd = -1;
-    }
-    while (out_fd >= 0 || err_fd >= 0) {
-        struct pollfd p[3] = { { in_fd, POLLOUT, 0 },
-                               { out_fd, POLLIN, 0 },
-                               { err_fd, POLLIN, 0 } };
+    if (!input || input_len == 0)
+        close_fd(&child->in_fd);
+    while (child->out_fd >= 0 || (!until_out_closed && child->err_fd >= 0)) {
+        struct pollfd p[3] = { { child->in_fd, POLLOUT, 0 },
+                               { child->out_fd, POLLIN, 0 },
+                               { child->err_fd, POLLIN, 0 } };
         uint64_t now = mp_now_ms();
-        if (now >= deadline) {
-            if (in_fd >= 0)
-                close(in_fd);
+        if (now >= deadline)
             return -ETIMEDOUT;
-        }
         if (poll(p, 3, (int)(deadline - now)) < 0) {
             if (errno != EINTR)
                 return mp_error_set_errno(err, errno, "poll failed");
@@ -416,16 +423,14 @@ feed_and_collect(pid_t child, int in_fd, const char *input, size_t input_len, in
              * terminal reaches only us: pass it on, once per signal. */
             if (mp_interrupted && mp_interrupted != forwarded) {
                 forwarded = mp_interrupted;
-                kill(-child, (int)forwarded);
+                kill(-child->pid, (int)forwarded);
             }
             continue;
         }
-        if (in_fd >= 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP)) &&
-            write_input(in_fd, input, input_len, &in_off)) {
-            close(in_fd);
-            in_fd = -1;
-        }
-        int *fds[2] = { &out_fd, &err_fd };
+        if (child->in_fd >= 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP)) &&
+            write_input(child->in_fd, input, input_len, &in_off))
+            close_fd(&child->in_fd);
+        int *fds[2] = { &child->out_fd, &child->err_fd };
         char *bufs[2] = { obuf, ebuf };
         size_t *lens[2] = { &out_len, &err_len };
         for (int i = 0; i < 2; i++) {
@@ -434,21 +439,16 @@ feed_and_collect(pid_t child, int in_fd, const char *input, size_t input_len, in
             char tmp[4096];
             ssize_t n = read(*fds[i], tmp, sizeof(tmp));
             if (n <= 0) {
-                close(*fds[i]);
-                *fds[i] = -1;
+                close_fd(fds[i]);
                 continue;
             }
-            if (*lens[i] + (size_t)n > max_output) {
-                if (in_fd >= 0)
-                    close(in_fd);
+            if (*lens[i] + (size_t)n > max_output)
                 return -EFBIG;
-            }
             memcpy(bufs[i] + *lens[i], tmp, (size_t)n);
             *lens[i] += (size_t)n;
         }
     }
-    if (in_fd >= 0)
-        close(in_fd);
+    close_fd(&child->in_fd);
     obuf[out_len] = '\0';
     ebuf[err_len] = '\0';
     if (out)
@@ -597,21 +597,21 @@ mp_proc_spawn_in_place(char *const *argv, char *const *envp, bool capture_stderr
 /* A child given up on: killed, its output no longer read, so that reaping
  * it does not wait. */
 static void
-give_up_child(const struct mp_child *child)
+give_up_child(struct mp_child *child)
 {
     kill(-child->pid, SIGKILL);
     kill(child->pid, SIGKILL);
-    close(child->out_fd);
-    if (child->err_fd >= 0)
-        close(child->err_fd);
+    close_fd(&child->in_fd);
+    close_fd(&child->out_fd);
+    close_fd(&child->err_fd);
 }
 
-int
-mp_proc_read_output(struct mp_child *child, const char *input, size_t input_len, size_t max_output,
-                    uint64_t timeout_ms, char **out, char **errout, struct mp_error **err)
+static int
+read_until(struct mp_child *child, const char *input, size_t input_len, bool until_out_closed,
+           size_t max_output, uint64_t timeout_ms, char **out, char **errout, struct mp_error **err)
 {
-    int r = feed_and_collect(child->pid, child->in_fd, input, input_len, child->out_fd,
-                             child->err_fd, max_output, mp_now_ms() + timeout_ms, out, errout, err);
+    int r = feed_and_collect(child, input, input_len, until_out_closed, max_output,
+                             mp_now_ms() + timeout_ms, out, errout, err);
     if (r == 0)
         return 0;
     give_up_child(child);
@@ -621,6 +621,20 @@ mp_proc_read_output(struct mp_child *child, const char *input, size_t input_len,
     if (r == -EFBIG)
         return mp_error_set(err, EFBIG, "%s wrote more than %zu bytes", child->program, max_output);
     return r;
+}
+
+int
+mp_proc_read_output(struct mp_child *child, const char *input, size_t input_len, size_t max_output,
+                    uint64_t timeout_ms, char **out, char **errout, struct mp_error **err)
+{
+    return read_until(child, input, input_len, false, max_output, timeout_ms, out, errout, err);
+}
+
+int
+mp_proc_read_stdout(struct mp_child *child, const char *input, size_t input_len, size_t max_output,
+                    uint64_t timeout_ms, char **out, char **errout, struct mp_error **err)
+{
+    return read_until(child, input, input_len, true, max_output, timeout_ms, out, errout, err);
 }
 
 int
@@ -640,8 +654,7 @@ mp_proc_feed(struct mp_child *child, const char *input, size_t input_len, uint64
                  write_input(child->in_fd, input, input_len, &off))
             break; /* all written, or it went without reading: its output says the rest */
     }
-    close(child->in_fd);
-    child->in_fd = -1;
+    close_fd(&child->in_fd);
     if (r < 0)
         give_up_child(child);
     return r;
@@ -661,9 +674,6 @@ mp_proc_reap(struct mp_child *child, int *status)
 void
 mp_proc_abandon(struct mp_child *child)
 {
-    if (child->in_fd >= 0)
-        close(child->in_fd);
-    child->in_fd = -1;
     give_up_child(child);
     int status;
     mp_proc_reap(child, &status);

@@ -125,6 +125,13 @@ int mp_proc_collect(struct mp_child *child, const char *input, size_t input_len,
 int mp_proc_read_output(struct mp_child *child, const char *input, size_t input_len,
                         size_t max_output, uint64_t timeout_ms, char **out, char **errout,
                         struct mp_error **err);
+/* read_output that stops once the child closes its stdout (its result, a
+ * step's cookie, which it writes last), its stderr read so far in *errout:
+ * the rest is read by a later mp_proc_collect without input, which reaps
+ * it. */
+int mp_proc_read_stdout(struct mp_child *child, const char *input, size_t input_len,
+                        size_t max_output, uint64_t timeout_ms, char **out, char **errout,
+                        struct mp_error **err);
 void mp_proc_reap(struct mp_child *child, int *status);
 /* Write all of input to the child's stdin and close it, within timeout_ms
  * (a child that exits without reading it is no error here; one that does

@@ -4,8 +4,10 @@
 # cookie, so that Finish's own start is off the guest's pause, and Confirm
 # with it, blocked on Finish's:
 #   - a live migration: Perform started before Prepare ended, Finish
-#     before Perform ended and Confirm before Finish ended, the migration
-#     completes, memory verified, nothing pending;
+#     before Perform ended and Confirm before Finish ended; Confirm, given
+#     Finish's cookie once Finish closed its output, ended before Finish
+#     exited (its wrapper waits a second); the migration completes, memory
+#     verified, nothing pending;
 #   - Prepare fails: the waiting Perform is killed without a word (it read
 #     no cookie), Confirm --cancelled closes the source's side, the source
 #     runs on, nothing pending;
@@ -39,6 +41,8 @@ echo "start $helper \$(date +%s%N)" >>"$steps"
 [ ! -e "$MP_TMP/fail-$helper" ] || { echo "$helper: failing on purpose" >&2; exit 1; }
 rc=0
 "$MP_HELPERS/migphase-$helper" "\$@" || rc=\$?
+# Finish's output closed, its exit a second later: Confirm need not wait.
+[ "$helper" != finish ] || { exec >&-; sleep 1; }
 echo "end $helper \$(date +%s%N)" >>"$steps"
 exit \$rc
 EOF
@@ -68,9 +72,12 @@ echo "Perform started $(((prepare_end - perform_start) / 1000000)) ms before Pre
 echo "Finish started $(((perform_end - finish_start) / 1000000)) ms before Perform ended" \
     "($(((finish_start - perform_start) / 1000000)) ms after Perform started)"
 confirm_start=$(stamp start confirm) finish_end=$(stamp end finish)
+confirm_end=$(stamp end confirm)
 if [ -z "$confirm_start" ] || [ "$confirm_start" -ge "$finish_end" ]; then
     mp_fail "Confirm did not start before Finish ended: $(cat "$steps")"
 fi
+[ "$confirm_end" -lt "$finish_end" ] ||
+    mp_fail "Confirm waited for Finish's exit, not for its cookie: $(cat "$steps")"
 [ "$(mp_where_running pipe)" = destination ] || mp_fail "guest runs: $(mp_where_running pipe)"
 mp_verify_memory "$MP_TMP/pipe-dst.qmp" $mem || mp_fail "memory check failed on the destination"
 mp_assert_nothing_pending

@@ -435,3 +435,27 @@ Test(proc, abandon_kills_the_child_and_its_group)
     cr_expect(kill(pid, 0) < 0 && errno == ESRCH, "the child was not reaped");
     cr_expect_eq(mp_proc_wait_gone(grandchild, 5000, NULL), 0, "its own child lives on");
 }
+
+/* A step writes its cookie last and closes its stdout: that is read at
+ * once, not after the child's exit; what it says on stderr after that is
+ * read when it is reaped. */
+Test(proc, read_stdout_returns_before_the_exit)
+{
+    char *argv[] = { "sh", "-c", "echo early >&2; echo cookie; exec 1>&-; sleep 0.5; echo late >&2",
+                     NULL };
+    struct mp_child child;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_proc_spawn(argv, NULL, true, &child, &err), 0);
+    _cleanup_free_ char *out = NULL, *early = NULL, *late = NULL;
+    uint64_t start = mp_now_ms();
+    cr_assert_eq(mp_proc_read_stdout(&child, NULL, 0, 4096, 10000, &out, &early, &err), 0, "%s",
+                 err ? err->message : "");
+    cr_expect_lt(mp_now_ms() - start, 400, "waited for the exit");
+    cr_expect_str_eq(out, "cookie\n");
+    int status = -1;
+    cr_assert_eq(mp_proc_collect(&child, NULL, 0, 4096, 10000, NULL, &late, &status, &err), 0, "%s",
+                 err ? err->message : "");
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+    _cleanup_free_ char *said = xasprintf("%s%s", early, late);
+    cr_expect_str_eq(said, "early\nlate\n");
+}
