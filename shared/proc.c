@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,10 +378,33 @@ mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *lo
 /* One write of what is left of input to fd, once poll() said it takes
  * some: true when the input is done, all of it written or its reader gone
  * (a hook that does not read its stdin is fine). */
+/* write(2) to a child's stdin that a child gone already makes fail with
+ * EPIPE, never with a SIGPIPE: the spawn's ignoring of SIGPIPE is undone
+ * by the reaping of whichever child was started before, and children
+ * overlap (the early steps of migphase-migrate outlive Perform). */
+static ssize_t
+write_no_sigpipe(int fd, const void *buf, size_t len)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t n = write(fd, buf, len);
+    int saved = errno;
+    if (n < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE)) {
+        const struct timespec none = { 0, 0 };
+        while (sigtimedwait(&pipe_set, NULL, &none) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return n;
+}
+
 static bool
 write_input(int fd, const char *input, size_t len, size_t *off)
 {
-    ssize_t n = write(fd, input + *off, len - *off);
+    ssize_t n = write_no_sigpipe(fd, input + *off, len - *off);
     if (n > 0)
         *off += (size_t)n;
     return (n < 0 && errno != EINTR && errno != EAGAIN) || *off == len;

@@ -459,3 +459,23 @@ Test(proc, read_stdout_returns_before_the_exit)
     _cleanup_free_ char *said = xasprintf("%s%s", early, late);
     cr_expect_str_eq(said, "early\nlate\n");
 }
+
+/* Children overlap: reaping the one started first puts back the SIGPIPE
+ * disposition it found (here the default, as in a job of
+ * migphase-migrate), and feeding a later one that went without reading
+ * must still fail with EPIPE, not kill the feeder. */
+Test(proc, feeding_a_gone_child_after_another_was_reaped_does_not_kill)
+{
+    signal(SIGPIPE, SIG_DFL);
+    char *first[] = { "sleep", "0.2", NULL };
+    char *gone[] = { "true", NULL };
+    struct mp_child a, b;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_proc_spawn(first, NULL, false, &a, &err), 0);
+    cr_assert_eq(mp_proc_spawn(gone, NULL, false, &b, &err), 0);
+    int status;
+    mp_proc_reap(&a, &status);
+    cr_assert_eq(mp_proc_wait_gone(b.pid, 5000, NULL), 0);
+    cr_expect_eq(mp_proc_feed(&b, "cookie", 6, 1000, &err), 0, "%s", err ? err->message : "");
+    mp_proc_reap(&b, &status);
+}
