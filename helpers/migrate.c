@@ -315,6 +315,80 @@ run_step(const struct migration *m, const char *step, char **consumed, const cha
     return res;
 }
 
+static enum mp_outcome
+cookie_outcome(const char *xml, struct mp_cookie **parsed)
+{
+    struct mp_cookie *c = NULL;
+    if (!xml || mp_cookie_parse(xml, strlen(xml), NULL, &c, NULL) < 0)
+        return MP_OUTCOME_FAILED;
+    enum mp_outcome outcome = c->outcome;
+    if (parsed)
+        *parsed = c;
+    else
+        mp_cookie_free(c);
+    return outcome;
+}
+
+/* A step whose success cookie was taken as soon as it closed its output,
+ * before its exit: the next step starts at once, and this one is reaped
+ * later (its journal's done record was made before its cookie, so its exit
+ * status can then only be worth a warning). */
+struct exiting_step {
+    struct mp_child child;
+    char **argv; /* kept: child.program points into it */
+    bool pending;
+};
+
+/* run_step, but a success cookie is taken before the step's exit: *x holds
+ * the step until reap_exiting. Any other result waits for the exit, whose
+ * status decides. */
+static struct step_result
+run_step_to_cookie(const struct migration *m, const char *step, char **consumed, const char *cookie,
+                   struct exiting_step *x)
+{
+    struct step_result res = { .exit_status = 1 };
+    x->argv = consumed;
+    struct mp_error *err = NULL;
+    announce_step(m, step);
+    mp_debug("running %s", x->argv[0]);
+    int r = spawn_step(x->argv, false, &x->child, &err);
+    bool started = r == 0;
+    if (started)
+        r = mp_proc_read_output(&x->child, cookie, cookie ? strlen(cookie) : 0, MP_COOKIE_MAX_SIZE,
+                                STEP_TIMEOUT_MS, &res.cookie, NULL, &err);
+    if (r == 0 && res.cookie && cookie_outcome(res.cookie, NULL) == MP_OUTCOME_SUCCESS) {
+        x->pending = true;
+        res.exit_status = 0;
+        return res;
+    }
+    int status = 0;
+    if (started)
+        mp_proc_reap(&x->child, &status);
+    if (r < 0) {
+        mp_log(MP_LOG_ERROR, "%s: %s", x->argv[0], err->message);
+        mp_error_free(err);
+        step_result_clear(&res);
+    } else {
+        take_result(&res, status);
+    }
+    mp_strv_free(steal_ptr(&x->argv));
+    return res;
+}
+
+static void
+reap_exiting(struct exiting_step *x)
+{
+    if (x->pending) {
+        int status = 0;
+        mp_proc_reap(&x->child, &status);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            mp_log(MP_LOG_WARNING, "%s exited with status %d after its cookie", x->argv[0],
+                   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        x->pending = false;
+    }
+    mp_strv_free(steal_ptr(&x->argv));
+}
+
 /* A step started before its cookie exists: Finish, blocked reading Perform's
  * cookie while the stream runs. Everything it does before reading (its own
  * start, options, keys, privileges, and with --domain its journal's lock,
@@ -431,20 +505,6 @@ complete_early(const struct migration *m, struct early_step *e, const char *step
     struct step_result res = { .exit_status = 1 };
     end_early(e, &res);
     return res;
-}
-
-static enum mp_outcome
-cookie_outcome(const char *xml, struct mp_cookie **parsed)
-{
-    struct mp_cookie *c = NULL;
-    if (!xml || mp_cookie_parse(xml, strlen(xml), NULL, &c, NULL) < 0)
-        return MP_OUTCOME_FAILED;
-    enum mp_outcome outcome = c->outcome;
-    if (parsed)
-        *parsed = c;
-    else
-        mp_cookie_free(c);
-    return outcome;
 }
 
 /* How long the guest stood still, beside QEMU's own downtime: what the
@@ -704,14 +764,17 @@ migrate_one(const struct mp_options *o, bool job)
     const struct migration run = { .o = o, .job = job }, *m = &run;
     uint64_t started = mp_now_ms();
     warm_up(o);
-    struct step_result begin = run_step(m, "begin", begin_argv(o), NULL);
+    struct exiting_step begin_left = { 0 }, prep_left = { 0 };
+    struct step_result begin = run_step_to_cookie(m, "begin", begin_argv(o), NULL, &begin_left);
     if (begin.exit_status != 0)
         return begin.exit_status;
     struct early_perform ep = { 0 };
     start_early_perform(m, &ep);
-    struct step_result prep = run_step(m, "prepare", prepare_argv(o), begin.cookie);
+    struct step_result prep =
+        run_step_to_cookie(m, "prepare", prepare_argv(o), begin.cookie, &prep_left);
     if (prep.exit_status != 0) {
         abandon_perform(&ep);
+        reap_exiting(&begin_left);
         /* Nothing moved: close the source's side of the migration. */
         struct step_result conf =
             run_step(m, "confirm", confirm_argv(o, true), prep.cookie ? prep.cookie : begin.cookie);
@@ -725,6 +788,8 @@ migrate_one(const struct mp_options *o, bool job)
                                  .confirm_argv = confirm_argv(o, false) };
     struct step_result fin = { .exit_status = -1 };
     struct step_result perf = perform_into_finish(m, prep.cookie, &ep, &early, &fin);
+    /* Gone long ago: reaped where it delays nothing. */
+    reap_exiting(&begin_left), reap_exiting(&prep_left);
     /* Left when Perform could not be started: the early steps never were. */
     mp_strv_free(early.finish_argv), mp_strv_free(early.confirm_argv);
     if (fin.exit_status < 0) {

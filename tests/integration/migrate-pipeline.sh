@@ -4,10 +4,12 @@
 # cookie, so that Finish's own start is off the guest's pause, and Confirm
 # with it, blocked on Finish's:
 #   - a live migration: Perform started before Prepare ended, Finish
-#     before Perform ended and Confirm before Finish ended; Confirm, given
-#     Finish's cookie once Finish closed its output, ended before Finish
-#     exited (its wrapper waits a second); the migration completes, memory
-#     verified, nothing pending;
+#     before Perform ended and Confirm before Finish ended; each step's
+#     cookie goes on once the step closes its output, not at its exit (the
+#     wrappers of Begin, Prepare and Finish exit a second later): Prepare
+#     starts before Begin exits, Perform streams (Finish starts) before
+#     Prepare exits, Confirm ends before Finish exits; the migration
+#     completes, memory verified, nothing pending;
 #   - Prepare fails: the waiting Perform is killed without a word (it read
 #     no cookie), Confirm --cancelled closes the source's side, the source
 #     runs on, nothing pending;
@@ -41,8 +43,9 @@ echo "start $helper \$(date +%s%N)" >>"$steps"
 [ ! -e "$MP_TMP/fail-$helper" ] || { echo "$helper: failing on purpose" >&2; exit 1; }
 rc=0
 "$MP_HELPERS/migphase-$helper" "\$@" || rc=\$?
-# Finish's output closed, its exit a second later: Confirm need not wait.
-[ "$helper" != finish ] || { exec >&-; sleep 1; }
+# The cookie written and the output closed, the exit a second later: the
+# next step need not wait for it.
+case $helper in begin | prepare | finish) exec >&-; sleep 1 ;; esac
 echo "end $helper \$(date +%s%N)" >>"$steps"
 exit \$rc
 EOF
@@ -66,6 +69,10 @@ if [ -z "$finish_start" ] || [ -z "$perform_end" ] || [ -z "$prepare_end" ]; the
 fi
 [ "$perform_start" -lt "$prepare_end" ] ||
     mp_fail "Perform started $(((perform_start - prepare_end) / 1000000)) ms after Prepare ended"
+[ "$(stamp start prepare)" -lt "$(stamp end begin)" ] ||
+    mp_fail "Prepare waited for Begin's exit, not for its cookie: $(cat "$steps")"
+[ "$finish_start" -lt "$prepare_end" ] ||
+    mp_fail "Perform waited for Prepare's exit, not for its cookie: $(cat "$steps")"
 echo "Perform started $(((prepare_end - perform_start) / 1000000)) ms before Prepare ended"
 [ "$finish_start" -lt "$perform_end" ] ||
     mp_fail "Finish started $(((finish_start - perform_end) / 1000000)) ms after Perform ended"
