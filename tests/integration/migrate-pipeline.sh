@@ -40,6 +40,7 @@ for helper in begin prepare perform finish confirm; do
     cat >"$wrapped/migphase-$helper" <<EOF
 #!/bin/sh
 echo "start $helper \$(date +%s%N)" >>"$steps"
+echo "pid $helper \$\$" >>"$steps"
 [ ! -e "$MP_TMP/fail-$helper" ] || { echo "$helper: failing on purpose" >&2; exit 1; }
 rc=0
 "$MP_HELPERS/migphase-$helper" "\$@" || rc=\$?
@@ -143,7 +144,11 @@ cat "$MP_TMP/migrate.err"
 [ -z "$(stamp end perform)" ] || mp_fail "the abandoned Perform was not killed: $(cat "$steps")"
 grep -q "migphase-perform" "$MP_TMP/migrate.err" &&
     mp_fail "the abandoned Perform spoke: $(cat "$MP_TMP/migrate.err")"
-pgrep -f "$MP_HELPERS/migphase-perform" >/dev/null && mp_fail "the abandoned Perform still runs"
+# Its wrapper's shell, in the process group that was killed (other tests
+# may run a Perform of their own meanwhile).
+perform_pid=$(stamp pid perform)
+[ -n "$perform_pid" ] || mp_fail "the waiting Perform's wrapper left no pid: $(cat "$steps")"
+! kill -0 "$perform_pid" 2>/dev/null || mp_fail "the abandoned Perform still runs"
 [ "$(mp_where_running noprep)" = source ] || mp_fail "guest runs: $(mp_where_running noprep)"
 mp_assert_nothing_pending
 
