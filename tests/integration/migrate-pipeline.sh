@@ -41,7 +41,18 @@ for helper in begin prepare perform finish confirm; do
 #!/bin/sh
 echo "start $helper \$(date +%s%N)" >>"$steps"
 echo "pid $helper \$\$" >>"$steps"
-[ ! -e "$MP_TMP/fail-$helper" ] || { echo "$helper: failing on purpose" >&2; exit 1; }
+if [ -e "$MP_TMP/fail-$helper" ]; then
+    # A failing Prepare fails once the Perform started beside it is under
+    # way (its wrapper said so), for the test to see that one abandoned.
+    if [ "$helper" = prepare ]; then
+        for _ in \$(seq 100); do
+            ! grep -q "^pid perform" "$steps" || break
+            sleep 0.1
+        done
+    fi
+    echo "$helper: failing on purpose" >&2
+    exit 1
+fi
 rc=0
 "$MP_HELPERS/migphase-$helper" "\$@" || rc=\$?
 # The cookie written and the output closed, the exit a second later: the
