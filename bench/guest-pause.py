@@ -525,7 +525,7 @@ def report(args, results, starts):
         d_beyond, i_beyond = diff("beyond", h_paused)
         d_down, i_down = diff("downtime", h_paused)
         d_out, i_out = diff("outside", h)
-        print("helpers minus bare, medians, ms (95%% bootstrap interval of the difference):")
+        print("helpers minus bare, medians, ms (95% bootstrap interval of the difference):")
         for what, d, i in (("guest pause", d_pause, i_pause), ("QEMU's downtime", d_down, i_down),
                            ("pause beyond the downtime", d_beyond, i_beyond),
                            ("outside the stream", d_out, i_out)):
