@@ -375,13 +375,12 @@ mp_proc_launch_detached(char *const *launcher, char *const *argv, const char *lo
     return mp_proc_launch(&spec, pid, err);
 }
 
-/* One write of what is left of input to fd, once poll() said it takes
- * some: true when the input is done, all of it written or its reader gone
- * (a hook that does not read its stdin is fine). */
 /* write(2) to a child's stdin that a child gone already makes fail with
- * EPIPE, never with a SIGPIPE: the spawn's ignoring of SIGPIPE is undone
- * by the reaping of whichever child was started before, and children
- * overlap (the early steps of migphase-migrate outlive Perform). */
+ * EPIPE, never with a SIGPIPE, whatever this process does with SIGPIPE
+ * otherwise (a job of migphase-migrate keeps the default). Blocked around
+ * the one call rather than ignored while children live: children overlap
+ * (the early steps of migphase-migrate outlive Perform), and no one of
+ * them can say when ignoring may end. */
 static ssize_t
 write_no_sigpipe(int fd, const void *buf, size_t len)
 {
@@ -401,6 +400,9 @@ write_no_sigpipe(int fd, const void *buf, size_t len)
     return n;
 }
 
+/* One write of what is left of input to fd, once poll() said it takes
+ * some: true when the input is done, all of it written or its reader gone
+ * (a hook that does not read its stdin is fine). */
 static bool
 write_input(int fd, const char *input, size_t len, size_t *off)
 {
@@ -559,16 +561,11 @@ spawn(char *const *argv, char *const *envp, bool capture_stderr, mp_proc_main en
         return mp_error_set_errno(err, errno, "cannot create a pipe");
     if (pipe2(pout, O_CLOEXEC) < 0 || (capture_stderr && pipe2(perr, O_CLOEXEC) < 0))
         return mp_error_set_errno(err, errno, "cannot create a pipe");
-    /* A child that closes its stdin early must not kill us with SIGPIPE. */
-    struct sigaction ignore = { .sa_handler = SIG_IGN };
-    sigaction(SIGPIPE, &ignore, &child->old_pipe);
-    /* Or a child without exec would write what we buffered once more. */
+    /* A child without exec would write what we buffered once more. */
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0) {
-        sigaction(SIGPIPE, &child->old_pipe, NULL);
+    if (pid < 0)
         return mp_error_set_errno(err, errno, "cannot fork");
-    }
     if (pid == 0) {
         setpgid(0, 0);
         if (chdir("/") < 0)
@@ -690,7 +687,6 @@ mp_proc_reap(struct mp_child *child, int *status)
     int st = 0;
     while (waitpid(child->pid, &st, 0) < 0 && errno == EINTR)
         ;
-    sigaction(SIGPIPE, &child->old_pipe, NULL);
     child->pid = 0;
     *status = st;
 }

@@ -97,7 +97,6 @@ int mp_proc_run(char *const *argv, char *const *envp, const char *input, size_t 
 struct mp_child {
     pid_t pid;
     int in_fd, out_fd, err_fd;
-    struct sigaction old_pipe;
     const char *program; /* argv[0], for messages: must outlive the child */
 };
 int mp_proc_spawn(char *const *argv, char *const *envp, bool capture_stderr, struct mp_child *child,
