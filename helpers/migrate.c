@@ -290,31 +290,6 @@ spawn_step(char *const *argv, bool capture_stderr, struct mp_child *child, struc
     return mp_proc_spawn(argv, environ, capture_stderr, child, err);
 }
 
-/* Run one step with the cookie on stdin; its stderr (progress, errors) goes
- * straight to ours. argv is consumed. */
-static struct step_result
-run_step(const struct migration *m, const char *step, char **consumed, const char *cookie)
-{
-    struct step_result res = { .exit_status = 1 };
-    _cleanup_strv_ char **argv = consumed;
-    int status = 0;
-    struct mp_error *err = NULL;
-    announce_step(m, step);
-    mp_debug("running %s", argv[0]);
-    struct mp_child child;
-    int r = spawn_step(argv, false, &child, &err);
-    if (r == 0)
-        r = mp_proc_collect(&child, cookie, cookie ? strlen(cookie) : 0, MP_COOKIE_MAX_SIZE,
-                            STEP_TIMEOUT_MS, &res.cookie, NULL, &status, &err);
-    if (r < 0) {
-        mp_log(MP_LOG_ERROR, "%s: %s", argv[0], err->message);
-        mp_error_free(err);
-        return res;
-    }
-    take_result(&res, status);
-    return res;
-}
-
 static enum mp_outcome
 cookie_outcome(const char *xml, struct mp_cookie **parsed)
 {
@@ -387,6 +362,22 @@ reap_exiting(struct exiting_step *x)
         x->pending = false;
     }
     mp_strv_free(steal_ptr(&x->argv));
+}
+
+/* Run one step with the cookie on stdin and wait for its exit; its stderr
+ * (progress, errors) goes straight to ours. argv is consumed. */
+static struct step_result
+run_step(const struct migration *m, const char *step, char **consumed, const char *cookie)
+{
+    struct exiting_step x = { 0 };
+    struct step_result res = run_step_to_cookie(m, step, consumed, cookie, &x);
+    if (x.pending) {
+        int status = 0;
+        mp_proc_reap(&x.child, &status);
+        take_result(&res, status);
+    }
+    mp_strv_free(x.argv);
+    return res;
 }
 
 /* A step started before its cookie exists: Finish, blocked reading Perform's
