@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <xenctrl.h>
 
 void
 xen_domain_clear(struct xen_domain *d)
@@ -87,6 +88,22 @@ xen_domain_rename(struct xen_ctx *x, struct xen_domain *d, const char *to, struc
                         d->name ? d->name : "(none)", to);
     free(d->name);
     d->name = xstrdup(to);
+    return 0;
+}
+
+int
+xen_domain_stop_dirty_tracking(const struct xen_domain *d, struct mp_error **err)
+{
+    xc_interface *xc = xc_interface_open(NULL, NULL, 0);
+    if (!xc)
+        return mp_error_set_errno(err, errno, "cannot open libxenctrl");
+    /* What libxc's own save does at its end; harmless when tracking is off. */
+    int rc = xc_shadow_control(xc, d->domid, XEN_DOMCTL_SHADOW_OP_OFF, NULL, 0);
+    int e = errno;
+    xc_interface_close(xc);
+    if (rc < 0)
+        return mp_error_set_errno(err, e, "cannot turn off the dirty-memory tracking of domain %u",
+                                  d->domid);
     return 0;
 }
 

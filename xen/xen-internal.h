@@ -109,6 +109,10 @@ char *xen_name_with(const char *name, const char *suffix);
  * xenstore transaction). */
 int xen_domain_rename(struct xen_ctx *x, struct xen_domain *d, const char *to,
                       struct mp_error **err);
+/* Turn off Xen's dirty-memory tracking (log-dirty mode) of a domain whose
+ * live stream failed: libxl's save helper turns it off when it ends, but
+ * one that died (of SIGPIPE, its receiver gone) leaves it on. */
+int xen_domain_stop_dirty_tracking(const struct xen_domain *d, struct mp_error **err);
 /* Destroy a domain (synchronously: it is gone when this returns). */
 int xen_domain_destroy(struct xen_ctx *x, const struct xen_domain *d, struct mp_error **err);
 /* Record a domid fact; read it back (0 when missing or malformed: dom0 is

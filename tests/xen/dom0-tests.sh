@@ -207,6 +207,14 @@ recover() {
     done <"$W/commands.txt"
 }
 
+# Xen's tracking of a guest's dirty memory (log-dirty mode): a live stream
+# turns it on; a source that runs on after a failed stream must have it off.
+dirty_tracking_off() { # NAME
+    state=$("$T/xen-dirty-tracking" "$(xl domid "$1")") || return 1
+    say "  $1's dirty-memory tracking: $state"
+    [ "$state" = off ]
+}
+
 fact() { # ROLE DOMAIN KEY
     sed -n "s/^fact\\.$3 = //p" "$S/$1/$2/record"
 }
@@ -227,6 +235,7 @@ check "the PVH guest prints its heartbeat" wait_boot pvh1 240
 check "the PV guest prints its heartbeat" wait_boot pv1 240
 pvh_boot=$(boot_of pvh1)
 pv_boot=$(boot_of pv1)
+check "a guest that never moved has its dirty-memory tracking off" dirty_tracking_off pvh1
 
 # 1. PVH, live, to localhost.
 before=$(last_beat "$pvh_boot")
@@ -291,6 +300,7 @@ before=$(last_beat "$pvh_boot")
 check "Perform failure: Perform fails when the receiver dies" perform_failure
 check "Perform failure: migphase-status's commands recover" recover
 check "Perform failure: nothing pending afterwards" status_clean
+check "Perform failure: the source's dirty-memory tracking is off" dirty_tracking_off pvh1
 check "Perform failure: the guest runs once, as pvh1" alive_once pvh1
 check "Perform failure: its heartbeat goes on, memory intact" \
     beats_go_on "$pvh_boot" "${before%% *}"
@@ -356,6 +366,7 @@ before=$(last_beat "$pvh_boot")
 check "Interrupted Perform: it stops and rolls back" interrupted_perform
 check "Interrupted Perform: migphase-status's commands recover" recover
 check "Interrupted Perform: nothing pending afterwards" status_clean
+check "Interrupted Perform: the source's dirty-memory tracking is off" dirty_tracking_off pvh1
 check "Interrupted Perform: the guest runs once, as pvh1" alive_once pvh1
 check "Interrupted Perform: its heartbeat goes on, memory intact" \
     beats_go_on "$pvh_boot" "${before%% *}"
@@ -404,6 +415,7 @@ check "Sender dies at the suspend: Perform fails" sender_dies
 check "Sender dies at the suspend: Perform left the guest running, as pvh1" still_running pvh1
 check "Sender dies at the suspend: migphase-status's commands recover" recover
 check "Sender dies at the suspend: nothing pending afterwards" status_clean
+check "Sender dies at the suspend: the source's dirty-memory tracking is off" dirty_tracking_off pvh1
 check "Sender dies at the suspend: its heartbeat goes on, memory intact" \
     beats_go_on "$pvh_boot" "${before%% *}"
 

@@ -29,3 +29,12 @@ tests_xen_test_xen_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(XENLIGHT_CFLAGS)
 tests_xen_test_xen_LDADD = xen/libxen.a $(ENGINE_LIBS) $(XENLIGHT_LIBS) \
 	-lpthread $(CRITERION_LIBS)
 endif
+
+# The test bed's probe of a guest's dirty-memory tracking, copied into dom0
+# by testbed.sh: built with the driver, never installed.
+if WITH_XEN
+noinst_PROGRAMS += tests/xen/xen-dirty-tracking
+endif
+tests_xen_xen_dirty_tracking_SOURCES = tests/xen/dirty-tracking.c
+tests_xen_xen_dirty_tracking_CFLAGS = $(AM_CFLAGS) $(XENLIGHT_CFLAGS)
+tests_xen_xen_dirty_tracking_LDADD = $(XENLIGHT_LIBS)

@@ -265,6 +265,7 @@ build_overlay() { # DIR MODE
     # The helpers load the driver module from beside themselves.
     cp "$top_builddir/xen/migphase-xen-receiver" "$top_builddir/xen/migphase-driver-xen.so" \
         "$o/opt/migphase/"
+    cp "$top_builddir/tests/xen/xen-dirty-tracking" "$o/opt/mpt/"
     install -m 0755 "$top_srcdir/tests/xen/dom0-init.sh" "$o/init"
     install -m 0755 "$top_srcdir/tests/xen/dom0-tests.sh" "$o/opt/mpt/dom0-tests.sh"
     cp "$cache/vmlinux" "$o/opt/mpt/vmlinux"
