@@ -7,6 +7,7 @@
 XEN_CHECK_FILES = \
 	tests/xen/check-xen.sh \
 	tests/xen/testbed.sh \
+	tests/xen/serial-log.sh \
 	tests/xen/dom0-init.sh \
 	tests/xen/dom0-tests.sh \
 	tests/xen/guest-init.sh
@@ -16,6 +17,10 @@ check-xen: all
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	$(SHELL) $(srcdir)/tests/xen/check-xen.sh
 .PHONY: check-xen
+
+# Whether a spoiled test-bed run is booted again: its reading of Xen's dumps.
+TESTS += tests/xen/emulator-fault.sh
+EXTRA_DIST += tests/xen/emulator-fault.sh
 
 # The driver's pieces that need no hypervisor (stream framing, result file).
 if WITH_XEN
