@@ -96,20 +96,36 @@ wait_boot() { # NAME SECONDS
 }
 
 # The heartbeat of a boot goes on past COUNT, and the block never went bad.
-beats_go_on() { # BOOT COUNT
+# A guest NAME that is gone or shut down (crashed) cannot beat again: no
+# use waiting out the 90 s for it.
+beats_go_on() { # NAME BOOT COUNT
     t0=$(clock)
     while [ $(($(clock) - t0)) -lt 90 ]; do
-        beat=$(last_beat "$1")
-        if [ "${beat%% *}" -gt "$2" ] 2>/dev/null; then
-            say "heartbeat of $1: $2 before, $beat now"
+        beat=$(last_beat "$2")
+        if [ "${beat%% *}" -gt "$3" ] 2>/dev/null; then
+            say "heartbeat of $2: $3 before, $beat now"
             [ "${beat#* }" = ok ] || say "the guest's memory block changed"
             [ "${beat#* }" = ok ]
             return
         fi
+        if ! can_run "$1"; then
+            say "no heartbeat of $2 past $3, and $1 cannot run: ${state:-no such domain}"
+            return 1
+        fi
         sleep 1
     done
-    say "no heartbeat of $1 past $2 within 90 s"
+    say "no heartbeat of $2 past $3 within 90 s"
     return 1
+}
+
+# The domain NAME exists and is not shut down, crashed or dying (xl's state
+# flags s, c and d); its state in $state.
+can_run() { # NAME
+    state=$(xl list "$1" 2>/dev/null | awk -v n="$1" '$1 == n { print $5 }')
+    case "$state" in
+    ??????) [ "${state#???---}" = "" ] ;;
+    *) return 1 ;;
+    esac
 }
 
 # Exactly one copy runs, under its own name.
@@ -253,7 +269,7 @@ check "PVH live migration: the five steps succeed" migrate pvh1 live
 check "PVH live migration: the guest runs once, as pvh1" alive_once pvh1
 check "PVH live migration: a new domain runs it" moved pvh1 "$domid"
 check "PVH live migration: its heartbeat goes on, memory intact" \
-    beats_go_on "$pvh_boot" "${before%% *}"
+    beats_go_on pvh1 "$pvh_boot" "${before%% *}"
 check "PVH live migration: Perform's cookie has statistics" \
     grep -q '<statistics' "$W/live.perform.xml"
 check "PVH live migration: every cookie is signed" signed "$W"/live.*.xml
@@ -268,7 +284,7 @@ check "PV offline migration: the five steps succeed" migrate pv1 offline --offli
 check "PV offline migration: the guest runs once, as pv1" alive_once pv1
 check "PV offline migration: a new domain runs it" moved pv1 "$domid"
 check "PV offline migration: its heartbeat goes on, memory intact" \
-    beats_go_on "$pv_boot" "${before%% *}"
+    beats_go_on pv1 "$pv_boot" "${before%% *}"
 check "PV offline migration: nothing pending" status_clean
 
 # Until the receiver reports a state (a builtin loop: the stream of a small
@@ -312,7 +328,7 @@ check "Perform failure: nothing pending afterwards" status_clean
 check "Perform failure: the source's dirty-memory tracking is off" dirty_tracking_off pvh1
 check "Perform failure: the guest runs once, as pvh1" alive_once pvh1
 check "Perform failure: its heartbeat goes on, memory intact" \
-    beats_go_on "$pvh_boot" "${before%% *}"
+    beats_go_on pvh1 "$pvh_boot" "${before%% *}"
 
 # 4. Finish fails: the incoming domain dies before Finish.
 finish_failure() {
@@ -351,7 +367,7 @@ check "Finish failure: migphase-status's command, then Confirm, recover" finish_
 check "Finish failure: nothing pending afterwards" status_clean
 check "Finish failure: the guest runs once, as pvh1" alive_once pvh1
 check "Finish failure: its heartbeat goes on, memory intact" \
-    beats_go_on "$pvh_boot" "${before%% *}"
+    beats_go_on pvh1 "$pvh_boot" "${before%% *}"
 
 # 5. Perform is interrupted (SIGTERM): its guard cuts the stream, the source
 # is rolled back, and the destination's leftovers go with migphase-status.
@@ -378,7 +394,7 @@ check "Interrupted Perform: nothing pending afterwards" status_clean
 check "Interrupted Perform: the source's dirty-memory tracking is off" dirty_tracking_off pvh1
 check "Interrupted Perform: the guest runs once, as pvh1" alive_once pvh1
 check "Interrupted Perform: its heartbeat goes on, memory intact" \
-    beats_go_on "$pvh_boot" "${before%% *}"
+    beats_go_on pvh1 "$pvh_boot" "${before%% *}"
 
 # 6. The sender dies as the guest suspends (where libxl 4.17 crashes): a
 # request the guest has not taken is withdrawn, one it took is waited for,
@@ -426,7 +442,7 @@ check "Sender dies at the suspend: migphase-status's commands recover" recover
 check "Sender dies at the suspend: nothing pending afterwards" status_clean
 check "Sender dies at the suspend: the source's dirty-memory tracking is off" dirty_tracking_off pvh1
 check "Sender dies at the suspend: its heartbeat goes on, memory intact" \
-    beats_go_on "$pvh_boot" "${before%% *}"
+    beats_go_on pvh1 "$pvh_boot" "${before%% *}"
 
 # 7. Prepare dies while it acts, just after it started the receiver: it
 # committed no fact naming the receiver (a step commits none while it
@@ -511,7 +527,7 @@ check "Broken signature: the guest stays where it was, its journal untouched" \
 check "Broken signature: the genuine cookie then completes the migration" genuine_completes
 check "Broken signature: a new domain runs pvh1, once" moved_once pvh1 "$domid"
 check "Broken signature: its heartbeat goes on, memory intact" \
-    beats_go_on "$pvh_boot" "${before%% *}"
+    beats_go_on pvh1 "$pvh_boot" "${before%% *}"
 check "Broken signature: nothing pending afterwards" status_clean
 
 # 9. TLS (tls = auto, and dom0 has every certificate: every stream above
@@ -561,7 +577,7 @@ tls_clear_refused() {
 before=$(last_beat "$pv_boot")
 check "TLS: a sender in clear is refused, then the source migrates over TLS" tls_clear_refused
 check "TLS: the guest runs once, as pv1" alive_once pv1
-check "TLS: its heartbeat goes on, memory intact" beats_go_on "$pv_boot" "${before%% *}"
+check "TLS: its heartbeat goes on, memory intact" beats_go_on pv1 "$pv_boot" "${before%% *}"
 check "TLS: nothing pending afterwards" status_clean
 
 # A sender whose client certificate (for dom0's name) another CA issued:
@@ -582,7 +598,7 @@ check "TLS: a sender with another CA's certificate is refused, Perform fails" tl
 check "TLS: migphase-status's commands recover" recover
 check "TLS: nothing pending afterwards" status_clean
 check "TLS: the source runs on, once, as pvh1" alive_once pvh1
-check "TLS: its heartbeat goes on, memory intact" beats_go_on "$pvh_boot" "${before%% *}"
+check "TLS: its heartbeat goes on, memory intact" beats_go_on pvh1 "$pvh_boot" "${before%% *}"
 
 # 10. tls = off on both sides: the stream goes in clear, as asked.
 printf 'tls = off\n' >"$W/tls-off.conf"
@@ -602,7 +618,7 @@ before=$(last_beat "$pv_boot")
 domid=$(xl domid pv1)
 check "tls = off: the five steps succeed in clear" tls_off
 check "tls = off: a new domain runs pv1, once" moved_once pv1 "$domid"
-check "tls = off: its heartbeat goes on, memory intact" beats_go_on "$pv_boot" "${before%% *}"
+check "tls = off: its heartbeat goes on, memory intact" beats_go_on pv1 "$pv_boot" "${before%% *}"
 check "tls = off: nothing pending afterwards" status_clean
 
 say "tests took $(($(clock) - t_start)) s in dom0"
