@@ -123,7 +123,7 @@ beats_go_on() { # NAME BOOT COUNT
 can_run() { # NAME
     state=$(xl list "$1" 2>/dev/null | awk -v n="$1" '$1 == n { print $5 }')
     case "$state" in
-    ??????) [ "${state#???---}" = "" ] ;;
+    ???---) return 0 ;;
     *) return 1 ;;
     esac
 }
