@@ -3,13 +3,16 @@
 # migphase-migrate starts Finish before Perform ends, blocked on Perform's
 # cookie, so that Finish's own start is off the guest's pause, and Confirm
 # with it, blocked on Finish's:
-#   - a live migration: Perform started before Prepare ended, Finish
-#     before Perform ended and Confirm before Finish ended; each step's
+#   - a live migration: Prepare started before Begin wrote its cookie,
+#     Perform before Prepare ended, Finish before Perform ended and
+#     Confirm before Finish ended; each step's
 #     cookie goes on once the step closes its output, not at its exit (the
 #     wrappers of Begin, Prepare and Finish exit a second later): Prepare
 #     starts before Begin exits, Perform streams (Finish starts) before
 #     Prepare exits, Confirm ends before Finish exits; the migration
 #     completes, memory verified, nothing pending;
+#   - Begin fails: the waiting Prepare goes without a word (it read no
+#     cookie), the source runs on, nothing pending;
 #   - Prepare fails: the waiting Perform is killed without a word (it read
 #     no cookie), Confirm --cancelled closes the source's side, the source
 #     runs on, nothing pending;
@@ -53,8 +56,17 @@ if [ -e "$MP_TMP/fail-$helper" ]; then
     echo "$helper: failing on purpose" >&2
     exit 1
 fi
+# Begin holds its cookie until the Prepare started beside it is under way
+# (its wrapper said so), for the test to see Prepare start before it.
+if [ "$helper" = begin ] && [ -e "$MP_TMP/begin-awaits-prepare" ]; then
+    for _ in \$(seq 100); do
+        ! grep -q "^start prepare" "$steps" || break
+        sleep 0.1
+    done
+fi
 rc=0
 "$MP_HELPERS/migphase-$helper" "\$@" || rc=\$?
+echo "cookie $helper \$(date +%s%N)" >>"$steps"
 # The cookie written and the output closed, the exit a second later: the
 # next step need not wait for it.
 case $helper in begin | prepare | finish) exec >&-; sleep 1 ;; esac
@@ -72,8 +84,10 @@ echo "== Finish waits for Perform's cookie"
 mem=64
 mp_start_guest pipe $mem 16
 mp_wait_ticks "$MP_TMP/pipe-src-serial.log" 2 60
+: >"$MP_TMP/begin-awaits-prepare"
 MIGPHASE_HELPER_DIR=$wrapped mp_migrate pipe --local --listen 127.0.0.1 --progress none \
     2>"$MP_TMP/migrate.err" || mp_fail "migphase-migrate failed: $(cat "$MP_TMP/migrate.err")"
+rm "$MP_TMP/begin-awaits-prepare"
 finish_start=$(stamp start finish) perform_start=$(stamp start perform)
 perform_end=$(stamp end perform) prepare_end=$(stamp end prepare)
 if [ -z "$finish_start" ] || [ -z "$perform_end" ] || [ -z "$prepare_end" ]; then
@@ -81,8 +95,8 @@ if [ -z "$finish_start" ] || [ -z "$perform_end" ] || [ -z "$prepare_end" ]; the
 fi
 [ "$perform_start" -lt "$prepare_end" ] ||
     mp_fail "Perform started $(((perform_start - prepare_end) / 1000000)) ms after Prepare ended"
-[ "$(stamp start prepare)" -lt "$(stamp end begin)" ] ||
-    mp_fail "Prepare waited for Begin's exit, not for its cookie: $(cat "$steps")"
+[ "$(stamp start prepare)" -lt "$(stamp cookie begin)" ] ||
+    mp_fail "Prepare waited for Begin's cookie, not started beside Begin: $(cat "$steps")"
 [ "$finish_start" -lt "$prepare_end" ] ||
     mp_fail "Perform waited for Prepare's exit, not for its cookie: $(cat "$steps")"
 echo "Perform started $(((prepare_end - perform_start) / 1000000)) ms before Prepare ended"
@@ -139,6 +153,25 @@ mp_expect_status 0 "$rc" "migphase-perform, stopped once it said it acts"
     --out "$MP_TMP/says-finish.xml"
 "$MP_HELPERS/migphase-confirm" "${S[@]}" --in "$MP_TMP/says-finish.xml"
 [ "$(mp_where_running says)" = destination ] || mp_fail "guest runs: $(mp_where_running says)"
+mp_assert_nothing_pending
+
+echo "== Begin fails: the waiting Prepare is abandoned, the source runs on"
+: >"$steps"
+: >"$MP_TMP/fail-begin"
+mp_start_guest nobegin $mem 16
+rc=0
+MIGPHASE_HELPER_DIR=$wrapped mp_migrate nobegin --local --listen 127.0.0.1 --progress none \
+    2>"$MP_TMP/migrate.err" || rc=$?
+rm "$MP_TMP/fail-begin"
+[ "$rc" -ne 0 ] || mp_fail "migphase-migrate succeeded with a failing Begin"
+cat "$MP_TMP/migrate.err"
+[ -n "$(stamp start prepare)" ] || mp_fail "Prepare was not started ahead: $(cat "$steps")"
+[ -n "$(stamp end prepare)" ] || mp_fail "the abandoned Prepare did not end: $(cat "$steps")"
+grep -q "migphase-prepare" "$MP_TMP/migrate.err" &&
+    mp_fail "the abandoned Prepare spoke: $(cat "$MP_TMP/migrate.err")"
+grep -q "begin: failing on purpose" "$MP_TMP/migrate.err" ||
+    mp_fail "Begin's own error was not shown: $(cat "$MP_TMP/migrate.err")"
+[ "$(mp_where_running nobegin)" = source ] || mp_fail "guest runs: $(mp_where_running nobegin)"
 mp_assert_nothing_pending
 
 echo "== Prepare fails: the waiting Perform is abandoned, the source runs on"
