@@ -5,6 +5,7 @@ helpers and libvirt, side by side.
 
     bench/guest-pause.py BUILDDIR [--runs N] [--mem MIB] [--rate MIBPS]
                          [--bandwidth MIBPS] [--downtime-ms N] [--syscalls]
+                         [--methods bare,helpers,libvirt,tmpfs]
 
 Needs root, QEMU, certtool and, for the third method, libvirtd and virsh
 (Debian's libvirt-daemon, libvirt-daemon-driver-qemu, libvirt-clients).
@@ -19,7 +20,11 @@ each on a fresh guest, with the same bandwidth and downtime limit:
     stream in clear text like the other two;
   - libvirt: `virsh migrate --live` between two libvirtd on this machine,
     the second in UTS and mount namespaces of its own
-    (tests/hooks/libvirt-lab.sh).
+    (tests/hooks/libvirt-lab.sh);
+  - and, asked for with --methods, "tmpfs": the helpers again with their
+    journal on a tmpfs, where no fsync reaches a disk. Not a setting to
+    run with (the journal is what recovery reads after a crash): it shows
+    what the journal's durability costs the time outside the stream.
 
 For each: the median wall time; QEMU's downtime (query-migrate; libvirt:
 the source's STOP event to its MIGRATION "completed" event, beside
@@ -67,7 +72,8 @@ def load_overhead():
 
 
 overhead = load_overhead()
-METHODS = ["bare", "helpers", "libvirt"]
+METHODS = ["bare", "helpers", "libvirt", "tmpfs"]
+DEFAULT_METHODS = ["bare", "helpers", "libvirt"]
 LAB = os.path.join(SRCDIR, "tests", "hooks", "libvirt-lab.sh")
 UUID = {"A": "1b1c6a2e-9d5f-4c3e-8a7b-0f2e4d6c8a11", "B": "2c2d7b3f-0e6a-4d4f-9b8c-1a3f5e7d9b12"}
 
@@ -144,8 +150,20 @@ def cookie_attrs(path, element):
     return {k: int(v) for k, v in re.findall(r'([a-z-]+)="(\d+)"', match.group(1))}
 
 
-def helpers_run(build, tmp, name, qmp, wrap=()):
+def helpers_run(build, tmp, name, qmp, wrap=(), journal_on_tmpfs=False):
     state = os.path.join(tmp, "state")
+    if journal_on_tmpfs:
+        os.mkdir(state, 0o755)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64m", "migphase-bench",
+                        state], check=True)
+    try:
+        return helpers_migrate(build, tmp, name, qmp, wrap, state)
+    finally:
+        if journal_on_tmpfs:
+            subprocess.run(["umount", state], check=True)
+
+
+def helpers_migrate(build, tmp, name, qmp, wrap, state):
     argv = list(wrap) + [os.path.join(build, "helpers", "migphase-migrate"), "--local", "--qmp", qmp,
             "--dest-qmp", os.path.join(tmp, name + "-dst.qmp"), "--state-dir", state,
             "--rewrite", "%s-serial=%s-dst-serial" % (name, name), "--no-tls",
@@ -511,12 +529,16 @@ def report(args, results, starts):
         print()
     if results["bare"] and h:
         b = results["bare"]
+        t = results["tmpfs"]
         print("time outside the stream by step (median, ms; Perform without the stream):")
-        print("  %-10s %8s %8s %8s" % ("step", "helpers", "bare", "added"))
+        print("  %-10s %8s %8s %8s" % ("step", "helpers", "bare", "added") +
+              ("%14s %10s" % ("journal tmpfs", "its fsyncs") if t else ""))
         for step in overhead.STEPS:
             hs = med([r["steps"][step] for r in h])
             bs = med([r["steps"][step] for r in b])
-            print("  %-10s %8.1f %8.1f %+8.1f" % (step, ms(hs), ms(bs), ms(hs - bs)))
+            ts = med([r["steps"][step] for r in t]) if t else None
+            print("  %-10s %8.1f %8.1f %+8.1f" % (step, ms(hs), ms(bs), ms(hs - bs)) +
+                  ("%14.1f %+10.1f" % (ms(ts), ms(hs - ts)) if t else ""))
         print()
         def diff(key, runs):
             a, c = [r[key] for r in runs], [r[key] for r in b]
@@ -525,6 +547,12 @@ def report(args, results, starts):
         d_beyond, i_beyond = diff("beyond", h_paused)
         d_down, i_down = diff("downtime", h_paused)
         d_out, i_out = diff("outside", h)
+        if results["tmpfs"]:
+            outside = [r["outside"] for r in results["tmpfs"]]
+            d_sync = med([r["outside"] for r in h]) - med(outside)
+            i_sync = median_difference_interval([r["outside"] for r in h], outside)
+            print("the journal's durability (helpers minus tmpfs, outside the stream): "
+                  "%+.1f ms (%+.1f .. %+.1f)" % (ms(d_sync), i_sync[0], i_sync[1]))
         print("helpers minus bare, medians, ms (95% bootstrap interval of the difference):")
         for what, d, i in (("guest pause", d_pause, i_pause), ("QEMU's downtime", d_down, i_down),
                            ("pause beyond the downtime", d_beyond, i_beyond),
@@ -575,7 +603,8 @@ def main():
     ap.add_argument("--bandwidth", type=int, default=0, help="MiB/s, 0 for none")
     ap.add_argument("--downtime-ms", type=int, default=300)
     ap.add_argument("--start-runs", type=int, default=300)
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                    help="of %s" % ",".join(METHODS))
     ap.add_argument("--accel", default=os.environ.get("MIGPHASE_ACCEL", "tcg"))
     ap.add_argument("--syscalls", action="store_true",
                     help="one more helpers run under perf trace: time in system calls by class")
@@ -609,8 +638,9 @@ def main():
                     os.sync()  # see migration-overhead.py: no run pays for another's discards
                     if method == "bare":
                         r = bare_run(tmp, name, qmp)
-                    elif method == "helpers":
-                        r = helpers_run(build, tmp, name, qmp)
+                    elif method in ("helpers", "tmpfs"):
+                        r = helpers_run(build, tmp, name, qmp,
+                                        journal_on_tmpfs=method == "tmpfs")
                     else:
                         r = libvirt.run(tmp, name, port)
                     results[method].append(r)
