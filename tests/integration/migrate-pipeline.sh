@@ -155,39 +155,42 @@ mp_expect_status 0 "$rc" "migphase-perform, stopped once it said it acts"
 [ "$(mp_where_running says)" = destination ] || mp_fail "guest runs: $(mp_where_running says)"
 mp_assert_nothing_pending
 
+# migrate_failing STEP NAME: a new guest NAME migrated with STEP's wrapper
+# failing; migphase-migrate must fail. Its stderr is in $MP_TMP/migrate.err.
+migrate_failing() {
+    local rc=0
+    : >"$steps"
+    : >"$MP_TMP/fail-$1"
+    mp_start_guest "$2" $mem 16
+    mp_wait_ticks "$MP_TMP/$2-src-serial.log" 2 60
+    MIGPHASE_HELPER_DIR=$wrapped mp_migrate "$2" --local --listen 127.0.0.1 --progress none \
+        2>"$MP_TMP/migrate.err" || rc=$?
+    rm "$MP_TMP/fail-$1"
+    [ "$rc" -ne 0 ] || mp_fail "migphase-migrate succeeded with a failing $1"
+    cat "$MP_TMP/migrate.err"
+}
+
+# abandoned_quietly STEP: STEP was started ahead of its cookie and, given
+# none, said nothing on migphase-migrate's stderr.
+abandoned_quietly() {
+    [ -n "$(stamp start "$1")" ] || mp_fail "$1 was not started ahead: $(cat "$steps")"
+    ! grep -q "migphase-$1" "$MP_TMP/migrate.err" ||
+        mp_fail "the abandoned $1 spoke: $(cat "$MP_TMP/migrate.err")"
+}
+
 echo "== Begin fails: the waiting Prepare is abandoned, the source runs on"
-: >"$steps"
-: >"$MP_TMP/fail-begin"
-mp_start_guest nobegin $mem 16
-rc=0
-MIGPHASE_HELPER_DIR=$wrapped mp_migrate nobegin --local --listen 127.0.0.1 --progress none \
-    2>"$MP_TMP/migrate.err" || rc=$?
-rm "$MP_TMP/fail-begin"
-[ "$rc" -ne 0 ] || mp_fail "migphase-migrate succeeded with a failing Begin"
-cat "$MP_TMP/migrate.err"
-[ -n "$(stamp start prepare)" ] || mp_fail "Prepare was not started ahead: $(cat "$steps")"
+migrate_failing begin nobegin
+abandoned_quietly prepare
 [ -n "$(stamp end prepare)" ] || mp_fail "the abandoned Prepare did not end: $(cat "$steps")"
-grep -q "migphase-prepare" "$MP_TMP/migrate.err" &&
-    mp_fail "the abandoned Prepare spoke: $(cat "$MP_TMP/migrate.err")"
 grep -q "begin: failing on purpose" "$MP_TMP/migrate.err" ||
     mp_fail "Begin's own error was not shown: $(cat "$MP_TMP/migrate.err")"
 [ "$(mp_where_running nobegin)" = source ] || mp_fail "guest runs: $(mp_where_running nobegin)"
 mp_assert_nothing_pending
 
 echo "== Prepare fails: the waiting Perform is abandoned, the source runs on"
-: >"$steps"
-: >"$MP_TMP/fail-prepare"
-mp_start_guest noprep $mem 16
-rc=0
-MIGPHASE_HELPER_DIR=$wrapped mp_migrate noprep --local --listen 127.0.0.1 --progress none \
-    2>"$MP_TMP/migrate.err" || rc=$?
-rm "$MP_TMP/fail-prepare"
-[ "$rc" -ne 0 ] || mp_fail "migphase-migrate succeeded with a failing Prepare"
-cat "$MP_TMP/migrate.err"
-[ -n "$(stamp start perform)" ] || mp_fail "Perform was not started ahead: $(cat "$steps")"
+migrate_failing prepare noprep
+abandoned_quietly perform
 [ -z "$(stamp end perform)" ] || mp_fail "the abandoned Perform was not killed: $(cat "$steps")"
-grep -q "migphase-perform" "$MP_TMP/migrate.err" &&
-    mp_fail "the abandoned Perform spoke: $(cat "$MP_TMP/migrate.err")"
 # Its wrapper's shell, in the process group that was killed (other tests
 # may run a Perform of their own meanwhile).
 perform_pid=$(stamp pid perform)
@@ -197,15 +200,7 @@ perform_pid=$(stamp pid perform)
 mp_assert_nothing_pending
 
 echo "== Perform fails: the waiting Finish is abandoned, the source runs on"
-: >"$steps"
-: >"$MP_TMP/fail-perform"
-mp_start_guest nope $mem 16
-mp_wait_ticks "$MP_TMP/nope-src-serial.log" 2 60
-rc=0
-MIGPHASE_HELPER_DIR=$wrapped mp_migrate nope --local --listen 127.0.0.1 --progress none \
-    2>"$MP_TMP/migrate.err" || rc=$?
-[ "$rc" -ne 0 ] || mp_fail "migphase-migrate succeeded with a failing Perform"
-cat "$MP_TMP/migrate.err"
+migrate_failing perform nope
 [ "$(sed -n 's/^start finish //p' "$steps" | wc -l)" -eq 2 ] ||
     mp_fail "expected the abandoned Finish and a Finish --cancelled: $(cat "$steps")"
 [ "$(sed -n 's/^start confirm //p' "$steps" | wc -l)" -eq 2 ] ||
