@@ -159,8 +159,10 @@ def helpers_run(build, tmp, name, qmp, wrap=(), journal_on_tmpfs=False):
     try:
         return helpers_migrate(build, tmp, name, qmp, wrap, state)
     finally:
+        # Lazily: the destination QEMU, killed a moment ago, may still hold
+        # its pidfile there.
         if journal_on_tmpfs:
-            subprocess.run(["umount", state], check=True)
+            subprocess.run(["umount", "--lazy", state], check=True)
 
 
 def helpers_migrate(build, tmp, name, qmp, wrap, state):
