@@ -549,8 +549,8 @@ def report(args, results, starts):
         d_beyond, i_beyond = diff("beyond", h_paused)
         d_down, i_down = diff("downtime", h_paused)
         d_out, i_out = diff("outside", h)
-        if results["tmpfs"]:
-            outside = [r["outside"] for r in results["tmpfs"]]
+        if t:
+            outside = [r["outside"] for r in t]
             d_sync = med([r["outside"] for r in h]) - med(outside)
             i_sync = median_difference_interval([r["outside"] for r in h], outside)
             print("the journal's durability (helpers minus tmpfs, outside the stream): "
