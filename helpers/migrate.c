@@ -66,7 +66,8 @@ struct migration {
 };
 
 struct step_result {
-    int exit_status; /* the helper's, or 1 if it could not run */
+    int exit_status; /* the helper's, or 1 if it could not run or was killed */
+    int signo;       /* the signal that killed it, 0 if none */
     char *cookie;    /* what it wrote on stdout, NULL if nothing */
 };
 
@@ -242,8 +243,21 @@ static void
 take_result(struct step_result *res, int status)
 {
     res->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    res->signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     if (res->cookie && !*res->cookie)
         step_result_clear(res);
+}
+
+/* A step whose success cookie was acted on failed after it: worth a word,
+ * not a change of course (its journal was done before its cookie). */
+static void
+warn_failed_after_cookie(const char *name, const struct step_result *res)
+{
+    if (res->signo)
+        mp_log(MP_LOG_WARNING, "%s was killed by signal %d (%s) after its cookie", name, res->signo,
+               strsignal(res->signo));
+    else if (res->exit_status != 0)
+        mp_log(MP_LOG_WARNING, "%s exited with status %d after its cookie", name, res->exit_status);
 }
 
 /* dir holds the helpers of this very build: migphase-migrate's own
@@ -357,10 +371,10 @@ reap_exiting(struct exiting_step *x)
 {
     if (x->pending) {
         int status = 0;
+        struct step_result res = { 0 };
         mp_proc_reap(&x->child, &status);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            mp_log(MP_LOG_WARNING, "%s exited with status %d after its cookie", x->argv[0],
-                   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        take_result(&res, status);
+        warn_failed_after_cookie(x->argv[0], &res);
         x->pending = false;
     }
     mp_strv_free(steal_ptr(&x->argv));
@@ -548,8 +562,7 @@ end_prepare(struct early_step *e, struct exiting_step *x)
     /* A cookie in res: end_early reads only what follows it. */
     struct step_result res = { .cookie = xstrdup("taken") };
     end_early(e, &res);
-    if (res.exit_status != 0)
-        mp_log(MP_LOG_WARNING, "%s exited with status %d after its cookie", name, res.exit_status);
+    warn_failed_after_cookie(name, &res);
     step_result_clear(&res);
 }
 
@@ -855,9 +868,7 @@ migrate_one(const struct mp_options *o, bool job)
     step_result_clear(&prep);
     /* The destination acted on Perform's signed success: Confirm follows,
      * whatever Perform's exit said after it (its journal was done first). */
-    if (perf.exit_status != 0)
-        mp_log(MP_LOG_WARNING, "migphase-perform exited with status %d after its cookie",
-               perf.exit_status);
+    warn_failed_after_cookie("migphase-perform", &perf);
     if (!early.confirm.fed && (fin.exit_status == MP_EXIT_STATE || !fin.cookie)) {
         abandon(m, &early.confirm);
         step_result_clear(&fin), step_result_clear(&perf);
@@ -865,9 +876,8 @@ migrate_one(const struct mp_options *o, bool job)
     }
     /* Confirm acts on Finish's signed success, whatever Finish's exit said
      * after it (its journal was done first). */
-    if (early.confirm.fed && fin.exit_status != 0)
-        mp_log(MP_LOG_WARNING, "migphase-finish exited with status %d after its cookie",
-               fin.exit_status);
+    if (early.confirm.fed)
+        warn_failed_after_cookie("migphase-finish", &fin);
     bool completed = cookie_outcome(fin.cookie, NULL) == MP_OUTCOME_SUCCESS;
     if (!completed) /* undone with --cancelled, as the operator would */
         abandon(m, &early.confirm);

@@ -10,7 +10,9 @@
 #     wrappers of Begin, Prepare and Finish exit a second later): Prepare
 #     starts before Begin exits, Perform streams (Finish starts) before
 #     Prepare exits, Confirm ends before Finish exits; the migration
-#     completes, memory verified, nothing pending;
+#     completes, memory verified, nothing pending; Begin, then Finish,
+#     failing after their cookies (status 3, SIGKILL) are told as such
+#     and change nothing;
 #   - Begin fails: the waiting Prepare goes without a word (it read no
 #     cookie), the source runs on, nothing pending;
 #   - Prepare fails: the waiting Perform is killed without a word (it read
@@ -71,7 +73,10 @@ echo "cookie $helper \$(date +%s%N)" >>"$steps"
 # next step need not wait for it.
 case $helper in begin | prepare | finish) exec >&-; sleep 1 ;; esac
 echo "end $helper \$(date +%s%N)" >>"$steps"
-exit \$rc
+# Failing after the cookie, which was acted on: a status, or KILL.
+late=\$(cat "$MP_TMP/late-exit-$helper" 2>/dev/null) || true
+[ "\$late" != KILL ] || kill -KILL \$\$
+exit "\${late:-\$rc}"
 EOF
     chmod 755 "$wrapped/migphase-$helper"
 done
@@ -85,9 +90,11 @@ mem=64
 mp_start_guest pipe $mem 16
 mp_wait_ticks "$MP_TMP/pipe-src-serial.log" 2 60
 : >"$MP_TMP/begin-awaits-prepare"
+echo 3 >"$MP_TMP/late-exit-begin"
+echo KILL >"$MP_TMP/late-exit-finish"
 MIGPHASE_HELPER_DIR=$wrapped mp_migrate pipe --local --listen 127.0.0.1 --progress none \
     2>"$MP_TMP/migrate.err" || mp_fail "migphase-migrate failed: $(cat "$MP_TMP/migrate.err")"
-rm "$MP_TMP/begin-awaits-prepare"
+rm "$MP_TMP/begin-awaits-prepare" "$MP_TMP/late-exit-begin" "$MP_TMP/late-exit-finish"
 finish_start=$(stamp start finish) perform_start=$(stamp start perform)
 perform_end=$(stamp end perform) prepare_end=$(stamp end prepare)
 if [ -z "$finish_start" ] || [ -z "$perform_end" ] || [ -z "$prepare_end" ]; then
@@ -111,6 +118,11 @@ if [ -z "$confirm_start" ] || [ "$confirm_start" -ge "$finish_end" ]; then
 fi
 [ "$confirm_end" -lt "$finish_end" ] ||
     mp_fail "Confirm waited for Finish's exit, not for its cookie: $(cat "$steps")"
+# A step's failure after its cookie was acted on is told as it was.
+grep -q "migphase-begin exited with status 3 after its cookie" "$MP_TMP/migrate.err" ||
+    mp_fail "Begin's late exit status not told: $(cat "$MP_TMP/migrate.err")"
+grep -q "migphase-finish was killed by signal 9 (Killed) after its cookie" "$MP_TMP/migrate.err" ||
+    mp_fail "Finish's late death not told: $(cat "$MP_TMP/migrate.err")"
 [ "$(mp_where_running pipe)" = destination ] || mp_fail "guest runs: $(mp_where_running pipe)"
 mp_verify_memory "$MP_TMP/pipe-dst.qmp" $mem || mp_fail "memory check failed on the destination"
 mp_assert_nothing_pending
