@@ -382,3 +382,25 @@ mp_rule_hands_out_cookie(enum mp_step step, bool closed)
 {
     return step != MP_STEP_FINISH || closed;
 }
+
+/* Each of these steps committed a *started* record, with the facts
+ * recovery needs, before its side effect. Killed between its cookie and
+ * its done commit, it leaves that record, the very state of a step killed
+ * just before the commit, for which docs/recovery.md has a rule whatever
+ * the next step did with the cookie:
+ *  - Prepare: the destination never resumed. Recovery's Finish
+ *    --cancelled kills its VM, and a source streaming to it sees the
+ *    stream fail and rolls back; or the stream completed first, and
+ *    Finish, given Perform's cookie, resumes that VM or gives it up, and
+ *    Confirm does as Finish's cookie says: one host runs the VM either way;
+ *  - Perform: the source's QEMU holds the stream's verdict, and a re-run
+ *    hands it out again;
+ *  - Finish: a destination that resumed keeps running and a re-run hands
+ *    out the same cookie; one that gave up stays gone.
+ * Begin is the exception: its record is what makes the later steps of the
+ * migration known on the source, and it has no side effect to wait on. */
+bool
+mp_rule_cookie_before_commit(enum mp_step step, int rc)
+{
+    return rc == 0 && step != MP_STEP_BEGIN;
+}

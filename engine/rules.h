@@ -79,3 +79,8 @@ bool mp_rule_closes_migration(enum mp_step step, int rc, const struct mp_error *
  * tell Confirm that the destination gave up, and a later Finish could
  * still resume that VM. */
 bool mp_rule_hands_out_cookie(enum mp_step step, bool closed);
+
+/* Whether a step that succeeded writes its cookie before its journal's
+ * done commit, so that the next step need not wait for the commit's
+ * fsyncs: every step but Begin. */
+bool mp_rule_cookie_before_commit(enum mp_step step, int rc);

@@ -23,8 +23,13 @@
 #include <linux/capability.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The longest pause between two tries of a journal's lock held by the step
+ * before (open_journal_ahead). */
+#define LOCK_WAIT_MAX_MS 64
 
 /* The journal as the engine holds it: writable. Drivers see it read-only
  * through ctx->journal; only the engine commits. */
@@ -313,13 +318,11 @@ conclude(struct mp_step_ctx *ctx, int rc, struct mp_error **err)
     struct mp_error *werr = NULL;
     int r = 0;
     bool hand_out = ctx->out && mp_rule_hands_out_cookie(ctx->step, rec->closed);
-    /* A completed stream's cookie goes out before the journal's commit: the
-     * guest stands still until Finish has it, and the commit's fsyncs are
-     * tens of milliseconds on a busy disk. Recoverable: a Perform killed
-     * between the two leaves perform/started with the source paused after
-     * a completed stream, and recovery re-runs Perform, which hands out the
-     * same verdict again (the source's QEMU holds it). */
-    bool cookie_first = hand_out && ctx->step == MP_STEP_PERFORM && rc == 0;
+    /* The next step waits for this cookie, not for the journal's commit,
+     * whose fsyncs are milliseconds, tens on a busy disk (Perform's cookie:
+     * the guest stands still until Finish has it). Why that stays
+     * recoverable: mp_rule_cookie_before_commit. */
+    bool cookie_first = hand_out && mp_rule_cookie_before_commit(ctx->step, rc);
     if (hand_out)
         r = seal_cookie(ctx, &xml, &len, &werr);
     if (r == 0 && cookie_first)
@@ -532,6 +535,25 @@ check_prepare(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp
     return r;
 }
 
+/* The destination journal's lock, for Finish --domain before its cookie.
+ * Prepare writes its cookie before its done commit, and may still hold
+ * the lock for that commit's fsyncs when Finish starts: wait for it while
+ * no cookie is there to read (then the usual order takes over). */
+static int
+open_journal_ahead(const struct mp_options *o, int input_fd, struct mp_journal **journal)
+{
+    int wait_ms = 1;
+    for (;;) {
+        int r = mp_journal_open(o->state_dir, o->domain, MP_ROLE_DESTINATION, journal, NULL);
+        if (r != -EBUSY || input_fd < 0)
+            return r;
+        struct pollfd input = { .fd = input_fd, .events = POLLIN };
+        if (poll(&input, 1, wait_ms) != 0)
+            return r;
+        wait_ms = wait_ms < LOCK_WAIT_MAX_MS ? 2 * wait_ms : LOCK_WAIT_MAX_MS;
+    }
+}
+
 /* Finish --domain, before its cookie: the domain's journal opened and
  * locked, and the driver's finish_ahead given its record, so that what
  * needs no cookie is done while the stream still runs, off the guest's
@@ -545,14 +567,15 @@ get_ready(const struct mp_driver *driver, struct mp_step_ctx *ctx)
     if (!o->domain || o->cancelled || o->resume ||
         mp_rule_check_known_migration(o->state_dir, o->domain, MP_ROLE_DESTINATION, NULL) < 0)
         return;
+    /* From a file the cookie is there already: nothing to wait for. */
+    int input_fd = strcmp(o->in_path, "-") == 0 ? STDIN_FILENO : -1;
     struct step_run *run = run_of(ctx);
-    if (mp_journal_open(o->state_dir, o->domain, MP_ROLE_DESTINATION, &run->journal, NULL) < 0)
+    if (open_journal_ahead(o, input_fd, &run->journal) < 0)
         return;
     ctx->journal = run->journal;
     if (!driver->finish_ahead || mp_journal_load(run->journal, &ctx->record, NULL) < 0)
         return;
-    /* From a file the cookie is there already: nothing to wait for. */
-    driver->finish_ahead(ctx, strcmp(o->in_path, "-") == 0 ? STDIN_FILENO : -1);
+    driver->finish_ahead(ctx, input_fd);
     mp_journal_record_free(steal_ptr(&ctx->record));
 }
 

@@ -37,6 +37,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -44,6 +45,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static struct world w;
 
@@ -324,6 +326,77 @@ ParameterizedTest(size_t *i, engine, behaviour)
     }
 }
 
+/* A step that acted hands out its cookie before its journal's done commit
+ * (mp_rule_cookie_before_commit), Begin after it. Seen through a cookie
+ * that cannot be written (its directory is missing): a step that writes
+ * first fails with its record still *started* (exit 3: it acted, nothing
+ * says so), the very record of a step killed between its cookie and its
+ * commit; Begin fails with its record done. Either way the same step run
+ * again with the same input concludes, as recovery runs it. */
+struct unwritten_cookie {
+    enum mp_step step;
+    unsigned flags;
+    int status;
+    enum mp_journal_phase phase;
+    enum mp_vm_state src, dst; /* after the failed write, and after the re-run */
+};
+
+static const struct unwritten_cookie unwritten_cookies[] = {
+    { MP_STEP_BEGIN, 0, 1, MP_PHASE_DONE, MP_VM_RUNNING, MP_VM_ABSENT },
+    { MP_STEP_PREPARE, 0, 3, MP_PHASE_STARTED, MP_VM_RUNNING, MP_VM_INCOMING },
+    { MP_STEP_PERFORM, 0, 3, MP_PHASE_STARTED, MP_VM_MIGRATED, MP_VM_INCOMING },
+    { MP_STEP_FINISH, 0, 3, MP_PHASE_STARTED, MP_VM_MIGRATED, MP_VM_RUNNING },
+    { MP_STEP_FINISH, RUN_CANCELLED, 3, MP_PHASE_STARTED, MP_VM_MIGRATED, MP_VM_ABSENT },
+};
+
+ParameterizedTestParameters(engine, cookie_before_commit)
+{
+    size_t n = ARRAY_SIZE(unwritten_cookies);
+    size_t *index = cr_malloc(n * sizeof(*index));
+    for (size_t i = 0; i < n; i++)
+        index[i] = i;
+    return cr_make_param_array(size_t, index, n);
+}
+
+ParameterizedTest(size_t *i, engine, cookie_before_commit)
+{
+    const struct unwritten_cookie *u = &unwritten_cookies[*i];
+    const char *name = mp_step_name(u->step);
+    const char *in = world_natural_in[u->step];
+    reach(u->step, false);
+    _cleanup_free_ char *nowhere = xasprintf("%s/missing/out.xml", w.root);
+    _cleanup_free_ char *message = NULL;
+    int status = world_run(&w, u->step, in, nowhere, u->flags, FAKE_SUCCEED, &message);
+    cr_assert_eq(status, u->status, "%s, its cookie unwritable: exit %d, expected %d (%s)", name,
+                 status, u->status, message ? message : "no message");
+    _cleanup_record_ struct mp_journal_record *rec = world_record(&w, mp_step_role(u->step), "vm1");
+    cr_assert_not_null(rec, "%s: no record", name);
+    cr_assert_eq(rec->step, u->step, "%s: record at step %s", name, mp_step_name(rec->step));
+    cr_assert_eq(rec->phase, u->phase, "%s, its cookie unwritable: record phase %s, expected %s",
+                 name, mp_journal_phase_name(rec->phase), mp_journal_phase_name(u->phase));
+    cr_assert_eq(vm_source(), u->src, "%s: source VM %s", name, mp_vm_state_name(vm_source()));
+    cr_assert_eq(vm_destination(), u->dst, "%s: destination VM %s", name,
+                 mp_vm_state_name(vm_destination()));
+
+    free(steal_ptr(&message));
+    status = world_run(&w, u->step, in, "out.xml", u->flags, FAKE_SUCCEED, &message);
+    cr_assert_eq(status, 0, "%s run again: exit %d (%s)", name, status,
+                 message ? message : "no message");
+    _cleanup_record_ struct mp_journal_record *again =
+        world_record(&w, mp_step_role(u->step), "vm1");
+    cr_assert_eq(again->step, u->step, "%s run again: record at step %s", name,
+                 mp_step_name(again->step));
+    cr_assert_eq(again->phase, MP_PHASE_DONE, "%s run again: record phase %s", name,
+                 mp_journal_phase_name(again->phase));
+    _cleanup_cookie_ struct mp_cookie *out = world_read_cookie(&w, "out.xml");
+    cr_assert_not_null(out, "%s run again: no cookie written", name);
+    cr_assert_str_eq(out->migration_id, again->migration_id, "%s", name);
+    cr_assert_eq(vm_source(), u->src, "%s run again: source VM %s", name,
+                 mp_vm_state_name(vm_source()));
+    cr_assert_eq(vm_destination(), u->dst, "%s run again: destination VM %s", name,
+                 mp_vm_state_name(vm_destination()));
+}
+
 /* Finish --cancelled on a destination that runs is refused (exit 3): it
  * hands out no cookie, for a "failed" Finish cookie would let Confirm
  * resume the source while the destination runs. The source stays paused
@@ -463,6 +536,52 @@ Test(engine, finish_ahead_readies_before_the_cookie)
     fake_ahead_calls(&called, &taken);
     cr_expect_eq(called, 1, "finish_ahead ran %u times", called);
     cr_expect_eq(taken, 1, "the plan took over what finish_ahead readied %u times", taken);
+    cr_assert_eq(vm_destination(), MP_VM_RUNNING);
+}
+
+/* Finish --domain, its cookie on a pipe, finds the journal's lock held, as
+ * by a Prepare still committing after its cookie: it waits for the lock
+ * while no cookie has come, and takes it ahead of the cookie once free. */
+Test(engine, finish_ahead_waits_for_a_held_lock)
+{
+    reach(MP_STEP_FINISH, false);
+    int input[2], go[2];
+    cr_assert_eq(pipe(input), 0);
+    cr_assert_eq(pipe(go), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* Started once the lock is held, by a descriptor it did not inherit
+         * (a copy would hold the lock for it). */
+        char byte;
+        if (read(go[0], &byte, 1) != 1)
+            _exit(99);
+        dup2(input[0], STDIN_FILENO);
+        close(input[0]), close(input[1]);
+        _exit(world_run(&w, MP_STEP_FINISH, NULL, "finish.xml", RUN_AHEAD, FAKE_SUCCEED, NULL));
+    }
+    close(input[0]), close(go[0]);
+    struct mp_journal *held = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_journal_open(w.dst_state, "vm1", MP_ROLE_DESTINATION, &held, &err), 0);
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    close(go[1]);
+    usleep(200 * 1000); /* Finish started, and found the lock held */
+    mp_journal_close(held);
+    usleep(500 * 1000); /* and took it */
+    struct mp_journal *after = NULL;
+    int r = mp_journal_open(w.dst_state, "vm1", MP_ROLE_DESTINATION, &after, NULL);
+    mp_journal_close(after);
+    _cleanup_free_ char *path = world_cookie(&w, "perform.xml");
+    _cleanup_free_ char *cookie = world_read(path);
+    cr_assert_eq(mp_write_all(input[1], cookie, strlen(cookie)), 0);
+    close(input[1]);
+    int ws = 0;
+    cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    cr_assert_eq(r, -EBUSY,
+                 "the lock was free before the cookie came (%d): Finish did not wait for it", r);
+    cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "Finish ended with wait status %d", ws);
     cr_assert_eq(vm_destination(), MP_VM_RUNNING);
 }
 
