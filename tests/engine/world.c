@@ -462,3 +462,12 @@ world_forget(const struct world *w, enum mp_role role, const char *domain)
     _cleanup_free_ char *dir = journal_dir(w, role, domain);
     nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
+
+size_t *
+world_indices(size_t n)
+{
+    size_t *index = cr_malloc(n * sizeof(*index));
+    for (size_t i = 0; i < n; i++)
+        index[i] = i;
+    return index;
+}

@@ -117,3 +117,7 @@ void world_save(struct world *w);
 void world_restore(struct world *w);
 /* Remove the journal of a role and domain, as if this host never saw it. */
 void world_forget(const struct world *w, enum mp_role role, const char *domain);
+
+/* The indices 0..n-1, in memory Criterion owns: the parameters of a
+ * parameterized test over the rows of a table. */
+size_t *world_indices(size_t n);

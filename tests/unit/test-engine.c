@@ -235,10 +235,7 @@ reach(enum mp_step step, bool undo_path)
 ParameterizedTestParameters(engine, behaviour)
 {
     size_t n = ARRAY_SIZE(behaviours);
-    size_t *index = cr_malloc(n * sizeof(*index));
-    for (size_t i = 0; i < n; i++)
-        index[i] = i;
-    return cr_make_param_array(size_t, index, n);
+    return cr_make_param_array(size_t, world_indices(n), n);
 }
 
 ParameterizedTest(size_t *i, engine, behaviour)
@@ -352,10 +349,7 @@ static const struct unwritten_cookie unwritten_cookies[] = {
 ParameterizedTestParameters(engine, cookie_before_commit)
 {
     size_t n = ARRAY_SIZE(unwritten_cookies);
-    size_t *index = cr_malloc(n * sizeof(*index));
-    for (size_t i = 0; i < n; i++)
-        index[i] = i;
-    return cr_make_param_array(size_t, index, n);
+    return cr_make_param_array(size_t, world_indices(n), n);
 }
 
 ParameterizedTest(size_t *i, engine, cookie_before_commit)

@@ -284,10 +284,7 @@ row_of(char **rows, const struct mp_recovery_rule *rule)
 ParameterizedTestParameters(recovery, rule_case)
 {
     size_t n = ARRAY_SIZE(cases);
-    size_t *index = cr_malloc(n * sizeof(*index));
-    for (size_t i = 0; i < n; i++)
-        index[i] = i;
-    return cr_make_param_array(size_t, index, n);
+    return cr_make_param_array(size_t, world_indices(n), n);
 }
 
 ParameterizedTest(size_t *i, recovery, rule_case)
@@ -690,10 +687,7 @@ pending(void)
 ParameterizedTestParameters(story, recovers)
 {
     size_t n = ARRAY_SIZE(stories);
-    size_t *index = cr_malloc(n * sizeof(*index));
-    for (size_t i = 0; i < n; i++)
-        index[i] = i;
-    return cr_make_param_array(size_t, index, n);
+    return cr_make_param_array(size_t, world_indices(n), n);
 }
 
 ParameterizedTest(size_t *i, story, recovers)
