@@ -134,7 +134,9 @@ struct mp_driver {
      * it and the guest's resume. Failing is allowed: Finish then goes the
      * usual way. */
     void (*finish_ahead)(struct mp_step_ctx *ctx, int input_fd);
-    /* Ask the hypervisor what the VM of a journal record is doing now. */
+    /* Ask the hypervisor what the VM of a journal record is doing now. A
+     * VM that may live but cannot be asked fails, with why: its state is
+     * MP_VM_UNKNOWN, and the operator reads the reason beside it. */
     int (*probe)(const struct mp_journal_record *record, const struct mp_options *opts,
                  enum mp_vm_state *state, struct mp_error **err);
 };

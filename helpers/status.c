@@ -32,22 +32,31 @@ static const char usage[] =
 struct pending {
     const struct mp_journal_entry *entry;
     enum mp_vm_state state;
+    char *state_unknown_why; /* NULL when the VM could be asked */
     const struct mp_recovery_rule *rule;
     char **command;
     char **then; /* run here after command, NULL if nothing */
 };
 
+/* What the VM of record does now; when that cannot be known, *why says why
+ * (the operator's first clue, and a rule that waits on it may be wrong). */
 static enum mp_vm_state
-probe_vm(const struct mp_journal_record *record, const struct mp_options *opts)
+probe_vm(const struct mp_journal_record *record, const struct mp_options *opts, char **why)
 {
     const struct mp_driver *driver;
     enum mp_vm_state state = MP_VM_UNKNOWN;
-    if (mp_driver_lookup(record->driver ? record->driver : "", &driver, NULL) < 0 || !driver->probe)
+    _cleanup_error_ struct mp_error *err = NULL;
+    *why = NULL;
+    if (mp_driver_lookup(record->driver ? record->driver : "", &driver, &err) < 0) {
+        *why = xstrdup(err->message);
         return MP_VM_UNKNOWN;
-    struct mp_error *err = NULL;
+    }
+    if (!driver->probe) {
+        *why = xasprintf("the %s driver cannot look at a VM", driver->name);
+        return MP_VM_UNKNOWN;
+    }
     if (driver->probe(record, opts, &state, &err) < 0) {
-        mp_debug("probing %s: %s", record->domain, err->message);
-        mp_error_free(err);
+        *why = xstrdup(err ? err->message : "the hypervisor did not say");
         return MP_VM_UNKNOWN;
     }
     return state;
@@ -108,6 +117,11 @@ print_text(const struct pending *p, size_t n)
         printf("%s (%s) migration %s: step %s %s, VM %s\n  %s\n", r->domain, mp_role_name(r->role),
                r->migration_id, mp_step_name(r->step), mp_journal_phase_name(r->phase),
                mp_vm_state_name(p[i].state), p[i].rule->why);
+        if (p[i].state_unknown_why) {
+            _cleanup_free_ char *why = mp_log_text(
+                p[i].state_unknown_why, strlen(p[i].state_unknown_why), 500, MP_LOG_LINE);
+            printf("  VM unknown because: %s\n", why);
+        }
         _cleanup_free_ char *storage = storage_state(r);
         if (storage)
             printf("  disks: %s\n", storage);
@@ -152,6 +166,9 @@ print_json(const struct pending *p, size_t n)
                                    json_object_new_string(mp_journal_phase_name(r->phase)));
             json_object_object_add(o, "vm_state",
                                    json_object_new_string(mp_vm_state_name(p[i].state)));
+            if (p[i].state_unknown_why)
+                json_object_object_add(o, "vm_state_why",
+                                       json_object_new_string(p[i].state_unknown_why));
             json_object_object_add(o, "why", json_object_new_string(p[i].rule->why));
             json_object_object_add(o, "where",
                                    json_object_new_string(mp_recovery_where(p[i].rule)));
@@ -265,7 +282,7 @@ run(struct mp_options *opts, int argc, char **argv, struct mp_error **err)
         struct pending *p = &pending[count++];
         *p = (struct pending){ .entry = &entries[i], .state = MP_VM_UNKNOWN };
         if (entries[i].record) {
-            p->state = probe_vm(entries[i].record, opts);
+            p->state = probe_vm(entries[i].record, opts, &p->state_unknown_why);
             p->rule = mp_recovery_rule_for(entries[i].record, p->state);
             p->command = mp_recovery_command(p->rule, entries[i].record, opts->state_dir);
             p->then = mp_recovery_then(p->rule, entries[i].record, opts->state_dir);
@@ -285,6 +302,7 @@ run(struct mp_options *opts, int argc, char **argv, struct mp_error **err)
     for (size_t i = 0; i < count; i++) {
         mp_strv_free(pending[i].command);
         mp_strv_free(pending[i].then);
+        free(pending[i].state_unknown_why);
     }
     mp_journal_entries_free(entries, n);
     return left > 0 ? 1 : 0;

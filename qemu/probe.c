@@ -6,6 +6,7 @@
 #include "proc.h"
 #include "qemu-internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,13 +96,13 @@ silent_vm_state(const struct mp_journal_record *record)
  * longer than the process lives. */
 static int
 connect_recorded(const struct mp_journal_record *record, const char *socket,
-                 const struct mp_options *opts, struct qemu_qmp **qmp)
+                 const struct mp_options *opts, struct qemu_qmp **qmp, struct mp_error **err)
 {
     pid_t pid;
     if (recorded_vm(record, &pid) != MP_PROC_ALIVE)
-        return qemu_qmp_connect(socket, opts->qmp_timeout_ms, qmp, NULL);
+        return qemu_qmp_connect(socket, opts->qmp_timeout_ms, qmp, err);
     struct qemu_qmp_starting vm = { .pid = pid, .what = "the recorded VM", .log_path = NULL };
-    return qemu_qmp_connect_wait(socket, &vm, opts->qmp_timeout_ms, qmp, NULL);
+    return qemu_qmp_connect_wait(socket, &vm, opts->qmp_timeout_ms, qmp, err);
 }
 
 int
@@ -110,9 +111,18 @@ qemu_probe(const struct mp_journal_record *record, const struct mp_options *opts
 {
     const char *socket = mp_journal_record_get_fact(record, QEMU_FACT_QMP);
     _cleanup_qmp_ struct qemu_qmp *qmp = NULL;
-    if (!socket || connect_recorded(record, socket, opts, &qmp) < 0) {
+    if (!socket) {
         *state = silent_vm_state(record);
         return 0;
+    }
+    _cleanup_error_ struct mp_error *silence = NULL;
+    if (connect_recorded(record, socket, opts, &qmp, &silence) < 0) {
+        *state = silent_vm_state(record);
+        if (*state != MP_VM_UNKNOWN)
+            return 0;
+        if (err && !*err)
+            *err = steal_ptr(&silence);
+        return -EIO;
     }
     _cleanup_free_ char *status = NULL;
     struct qemu_migration_info info;

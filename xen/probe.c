@@ -39,10 +39,8 @@ probe_source(struct xen_ctx *x, const struct mp_journal_record *record, enum mp_
              struct mp_error **err)
 {
     uint32_t domid = xen_recorded_domid(record, XEN_FACT_DOMID);
-    if (domid == 0) {
-        *state = MP_VM_UNKNOWN;
-        return 0;
-    }
+    if (domid == 0)
+        return mp_error_set(err, ENOENT, "the journal names no domain id for it");
     _cleanup_xen_domain_ struct xen_domain d = { 0 };
     int r = xen_domain_get(x, domid, record->uuid, &d, err);
     if (r == -ENOENT) {

@@ -105,6 +105,16 @@ grep -q "the stream's fate is unknown: the source's monitor said nothing for" "$
     mp_fail "Perform did not say the stream's fate is unknown"
 grep -q "migphase-status --state-dir $MP_STATE' says what to run" "$MP_TMP/mute-perform.err" ||
     mp_fail "Perform did not say what to run"
+# While the monitor stays silent, the VM cannot be asked: nothing is undone,
+# and the operator is told why.
+"$H/migphase-status" "${S[@]}" --qmp-timeout-ms 1000 >"$MP_TMP/mute-status-silent.out" || true
+cat "$MP_TMP/mute-status-silent.out"
+grep -q "^mute (source) .*step perform .*, VM unknown$" "$MP_TMP/mute-status-silent.out" ||
+    mp_fail "migphase-status does not call the silent source's VM unknown"
+grep -q "^  VM unknown because: .*mute-src.qmp" "$MP_TMP/mute-status-silent.out" ||
+    mp_fail "migphase-status does not say why the source's VM is unknown"
+! grep -q '^  run here: migphase-confirm' "$MP_TMP/mute-status-silent.out" ||
+    mp_fail "migphase-status would cancel a source it could not ask"
 kill -USR2 "$PROXY_PID"
 "$H/migphase-status" "${S[@]}" >"$MP_TMP/mute-status.out" || true
 cat "$MP_TMP/mute-status.out"
