@@ -436,6 +436,7 @@ def report_syscalls(profile):
 # --- process start ---------------------------------------------------------
 
 BARE_SCRIPT_START = "python3, json, socket"
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 def start_times(build, tmp, n):
     """Median time to spawn and reap each helper with --version and an empty
@@ -446,8 +447,11 @@ def start_times(build, tmp, n):
     subprocess.run(["cc", "-O2", "-o", empty, empty + ".c"], check=True)
     progs = {"empty C program": [empty],
              # Bare QMP runs inside this benchmark's own Python, started
-             # once: a bare script of its own would first pay this.
-             BARE_SCRIPT_START: [sys.executable, "-c", "import json, socket"]}
+             # once: a bare script of its own would first pay this. The
+             # system's Python, isolated (-I): neither a pyenv shim nor a
+             # PYTHON* variable of this shell makes it slower than a host's.
+             BARE_SCRIPT_START: [SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON)
+                                 else sys.executable, "-I", "-c", "import json, socket"]}
     for step in overhead.STEPS + ["migrate"]:
         progs["migphase-" + step] = [os.path.join(build, "helpers", "migphase-" + step),
                                      "--version"]
