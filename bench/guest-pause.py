@@ -433,6 +433,16 @@ def report_syscalls(profile):
     print()
 
 
+def run_laps(result):
+    """One run's laps outside the stream: the medians of the report hide
+    which step a slow run lost its time in."""
+    laps = result.get("steps")
+    if not laps:
+        return ""
+    return "; outside %.1f ms: %s" % (
+        ms(sum(laps.values())), ", ".join("%s %.1f" % (s, ms(laps[s])) for s in overhead.STEPS))
+
+
 # --- process start ---------------------------------------------------------
 
 BARE_SCRIPT_START = "python3, json, socket"
@@ -666,10 +676,11 @@ def main():
                         r = libvirt.run(tmp, name, port)
                     results[method].append(r)
                     print("run %d %-7s wall %.3f s, stream %.3f s, %s passes, downtime %.0f ms, "
-                          "pause %s" %
+                          "pause %s%s" %
                           (run + 1, method, r["wall"], r["stream"], r["passes"] or "?",
                            ms(r["downtime"]),
-                           "%.1f ms" % ms(r["pause"]) if r["pause"] is not None else "-"),
+                           "%.1f ms" % ms(r["pause"]) if r["pause"] is not None else "-",
+                           run_laps(r)),
                           flush=True)
                 finally:
                     subprocess.run(["pkill", "-KILL", "-f", tmp])
