@@ -206,8 +206,9 @@ wait_mirroring kp
 kill -KILL "$perf"
 wait "$perf" || true
 # A source monitor that does not answer in time makes its VM unknown, the
-# reason beside it, and nothing safe to run (seen once in CI, not since in
-# 17 runs under load): ask again, as the operator is told to, a few times.
+# reason beside it, and nothing safe to run (seen once in CI; not in 19
+# tries since, 16 of them under load): ask again, as the operator is told
+# to, a few times.
 for try in 1 2 3; do
     "${SRC[@]}" "$MP_HELPERS/migphase-status" --state-dir "$MP_STATE" >"$MP_TMP/kp-status.txt" || true
     grep -q '^  VM unknown because' "$MP_TMP/kp-status.txt" || break
