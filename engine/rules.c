@@ -404,3 +404,20 @@ mp_rule_cookie_before_commit(enum mp_step step, int rc)
 {
     return rc == 0 && step != MP_STEP_BEGIN;
 }
+
+/* Once the step asking has a verified cookie of a later step, only a
+ * helper of this migration at an earlier step of this host can hold the
+ * lock of a record like that, and only one that hands its cookie out
+ * before concluding: it is committing its done record (Perform's fsyncs,
+ * after its cookie, can outlast Finish's resume and the hand-over of
+ * Finish's cookie to Confirm on a busy disk), or exiting, or dying, and
+ * lets go within that. Begin concludes before its cookie exists. Anything
+ * else that holds the lock is refused at once. */
+bool
+mp_rule_lock_held_by_predecessor(enum mp_step step, const char *migration_id,
+                                 const struct mp_journal_record *holder)
+{
+    return holder && mp_streq0(holder->migration_id, migration_id) && !holder->closed &&
+           holder->step < step && mp_step_role(holder->step) == mp_step_role(step) &&
+           mp_rule_cookie_before_commit(holder->step, 0);
+}

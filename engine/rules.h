@@ -84,3 +84,11 @@ bool mp_rule_hands_out_cookie(enum mp_step step, bool closed);
  * done commit, so that the next step need not wait for the commit's
  * fsyncs: every step but Begin. */
 bool mp_rule_cookie_before_commit(enum mp_step step, int rc);
+
+/* Whether a step that finds its journal locked waits for the lock rather
+ * than refusing: the holder's record (read without the lock) is this
+ * migration's, open, at an earlier step of this host, whose helper is
+ * concluding after its cookie. Anything else holding the lock is another
+ * migration or a helper at work, refused at once. */
+bool mp_rule_lock_held_by_predecessor(enum mp_step step, const char *migration_id,
+                                      const struct mp_journal_record *holder);

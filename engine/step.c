@@ -25,11 +25,17 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The longest pause between two tries of a journal's lock held by the step
  * before (open_journal_ahead). */
 #define LOCK_WAIT_MAX_MS 64
+/* A step meeting the lock of its predecessor, which concludes after handing
+ * out its cookie: the longest pause between two tries (the wait is on the
+ * way to Confirm's end), and how long that predecessor may take in all. */
+#define PREDECESSOR_POLL_MAX_MS 4
+#define PREDECESSOR_WAIT_MS     10000
 
 /* The journal as the engine holds it: writable. Drivers see it read-only
  * through ctx->journal; only the engine commits. */
@@ -115,6 +121,52 @@ adopt_identity(struct mp_step_ctx *ctx, const struct mp_cookie *c, enum mp_role 
     mp_journal_record_set_fact(rec, MP_FACT_UNCHANGED_SUM, sum);
 }
 
+/* Whether the lock of the domain's journal is held by this migration's step
+ * before, concluding after its cookie (mp_rule_lock_held_by_predecessor);
+ * *holder_step says which. */
+static bool
+held_by_predecessor(const struct mp_step_ctx *ctx, const struct mp_cookie *c, enum mp_role role,
+                    enum mp_step *holder_step)
+{
+    _cleanup_record_ struct mp_journal_record *holder = NULL;
+    if (mp_journal_peek(ctx->opts->state_dir, c->domain_name, role, &holder, NULL) < 0)
+        return false;
+    *holder_step = holder->step;
+    return mp_rule_lock_held_by_predecessor(ctx->step, c->migration_id, holder);
+}
+
+/* Lock the domain's journal; wait, for PREDECESSOR_WAIT_MS at most, while
+ * the step before on this host still concludes. */
+static int
+lock_journal(const struct mp_step_ctx *ctx, const struct mp_cookie *c, enum mp_role role,
+             struct mp_journal **journal, struct mp_error **err)
+{
+    uint64_t deadline = mp_now_ms() + PREDECESSOR_WAIT_MS;
+    unsigned wait_ms = 1;
+    for (;;) {
+        _cleanup_error_ struct mp_error *busy = NULL;
+        int r = mp_journal_open(ctx->opts->state_dir, c->domain_name, role, journal, &busy);
+        enum mp_step holder = MP_STEP_BEGIN;
+        if (r != -EBUSY || !held_by_predecessor(ctx, c, role, &holder)) {
+            if (r < 0 && err && !*err)
+                *err = steal_ptr(&busy);
+            return r;
+        }
+        if (mp_now_ms() >= deadline)
+            return mp_error_set(err, EBUSY,
+                                "migphase-%s of this migration still holds the journal of domain "
+                                "%s (%s) after %d s",
+                                mp_step_name(holder), c->domain_name, mp_role_name(role),
+                                PREDECESSOR_WAIT_MS / 1000);
+        if (wait_ms == 1)
+            mp_debug("waiting for migphase-%s to conclude on domain %s", mp_step_name(holder),
+                     c->domain_name);
+        struct timespec pause = { .tv_nsec = (long)wait_ms * 1000000 };
+        nanosleep(&pause, NULL);
+        wait_ms = wait_ms < PREDECESSOR_POLL_MAX_MS ? 2 * wait_ms : PREDECESSOR_POLL_MAX_MS;
+    }
+}
+
 /* Open and lock the journal, refusing a second migration of the domain. A
  * record of the same migration that already concluded this step sets
  * *done_before so the step is answered from the journal. */
@@ -139,7 +191,7 @@ open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_befo
                               c->domain_name, named);
     struct step_run *run = run_of(ctx);
     if (!run->journal)
-        r = mp_journal_open(ctx->opts->state_dir, c->domain_name, role, &run->journal, err);
+        r = lock_journal(ctx, c, role, &run->journal, err);
     if (r < 0)
         return r;
     ctx->journal = run->journal;

@@ -518,6 +518,20 @@ entry_compare(const void *a, const void *b)
 }
 
 int
+mp_journal_peek(const char *state_dir, const char *domain, enum mp_role role,
+                struct mp_journal_record **out, struct mp_error **err)
+{
+    int r = mp_journal_check_domain(domain, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *dir = xasprintf("%s/%s/%s", state_dir, mp_role_name(role), domain);
+    _cleanup_close_ int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dir_fd < 0)
+        return mp_error_set_errno(err, errno, "cannot open the journal directory %s", dir);
+    return load_record_at(dir_fd, dir, domain, role, out, err);
+}
+
+int
 mp_journal_list(const char *state_dir, struct mp_journal_entry **out, size_t *n,
                 struct mp_error **err)
 {

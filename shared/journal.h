@@ -70,6 +70,11 @@ mp_journal_closep(struct mp_journal **j)
  * record fails with -EBADMSG and a message that names the file. */
 int mp_journal_load(struct mp_journal *journal, struct mp_journal_record **out,
                     struct mp_error **err);
+/* Read the current record of a journal without its lock, as one that
+ * another helper holds: rename makes it whole, old or new. Failures as
+ * mp_journal_load's. */
+int mp_journal_peek(const char *state_dir, const char *domain, enum mp_role role,
+                    struct mp_journal_record **out, struct mp_error **err);
 /* Replace the record atomically (temp file, fsync, rename, fsync dir),
  * together with the cookies saved since the last commit. Sets updated_us. */
 int mp_journal_commit(struct mp_journal *journal, struct mp_journal_record *record,

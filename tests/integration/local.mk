@@ -19,3 +19,12 @@ INTEGRATION_TESTS += tests/integration/slow-monitor.sh tests/integration/migrate
 	tests/integration/postcopy.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/qmp-proxy.py
+
+# The preload that slows one helper's fsyncs (migrate-pipeline.sh). Built
+# without this build's CFLAGS: a sanitizer's runtime must not come with it.
+tests/integration/slow-fsync.so: tests/integration/slow-fsync.c
+	$(AM_V_CC)$(MKDIR_P) tests/integration && \
+	$(CC) -O2 -Wall -Wextra -fPIC -shared -o $@ $(srcdir)/tests/integration/slow-fsync.c -ldl
+tests/integration/migrate-pipeline.log: tests/integration/slow-fsync.so
+CLEANFILES += tests/integration/slow-fsync.so
+EXTRA_DIST += tests/integration/slow-fsync.c

@@ -30,7 +30,11 @@
 #     (ps's fifteen characters) run migphase-migrate's executable, their
 #     parent, and the migration completes; while Perform still streams, the
 #     waiting Finish (given the domain) holds the destination journal's lock
-#     and a connection to the destination VM's monitor.
+#     and a connection to the destination VM's monitor;
+#   - Perform's fsyncs slowed (slow-fsync.so), its done commit, which
+#     follows its cookie, outlasts Finish: Confirm, given Finish's cookie,
+#     waits for the source journal's lock Perform still holds, and the
+#     migration completes.
 # The first two are wrapped (MIGPHASE_HELPER_DIR) by scripts that log when
 # each helper starts and ends: helpers from another directory are exec'd.
 # shellcheck source=tests/integration/lib.sh disable=SC2154
@@ -281,5 +285,21 @@ own=$(readlink -f "$MP_HELPERS/migphase-migrate")
 [ "$(mp_where_running fork)" = destination ] || mp_fail "guest runs: $(mp_where_running fork)"
 mp_verify_memory "$MP_TMP/fork-dst.qmp" $mem || mp_fail "memory check failed on the destination"
 mp_assert_nothing_pending
+echo "== Perform's done commit, after its cookie, outlasts Finish (its fsyncs 40 ms each):"
+echo "   Confirm waits for the source journal's lock, and the migration completes"
+mp_start_guest slowsync $mem 16
+mp_wait_ticks "$MP_TMP/slowsync-src-serial.log" 2 60
+export LD_PRELOAD="$top_builddir/tests/integration/slow-fsync.so" SLOW_FSYNC_COMM=migphase-perfor
+rc=0
+mp_migrate slowsync --local --listen 127.0.0.1 --progress none --log-level debug \
+    2>"$MP_TMP/migrate.err" || rc=$?
+unset LD_PRELOAD SLOW_FSYNC_COMM
+[ "$rc" -eq 0 ] || mp_fail "migphase-migrate exited $rc: $(grep -v debug: "$MP_TMP/migrate.err")"
+grep -q "migphase-confirm: debug: waiting for migphase-perform to conclude" "$MP_TMP/migrate.err" ||
+    mp_fail "Confirm never met Perform's lock: the test did not test it"
+[ "$(mp_where_running slowsync)" = destination ] || mp_fail "guest runs: $(mp_where_running slowsync)"
+mp_verify_memory "$MP_TMP/slowsync-dst.qmp" $mem || mp_fail "memory check failed on the destination"
+mp_assert_nothing_pending
 echo "PASS: Finish waits for Perform's cookie, its journal and monitor open; abandoned, it" \
-    "changes nothing; this build's helpers run without an exec"
+    "changes nothing; this build's helpers run without an exec; Confirm waits for a Perform" \
+    "still committing"

@@ -39,6 +39,7 @@
 #include <criterion/parameterized.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -533,34 +534,50 @@ Test(engine, finish_ahead_readies_before_the_cookie)
     cr_assert_eq(vm_destination(), MP_VM_RUNNING);
 }
 
+/* Fork a step run that starts once a byte comes on *go (the write end),
+ * so that the parent can take a lock first: by a descriptor the child did
+ * not inherit, as a copy would hold the lock for it. With input (a pipe),
+ * its read end is the step's standard input. */
+static pid_t
+fork_step_on_go(enum mp_step step, const char *in, const char *out, unsigned flags, int input[2],
+                int *go)
+{
+    int pipe_go[2];
+    cr_assert_eq(pipe(pipe_go), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        char byte;
+        if (read(pipe_go[0], &byte, 1) != 1)
+            _exit(99);
+        if (input) {
+            dup2(input[0], STDIN_FILENO);
+            close(input[0]), close(input[1]);
+        }
+        _exit(world_run(&w, step, in, out, flags, FAKE_SUCCEED, NULL));
+    }
+    close(pipe_go[0]);
+    *go = pipe_go[1];
+    return pid;
+}
+
 /* Finish --domain, its cookie on a pipe, finds the journal's lock held, as
  * by a Prepare still committing after its cookie: it waits for the lock
  * while no cookie has come, and takes it ahead of the cookie once free. */
 Test(engine, finish_ahead_waits_for_a_held_lock)
 {
     reach(MP_STEP_FINISH, false);
-    int input[2], go[2];
+    int input[2];
     cr_assert_eq(pipe(input), 0);
-    cr_assert_eq(pipe(go), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* Started once the lock is held, by a descriptor it did not inherit
-         * (a copy would hold the lock for it). */
-        char byte;
-        if (read(go[0], &byte, 1) != 1)
-            _exit(99);
-        dup2(input[0], STDIN_FILENO);
-        close(input[0]), close(input[1]);
-        _exit(world_run(&w, MP_STEP_FINISH, NULL, "finish.xml", RUN_AHEAD, FAKE_SUCCEED, NULL));
-    }
-    close(input[0]), close(go[0]);
+    int go = -1;
+    pid_t pid = fork_step_on_go(MP_STEP_FINISH, NULL, "finish.xml", RUN_AHEAD, input, &go);
+    close(input[0]);
     struct mp_journal *held = NULL;
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(mp_journal_open(w.dst_state, "vm1", MP_ROLE_DESTINATION, &held, &err), 0);
-    cr_assert_eq(write(go[1], "g", 1), 1);
-    close(go[1]);
+    cr_assert_eq(write(go, "g", 1), 1);
+    close(go);
     usleep(200 * 1000); /* Finish started, and found the lock held */
     mp_journal_close(held);
     usleep(500 * 1000); /* and took it */
@@ -577,6 +594,74 @@ Test(engine, finish_ahead_waits_for_a_held_lock)
                  "the lock was free before the cookie came (%d): Finish did not wait for it", r);
     cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "Finish ended with wait status %d", ws);
     cr_assert_eq(vm_destination(), MP_VM_RUNNING);
+}
+
+/* The source's journal, locked and put back as Perform leaves it between
+ * its cookie and its done commit (or, with phase DONE, between that commit
+ * and its exit). */
+static struct mp_journal *
+hold_source_at_perform(enum mp_journal_phase phase)
+{
+    struct mp_journal *held = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_journal_open(w.src_state, "vm1", MP_ROLE_SOURCE, &held, &err), 0);
+    _cleanup_record_ struct mp_journal_record *record = NULL;
+    cr_assert_eq(mp_journal_load(held, &record, &err), 0);
+    cr_assert_eq(record->step, MP_STEP_PERFORM);
+    record->phase = phase;
+    cr_assert_eq(mp_journal_commit(held, record, &err), 0, "%s", err ? err->message : "");
+    return held;
+}
+
+/* Confirm given Finish's cookie while Perform, which handed out its cookie
+ * before its done commit, still holds the source's journal for that commit
+ * (a busy disk): Confirm waits for the lock instead of failing a migration
+ * that succeeded. */
+Test(engine, confirm_waits_for_perform_concluding)
+{
+    reach(MP_STEP_CONFIRM, false);
+    int go = -1;
+    pid_t pid = fork_step_on_go(MP_STEP_CONFIRM, "finish.xml", NULL, 0, NULL, &go);
+    struct mp_journal *held = hold_source_at_perform(MP_PHASE_STARTED);
+    cr_assert_eq(write(go, "g", 1), 1);
+    close(go);
+    usleep(300 * 1000); /* Confirm started, met the lock, and waits */
+    int ws = 0;
+    pid_t early = waitpid(pid, &ws, WNOHANG);
+    /* Perform's done commit, then its exit. */
+    _cleanup_record_ struct mp_journal_record *record = NULL;
+    cr_assert_eq(mp_journal_load(held, &record, NULL), 0);
+    record->phase = MP_PHASE_DONE;
+    cr_assert_eq(mp_journal_commit(held, record, NULL), 0);
+    mp_journal_close(held);
+    if (early == 0)
+        cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    cr_assert_eq(early, 0, "Confirm did not wait for the lock: it ended with wait status %d", ws);
+    cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "Confirm ended with wait status %d", ws);
+    cr_assert_eq(vm_source(), MP_VM_ABSENT);
+}
+
+/* The same lock, held at Perform's record by anything but a helper that
+ * concludes after its cookie (here: the stream still running, as far as a
+ * Perform of another migration would say) is refused at once. */
+Test(engine, confirm_refuses_a_lock_of_another_migration)
+{
+    reach(MP_STEP_CONFIRM, false);
+    struct mp_journal *held = hold_source_at_perform(MP_PHASE_STARTED);
+    _cleanup_record_ struct mp_journal_record *record = NULL;
+    cr_assert_eq(mp_journal_load(held, &record, NULL), 0);
+    free(record->migration_id);
+    record->migration_id = xstrdup("00000000-0000-4000-8000-000000000000");
+    cr_assert_eq(mp_journal_commit(held, record, NULL), 0);
+    uint64_t start = mp_now_ms();
+    _cleanup_free_ char *message = NULL;
+    int status = world_run(&w, MP_STEP_CONFIRM, "finish.xml", NULL, 0, FAKE_SUCCEED, &message);
+    uint64_t took = mp_now_ms() - start;
+    mp_journal_close(held);
+    cr_assert_neq(status, 0, "Confirm went on under a lock of another migration");
+    cr_assert(message && strstr(message, "another migphase helper"), "%s",
+              message ? message : "no message");
+    cr_assert_lt(took, 2000, "Confirm waited %" PRIu64 " ms before refusing", took);
 }
 
 /* A cookie of another domain than --domain names is refused before

@@ -980,6 +980,37 @@ Test(journal, load_refuses_a_record_of_another_journal)
               err->message);
 }
 
+/* Peeking reads the record a helper holding the lock committed, with the
+ * checks of a load, and follows no symlinked domain directory. */
+Test(journal, peek_reads_a_held_record_as_load_does)
+{
+    _cleanup_journal_ struct mp_journal *held = open_ok("vm-a", MP_ROLE_SOURCE);
+    _cleanup_record_ struct mp_journal_record *r = sample_record("vm-a", MP_ROLE_SOURCE);
+    commit_ok(held, r);
+    _cleanup_record_ struct mp_journal_record *peeked = NULL;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_journal_peek(state_dir, "vm-a", MP_ROLE_SOURCE, &peeked, &err), 0, "%s",
+                 err ? err->message : "");
+    assert_records_equal(r, peeked);
+
+    _cleanup_journal_ struct mp_journal *b = open_ok("vm-b", MP_ROLE_SOURCE);
+    _cleanup_free_ char *from = path_in("/record", "source", "vm-a");
+    _cleanup_free_ char *to = path_in("/record", "source", "vm-b");
+    cr_assert_eq(link(from, to), 0);
+    struct mp_journal_record *copied = NULL;
+    cr_assert_eq(mp_journal_peek(state_dir, "vm-b", MP_ROLE_SOURCE, &copied, NULL), -EBADMSG);
+
+    _cleanup_free_ char *elsewhere = path_in("", "source", "vm-a");
+    _cleanup_free_ char *link_dir = path_in("", "source", "vm-c");
+    cr_assert_eq(symlink(elsewhere, link_dir), 0);
+    struct mp_journal_record *followed = NULL;
+    cr_assert_lt(mp_journal_peek(state_dir, "vm-c", MP_ROLE_SOURCE, &followed, NULL), 0);
+    cr_assert_null(followed);
+    struct mp_journal_record *climbed = NULL;
+    cr_assert_eq(mp_journal_peek(state_dir, "../source/vm-a", MP_ROLE_SOURCE, &climbed, NULL),
+                 -EINVAL);
+}
+
 Test(journal, load_refuses_a_fifo)
 {
     _cleanup_journal_ struct mp_journal *j = open_ok("vm", MP_ROLE_SOURCE);
