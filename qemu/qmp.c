@@ -399,8 +399,10 @@ qmp_wait_fd(struct qemu_qmp *qmp, short events, uint64_t deadline, uint64_t time
             const char *what, struct mp_error **err)
 {
     int r = qmp_poll(qmp->fd, events, deadline, qmp->interrupt, &qmp->interrupt_seen);
+    /* The flag holds the signal, as mp_interrupted does: say which, as the
+     * waits outside QMP do. */
     if (r == -EINTR)
-        return mp_error_set(err, EINTR, "interrupted");
+        return mp_error_set(err, EINTR, "interrupted by signal %d", (int)qmp->interrupt_seen);
     if (r == -ETIMEDOUT)
         return mp_error_set(err, ETIMEDOUT, "timed out after %" PRIu64 " ms waiting for %s",
                             timeout_ms, what);

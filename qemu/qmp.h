@@ -56,8 +56,9 @@ qemu_qmp_closep(struct qemu_qmp **q)
 const char *qemu_qmp_version(const struct qemu_qmp *qmp);
 /* Pid of the process at the other end (SO_PEERCRED), or -ENOTSOCK etc. */
 int qemu_qmp_peer_pid(const struct qemu_qmp *qmp, pid_t *pid);
-/* Let a signal handler cancel waits: when *flag takes a new non-zero value,
- * the wait in progress (or the next one) returns -EINTR ("interrupted"). Each
+/* Let a signal handler cancel waits: when *flag takes a new non-zero value
+ * (the signal's number), the wait in progress (or the next one) returns
+ * -EINTR ("interrupted by signal N"). Each
  * value interrupts once: the commands that clean up afterwards (migrate_cancel,
  * cont) run normally with the flag still set; a different value (another
  * signal) interrupts again. The late reply of an interrupted command is
