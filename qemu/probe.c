@@ -6,7 +6,6 @@
 #include "proc.h"
 #include "qemu-internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,17 +115,18 @@ qemu_probe(const struct mp_journal_record *record, const struct mp_options *opts
         return 0;
     }
     _cleanup_error_ struct mp_error *silence = NULL;
-    if (connect_recorded(record, socket, opts, &qmp, &silence) < 0) {
+    int r = connect_recorded(record, socket, opts, &qmp, &silence);
+    if (r < 0) {
         *state = silent_vm_state(record);
         if (*state != MP_VM_UNKNOWN)
             return 0;
         if (err && !*err)
             *err = steal_ptr(&silence);
-        return -EIO;
+        return r;
     }
     _cleanup_free_ char *status = NULL;
     struct qemu_migration_info info;
-    int r = qemu_monitor_state(qmp, &status, &info, err);
+    r = qemu_monitor_state(qmp, &status, &info, err);
     if (r < 0)
         return r;
     *state = qemu_monitor_vm_state(status, info.status);
