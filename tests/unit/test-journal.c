@@ -1000,7 +1000,14 @@ Test(journal, peek_reads_a_held_record_as_load_does)
     struct mp_journal_record *copied = NULL;
     cr_assert_eq(mp_journal_peek(state_dir, "vm-b", MP_ROLE_SOURCE, &copied, NULL), -EBADMSG);
 
-    _cleanup_free_ char *elsewhere = path_in("", "source", "vm-a");
+    /* A journal of vm-c kept elsewhere, its directory linked in. */
+    _cleanup_free_ char *other_state = xasprintf("%s/other", state_dir);
+    struct mp_journal *other = NULL;
+    cr_assert_eq(mp_journal_open(other_state, "vm-c", MP_ROLE_SOURCE, &other, NULL), 0);
+    _cleanup_record_ struct mp_journal_record *c = sample_record("vm-c", MP_ROLE_SOURCE);
+    commit_ok(other, c);
+    mp_journal_close(other);
+    _cleanup_free_ char *elsewhere = xasprintf("%s/source/vm-c", other_state);
     _cleanup_free_ char *link_dir = path_in("", "source", "vm-c");
     cr_assert_eq(symlink(elsewhere, link_dir), 0);
     struct mp_journal_record *followed = NULL;
