@@ -138,16 +138,27 @@ lock_is_current(const char *dir, int dir_fd, int lock_fd)
     return same_file(&locked, &named) && same_file(&dir_now, &dir_named);
 }
 
+/* The directory of a domain's journal in a role, or NULL (*err set) for a
+ * domain name that could climb out of the state directory. */
+static char *
+journal_dir(const char *state_dir, const char *domain, enum mp_role role, struct mp_error **err)
+{
+    if (mp_journal_check_domain(domain, err) < 0)
+        return NULL;
+    const char *role_name = mp_role_name(role);
+    assert(role_name);
+    return xasprintf("%s/%s/%s", state_dir, role_name, domain);
+}
+
 int
 mp_journal_open(const char *state_dir, const char *domain, enum mp_role role,
                 struct mp_journal **out, struct mp_error **err)
 {
-    int r = mp_journal_check_domain(domain, err);
-    if (r < 0)
-        return r;
+    _cleanup_free_ char *dir = journal_dir(state_dir, domain, role, err);
+    if (!dir)
+        return -EINVAL;
     const char *role_name = mp_role_name(role);
-    assert(role_name);
-    _cleanup_free_ char *dir = xasprintf("%s/%s/%s", state_dir, role_name, domain);
+    int r;
 
     for (int attempt = 1;; attempt++) {
         r = mp_mkdir_p(dir, 0700);
@@ -521,10 +532,9 @@ int
 mp_journal_peek(const char *state_dir, const char *domain, enum mp_role role,
                 struct mp_journal_record **out, struct mp_error **err)
 {
-    int r = mp_journal_check_domain(domain, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *dir = xasprintf("%s/%s/%s", state_dir, mp_role_name(role), domain);
+    _cleanup_free_ char *dir = journal_dir(state_dir, domain, role, err);
+    if (!dir)
+        return -EINVAL;
     _cleanup_close_ int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (dir_fd < 0)
         return mp_error_set_errno(err, errno, "cannot open the journal directory %s", dir);
