@@ -229,7 +229,8 @@ setup_and_listen(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error 
     struct qemu_tls_params tls = { 0 };
     if (ctx->out->stream_tls)
         tls = (struct qemu_tls_params){ .creds = QEMU_TLS_CREDS_ID, .authz = QEMU_TLS_AUTHZ_ID };
-    int r = qemu_monitor_setup_migration(qmp, &ctx->in->params, &tls, NULL, &first, err);
+    int r =
+        qemu_monitor_setup_migration(qmp, QEMU_INCOMING, &ctx->in->params, &tls, NULL, &first, err);
     if (r < 0)
         r = explain_postcopy_refusal(ctx, qmp, err);
     if (r == 0)

@@ -93,11 +93,14 @@ want_capability(json_object *caps, json_object *reported, const char *name, bool
         json_object_array_add(caps, capability(name, want));
 }
 
-/* The capabilities a tuning turns on or off, and the option that asks. */
+/* The capabilities a tuning turns on or off, the option that asks, and
+ * whether only the sending QEMU reads it (the receiving one is left as it
+ * is: see qemu_monitor_setup_migration). */
 struct tuned_capability {
     const char *name;
     const char *option;
     bool (*wanted)(const struct mp_tuning *t);
+    bool outgoing_only;
 };
 
 static bool
@@ -127,10 +130,11 @@ wants_postcopy(const struct mp_tuning *t)
 }
 
 static const struct tuned_capability tuned_capabilities[] = {
-    { "xbzrle", "--xbzrle", wants_xbzrle },
-    { "postcopy-ram", "--postcopy", wants_postcopy },
-    { "auto-converge", "--auto-converge", wants_auto_converge },
-    { "multifd", "--parallel", wants_multifd },
+    { "xbzrle", "--xbzrle", wants_xbzrle, false },
+    { "postcopy-ram", "--postcopy", wants_postcopy, false },
+    /* It throttles the vCPUs of the VM that sends. */
+    { "auto-converge", "--auto-converge", wants_auto_converge, true },
+    { "multifd", "--parallel", wants_multifd, false },
 };
 
 int
@@ -152,19 +156,21 @@ qemu_monitor_check_tuning(json_object *reported, const char *version, const stru
 /* migrate-set-capabilities for what differs from QEMU's report (everything
  * when there is no report), or NULL when nothing does. */
 static json_object *
-capabilities_to_set(json_object *reported, const struct mp_params *params)
+capabilities_to_set(json_object *reported, const struct mp_params *params, enum qemu_stream_end end)
 {
     const struct mp_tuning *t = &params->tuning;
     json_object *caps = json_object_new_array();
     want_capability(caps, reported, "events", true);
     /* A disk copy completes its mirrors while the source is paused, before
      * QEMU sends the devices' state (qemu/storage.c). */
-    bool storage = params->copy_storage != MP_COPY_STORAGE_NONE;
+    bool storage = params->copy_storage != MP_COPY_STORAGE_NONE && end == QEMU_OUTGOING;
     for (size_t i = 0; i < ARRAY_SIZE(capabilities_off); i++)
         want_capability(caps, reported, capabilities_off[i],
                         storage && strcmp(capabilities_off[i], "pause-before-switchover") == 0);
     for (size_t i = 0; i < ARRAY_SIZE(tuned_capabilities); i++) {
         const struct tuned_capability *c = &tuned_capabilities[i];
+        if (c->outgoing_only && end == QEMU_INCOMING)
+            continue;
         bool want = c->wanted(t), now;
         /* The held-back throttle of --converge auto, where this QEMU has it
          * (a QEMU without it converges without it). */
@@ -230,35 +236,48 @@ want_throttle(json_object *args, json_object *reported, const struct mp_params *
 /* The tuning's parameters, QEMU's defaults when not asked for: an earlier
  * migration's channels or cache stay in the process otherwise. */
 static void
-want_tuning(json_object *args, json_object *reported, const struct mp_params *params)
+want_tuning(json_object *args, json_object *reported, const struct mp_params *params,
+            enum qemu_stream_end end)
 {
     const struct mp_tuning *t = &params->tuning;
     want_int(args, reported, "multifd-channels", t->parallel ? (int64_t)t->parallel : 2);
     want_string(args, reported, "multifd-compression", mp_compress_name(t->compress));
+    if (end == QEMU_INCOMING)
+        return; /* the delta cache and the throttle are the sender's */
     want_int(args, reported, "xbzrle-cache-size",
              t->xbzrle_bytes ? (int64_t)t->xbzrle_bytes : 64 << 20);
     want_throttle(args, reported, params);
 }
 
-/* migrate-set-parameters for what differs from QEMU's report, or NULL. */
-static json_object *
-parameters_to_set(json_object *reported, const struct mp_params *params,
-                  const struct qemu_tls_params *tls)
+/* The sender's bounds: its bandwidth and the pause it may take. */
+static void
+want_bounds(json_object *args, json_object *reported, const struct mp_params *params)
 {
     /* QEMU's default limit (128 MiB/s) never converges for a guest that
      * dirties memory quickly: no limit unless the user asked for one. */
     int64_t bandwidth = params->bandwidth_mib ? (int64_t)(params->bandwidth_mib << 20) : INT64_MAX;
     int64_t downtime = params->downtime_ms ? (int64_t)params->downtime_ms : 300;
-    json_object *args = json_object_new_object();
     want_int(args, reported, "max-bandwidth", bandwidth);
     /* The bound holds under postcopy too (0 there means none), where this
-     * QEMU knows the parameter (QEMU 3.0 and later). */
+     * QEMU knows the parameter (QEMU 3.0 and later); a migration that
+     * cannot switch to postcopy leaves it alone. */
     json_object *v = NULL;
-    if (reported && json_object_object_get_ex(reported, "max-postcopy-bandwidth", &v))
+    if (params->tuning.postcopy && reported &&
+        json_object_object_get_ex(reported, "max-postcopy-bandwidth", &v))
         want_int(args, reported, "max-postcopy-bandwidth",
                  params->bandwidth_mib ? (int64_t)(params->bandwidth_mib << 20) : 0);
     want_int(args, reported, "downtime-limit", downtime);
-    want_tuning(args, reported, params);
+}
+
+/* migrate-set-parameters for what differs from QEMU's report, or NULL. */
+static json_object *
+parameters_to_set(json_object *reported, const struct mp_params *params,
+                  const struct qemu_tls_params *tls, enum qemu_stream_end end)
+{
+    json_object *args = json_object_new_object();
+    if (end == QEMU_OUTGOING)
+        want_bounds(args, reported, params);
+    want_tuning(args, reported, params, end);
     /* An earlier migration's TLS settings stay in the process: always said. */
     want_string(args, reported, "tls-creds", tls ? tls->creds : NULL);
     want_string(args, reported, "tls-hostname", tls ? tls->hostname : NULL);
@@ -271,9 +290,10 @@ parameters_to_set(json_object *reported, const struct mp_params *params,
 }
 
 int
-qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
-                             const struct qemu_tls_params *tls, json_object *const *reported,
-                             struct qemu_qmp_call *then, struct mp_error **err)
+qemu_monitor_setup_migration(struct qemu_qmp *qmp, enum qemu_stream_end end,
+                             const struct mp_params *params, const struct qemu_tls_params *tls,
+                             json_object *const *reported, struct qemu_qmp_call *then,
+                             struct mp_error **err)
 {
     /* Set only what differs from what QEMU reports: QEMU reads a command a
      * byte per turn of its main loop, and the whole list of capabilities
@@ -284,8 +304,8 @@ qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *param
     json_object *caps = reported ? reported[0] : queries[0].ret;
     json_object *values = reported ? reported[1] : queries[1].ret;
     int r = qemu_monitor_check_tuning(caps, qemu_qmp_version(qmp), &params->tuning, err);
-    json_object *cap_args = r == 0 ? capabilities_to_set(caps, params) : NULL;
-    json_object *param_args = r == 0 ? parameters_to_set(values, params, tls) : NULL;
+    json_object *cap_args = r == 0 ? capabilities_to_set(caps, params, end) : NULL;
+    json_object *param_args = r == 0 ? parameters_to_set(values, params, tls, end) : NULL;
     qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
     if (r < 0) {
         if (then)

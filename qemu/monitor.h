@@ -39,10 +39,17 @@ int qemu_monitor_state(struct qemu_qmp *qmp, char **run_state, struct qemu_migra
  * own outcome in more[i] (free with qemu_qmp_calls_free); only ours fail it. */
 int qemu_monitor_state_and(struct qemu_qmp *qmp, char **run_state, struct qemu_migration_info *info,
                            struct qemu_qmp_call *more, size_t n_more, struct mp_error **err);
+/* Which end of the stream a QEMU is. */
+enum qemu_stream_end { QEMU_OUTGOING, QEMU_INCOMING };
 /* Set every migration capability and parameter we rely on, explicitly (tls
- * NULL: clear text): QEMU
- * keeps them for the life of the process, including values it received as a
- * destination of an earlier migration. then (may be NULL) is one more command
+ * NULL: clear text): QEMU keeps them for the life of the process, including
+ * values it received as a destination of an earlier migration. The incoming
+ * end gets only what it reads (the capabilities both ends must share, the
+ * channels, TLS), not the sender's bandwidth, pause, delta cache or
+ * throttle: QEMU reads a command a byte per turn of its main loop, about
+ * 10 us a byte beside a busy guest, and the destination's setup is on the
+ * way to the stream. Its next Perform, should it send the VM on, sets
+ * those. then (may be NULL) is one more command
  * sent in the same round trip, which QEMU runs even if a setting failed: only
  * for a command whose effect the caller undoes on failure anyway. Fails if a
  * setting failed; then's own outcome is left in *then (ret, result, error:
@@ -51,9 +58,10 @@ int qemu_monitor_state_and(struct qemu_qmp *qmp, char **run_state, struct qemu_m
  * answered, asked by the caller in a round trip of its own
  * (QEMU_MONITOR_MIGRATION_QUERIES; a NULL answer sets everything); NULL:
  * asked here. */
-int qemu_monitor_setup_migration(struct qemu_qmp *qmp, const struct mp_params *params,
-                                 const struct qemu_tls_params *tls, json_object *const *reported,
-                                 struct qemu_qmp_call *then, struct mp_error **err);
+int qemu_monitor_setup_migration(struct qemu_qmp *qmp, enum qemu_stream_end end,
+                                 const struct mp_params *params, const struct qemu_tls_params *tls,
+                                 json_object *const *reported, struct qemu_qmp_call *then,
+                                 struct mp_error **err);
 /* The two queries of the reported array, in its order. */
 #define QEMU_MONITOR_MIGRATION_QUERIES                                                             \
     { .command = "query-migrate-capabilities" },                                                   \

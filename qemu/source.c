@@ -842,7 +842,8 @@ start_stream(struct mp_step_ctx *ctx, const struct source_vm *vm, struct mp_erro
     if (r == 0)
         r = qemu_storage_mirror(ctx, qmp, tls.creds, tls.hostname, err);
     if (r == 0)
-        r = qemu_monitor_setup_migration(qmp, &ctx->in->params, &tls, vm->reported, NULL, err);
+        r = qemu_monitor_setup_migration(qmp, QEMU_OUTGOING, &ctx->in->params, &tls, vm->reported,
+                                         NULL, err);
     if (r < 0)
         return r;
     if (!ctx->in->params.live) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The stream's tuning travels in Begin's cookie and both QEMUs get it:
-# --parallel 4 (multifd), --parallel 2 --compress zstd and --xbzrle each
-# migrate a guest that rewrites its memory, verified on the destination.
+# The stream's tuning travels in Begin's cookie and each QEMU gets what it
+# reads: --parallel 4 (multifd), --parallel 2 --compress zstd and --xbzrle
+# each migrate a guest that rewrites its memory, verified on the
+# destination; the delta cache's size goes to the source alone, step by step.
 # Refused: --compress without --parallel (Begin, exit 2), cookies asking
 # for more channels than allowed or compression of one stream (Prepare,
 # exit 2, nothing started), and a
@@ -63,7 +64,25 @@ tuned par multifd multifd-channels=4 multifd-compression=none -- --parallel 4
 echo "== --parallel 2 --compress zstd"
 tuned zst multifd multifd-channels=2 multifd-compression=zstd -- --parallel 2 --compress zstd
 echo "== --xbzrle 16M"
-tuned xbz xbzrle xbzrle-cache-size=16777216 -- --xbzrle 16M
+tuned xbz xbzrle -- --xbzrle 16M
+
+echo "== --xbzrle 16M step by step: the cache's size is the source's, not the destination's"
+mp_start_guest xbs $mem 8
+mp_wait_ticks "$MP_TMP/xbs-src-serial.log" 2 60
+"$H/migphase-begin" "${S[@]}" --qmp "$MP_TMP/xbs-src.qmp" --xbzrle 16M --out "$MP_TMP/begin.xml"
+"$H/migphase-prepare" "${S[@]}" --qmp "$MP_TMP/xbs-dst.qmp" --listen 127.0.0.1 \
+    --rewrite "$MP_TMP/xbs-src-=$MP_TMP/xbs-dst-" --in "$MP_TMP/begin.xml" --out "$MP_TMP/prepare.xml"
+"$H/migphase-perform" "${S[@]}" --progress none --in "$MP_TMP/prepare.xml" --out "$MP_TMP/perform.xml"
+# The source stays, paused, until Confirm.
+got=$(mp_qmp --get xbzrle-cache-size "$MP_TMP/xbs-src.qmp" query-migrate-parameters)
+[ "$got" = 16777216 ] || mp_fail "xbzrle-cache-size is '$got' on the source, not 16777216"
+[ "$(capability "$MP_TMP/xbs-dst.qmp" xbzrle)" = True ] || mp_fail "xbzrle is not on on the destination"
+got=$(mp_qmp --get xbzrle-cache-size "$MP_TMP/xbs-dst.qmp" query-migrate-parameters)
+[ "$got" = 67108864 ] || mp_fail "the destination was sent the sender's cache size: '$got'"
+"$H/migphase-finish" "${S[@]}" --in "$MP_TMP/perform.xml" --out "$MP_TMP/finish.xml"
+"$H/migphase-confirm" "${S[@]}" --in "$MP_TMP/finish.xml"
+mp_verify_memory "$MP_TMP/xbs-dst.qmp" $mem || mp_fail "memory check failed on the destination (xbzrle)"
+mp_assert_nothing_pending
 
 echo "== Refused: --compress without --parallel (Begin, exit 2, one line)"
 mp_start_guest ref $mem 8

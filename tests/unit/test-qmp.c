@@ -1792,7 +1792,7 @@ setup_migration(struct fake *f, const struct mp_params *params, struct qemu_qmp_
                 struct mp_error **err)
 {
     struct qemu_qmp *qmp = connect_fake(f, 1000);
-    int r = qemu_monitor_setup_migration(qmp, params, NULL, NULL, then, err);
+    int r = qemu_monitor_setup_migration(qmp, QEMU_OUTGOING, params, NULL, NULL, then, err);
     qemu_qmp_close(qmp);
     return r;
 }
@@ -1843,8 +1843,9 @@ Test(monitor, settings_asked_ahead_are_not_asked_again, .timeout = 10)
     struct mp_params params = { .live = true, .tuning.converge = MP_CONVERGE_NONE };
     _cleanup_error_ struct mp_error *err = NULL;
     struct qemu_qmp *qmp = connect_fake(f, 1000);
-    cr_assert_eq(qemu_monitor_setup_migration(qmp, &params, NULL, reported, NULL, &err), 0, "%s",
-                 err ? err->message : "");
+    cr_assert_eq(
+        qemu_monitor_setup_migration(qmp, QEMU_OUTGOING, &params, NULL, reported, NULL, &err), 0,
+        "%s", err ? err->message : "");
     qemu_qmp_close(qmp);
     json_object_put(reported[0]);
     json_object_put(reported[1]);
@@ -1903,6 +1904,76 @@ Test(monitor, postcopy_is_set_on_with_its_bandwidth, .timeout = 10)
                                 .tuning = { .converge = MP_CONVERGE_NONE, .postcopy = true } };
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
+    fake_finish(f);
+}
+
+/* A migration that cannot switch to postcopy leaves the postcopy bound
+ * alone: every byte of a command costs QEMU a turn of its main loop. */
+Test(monitor, no_postcopy_bound_without_postcopy, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("events", "true") "," CAP("postcopy-ram", "false"))),
+        SEND(PARAMS_REPLY("\"max-bandwidth\": 134217728, \"max-postcopy-bandwidth\": 0, "
+                          "\"downtime-limit\": 300, \"tls-creds\": \"\", \"tls-hostname\": "
+                          "\"\", \"tls-authz\": \"\", " TUNING_DEFAULTS)),
+        EXPECT_ARGS("migrate-set-parameters", "{\"max-bandwidth\": 16777216}"),
+        SEND("{\"return\": {}, \"id\": $3}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct mp_params params = { .live = true,
+                                .bandwidth_mib = 16,
+                                .tuning = { .converge = MP_CONVERGE_NONE } };
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
+    fake_finish(f);
+}
+
+/* The destination gets what both ends share (events, postcopy, channels,
+ * TLS), not the sender's bandwidth, pause, delta cache or throttle (and
+ * auto-converge), which a fresh QEMU would otherwise be sent whole. */
+Test(monitor, incoming_end_gets_only_what_it_reads, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        SETTINGS_QUERIES,
+        SEND(CAPS_REPLY(CAP("events", "false") "," CAP("postcopy-ram", "false") "," CAP(
+            "auto-converge", "false") "," CAP("multifd", "false") "," CAP("xbzrle", "false"))),
+        SEND(PARAMS_REPLY(
+            "\"max-bandwidth\": 134217728, \"max-postcopy-bandwidth\": 0, \"downtime-limit\": "
+            "300, \"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": "
+            "\"\", " TUNING_DEFAULTS)),
+        EXPECT_ARGS(
+            "migrate-set-capabilities",
+            "{\"capabilities\": [" CAP("events", "true") "," CAP("postcopy-ram", "true") "]}"),
+        EXPECT_ARGS("migrate-set-parameters", "{\"tls-creds\": \"sec0\"}"),
+        EXPECT_ARGS("migrate-incoming", "{\"uri\": \"tcp:127.0.0.1:49152\"}"),
+        SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"
+             "{\"return\": {}, \"id\": $5}\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    /* --converge auto of a live migration: the held throttle on the source. */
+    struct mp_params params = {
+        .live = true,
+        .bandwidth_mib = 16,
+        .downtime_ms = 50,
+        .copy_storage = MP_COPY_STORAGE_ALL,
+        .tuning = { .converge = MP_CONVERGE_AUTO, .postcopy = true, .xbzrle_bytes = 0 },
+    };
+    struct qemu_tls_params tls = { .creds = "sec0" };
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string("tcp:127.0.0.1:49152"));
+    struct qemu_qmp_call then = { .command = "migrate-incoming", .args = args };
+    _cleanup_error_ struct mp_error *err = NULL;
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    cr_assert_eq(qemu_monitor_setup_migration(qmp, QEMU_INCOMING, &params, &tls, NULL, &then, &err),
+                 0, "%s", err ? err->message : "");
+    cr_assert_eq(then.result, 0);
+    qemu_qmp_calls_free(&then, 1);
+    qemu_qmp_close(qmp);
     fake_finish(f);
 }
 
