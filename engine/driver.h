@@ -37,9 +37,10 @@ struct mp_step_ctx {
     /* prepare --check (journal NULL): the plan describes what its act would
      * run here, for the operator, and the engine prints it. */
     char *check_report;
-    /* Finish --domain: what the driver's finish_ahead made ready before the
-     * cookie came (an open monitor...), for its plan to take over (setting
-     * it NULL); the engine frees what is left with free_ahead. */
+    /* Perform or Finish --domain: what the driver's perform_ahead or
+     * finish_ahead made ready before the cookie came (an open monitor...),
+     * for its plan to take over (setting it NULL); the engine frees what is
+     * left with free_ahead. */
     void *ahead;
     void (*free_ahead)(void *ahead);
 };
@@ -134,6 +135,12 @@ struct mp_driver {
      * it and the guest's resume. Failing is allowed: Finish then goes the
      * usual way. */
     void (*finish_ahead)(struct mp_step_ctx *ctx, int input_fd);
+    /* Optional: the same for Perform given --domain, with the source's
+     * journal locked, before Prepare's cookie: it may ask, not change
+     * (QEMU: the VM's monitor opened, the migration settings it has now
+     * asked), so that the cookie meets a Perform with less left to do
+     * before the stream starts. */
+    void (*perform_ahead)(struct mp_step_ctx *ctx, int input_fd);
     /* Ask the hypervisor what the VM of a journal record is doing now. A
      * VM that may live but cannot be asked fails, with why: its state is
      * MP_VM_UNKNOWN, and the operator reads the reason beside it. */

@@ -184,8 +184,10 @@ open_journal(struct mp_step_ctx *ctx, const struct mp_cookie *c, bool *done_befo
                 : 0;
     if (r < 0)
         return r;
-    /* Finish --domain may have opened it before the cookie came (get_ready). */
-    const char *named = ctx->step == MP_STEP_FINISH ? ctx->opts->domain : NULL;
+    /* Perform or Finish --domain may have opened it before the cookie came
+     * (get_ready). */
+    const char *named =
+        ctx->step == MP_STEP_PERFORM || ctx->step == MP_STEP_FINISH ? ctx->opts->domain : NULL;
     if (named && strcmp(named, c->domain_name) != 0)
         return mp_error_input(err, EINVAL, "the cookie is of domain %s, not of %s (--domain)",
                               c->domain_name, named);
@@ -587,16 +589,18 @@ check_prepare(const struct mp_driver *driver, struct mp_step_ctx *ctx, struct mp
     return r;
 }
 
-/* The destination journal's lock, for Finish --domain before its cookie.
- * Prepare writes its cookie before its done commit, and may still hold
- * the lock for that commit's fsyncs when Finish starts: wait for it while
- * no cookie is there to read (then the usual order takes over). */
+/* The journal's lock, for Perform or Finish --domain before its cookie.
+ * The step before on this host (Begin, Prepare) writes its cookie before
+ * its done commit, and may still hold the lock for that commit's fsyncs:
+ * wait for it while no cookie is there to read (then the usual order takes
+ * over). */
 static int
-open_journal_ahead(const struct mp_options *o, int input_fd, struct mp_journal **journal)
+open_journal_ahead(const struct mp_options *o, enum mp_role role, int input_fd,
+                   struct mp_journal **journal)
 {
     int wait_ms = 1;
     for (;;) {
-        int r = mp_journal_open(o->state_dir, o->domain, MP_ROLE_DESTINATION, journal, NULL);
+        int r = mp_journal_open(o->state_dir, o->domain, role, journal, NULL);
         if (r != -EBUSY || input_fd < 0)
             return r;
         struct pollfd input = { .fd = input_fd, .events = POLLIN };
@@ -606,28 +610,33 @@ open_journal_ahead(const struct mp_options *o, int input_fd, struct mp_journal *
     }
 }
 
-/* Finish --domain, before its cookie: the domain's journal opened and
- * locked, and the driver's finish_ahead given its record, so that what
- * needs no cookie is done while the stream still runs, off the guest's
- * pause. Nothing here changes anything: a Finish never given its cookie
- * leaves all as it was. Whatever fails is left for the usual order to
- * meet and report once the cookie is read. */
+/* Perform or Finish --domain, before its cookie: the domain's journal
+ * opened and locked, and the driver's perform_ahead or finish_ahead given
+ * its record, so that what needs no cookie is done while the step before
+ * still works (Prepare starting the destination VM, Perform's stream), off
+ * the way to the stream and off the guest's pause. Nothing here changes
+ * anything: a step never given its cookie leaves all as it was. Whatever
+ * fails is left for the usual order to meet and report once the cookie
+ * is read. */
 static void
 get_ready(const struct mp_driver *driver, struct mp_step_ctx *ctx)
 {
     const struct mp_options *o = ctx->opts;
+    enum mp_role role = mp_step_role(ctx->step);
     if (!o->domain || o->cancelled || o->resume ||
-        mp_rule_check_known_migration(o->state_dir, o->domain, MP_ROLE_DESTINATION, NULL) < 0)
+        mp_rule_check_known_migration(o->state_dir, o->domain, role, NULL) < 0)
         return;
     /* From a file the cookie is there already: nothing to wait for. */
     int input_fd = strcmp(o->in_path, "-") == 0 ? STDIN_FILENO : -1;
     struct step_run *run = run_of(ctx);
-    if (open_journal_ahead(o, input_fd, &run->journal) < 0)
+    if (open_journal_ahead(o, role, input_fd, &run->journal) < 0)
         return;
     ctx->journal = run->journal;
-    if (!driver->finish_ahead || mp_journal_load(run->journal, &ctx->record, NULL) < 0)
+    void (*ahead)(struct mp_step_ctx *, int) =
+        ctx->step == MP_STEP_PERFORM ? driver->perform_ahead : driver->finish_ahead;
+    if (!ahead || mp_journal_load(run->journal, &ctx->record, NULL) < 0)
         return;
-    driver->finish_ahead(ctx, input_fd);
+    ahead(ctx, input_fd);
     mp_journal_record_free(steal_ptr(&ctx->record));
 }
 
@@ -641,7 +650,7 @@ run_step(const struct mp_step_spec *spec, struct mp_step_ctx *ctx, const struct 
         return mp_error_input(err, ENOTSUP, "the %s driver has no postcopy to resume",
                               driver->name);
 
-    if (spec->step == MP_STEP_FINISH)
+    if (spec->step == MP_STEP_PERFORM || spec->step == MP_STEP_FINISH)
         get_ready(driver, ctx);
     _cleanup_cookie_ struct mp_cookie *in = NULL;
     _cleanup_free_ char *raw = NULL;

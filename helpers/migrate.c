@@ -200,22 +200,29 @@ finish_argv(const struct mp_options *o, bool cancelled)
     return cancelled ? add(argv, "--cancelled", NULL) : argv;
 }
 
-/* Finish started ahead of Perform's cookie, told the domain (Prepare's
- * cookie names it): it opens its journal and the VM's monitor and follows
- * the incoming stream while it waits, so that on the cookie only its own
- * checks, the journal's commit and the resume are left. The cookie is the
- * destination's word, not checked here: only a name that can name a
- * journal goes on a command line (which --transport hands to a shell), and
- * Finish refuses a verified cookie of another domain. */
+/* --domain for a step started ahead of its cookie, named by the cookie
+ * before (Begin's, Prepare's). That cookie is the other host's word, not
+ * checked here: only a name that can name a journal goes on a command line
+ * (which --transport hands to a shell), and the step refuses a verified
+ * cookie of another domain. */
 static char **
-finish_ahead_argv(const struct mp_options *o, const char *prepare_cookie)
+add_domain_of(char **argv, const char *cookie)
 {
-    char **argv = finish_argv(o, false);
     _cleanup_cookie_ struct mp_cookie *c = NULL;
-    if (mp_cookie_parse(prepare_cookie, strlen(prepare_cookie), NULL, &c, NULL) == 0 &&
+    if (mp_cookie_parse(cookie, strlen(cookie), NULL, &c, NULL) == 0 &&
         mp_journal_check_domain(c->domain_name, NULL) == 0)
         argv = add(argv, "--domain", c->domain_name);
     return argv;
+}
+
+/* Finish started ahead of Perform's cookie, told the domain: it opens its
+ * journal and the VM's monitor and follows the incoming stream while it
+ * waits, so that on the cookie only its own checks, the journal's commit
+ * and the resume are left. */
+static char **
+finish_ahead_argv(const struct mp_options *o, const char *prepare_cookie)
+{
+    return add_domain_of(finish_argv(o, false), prepare_cookie);
 }
 
 static char **
@@ -670,10 +677,11 @@ start_early_steps(struct early_steps *early)
     start_early(&early->confirm, steal_ptr(&early->confirm_argv));
 }
 
-/* Perform, started while Prepare runs, blocked on Prepare's cookie: its own
- * start (the fork, the emulated exec, its options, keys, privileges and
- * warm-up) then overlaps the destination QEMU's launch instead of following
- * it. Before its cookie it has read nothing and touched nothing. */
+/* Perform, started while Prepare runs, blocked on Prepare's cookie and told
+ * the domain (Begin's cookie names it): its own start (the fork, the
+ * emulated exec, its options, keys, privileges and warm-up), its journal's
+ * lock and the VM's monitor then overlap the destination QEMU's launch
+ * instead of following it. Before its cookie it has changed nothing. */
 struct early_perform {
     struct mp_child child;
     int notify;   /* its MIGPHASE_NOTIFY_FD pipe (spawn_notifying) */
@@ -682,10 +690,10 @@ struct early_perform {
 };
 
 static void
-start_early_perform(const struct migration *m, struct early_perform *p)
+start_early_perform(const struct migration *m, const char *begin_cookie, struct early_perform *p)
 {
     struct mp_error *err = NULL;
-    p->argv = perform_argv(m->o);
+    p->argv = add_domain_of(perform_argv(m->o), begin_cookie);
     p->running = spawn_notifying(p->argv, &p->child, &p->notify, &err) == 0;
     if (!p->running) {
         mp_debug("cannot start %s ahead of its cookie: %s", p->argv[0], err->message);
@@ -832,7 +840,7 @@ migrate_one(const struct mp_options *o, bool job)
         return begin.exit_status;
     }
     struct early_perform ep = { 0 };
-    start_early_perform(m, &ep);
+    start_early_perform(m, begin.cookie, &ep);
     struct step_result prep = prepare_from_early(m, &prep_early, begin.cookie, &prep_left);
     if (prep.exit_status != 0) {
         abandon_perform(&ep);

@@ -36,7 +36,8 @@ static const struct mp_step_spec step_specs[MP_STEP_COUNT] = {
     [MP_STEP_PERFORM] = {
         .step = MP_STEP_PERFORM,
         .program = MP_PROG_PERFORM,
-        .usage = "Usage: migphase-perform [--progress auto|bar|json|none] [--in FILE] [--out FILE]\n"
+        .usage = "Usage: migphase-perform [--progress auto|bar|json|none] [--domain NAME] [--in FILE]\n"
+                 "                        [--out FILE]\n"
                  "\n"
                  "Step 3 of 5, on the source host. Reads Prepare's cookie and sends the VM to\n"
                  "the destination it names. On success the source VM is left paused, never\n"

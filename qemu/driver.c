@@ -39,11 +39,12 @@ const struct mp_driver mp_qemu_driver = {
     .capabilities = 1ull << CAP_SETUID | 1ull << CAP_SETGID | 1ull << CAP_KILL | 1ull << CAP_CHOWN,
     /* Begin reads the VM's /proc/PID/exe (a root QEMU has every capability). */
     .begin_capabilities = 1ull << CAP_SYS_PTRACE,
-    .begin = qemu_begin,               /* 0.1.0 */
-    .prepare = qemu_prepare,           /* 0.1.0 */
-    .perform = qemu_perform,           /* 0.1.0 */
-    .finish = qemu_finish,             /* 0.1.0 */
-    .finish_ahead = qemu_finish_ahead, /* 0.1.0 */
-    .confirm = qemu_confirm,           /* 0.1.0 */
-    .probe = qemu_probe,               /* 0.1.0 */
+    .begin = qemu_begin,                 /* 0.1.0 */
+    .prepare = qemu_prepare,             /* 0.1.0 */
+    .perform = qemu_perform,             /* 0.1.0 */
+    .finish = qemu_finish,               /* 0.1.0 */
+    .finish_ahead = qemu_finish_ahead,   /* 0.1.0 */
+    .perform_ahead = qemu_perform_ahead, /* 0.1.0 */
+    .confirm = qemu_confirm,             /* 0.1.0 */
+    .probe = qemu_probe,                 /* 0.1.0 */
 };

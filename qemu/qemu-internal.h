@@ -17,6 +17,7 @@ int qemu_prepare(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_e
 int qemu_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
 int qemu_finish(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
 void qemu_finish_ahead(struct mp_step_ctx *ctx, int input_fd);
+void qemu_perform_ahead(struct mp_step_ctx *ctx, int input_fd);
 int qemu_confirm(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err);
 /* --resume of a paused postcopy (qemu/postcopy.c): Prepare's migrate-recover
  * and Perform's migrate with resume, each only on a stream QEMU says is

@@ -251,8 +251,9 @@ struct source_vm {
     bool stream_exists; /* Perform: a stream an earlier run started goes on */
     /* Perform: the migration's capabilities and parameters, asked with the
      * VM's state (QEMU_MONITOR_MIGRATION_QUERIES): a round trip less before
-     * the stream starts. */
+     * the stream starts; or asked ahead of the cookie (reported_ahead). */
     json_object *reported[2];
+    bool reported_ahead;
 };
 
 static void
@@ -910,6 +911,51 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     return r;
 }
 
+/* Perform ahead of Prepare's cookie (the driver's perform_ahead), while
+ * the destination VM starts: the VM's monitor opened and the migration's
+ * capabilities and parameters asked, which only this connection could
+ * change until the stream starts (QEMU takes one client per monitor). Its
+ * state is asked again once the cookie comes: that one changes by itself.
+ * QEMU reads a command a byte per turn of its main loop: these are 170
+ * bytes, about 2 ms, no longer on the way to the stream. A monitor that
+ * fails here is dropped: the plan opens its own and says what is wrong. */
+void
+qemu_perform_ahead(struct mp_step_ctx *ctx, int input_fd)
+{
+    (void)input_fd;
+    if (ctx->opts->resume)
+        return;
+    struct source_vm *vm = xzalloc(sizeof(*vm));
+    if (open_recorded_vm(ctx, &vm->qmp, &vm->pid, NULL) < 0) {
+        source_vm_free(vm);
+        return;
+    }
+    struct qemu_qmp_call queries[] = { QEMU_MONITOR_MIGRATION_QUERIES };
+    (void)qemu_qmp_execute_all(vm->qmp, queries, ARRAY_SIZE(queries), NULL);
+    for (size_t i = 0; i < ARRAY_SIZE(queries); i++)
+        vm->reported[i] = steal_ptr(&queries[i].ret);
+    qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
+    vm->reported_ahead = true;
+    mp_debug("the VM's monitor is open and its migration settings asked, ahead of the cookie");
+    ctx->ahead = vm;
+    ctx->free_ahead = source_vm_free;
+}
+
+/* The VM's state, with its migration settings unless asked ahead. */
+static int
+query_source(struct source_vm *vm, char **status, struct qemu_migration_info *info,
+             struct mp_error **err)
+{
+    if (vm->reported_ahead)
+        return qemu_monitor_state(vm->qmp, status, info, err);
+    struct qemu_qmp_call queries[] = { QEMU_MONITOR_MIGRATION_QUERIES };
+    int r = qemu_monitor_state_and(vm->qmp, status, info, queries, ARRAY_SIZE(queries), err);
+    for (size_t i = 0; i < ARRAY_SIZE(queries); i++)
+        vm->reported[i] = steal_ptr(&queries[i].ret);
+    qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
+    return r;
+}
+
 /* Whether the VM ran before the migration, recorded before any stream
  * starts, so that a rollback or Confirm --cancelled knows whether to resume. */
 int
@@ -917,17 +963,17 @@ qemu_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error
 {
     if (ctx->opts->resume)
         return qemu_perform_resume(ctx, plan, err);
-    _cleanup_source_vm_ struct source_vm *vm = xzalloc(sizeof(*vm));
-    int r = open_recorded_vm(ctx, &vm->qmp, &vm->pid, err);
+    _cleanup_source_vm_ struct source_vm *vm = steal_ptr(&ctx->ahead);
+    int r = 0;
+    if (!vm) {
+        vm = xzalloc(sizeof(*vm));
+        r = open_recorded_vm(ctx, &vm->qmp, &vm->pid, err);
+    }
     if (r < 0)
         return r;
     _cleanup_free_ char *status = NULL;
     struct qemu_migration_info info;
-    struct qemu_qmp_call queries[] = { QEMU_MONITOR_MIGRATION_QUERIES };
-    r = qemu_monitor_state_and(vm->qmp, &status, &info, queries, ARRAY_SIZE(queries), err);
-    for (size_t i = 0; i < ARRAY_SIZE(queries); i++)
-        vm->reported[i] = steal_ptr(&queries[i].ret);
-    qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
+    r = query_source(vm, &status, &info, err);
     if (r < 0)
         return r;
     /* A re-run after an interruption keeps what the first run saw: the VM

@@ -307,7 +307,7 @@ static const struct option_def option_defs[] = {
       FIELD(qmp_socket), "QMP socket of the VM (prepare: of the destination VM to start)" },
     { "domain", "NAME", MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_string, FIELD(domain),
       "domain name (default: QEMU's -name, else the socket's basename)" },
-    { "domain", "NAME", MP_PROG_FINISH, CLI_ONLY, set_string, FIELD(domain),
+    { "domain", "NAME", MP_PROG_PERFORM | MP_PROG_FINISH, CLI_ONLY, set_string, FIELD(domain),
       "get ready for domain NAME's cookie before reading it (journal, VM's monitor)" },
     { "live", NULL, MP_PROG_BEGIN | MP_PROG_MIGRATE, CLI_ONLY, set_offline, 0,
       "migrate while the VM runs (default)" },

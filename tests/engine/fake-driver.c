@@ -140,10 +140,11 @@ fake_ahead_calls(unsigned *called, unsigned *taken)
     *taken = ahead_taken;
 }
 
-/* Finish --domain, before its cookie: what it readies is the domain's
- * hypervisor file, as the record names it, which the plan checks. */
+/* Perform or Finish --domain, before its cookie: what it readies is the
+ * domain's hypervisor file, as the record names it, which the plan checks
+ * (take_ahead). */
 static void
-fake_finish_ahead(struct mp_step_ctx *ctx, int input_fd)
+fake_ahead(struct mp_step_ctx *ctx, int input_fd)
 {
     (void)input_fd;
     ahead_calls++;
@@ -308,11 +309,29 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     return 0;
 }
 
+/* What fake_ahead readied, taken over by the plan: it must be this
+ * domain's. */
+static int
+take_ahead(struct mp_step_ctx *ctx, struct mp_error **err)
+{
+    _cleanup_free_ char *ready = steal_ptr(&ctx->ahead);
+    if (!ready)
+        return 0;
+    _cleanup_free_ char *mine = hv_file(domain_of(ctx));
+    if (strcmp(ready, mine) != 0)
+        return mp_error_set(err, EINVAL, "%s_ahead readied %s, not %s", mp_step_name(ctx->step),
+                            ready, mine);
+    ahead_taken++;
+    return 0;
+}
+
 static int
 fake_perform(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error **err)
 {
     struct fake_hv hv;
     int r = plan_prologue(ctx, &hv, err);
+    if (r == 0)
+        r = take_ahead(ctx, err);
     if (r < 0)
         return r;
     if (hv.source == MP_VM_ABSENT)
@@ -369,15 +388,10 @@ fake_finish(struct mp_step_ctx *ctx, struct mp_step_plan *plan, struct mp_error 
 {
     struct fake_hv hv;
     int r = plan_prologue(ctx, &hv, err);
+    if (r == 0)
+        r = take_ahead(ctx, err);
     if (r < 0)
         return r;
-    _cleanup_free_ char *ready = steal_ptr(&ctx->ahead);
-    if (ready) {
-        _cleanup_free_ char *mine = hv_file(domain_of(ctx));
-        if (strcmp(ready, mine) != 0)
-            return mp_error_set(err, EINVAL, "finish_ahead readied %s, not %s", ready, mine);
-        ahead_taken++;
-    }
     plan->act = finish_act;
     return 0;
 }
@@ -444,7 +458,8 @@ const struct mp_driver fake_driver = {
     .prepare = fake_prepare,
     .perform = fake_perform,
     .finish = fake_finish,
-    .finish_ahead = fake_finish_ahead,
+    .finish_ahead = fake_ahead,
+    .perform_ahead = fake_ahead,
     .confirm = fake_confirm,
     .probe = fake_probe,
 };

@@ -31,8 +31,8 @@ enum {
     RUN_CANCELLED = 1 << 0, /* --cancelled */
     RUN_FORCE = 1 << 1,     /* --force */
     RUN_PAUSED = 1 << 2,    /* Begin: --paused */
-    RUN_AHEAD = 1 << 3,     /* Finish: --domain vm1, made ready before the cookie */
-    RUN_AHEAD_VM2 = 1 << 4, /* Finish: --domain vm2 */
+    RUN_AHEAD = 1 << 3,     /* Perform, Finish: --domain vm1, made ready before the cookie */
+    RUN_AHEAD_VM2 = 1 << 4, /* Perform, Finish: --domain vm2 */
 };
 
 /* An exit status beyond the helpers' 0-3: the fake driver killed the step. */

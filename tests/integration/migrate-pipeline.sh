@@ -285,8 +285,9 @@ own=$(readlink -f "$MP_HELPERS/migphase-migrate")
 [ "$(mp_where_running fork)" = destination ] || mp_fail "guest runs: $(mp_where_running fork)"
 mp_verify_memory "$MP_TMP/fork-dst.qmp" $mem || mp_fail "memory check failed on the destination"
 mp_assert_nothing_pending
-echo "== Perform's done commit, after its cookie, outlasts Finish (its fsyncs 40 ms each):"
-echo "   Confirm waits for the source journal's lock, and the migration completes"
+echo "== Perform opens the VM's monitor ahead of Prepare's cookie; its done commit, after its"
+echo "   cookie, outlasts Finish (its fsyncs 40 ms each): Confirm waits for the source journal's"
+echo "   lock, and the migration completes"
 mp_start_guest slowsync $mem 16
 mp_wait_ticks "$MP_TMP/slowsync-src-serial.log" 2 60
 # An ASan build wants its runtime first: the preload, built without it, may
@@ -300,11 +301,13 @@ mp_migrate slowsync --local --listen 127.0.0.1 --progress none --log-level debug
 unset LD_PRELOAD SLOW_FSYNC_COMM
 ASAN_OPTIONS=$asan_options
 [ "$rc" -eq 0 ] || mp_fail "migphase-migrate exited $rc: $(grep -v debug: "$MP_TMP/migrate.err")"
+grep -q "migphase-perform: debug: the VM's monitor is open and its migration settings asked, ahead of the cookie" \
+    "$MP_TMP/migrate.err" || mp_fail "Perform did not open the VM's monitor ahead of Prepare's cookie"
 grep -q "migphase-confirm: debug: waiting for migphase-perform to conclude" "$MP_TMP/migrate.err" ||
     mp_fail "Confirm never met Perform's lock: the test did not test it"
 [ "$(mp_where_running slowsync)" = destination ] || mp_fail "guest runs: $(mp_where_running slowsync)"
 mp_verify_memory "$MP_TMP/slowsync-dst.qmp" $mem || mp_fail "memory check failed on the destination"
 mp_assert_nothing_pending
 echo "PASS: Finish waits for Perform's cookie, its journal and monitor open; abandoned, it" \
-    "changes nothing; this build's helpers run without an exec; Confirm waits for a Perform" \
-    "still committing"
+    "changes nothing; this build's helpers run without an exec; Perform opens the VM's monitor" \
+    "ahead of its cookie; Confirm waits for a Perform still committing"

@@ -682,6 +682,41 @@ Test(engine, finish_ahead_refuses_another_domain)
     cr_assert_eq(vm_destination(), MP_VM_INCOMING);
 }
 
+/* Perform --domain, as migphase-migrate starts it while Prepare runs: the
+ * driver's perform_ahead runs with the source's record before the cookie,
+ * and the plan takes over what it readied. */
+Test(engine, perform_ahead_readies_before_the_cookie)
+{
+    reach(MP_STEP_PERFORM, false);
+    _cleanup_free_ char *message = NULL;
+    int status = world_run(&w, MP_STEP_PERFORM, "prepare.xml", "perform.xml", RUN_AHEAD,
+                           FAKE_SUCCEED, &message);
+    cr_assert_eq(status, 0, "exit %d (%s)", status, message ? message : "no message");
+    unsigned called = 0, taken = 0;
+    fake_ahead_calls(&called, &taken);
+    cr_expect_eq(called, 1, "perform_ahead ran %u times", called);
+    cr_expect_eq(taken, 1, "the plan took over what perform_ahead readied %u times", taken);
+    cr_assert_eq(vm_source(), MP_VM_MIGRATED);
+}
+
+/* Perform --domain given a cookie of another domain: refused before
+ * anything happens (exit 2), the source's journal as it was, the VM runs. */
+Test(engine, perform_ahead_refuses_another_domain)
+{
+    reach(MP_STEP_PERFORM, false);
+    _cleanup_free_ char *before = world_record_text(&w, MP_ROLE_SOURCE, "vm1");
+    _cleanup_free_ char *message = NULL;
+    int status = world_run(&w, MP_STEP_PERFORM, "prepare.xml", "perform.xml", RUN_AHEAD_VM2,
+                           FAKE_SUCCEED, &message);
+    cr_assert_eq(status, 2, "exit %d (%s)", status, message ? message : "no message");
+    cr_assert(message && strstr(message, "the cookie is of domain vm1, not of vm2"), "%s",
+              message ? message : "no message");
+    _cleanup_free_ char *after = world_record_text(&w, MP_ROLE_SOURCE, "vm1");
+    cr_assert_str_eq(after, before);
+    cr_assert_eq(fake_plan_calls(MP_STEP_PERFORM), 0);
+    cr_assert_eq(vm_source(), MP_VM_RUNNING);
+}
+
 /* Perform run as far as its plan, scripted by script, with a notify pipe
  * as migphase-migrate gives it (MIGPHASE_NOTIFY_FD), taken as a step takes
  * it; returns the pipe's reading end. */
