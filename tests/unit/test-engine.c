@@ -517,20 +517,29 @@ Test(engine, busy_journal)
     cr_assert_eq(fake_plan_calls(MP_STEP_PERFORM), 0);
 }
 
+/* Run step, given --domain of its cookie, from in to out: it succeeds,
+ * its driver's ahead operation ran once, and the plan took over what that
+ * readied. */
+static void
+run_ready_ahead(enum mp_step step, const char *in, const char *out)
+{
+    reach(step, false);
+    _cleanup_free_ char *message = NULL;
+    int status = world_run(&w, step, in, out, RUN_AHEAD, FAKE_SUCCEED, &message);
+    cr_assert_eq(status, 0, "exit %d (%s)", status, message ? message : "no message");
+    unsigned called = 0, taken = 0;
+    fake_ahead_calls(&called, &taken);
+    cr_expect_eq(called, 1, "%s_ahead ran %u times", mp_step_name(step), called);
+    cr_expect_eq(taken, 1, "the plan took over what %s_ahead readied %u times", mp_step_name(step),
+                 taken);
+}
+
 /* Finish --domain readies what needs no cookie before it reads one: the
  * driver's finish_ahead runs with the domain's record, and the plan takes
  * over what it readied. */
 Test(engine, finish_ahead_readies_before_the_cookie)
 {
-    reach(MP_STEP_FINISH, false);
-    _cleanup_free_ char *message = NULL;
-    int status = world_run(&w, MP_STEP_FINISH, "perform.xml", "finish.xml", RUN_AHEAD, FAKE_SUCCEED,
-                           &message);
-    cr_assert_eq(status, 0, "exit %d (%s)", status, message ? message : "no message");
-    unsigned called = 0, taken = 0;
-    fake_ahead_calls(&called, &taken);
-    cr_expect_eq(called, 1, "finish_ahead ran %u times", called);
-    cr_expect_eq(taken, 1, "the plan took over what finish_ahead readied %u times", taken);
+    run_ready_ahead(MP_STEP_FINISH, "perform.xml", "finish.xml");
     cr_assert_eq(vm_destination(), MP_VM_RUNNING);
 }
 
@@ -664,21 +673,28 @@ Test(engine, confirm_refuses_a_lock_of_another_migration)
     cr_assert_lt(took, 2000, "Confirm waited %" PRIu64 " ms before refusing", took);
 }
 
-/* A cookie of another domain than --domain names is refused before
- * anything happens (exit 2), and the journal stays as it was. */
-Test(engine, finish_ahead_refuses_another_domain)
+/* Run step, given --domain vm2 and a cookie of vm1: refused before
+ * anything happens (exit 2), the journal of vm1 as it was, the plan never
+ * run. */
+static void
+refuse_another_domain(enum mp_step step, const char *in, const char *out)
 {
-    reach(MP_STEP_FINISH, false);
-    _cleanup_free_ char *before = world_record_text(&w, MP_ROLE_DESTINATION, "vm1");
+    reach(step, false);
+    enum mp_role role = mp_step_role(step);
+    _cleanup_free_ char *before = world_record_text(&w, role, "vm1");
     _cleanup_free_ char *message = NULL;
-    int status = world_run(&w, MP_STEP_FINISH, "perform.xml", "finish.xml", RUN_AHEAD_VM2,
-                           FAKE_SUCCEED, &message);
+    int status = world_run(&w, step, in, out, RUN_AHEAD_VM2, FAKE_SUCCEED, &message);
     cr_assert_eq(status, 2, "exit %d (%s)", status, message ? message : "no message");
     cr_assert(message && strstr(message, "the cookie is of domain vm1, not of vm2"), "%s",
               message ? message : "no message");
-    _cleanup_free_ char *after = world_record_text(&w, MP_ROLE_DESTINATION, "vm1");
+    _cleanup_free_ char *after = world_record_text(&w, role, "vm1");
     cr_assert_str_eq(after, before);
-    cr_assert_eq(fake_plan_calls(MP_STEP_FINISH), 0);
+    cr_assert_eq(fake_plan_calls(step), 0);
+}
+
+Test(engine, finish_ahead_refuses_another_domain)
+{
+    refuse_another_domain(MP_STEP_FINISH, "perform.xml", "finish.xml");
     cr_assert_eq(vm_destination(), MP_VM_INCOMING);
 }
 
@@ -687,33 +703,13 @@ Test(engine, finish_ahead_refuses_another_domain)
  * and the plan takes over what it readied. */
 Test(engine, perform_ahead_readies_before_the_cookie)
 {
-    reach(MP_STEP_PERFORM, false);
-    _cleanup_free_ char *message = NULL;
-    int status = world_run(&w, MP_STEP_PERFORM, "prepare.xml", "perform.xml", RUN_AHEAD,
-                           FAKE_SUCCEED, &message);
-    cr_assert_eq(status, 0, "exit %d (%s)", status, message ? message : "no message");
-    unsigned called = 0, taken = 0;
-    fake_ahead_calls(&called, &taken);
-    cr_expect_eq(called, 1, "perform_ahead ran %u times", called);
-    cr_expect_eq(taken, 1, "the plan took over what perform_ahead readied %u times", taken);
+    run_ready_ahead(MP_STEP_PERFORM, "prepare.xml", "perform.xml");
     cr_assert_eq(vm_source(), MP_VM_MIGRATED);
 }
 
-/* Perform --domain given a cookie of another domain: refused before
- * anything happens (exit 2), the source's journal as it was, the VM runs. */
 Test(engine, perform_ahead_refuses_another_domain)
 {
-    reach(MP_STEP_PERFORM, false);
-    _cleanup_free_ char *before = world_record_text(&w, MP_ROLE_SOURCE, "vm1");
-    _cleanup_free_ char *message = NULL;
-    int status = world_run(&w, MP_STEP_PERFORM, "prepare.xml", "perform.xml", RUN_AHEAD_VM2,
-                           FAKE_SUCCEED, &message);
-    cr_assert_eq(status, 2, "exit %d (%s)", status, message ? message : "no message");
-    cr_assert(message && strstr(message, "the cookie is of domain vm1, not of vm2"), "%s",
-              message ? message : "no message");
-    _cleanup_free_ char *after = world_record_text(&w, MP_ROLE_SOURCE, "vm1");
-    cr_assert_str_eq(after, before);
-    cr_assert_eq(fake_plan_calls(MP_STEP_PERFORM), 0);
+    refuse_another_domain(MP_STEP_PERFORM, "prepare.xml", "perform.xml");
     cr_assert_eq(vm_source(), MP_VM_RUNNING);
 }
 
