@@ -911,6 +911,16 @@ perform_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     return r;
 }
 
+/* Keep the answers of QEMU_MONITOR_MIGRATION_QUERIES (NULL where one
+ * failed: the setup then sets everything) and free the calls. */
+static void
+keep_settings(struct source_vm *vm, struct qemu_qmp_call queries[2])
+{
+    for (size_t i = 0; i < ARRAY_SIZE(vm->reported); i++)
+        vm->reported[i] = steal_ptr(&queries[i].ret);
+    qemu_qmp_calls_free(queries, ARRAY_SIZE(vm->reported));
+}
+
 /* Perform ahead of Prepare's cookie (the driver's perform_ahead), while
  * the destination VM starts: the VM's monitor opened and the migration's
  * capabilities and parameters asked, which only this connection could
@@ -933,9 +943,7 @@ qemu_perform_ahead(struct mp_step_ctx *ctx, int input_fd)
     }
     struct qemu_qmp_call queries[] = { QEMU_MONITOR_MIGRATION_QUERIES };
     (void)qemu_qmp_execute_all(vm->qmp, queries, ARRAY_SIZE(queries), NULL);
-    for (size_t i = 0; i < ARRAY_SIZE(queries); i++)
-        vm->reported[i] = steal_ptr(&queries[i].ret);
-    qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
+    keep_settings(vm, queries);
     vm->reported_ahead = true;
     mp_debug("the VM's monitor is open and its migration settings asked, ahead of the cookie");
     ctx->ahead = vm;
@@ -951,9 +959,7 @@ query_source(struct source_vm *vm, char **status, struct qemu_migration_info *in
         return qemu_monitor_state(vm->qmp, status, info, err);
     struct qemu_qmp_call queries[] = { QEMU_MONITOR_MIGRATION_QUERIES };
     int r = qemu_monitor_state_and(vm->qmp, status, info, queries, ARRAY_SIZE(queries), err);
-    for (size_t i = 0; i < ARRAY_SIZE(queries); i++)
-        vm->reported[i] = steal_ptr(&queries[i].ret);
-    qemu_qmp_calls_free(queries, ARRAY_SIZE(queries));
+    keep_settings(vm, queries);
     return r;
 }
 
