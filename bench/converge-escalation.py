@@ -63,7 +63,6 @@ This is a benchmark, not a test: it asserts nothing.
 import argparse
 import collections
 import contextlib
-import importlib.util
 import json
 import os
 import pwd
@@ -79,15 +78,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def load(name, filename):
-    """A sibling bench script, whose file name is no module name."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, filename))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, HERE)
+import siblings  # noqa: E402
 
-
-pause = load("guest_pause", "guest-pause.py")  # setup_lab
+pause = siblings.load("guest-pause.py")  # setup_lab
 overhead = pause.overhead  # start_guest, kill, and the test guest's Monitor
 UFFD = "/proc/sys/vm/unprivileged_userfaultfd"
 CONFIGS = ["none", "auto", "auto-400", "auto-400-pc", "pc-after"]

@@ -51,7 +51,6 @@ This is a benchmark, not a test: it asserts nothing.
 
 import argparse
 import datetime
-import importlib.util
 import os
 import random
 import re
@@ -64,18 +63,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import siblings  # noqa: E402
 
-
-def load_overhead():
-    """bench/migration-overhead.py, whose name is no module name."""
-    spec = importlib.util.spec_from_file_location(
-        "migration_overhead", os.path.join(HERE, "migration-overhead.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-overhead = load_overhead()
+overhead = siblings.load("migration-overhead.py")
 METHODS = ["bare", "helpers", "libvirt", "tmpfs"]
 DEFAULT_METHODS = ["bare", "helpers", "libvirt"]
 LAB = os.path.join(SRCDIR, "tests", "hooks", "libvirt-lab.sh")

@@ -19,11 +19,8 @@ This is a benchmark, not a test: it asserts nothing.
 """
 
 import argparse
-import importlib.util
-import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,39 +28,21 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import siblings  # noqa: E402
+
+overhead = siblings.load("migration-overhead.py")  # start_guest, the test guest's Monitor
 PADDINGS = [0, 50, 100, 200, 400]
 
 
-def load_overhead():
-    """bench/migration-overhead.py, whose name is no module name."""
-    spec = importlib.util.spec_from_file_location(
-        "migration_overhead", os.path.join(HERE, "migration-overhead.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class Monitor:
-    """A bare QMP client: one command at a time, events skipped."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rb")
-        self.file.readline()  # the greeting
-        self.round_trip(b'{"execute":"qmp_capabilities"}\n')
-
-    def round_trip(self, command):
-        start = time.perf_counter()
-        self.sock.sendall(command)
-        while True:
-            reply = json.loads(self.file.readline())
-            if "return" in reply or "error" in reply:
-                return time.perf_counter() - start
-
-    def close(self):
-        self.file.close()
-        self.sock.close()
+def round_trip(mon, command):
+    """Seconds from sending command's bytes as they are to QEMU's answer."""
+    start = time.perf_counter()
+    mon.sock.sendall(command)
+    while True:
+        reply = mon.read_message()
+        if "return" in reply or "error" in reply:
+            return time.perf_counter() - start
 
 
 def start_incoming(tmp, accel):
@@ -77,15 +56,15 @@ def start_incoming(tmp, accel):
 
 def measure(qmp, runs):
     """{padding: [seconds]} over runs rounds, the lengths interleaved."""
-    mon = Monitor(qmp)
+    mon = overhead.Monitor(qmp, 30)
     times = {pad: [] for pad in PADDINGS}
     try:
         for _ in range(runs):
             for pad in PADDINGS:
                 command = b'{"execute":"query-status"' + b" " * pad + b"}\n"
-                times[pad].append(mon.round_trip(command))
+                times[pad].append(round_trip(mon, command))
     finally:
-        mon.close()
+        mon.sock.close()
     return times
 
 
@@ -115,7 +94,6 @@ def main():
     ap.add_argument("--rate", type=int, default=64)
     ap.add_argument("--accel", default=os.environ.get("MIGPHASE_ACCEL", "tcg"))
     args = ap.parse_args()
-    overhead = load_overhead()
     tmp = tempfile.mkdtemp(prefix="qmp-cost.")
     try:
         busy = overhead.start_guest(tmp, "busy", os.path.abspath(args.build), args.mem, args.rate,
