@@ -69,6 +69,10 @@ struct step_result {
     int exit_status; /* the helper's, or 1 if it could not run or was killed */
     int signo;       /* the signal that killed it, 0 if none */
     char *cookie;    /* what it wrote on stdout, NULL if nothing */
+    /* A success cookie's domain, where that name can name a journal (see
+     * add_domain_of), NULL otherwise: found by the one parse that learned
+     * the cookie's outcome (took_success). */
+    char *domain;
 };
 
 static void
@@ -76,6 +80,8 @@ step_result_clear(struct step_result *r)
 {
     free(r->cookie);
     r->cookie = NULL;
+    free(r->domain);
+    r->domain = NULL;
 }
 
 static char **
@@ -201,18 +207,14 @@ finish_argv(const struct mp_options *o, bool cancelled)
 }
 
 /* --domain for a step started ahead of its cookie, named by the cookie
- * before (Begin's, Prepare's). That cookie is the other host's word, not
- * checked here: only a name that can name a journal goes on a command line
- * (which --transport hands to a shell), and the step refuses a verified
- * cookie of another domain. */
+ * before (Begin's, Prepare's: the step_result's domain). That cookie is the
+ * other host's word, not checked here: only a name that can name a journal
+ * goes on a command line (which --transport hands to a shell), and the
+ * step refuses a verified cookie of another domain. */
 static char **
-add_domain_of(char **argv, const char *cookie)
+add_domain_of(char **argv, const struct step_result *before)
 {
-    _cleanup_cookie_ struct mp_cookie *c = NULL;
-    if (mp_cookie_parse(cookie, strlen(cookie), NULL, &c, NULL) == 0 &&
-        mp_journal_check_domain(c->domain_name, NULL) == 0)
-        argv = add(argv, "--domain", c->domain_name);
-    return argv;
+    return before->domain ? add(argv, "--domain", before->domain) : argv;
 }
 
 /* Finish started ahead of Perform's cookie, told the domain: it opens its
@@ -220,9 +222,9 @@ add_domain_of(char **argv, const char *cookie)
  * waits, so that on the cookie only its own checks, the journal's commit
  * and the resume are left. */
 static char **
-finish_ahead_argv(const struct mp_options *o, const char *prepare_cookie)
+finish_ahead_argv(const struct mp_options *o, const struct step_result *prepare)
 {
-    return add_domain_of(finish_argv(o, false), prepare_cookie);
+    return add_domain_of(finish_argv(o, false), prepare);
 }
 
 static char **
@@ -325,6 +327,19 @@ cookie_outcome(const char *xml, struct mp_cookie **parsed)
     return outcome;
 }
 
+/* Whether res holds a success cookie; if so, its domain in res->domain
+ * (add_domain_of), from the same parse. */
+static bool
+took_success(struct step_result *res)
+{
+    _cleanup_cookie_ struct mp_cookie *c = NULL;
+    if (cookie_outcome(res->cookie, &c) != MP_OUTCOME_SUCCESS)
+        return false;
+    if (mp_journal_check_domain(c->domain_name, NULL) == 0)
+        res->domain = xstrdup(c->domain_name);
+    return true;
+}
+
 /* A step whose success cookie was taken as soon as it closed its output,
  * before its exit: the next step starts at once, and this one is reaped
  * later (its journal's done record was made before its cookie, so its exit
@@ -354,7 +369,7 @@ run_step_to_cookie(const struct migration *m, const char *step, char **consumed,
     if (started)
         r = mp_proc_read_output(&x->child, cookie, cookie ? strlen(cookie) : 0, MP_COOKIE_MAX_SIZE,
                                 STEP_TIMEOUT_MS, &res.cookie, NULL, &err);
-    if (r == 0 && res.cookie && cookie_outcome(res.cookie, NULL) == MP_OUTCOME_SUCCESS) {
+    if (r == 0 && res.cookie && took_success(&res)) {
         x->pending = true;
         res.exit_status = 0;
         return res;
@@ -549,7 +564,7 @@ prepare_from_early(const struct migration *m, struct early_step *e, const char *
     read_early_cookie(e, &res);
     show_said(e->said);
     free(steal_ptr(&e->said));
-    if (res.cookie && cookie_outcome(res.cookie, NULL) == MP_OUTCOME_SUCCESS) {
+    if (res.cookie && took_success(&res)) {
         res.exit_status = 0;
         return res;
     }
@@ -690,10 +705,11 @@ struct early_perform {
 };
 
 static void
-start_early_perform(const struct migration *m, const char *begin_cookie, struct early_perform *p)
+start_early_perform(const struct migration *m, const struct step_result *begin,
+                    struct early_perform *p)
 {
     struct mp_error *err = NULL;
-    p->argv = add_domain_of(perform_argv(m->o), begin_cookie);
+    p->argv = add_domain_of(perform_argv(m->o), begin);
     p->running = spawn_notifying(p->argv, &p->child, &p->notify, &err) == 0;
     if (!p->running) {
         mp_debug("cannot start %s ahead of its cookie: %s", p->argv[0], err->message);
@@ -840,7 +856,7 @@ migrate_one(const struct mp_options *o, bool job)
         return begin.exit_status;
     }
     struct early_perform ep = { 0 };
-    start_early_perform(m, begin.cookie, &ep);
+    start_early_perform(m, &begin, &ep);
     struct step_result prep = prepare_from_early(m, &prep_early, begin.cookie, &prep_left);
     if (prep.exit_status != 0) {
         abandon_perform(&ep);
@@ -854,7 +870,7 @@ migrate_one(const struct mp_options *o, bool job)
         return status;
     }
     step_result_clear(&begin);
-    struct early_steps early = { .finish_argv = finish_ahead_argv(o, prep.cookie),
+    struct early_steps early = { .finish_argv = finish_ahead_argv(o, &prep),
                                  .confirm_argv = confirm_argv(o, false) };
     struct step_result fin = { .exit_status = -1 };
     struct step_result perf = perform_into_finish(m, prep.cookie, &ep, &early, &fin);
