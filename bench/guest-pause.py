@@ -437,36 +437,60 @@ def run_laps(result):
 # --- process start ---------------------------------------------------------
 
 BARE_SCRIPT_START = "python3, json, socket"
+EMPTY_LINKED = "empty C, linked"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
-def start_times(build, tmp, n):
-    """Median time to spawn and reap each helper with --version and an empty
-    C program, interleaved, n times each."""
-    empty = os.path.join(tmp, "empty")
-    with open(empty + ".c", "w") as f:
+def linked_libraries(program):
+    """The shared libraries program names as NEEDED, by soname."""
+    out = subprocess.run(["readelf", "-d", program], check=True, stdout=subprocess.PIPE,
+                         text=True).stdout
+    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]", out)
+
+
+def empty_programs(build, tmp):
+    """An empty C program, and the same linked with migphase-migrate's
+    libraries: between the two is what loading those libraries costs each
+    helper started on its own (the steps that migphase-migrate forks share
+    its loaded copy)."""
+    source = os.path.join(tmp, "empty.c")
+    with open(source, "w") as f:
         f.write("int main(void) { return 0; }\n")
-    subprocess.run(["cc", "-O2", "-o", empty, empty + ".c"], check=True)
-    progs = {"empty C program": [empty],
-             # Bare QMP runs inside this benchmark's own Python, started
-             # once: a bare script of its own would first pay this. The
-             # system's Python, isolated (-I): neither a pyenv shim nor a
-             # PYTHON* variable of this shell makes it slower than a host's.
-             BARE_SCRIPT_START: [SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON)
-                                 else sys.executable, "-I", "-c", "import json, socket"]}
+    empty, linked = os.path.join(tmp, "empty"), os.path.join(tmp, "empty-linked")
+    subprocess.run(["cc", "-O2", "-o", empty, source], check=True)
+    libs = [l for l in linked_libraries(os.path.join(build, "helpers", "migphase-migrate"))
+            if not l.startswith(("libc.so", "ld-linux"))]
+    subprocess.run(["cc", "-O2", "-o", linked, source, "-Wl,--no-as-needed"] +
+                   ["-l:" + l for l in libs], check=True)
+    return {"empty C program": [empty], EMPTY_LINKED: [linked]}
+
+
+def start_times(build, tmp, n):
+    """Each helper with --version, the empty C programs and a bare Python,
+    spawned and reaped in turn, n times each: the median wall time, CPU time
+    (user and system) and minor page faults of each."""
+    progs = empty_programs(build, tmp)
+    # Bare QMP runs inside this benchmark's own Python, started once: a bare
+    # script of its own would first pay this. The system's Python, isolated
+    # (-I): neither a pyenv shim nor a PYTHON* variable of this shell makes
+    # it slower than a host's.
+    progs[BARE_SCRIPT_START] = [SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON)
+                                else sys.executable, "-I", "-c", "import json, socket"]
     for step in overhead.STEPS + ["migrate"]:
         progs["migphase-" + step] = [os.path.join(build, "helpers", "migphase-" + step),
                                      "--version"]
-    walls = {k: [] for k in progs}
+    runs = {k: [] for k in progs}
     devnull = os.open(os.devnull, os.O_WRONLY)
     actions = [(os.POSIX_SPAWN_DUP2, devnull, 1)]
     for _ in range(n):
         for k, argv in progs.items():
             start = time.monotonic()
             pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
-            os.waitpid(pid, 0)
-            walls[k].append(time.monotonic() - start)
+            _, _, usage = os.wait4(pid, 0)
+            runs[k].append((time.monotonic() - start, usage.ru_utime + usage.ru_stime,
+                            usage.ru_minflt))
     os.close(devnull)
-    return {k: statistics.median(v) for k, v in walls.items()}
+    return {k: tuple(statistics.median(r[i] for r in v) for i in range(3))
+            for k, v in runs.items()}
 
 
 # --- the report ------------------------------------------------------------
@@ -591,12 +615,18 @@ def report(args, results, starts):
                 print("goal: helpers' %s below libvirt's: %.1f ms vs %.1f ms, %s" %
                       (what, ms(hm), ms(lm), "met" if hm < lm else "NOT met"))
         print()
-    print("process start, spawn to reap, median of %d (ms):" % args.start_runs)
-    for k, v in starts.items():
-        print("  %-20s %6.2f" % (k, ms(v)))
+    print("process start, spawn to reap, median of %d:" % args.start_runs)
+    print("  %-22s %8s %8s %12s" % ("", "wall ms", "CPU ms", "page faults"))
+    for k, (wall, cpu, faults) in starts.items():
+        print("  %-22s %8.2f %8.2f %12d" % (k, ms(wall), ms(cpu), faults))
+    empty, linked = starts["empty C program"], starts[EMPTY_LINKED]
+    print("  ('%s' is the empty program linked with migphase-migrate's libraries: loading "
+          "them costs %.1f ms and %d page faults more, %.1f us a fault)" %
+          (EMPTY_LINKED, ms(linked[0] - empty[0]), linked[2] - empty[2],
+           1e6 * (linked[0] - empty[0]) / max(1, linked[2] - empty[2])))
     print("  (bare QMP's laps start inside this benchmark's running Python: run as a script "
           "of its own, it would first pay the %.1f ms of '%s'; the helpers' laps include "
-          "migphase-migrate's start)" % (ms(starts[BARE_SCRIPT_START]), BARE_SCRIPT_START))
+          "migphase-migrate's start)" % (ms(starts[BARE_SCRIPT_START][0]), BARE_SCRIPT_START))
 
 
 def setup_lab(build):

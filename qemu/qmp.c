@@ -247,7 +247,10 @@ struct qemu_qmp {
     int broken;
     char *broken_msg;
 
-    char in[QMP_READ_CHUNK];
+    /* Not zeroed: only the bytes between in_start and in_end are read, and
+     * zeroing it would touch its 16 pages, a page fault each, in every step
+     * that opens a monitor. */
+    char *in;
 };
 
 static void
@@ -418,7 +421,7 @@ qmp_fill(struct qemu_qmp *qmp, const char *what, struct mp_error **err)
 {
     qmp->in_start = qmp->in_end = 0;
     for (;;) {
-        ssize_t n = recv(qmp->fd, qmp->in, sizeof(qmp->in), MSG_DONTWAIT);
+        ssize_t n = recv(qmp->fd, qmp->in, QMP_READ_CHUNK, MSG_DONTWAIT);
         if (n > 0) {
             qmp->in_end = (size_t)n;
             return (int)n;
@@ -861,6 +864,7 @@ qmp_open(const char *path, int fd, uint64_t deadline, uint64_t timeout_ms, struc
          struct mp_error **err)
 {
     struct qemu_qmp *qmp = xzalloc(sizeof(*qmp));
+    qmp->in = xmalloc(QMP_READ_CHUNK);
     qmp->fd = fd;
     qmp->timeout_ms = timeout_ms;
     qmp_reader_init(&qmp->reader);
@@ -978,6 +982,7 @@ qemu_qmp_close(struct qemu_qmp *qmp)
         json_object_put(e);
     free(qmp->version);
     free(qmp->broken_msg);
+    free(qmp->in);
     free(qmp);
 }
 
