@@ -40,8 +40,10 @@ minus QEMU's total-time; libvirt: minus the source's MIGRATION events from
 times to the millisecond only). The pause beyond QEMU's downtime is what
 each method's orchestration adds to it. Then the helpers' pause piece by
 piece and their time outside the stream step by step beside the bare
-path's, from the cookies' timing, and each helper's start (--version) beside
-an empty C program's, compiled here (migphase-migrate runs the helpers of
+path's, from the cookies' timing, and each helper's start (--version):
+wall time, CPU time and page faults, beside an empty C program's, compiled
+here, and the same program linked with migphase-migrate's libraries, whose
+difference is what loading them costs (migphase-migrate runs the helpers of
 its own build without that exec: mp_proc_spawn_in_place). With --syscalls,
 one more helpers run under `perf trace -s` (Debian's linux-perf) shows each
 process's time in system calls by class beside its step's lap.
