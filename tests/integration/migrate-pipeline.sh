@@ -286,19 +286,19 @@ own=$(readlink -f "$MP_HELPERS/migphase-migrate")
 mp_verify_memory "$MP_TMP/fork-dst.qmp" $mem || mp_fail "memory check failed on the destination"
 mp_assert_nothing_pending
 echo "== Perform opens the VM's monitor ahead of Prepare's cookie; its done commit, after its"
-echo "   cookie, outlasts Finish (its fsyncs 40 ms each): Confirm waits for the source journal's"
-echo "   lock, and the migration completes"
+echo "   cookie, outlasts Finish (its fsyncs 40 ms each, 3 s more once its cookie is out): Confirm"
+echo "   waits for the source journal's lock (10 s at most), and the migration completes"
 mp_start_guest slowsync $mem 16
 mp_wait_ticks "$MP_TMP/slowsync-src-serial.log" 2 60
 # An ASan build wants its runtime first: the preload, built without it, may
 # come before (it only sleeps, then calls the next fsync).
 asan_options=${ASAN_OPTIONS-}
 export LD_PRELOAD="$top_builddir/tests/integration/slow-fsync.so" SLOW_FSYNC_COMM=migphase-perfor \
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+    SLOW_FSYNC_AFTER_COOKIE_MS=3000 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 rc=0
 mp_migrate slowsync --local --listen 127.0.0.1 --progress none --log-level debug \
     2>"$MP_TMP/migrate.err" || rc=$?
-unset LD_PRELOAD SLOW_FSYNC_COMM
+unset LD_PRELOAD SLOW_FSYNC_COMM SLOW_FSYNC_AFTER_COOKIE_MS
 ASAN_OPTIONS=$asan_options
 [ "$rc" -eq 0 ] || mp_fail "migphase-migrate exited $rc: $(grep -v debug: "$MP_TMP/migrate.err")"
 grep -q "migphase-perform: debug: the VM's monitor is open and its migration settings asked, ahead of the cookie" \
