@@ -60,7 +60,6 @@ goes up by the default step (10% a pass; converge.sh uses 20 to be quick).
 This is a benchmark, not a test: it asserts nothing.
 """
 
-import argparse
 import collections
 import contextlib
 import json
@@ -441,16 +440,11 @@ def report(args, results):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("build")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--mem", type=int, default=32)
-    ap.add_argument("--rate", type=int, default=24)
+    ap = siblings.guest_arguments(__doc__, runs=3, mem=32, rate=24)
     ap.add_argument("--bandwidth", type=int, default=16, help="MiB/s")
     ap.add_argument("--timeout", type=int, default=10, help="s, the bound of --converge none")
     ap.add_argument("--bound", type=int, default=120, help="s, the bound of the others")
     ap.add_argument("--configs", default=",".join(CONFIGS))
-    ap.add_argument("--accel", default=os.environ.get("MIGPHASE_ACCEL", "tcg"))
     args = ap.parse_args()
     configs = [c for c in CONFIGS if c in args.configs.split(",")]
     if os.geteuid() != 0:

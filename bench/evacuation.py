@@ -25,14 +25,17 @@ reported and left out of the figures.
 This is a benchmark, not a test: it asserts nothing.
 """
 
-import argparse
 import os
 import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import siblings  # noqa: E402
 
 
 def start_guest(tmp, name, build, mem, rate, accel):
@@ -119,19 +122,14 @@ def evacuate(build, args, jobs, run):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("build")
-    ap.add_argument("--runs", type=int, default=3)
+    ap = siblings.guest_arguments(__doc__, runs=3, mem=64, rate=8)
     ap.add_argument("--guests", type=int, default=8)
-    ap.add_argument("--mem", type=int, default=64)
-    ap.add_argument("--rate", type=int, default=8)
     ap.add_argument("--jobs", default="1,2,4,8")
     ap.add_argument("--bandwidth", type=int, default=0)
     ap.add_argument("--no-tls", action="store_true")
     # Eight TCG guests starting on two cores can take longer than QMP's
     # default bound of 10 s to answer Prepare.
     ap.add_argument("--qmp-timeout-ms", type=int, default=30000)
-    ap.add_argument("--accel", default=os.environ.get("MIGPHASE_ACCEL", "tcg"))
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     values = [int(j) for j in args.jobs.split(",")]

@@ -51,7 +51,6 @@ process's time in system calls by class beside its step's lap.
 This is a benchmark, not a test: it asserts nothing.
 """
 
-import argparse
 import datetime
 import os
 import random
@@ -646,11 +645,7 @@ def setup_lab(build):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("build")
-    ap.add_argument("--runs", type=int, default=9)
-    ap.add_argument("--mem", type=int, default=1024)
-    ap.add_argument("--rate", type=int, default=64)
+    ap = siblings.guest_arguments(__doc__, runs=9, mem=1024, rate=64)
     ap.add_argument("--bandwidth", type=int, default=0, help="MiB/s, 0 for none")
     # Not QEMU's 300: with it QEMU's downtime alone swung from 12 to 251 ms
     # run to run, and the pauses' medians could not be told apart in 9
@@ -659,7 +654,6 @@ def main():
     ap.add_argument("--start-runs", type=int, default=300)
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                     help="of %s" % ",".join(METHODS))
-    ap.add_argument("--accel", default=os.environ.get("MIGPHASE_ACCEL", "tcg"))
     ap.add_argument("--syscalls", action="store_true",
                     help="one more helpers run under perf trace: time in system calls by class")
     args = ap.parse_args()

@@ -20,7 +20,6 @@ The bare path is the fastest a script could be: compact JSON without ids
 This is a benchmark, not a test: it asserts nothing.
 """
 
-import argparse
 import json
 import os
 import select
@@ -33,7 +32,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "guest"))
+import siblings  # noqa: E402
 from qmp import Monitor  # noqa: E402  (the test guest's own QMP client)
 
 STEPS = ["begin", "prepare", "perform", "finish", "confirm"]
@@ -225,12 +226,7 @@ def kill(pid):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("build")
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--mem", type=int, default=256)
-    ap.add_argument("--rate", type=int, default=64)
-    ap.add_argument("--accel", default=os.environ.get("MIGPHASE_ACCEL", "tcg"))
+    ap = siblings.guest_arguments(__doc__, runs=5, mem=256, rate=64)
     args = ap.parse_args()
     build = os.path.abspath(args.build)
 

@@ -18,7 +18,6 @@ the bytes a step sends times that cost.
 This is a benchmark, not a test: it asserts nothing.
 """
 
-import argparse
 import os
 import shutil
 import statistics
@@ -87,12 +86,7 @@ def report(name, times):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("build")
-    ap.add_argument("--runs", type=int, default=40)
-    ap.add_argument("--mem", type=int, default=1024)
-    ap.add_argument("--rate", type=int, default=64)
-    ap.add_argument("--accel", default=os.environ.get("MIGPHASE_ACCEL", "tcg"))
+    ap = siblings.guest_arguments(__doc__, runs=40, mem=1024, rate=64)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="qmp-cost.")
     try:

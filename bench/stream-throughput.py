@@ -26,15 +26,18 @@ vCPU competes with the stream's threads for the same cores.
 This is a benchmark, not a test: it asserts nothing.
 """
 
-import argparse
 import json
 import os
 import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import siblings  # noqa: E402
 
 
 def start_guest(tmp, name, build, mem, rate, accel):
@@ -115,16 +118,11 @@ def iperf(seconds, streams, port=5299):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("build")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--mem", type=int, default=512)
-    ap.add_argument("--rate", type=int, default=1)
+    ap = siblings.guest_arguments(__doc__, runs=3, mem=512, rate=1)
     ap.add_argument("--parallel", default="2,4,8")
     ap.add_argument("--compress", default="none", choices=["none", "zlib", "zstd"])
     ap.add_argument("--tls", action="store_true")
     ap.add_argument("--iperf-seconds", type=int, default=3)
-    ap.add_argument("--accel", default=os.environ.get("MIGPHASE_ACCEL", "tcg"))
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     configs = [0] + [int(p) for p in args.parallel.split(",")]
