@@ -78,6 +78,9 @@ struct launch_plan {
     char *user;
     uid_t uid;
     gid_t gid;
+    gid_t *groups; /* user's, looked up before the fork: initgroups is no
+                    * async-signal-safe call (it reads the group database) */
+    int n_groups;
     const int *pass_fds;
     size_t n_pass_fds;
 };
@@ -89,6 +92,24 @@ launch_plan_clear(struct launch_plan *plan)
     mp_strv_free(plan->envp);
     free(plan->pidfile_tmp);
     free(plan->user);
+    free(plan->groups);
+}
+
+/* Every group of user, its primary group gid among them. */
+static int
+plan_groups(struct launch_plan *plan, struct mp_error **err)
+{
+    int n = 32;
+    plan->groups = xreallocarray(NULL, (size_t)n, sizeof(gid_t));
+    for (int tries = 0; getgrouplist(plan->user, plan->gid, plan->groups, &n) < 0; tries++) {
+        /* n now holds how many there are; a second refusal means the
+         * database changed in between: once more, then give up. */
+        if (tries == 2 || n <= 0)
+            return mp_error_set(err, EIO, "cannot list the groups of user '%s'", plan->user);
+        plan->groups = xreallocarray(plan->groups, (size_t)n, sizeof(gid_t));
+    }
+    plan->n_groups = n;
+    return 0;
 }
 
 /* name if it holds a slash, else the first executable file of that name in
@@ -135,7 +156,7 @@ plan_user(struct launch_plan *plan, const char *user, struct mp_error **err)
     env = mp_strv_append(env, var);
     free(var);
     plan->envp = env;
-    return 0;
+    return plan->drop ? plan_groups(plan, err) : 0;
 }
 
 /* The command line: the launcher runs as root, so with one the process
@@ -178,7 +199,9 @@ launch_failed(int report_fd, enum launch_stage stage)
 
 /* The pid file, written before the process changes user: it stays root's,
  * in a directory only root writes. Renamed into place, so that a reader
- * never sees it half written. */
+ * never sees it half written. Not fsync()ed: it names a process, and a
+ * crash of the host that could lose it ends that process too; a file left
+ * empty by one reads as naming none. */
 static int
 write_own_pid(const struct launch_plan *plan)
 {
@@ -191,7 +214,7 @@ write_own_pid(const struct launch_plan *plan)
     int fd = open(plan->pidfile_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return -1;
-    if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0) {
+    if (write(fd, buf, (size_t)len) != len) {
         int e = errno ? errno : EIO;
         close(fd);
         unlink(plan->pidfile_tmp);
@@ -269,7 +292,7 @@ exec_launched(const struct launch_plan *plan, int report_fd)
     if (plan->pidfile && write_own_pid(plan) < 0)
         launch_failed(report, STAGE_PIDFILE);
     if (plan->drop) {
-        if (initgroups(plan->user, plan->gid) < 0)
+        if (setgroups((size_t)plan->n_groups, plan->groups) < 0)
             launch_failed(report, STAGE_GROUPS);
         if (setresgid(plan->gid, plan->gid, plan->gid) < 0)
             launch_failed(report, STAGE_GROUPS);

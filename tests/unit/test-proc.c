@@ -278,6 +278,24 @@ Test(proc, launch_reports_a_failed_exec)
     cr_assert(strstr(err->message, "cannot execute it"), "%s", err->message);
 }
 
+/* The launch writes its pid file without fsync: one that a crash of the
+ * host left empty must read as naming no process. */
+Test(proc, an_empty_pid_file_names_no_process)
+{
+    char dir[] = "/tmp/mp-test-pidfile.XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    _cleanup_free_ char *path = xasprintf("%s/pid", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    pid_t pid = 0;
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(mp_proc_read_pidfile(path, &pid, &err), -EBADMSG);
+    cr_assert_eq(pid, 0);
+    unlink(path);
+    rmdir(dir);
+}
+
 Test(proc, launch_refuses_an_unknown_user)
 {
     char *argv[] = { "/bin/true", NULL };
