@@ -552,15 +552,18 @@ start_early_prepare(void *early)
 /* Prepare given Begin's cookie (run the usual way if it could not start
  * early). A success cookie is taken as soon as Prepare closes its output:
  * the step is left to end_prepare, as run_step_to_cookie leaves it to
- * reap_exiting in *x. What it said so far is shown now, in its place. */
+ * reap_exiting in *x. What it said so far is shown now, in its place.
+ * meanwhile(data) runs once Prepare has the cookie, while it works. */
 static struct step_result
 prepare_from_early(const struct migration *m, struct early_step *e, const char *begin_cookie,
-                   struct exiting_step *x)
+                   void (*meanwhile)(void *), void *data, struct exiting_step *x)
 {
     if (!e->running)
-        return run_step_to_cookie(m, "prepare", steal_ptr(&e->argv), begin_cookie, NULL, NULL, x);
+        return run_step_to_cookie(m, "prepare", steal_ptr(&e->argv), begin_cookie, meanwhile, data,
+                                  x);
     struct step_result res = { .exit_status = 1 };
     feed_early(m, e, "prepare", begin_cookie);
+    meanwhile(data);
     read_early_cookie(e, &res);
     show_said(e->said);
     free(steal_ptr(&e->said));
@@ -717,6 +720,22 @@ start_early_perform(const struct migration *m, const struct step_result *begin,
     }
 }
 
+/* Prepare's meanwhile: Prepare gets Begin's cookie first, for it starts the
+ * destination QEMU, the longest piece before the stream; Perform has until
+ * Prepare's cookie to get ready. */
+struct perform_start {
+    const struct migration *m;
+    const struct step_result *begin;
+    struct early_perform *perform;
+};
+
+static void
+start_early_perform_now(void *data)
+{
+    const struct perform_start *s = data;
+    start_early_perform(s->m, s->begin, s->perform);
+}
+
 /* Prepare failed: the waiting Perform goes without a word (killed, it has
  * done nothing to undo), before Confirm --cancelled takes the journal. */
 static void
@@ -856,8 +875,9 @@ migrate_one(const struct mp_options *o, bool job)
         return begin.exit_status;
     }
     struct early_perform ep = { 0 };
-    start_early_perform(m, &begin, &ep);
-    struct step_result prep = prepare_from_early(m, &prep_early, begin.cookie, &prep_left);
+    struct perform_start perform_start = { m, &begin, &ep };
+    struct step_result prep = prepare_from_early(
+        m, &prep_early, begin.cookie, start_early_perform_now, &perform_start, &prep_left);
     if (prep.exit_status != 0) {
         abandon_perform(&ep);
         reap_exiting(&begin_left);
