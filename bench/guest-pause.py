@@ -40,7 +40,9 @@ minus QEMU's total-time; libvirt: minus the source's MIGRATION events from
 times to the millisecond only). The pause beyond QEMU's downtime is what
 each method's orchestration adds to it. Then the helpers' pause piece by
 piece and their time outside the stream step by step beside the bare
-path's, from the cookies' timing, and each helper's start (--version):
+path's, from the cookies' timing (Perform's lap also in three: the
+hand-over of Prepare's cookie, its work before the stream, after it), and
+each helper's start (--version):
 wall time, CPU time and page faults, beside an empty C program's, compiled
 here, and the same program linked with migphase-migrate's libraries, whose
 difference is what loading them costs (migphase-migrate runs the helpers of
@@ -212,7 +214,21 @@ def helpers_migrate(build, tmp, name, qmp, wrap, state):
             "STOP to Perform's cookie": (perform["written-us"] - perform["stop-us"]) / 1e6,
             "Perform's cookie to Finish's read": (finish["read-us"] - perform["written-us"]) / 1e6,
             "Finish's read to RESUME": (finish["resume-us"] - finish["read-us"]) / 1e6,
-            "steps": {k: v / 1e6 for k, v in steps.items()}}
+            "steps": {k: v / 1e6 for k, v in steps.items()},
+            "perform pieces": perform_pieces(written["prepare"], perform, stats)}
+
+
+def perform_pieces(prepare_written_us, perform, stats):
+    """Perform's lap outside the stream in three: Prepare's cookie handed
+    over (written to read), Perform's work before the stream (read to the
+    source's STOP, less QEMU's time from the stream's start to its STOP:
+    total-time minus downtime) and after it (STOP to the cookie written,
+    less the downtime)."""
+    stream_to_stop_us = (stats["total-ms"] - stats["downtime-ms"]) * 1000
+    return {"hand-over": (perform["read-us"] - prepare_written_us) / 1e6,
+            "before the stream": (perform["stop-us"] - perform["read-us"] - stream_to_stop_us) / 1e6,
+            "after the stream": (perform["written-us"] - perform["stop-us"]
+                                 - stats["downtime-ms"] * 1000) / 1e6}
 
 
 # --- libvirt ---------------------------------------------------------------
@@ -431,8 +447,12 @@ def run_laps(result):
     laps = result.get("steps")
     if not laps:
         return ""
+    pieces = result.get("perform pieces")
+    detail = {"perform": " (%s)" % " + ".join("%.1f" % ms(v) for v in pieces.values())
+              if pieces else ""}
     return "; outside %.1f ms: %s" % (
-        ms(sum(laps.values())), ", ".join("%s %.1f" % (s, ms(laps[s])) for s in overhead.STEPS))
+        ms(sum(laps.values())), ", ".join("%s %.1f%s" % (s, ms(laps[s]), detail.get(s, ""))
+                                          for s in overhead.STEPS))
 
 
 # --- process start ---------------------------------------------------------
@@ -581,6 +601,14 @@ def report(args, results, starts):
             print("  %-10s %8.1f %8.1f %+8.1f" % (step, ms(hs), ms(bs), ms(hs - bs)) +
                   ("%14.1f %+10.1f" % (ms(ts), ms(hs - ts)) if t else ""))
         print()
+        pieced = [r["perform pieces"] for r in h if r.get("perform pieces")]
+        if pieced:
+            # A run's Perform lap far above the others' went here: a slow
+            # commit before the stream shows as "before the stream".
+            print("the helpers' Perform lap, piece by piece (ms; the run laps above add them up):")
+            for piece in pieced[0]:
+                print("  %-36s %s" % (piece, spread([p[piece] for p in pieced])))
+            print()
         def diff(key, runs):
             a, c = [r[key] for r in runs], [r[key] for r in b]
             return med(a) - med(c), median_difference_interval(a, c)
