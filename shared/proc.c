@@ -102,8 +102,8 @@ plan_groups(struct launch_plan *plan, struct mp_error **err)
     int n = 32;
     plan->groups = xreallocarray(NULL, (size_t)n, sizeof(gid_t));
     for (int tries = 0; getgrouplist(plan->user, plan->gid, plan->groups, &n) < 0; tries++) {
-        /* n now holds how many there are; a second refusal means the
-         * database changed in between: once more, then give up. */
+        /* n now holds how many there are. The database may grow between
+         * two calls: three calls in all, then give up. */
         if (tries == 2 || n <= 0)
             return mp_error_set(err, EIO, "cannot list the groups of user '%s'", plan->user);
         plan->groups = xreallocarray(plan->groups, (size_t)n, sizeof(gid_t));
@@ -156,7 +156,7 @@ plan_user(struct launch_plan *plan, const char *user, struct mp_error **err)
     env = mp_strv_append(env, var);
     free(var);
     plan->envp = env;
-    return plan->drop ? plan_groups(plan, err) : 0;
+    return 0;
 }
 
 /* The command line: the launcher runs as root, so with one the process
@@ -354,6 +354,13 @@ mp_proc_launch(const struct mp_launch *spec, pid_t *pid, struct mp_error **err)
         return r;
     }
     plan_argv(&plan, spec->launcher, spec->argv);
+    /* Only when the process changes user itself: with a launcher, setpriv
+     * --init-groups does, and the lookup would be for nothing. */
+    r = plan.drop ? plan_groups(&plan, err) : 0;
+    if (r < 0) {
+        launch_plan_clear(&plan);
+        return r;
+    }
     if (plan.pidfile)
         plan.pidfile_tmp = xasprintf("%s.new", plan.pidfile);
     int report[2];
