@@ -44,6 +44,10 @@ hk_hook "$hooks" prepare 10-record \
     'd=${0%/*}/..; env >"$d/env-$MIGPHASE_DOMAIN-${MIGPHASE_OUTCOME:-run}"; cat >"$d/stdin-$MIGPHASE_DOMAIN"'
 hk_hook "$hooks" prepare 20-veto \
     '[ ! -e "${0%/*}/../veto" ] || { echo "no SAN path to $MIGPHASE_DOMAIN" >&2; exit 1; }'
+# While hold-a names A's daemon, the Prepare hooks stop it (SIGSTOP): B's
+# Prepare goes on, A can start no stream until the test lets it go on.
+hk_hook "$hooks" prepare 30-hold-a \
+    'h=${0%/*}/../hold-a; [ -n "${MIGPHASE_OUTCOME:-}" ] || [ ! -s "$h" ] || kill -STOP "$(cat "$h")"'
 # Every Finish call leaves its environment too (the watcher's success).
 hk_hook "$hooks" finish 10-record 'env >"${0%/*}/../finish-env-$MIGPHASE_DOMAIN"'
 # The lease-handoff example as docs/hooks.md installs it under libvirt.
@@ -219,9 +223,11 @@ expect_state B vm1 absent
 rm "$hooks/veto"
 
 echo "== B's QEMU killed before the stream: the hooks' undo runs, the VM stays on A"
-# A is held (SIGSTOP) from B's "started" until B's QEMU is dead, so its
-# stream can never have connected.
+# A is held (SIGSTOP) by B's Prepare hooks, before B answers Prepare, until
+# B's QEMU is dead, so its stream can never have connected. (Stopped by the
+# test once B's "started" showed, A had sometimes started its stream.)
 lease_held_by_a vm1
+cp "$MP_TMP/A/libvirtd.pid" "$hooks/hold-a"
 port=$((port + 1))
 timeout 120 virsh -c "${uri[A]}" migrate --live vm1 "${uri[B]}" --migrateuri "tcp:127.0.0.1:$port" \
     >"$MP_TMP/migrate.out" 2>&1 &
@@ -230,7 +236,9 @@ for _ in $(seq 600); do
     record vm1 | grep -qx 'fact.libvirt-seen = started' && break
     sleep 0.05
 done
-kill -STOP "$(cat "$MP_TMP/A/libvirtd.pid")"
+rm "$hooks/hold-a"
+a_state=$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$(cat "$MP_TMP/A/libvirtd.pid")/stat")
+[ "$a_state" = T ] || mp_fail "B's Prepare hooks did not hold A (its state: $a_state)"
 record vm1 | grep -qx 'fact.libvirt-seen = started' || mp_fail "B never started vm1"
 pidfile="$MP_TMP/B/run-upper/libvirt/qemu/vm1.pid"
 [ -s "$pidfile" ] || mp_fail "no QEMU pid file of vm1 on B"
