@@ -20,8 +20,9 @@
 #     verified;
 #   - a postcopy that sends nothing (destination QEMU stopped) after
 #     Finish's success: Confirm gives up after --stall-timeout-ms, exit 3,
-#     the source paused and alive; migphase-status prints Confirm again,
-#     which ends the migration once the stream moves; memory verified.
+#     the source paused and alive, also when its monitor stays silent;
+#     migphase-status prints Confirm again, which ends the migration once
+#     the stream moves; memory verified.
 # QEMU 7.2 opens userfaultfd with the syscall: the test sets
 # vm.unprivileged_userfaultfd=1 for the destination QEMU (migphase-qemu) and
 # puts the previous value back on the way out.
@@ -439,7 +440,9 @@ took_ms=$((($(date +%s%N) - started) / 1000000))
 cat "$MP_TMP/stall-confirm.err"
 echo "Confirm gave up after $took_ms ms"
 mp_expect_status 3 "$rc" "migphase-confirm on a stalled postcopy"
-grep -q 'the postcopy stream sent nothing for 2000 ms: the source stays paused' \
+# Its monitor may answer (the stream's counters stand still) or stay silent
+# (QEMU sends the last pages holding its big lock): a stall either way.
+grep -q 'the postcopy stream sent nothing for 2000 ms.*: the source stays paused' \
     "$MP_TMP/stall-confirm.err" || mp_fail "Confirm does not say the stream stalled"
 # The default (30 s) would have been longer: --stall-timeout-ms counts.
 [ "$took_ms" -lt 20000 ] || mp_fail "Confirm took $took_ms ms to give up, not about 2000"
@@ -468,6 +471,33 @@ case "$(status_field source command | tr '\037' ' ')" in
 "migphase-confirm --state-dir $MP_STATE --in "*) ;;
 *) mp_fail "migphase-status does not print Confirm again: $(status_field source command)" ;;
 esac
+# The same stall behind a silent monitor (QEMU sends the last pages holding
+# its big lock, so its main loop answers nothing): Confirm, run again as
+# migphase-status says, gives up after --stall-timeout-ms all the same.
+src_sock="$MP_TMP/stall-src.qmp"
+mv "$src_sock" "$src_sock.real"
+"$MP_PY" "$top_srcdir/tests/integration/qmp-proxy.py" "$src_sock" "$src_sock.real" \
+    --silent-after qmp_capabilities 2>"$MP_TMP/stall-src-proxy.log" &
+proxy_pid=$!
+for _ in $(seq 100); do
+    [ -S "$src_sock" ] && break
+    sleep 0.05
+done
+started=$(date +%s%N)
+rc=0
+"${SRC[@]}" "$H/migphase-confirm" "${S[@]}" --stall-timeout-ms 2000 \
+    --in "$MP_TMP/stall-finish.xml" 2>"$MP_TMP/stall-silent.err" || rc=$?
+took_ms=$((($(date +%s%N) - started) / 1000000))
+kill "$proxy_pid"
+wait "$proxy_pid" || true
+mv "$src_sock.real" "$src_sock"
+cat "$MP_TMP/stall-silent.err"
+echo "Confirm gave up on the silent monitor after $took_ms ms"
+mp_expect_status 3 "$rc" "migphase-confirm on a stalled postcopy behind a silent monitor"
+grep -q 'sent nothing for 2000 ms as far as .* (its monitor stayed silent): the source stays paused' \
+    "$MP_TMP/stall-silent.err" || mp_fail "Confirm does not say the silent monitor is a stall"
+[ "$took_ms" -lt 20000 ] || mp_fail "Confirm took $took_ms ms to give up on a silent monitor"
+mp_alive "$src_pid" || mp_fail "Confirm killed the source VM behind a silent monitor"
 kill -CONT "$dst_pid"
 slow_link off
 resolve stall
