@@ -1045,33 +1045,30 @@ confirm_act(struct mp_step_ctx *ctx, void *state, struct mp_error **err)
     return 0;
 }
 
-/* How long Confirm waits on a monitor that says nothing. Under postcopy, the
- * stall timeout (0: for ever): QEMU's migration thread sends the last pages
+/* How long Confirm waits on a monitor that says nothing under postcopy: the
+ * stall timeout (0: for ever). QEMU's migration thread sends the last pages
  * holding the big lock, so a destination that reads nothing leaves the
- * source's monitor silent, and that silence is the stall. Otherwise the QMP
- * timeout. */
+ * source's monitor silent, and that silence is the stall. */
 static uint64_t
-confirm_patience_ms(const struct mp_step_ctx *ctx, bool postcopy)
+confirm_patience_ms(const struct mp_step_ctx *ctx)
 {
-    const struct mp_options *o = ctx->opts;
-    if (!postcopy)
-        return o->qmp_timeout_ms;
-    return o->stall_timeout_ms ? o->stall_timeout_ms : UINT64_MAX;
+    uint64_t stall_ms = ctx->opts->stall_timeout_ms;
+    return stall_ms ? stall_ms : UINT64_MAX;
 }
 
-/* query-migrate for Confirm: a silent monitor under postcopy is a stalled
+/* query-migrate for Confirm under postcopy: a silent monitor is a stalled
  * stream (exit 3, the source paused, Confirm to run again). */
 static int
-query_postcopy(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, bool postcopy,
-               struct qemu_migration_info *info, struct mp_error **err)
+query_postcopy(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migration_info *info,
+               struct mp_error **err)
 {
-    uint64_t silence_ms = confirm_patience_ms(ctx, postcopy);
+    uint64_t silence_ms = confirm_patience_ms(ctx);
     struct qemu_patience patience = {
         .first_ms = silence_ms < 1000 ? silence_ms : 1000,
         .silence_ms = silence_ms,
     };
     int r = qemu_monitor_query_migrate_patient(qmp, &patience, info, err);
-    if (r != -ETIMEDOUT || !postcopy)
+    if (r != -ETIMEDOUT)
         return r;
     mp_error_free(steal_ptr(err));
     mp_error_set(err, ETIMEDOUT,
@@ -1080,6 +1077,14 @@ query_postcopy(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, bool postcopy,
                  "migphase-status)",
                  (unsigned long long)silence_ms);
     return mp_error_left_state(err);
+}
+
+/* Whether Perform recorded a switch to postcopy. */
+static bool
+recorded_postcopy(const struct mp_step_ctx *ctx)
+{
+    return mp_streq0(mp_journal_record_get_fact(ctx->record, MP_FACT_POSTCOPY),
+                     MP_FACT_POSTCOPY_STARTED);
 }
 
 /* Under postcopy the source sends the last pages after Finish saw them
@@ -1091,18 +1096,13 @@ await_postcopy_end(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_erro
 {
     uint64_t heard = mp_now_ms(), bytes = 0;
     uint64_t stall_ms = ctx->opts->stall_timeout_ms;
-    /* Perform's record, or a first reply saying postcopy-*: a Perform
-     * killed after the switch recorded nothing. */
-    bool postcopy = mp_streq0(mp_journal_record_get_fact(ctx->record, MP_FACT_POSTCOPY),
-                              MP_FACT_POSTCOPY_STARTED);
     for (;;) {
         struct qemu_migration_info info;
-        int r = query_postcopy(ctx, qmp, postcopy, &info, err);
+        int r = query_postcopy(ctx, qmp, &info, err);
         if (r < 0)
             return r;
         if (!postcopy_status(info.status))
             return 0;
-        postcopy = true;
         if (strcmp(info.status, "postcopy-active") != 0) {
             mp_error_set(err, EPIPE,
                          "the postcopy stream is %s: the source stays paused until it is "
@@ -1128,16 +1128,24 @@ await_postcopy_end(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_erro
 }
 
 /* The source is stopped only when QEMU itself says the stream completed
- * and the VM waits in postmigrate: a cookie alone never kills a VM. Any
- * postcopy ends first, its monitor possibly silent until then. */
+ * and the VM waits in postmigrate: a cookie alone never kills a VM. A
+ * postcopy ends first: one that Perform recorded before the first query,
+ * whose answer may wait for its end (query_postcopy); one that a Perform
+ * killed after the switch could not record, once QEMU says so. */
 static int
 check_source_migrated(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_error **err)
 {
     _cleanup_free_ char *status = NULL;
     struct qemu_migration_info info;
-    int r = await_postcopy_end(ctx, qmp, err);
+    int r = recorded_postcopy(ctx) ? await_postcopy_end(ctx, qmp, err) : 0;
     if (r == 0)
         r = qemu_monitor_state(qmp, &status, &info, err);
+    if (r == 0 && postcopy_status(info.status)) {
+        r = await_postcopy_end(ctx, qmp, err);
+        free(steal_ptr(&status));
+        if (r == 0)
+            r = qemu_monitor_state(qmp, &status, &info, err);
+    }
     if (r < 0)
         return r;
     if (strcmp(info.status, "completed") == 0 && strcmp(status, "postmigrate") == 0)
