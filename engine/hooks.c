@@ -442,6 +442,14 @@ past_point_of_no_return(enum mp_step step)
     return step == MP_STEP_FINISH || step == MP_STEP_CONFIRM;
 }
 
+bool
+mp_hooks_step_dir_absent(const char *hooks_dir, enum mp_step step)
+{
+    _cleanup_free_ char *dir = xasprintf("%s/%s.d", hooks_dir, mp_step_name(step));
+    struct stat st;
+    return stat(dir, &st) < 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
 int
 mp_hooks_run(const struct mp_hook_run *run, struct mp_cookie *out, struct mp_error **err)
 {

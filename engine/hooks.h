@@ -9,6 +9,7 @@
 #include "error.h"
 #include "protocol.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define MP_HOOK_DEFAULT_TIMEOUT_MS 30000
@@ -40,6 +41,11 @@ struct mp_hook_run {
  * work; failures are logged, out is untouched, and the result is 0. A missing
  * directory means no hooks. */
 int mp_hooks_run(const struct mp_hook_run *run, struct mp_cookie *out, struct mp_error **err);
+
+/* Whether the step has no hooks directory in hooks_dir (none at all, not an
+ * empty or unreadable one): mp_hooks_run would run nothing, and the cookie
+ * it hands the hooks need not be made. */
+bool mp_hooks_step_dir_absent(const char *hooks_dir, enum mp_step step);
 
 /* The features this host understands: the built-in ones
  * (mp_cookie_known_features) and those its hooks declare. NULL-terminated,

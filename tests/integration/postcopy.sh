@@ -87,6 +87,26 @@ migration_status() {
 }
 
 # wait_migration_status SOCKET STATUS TIMEOUT_S
+# proxy_monitor SOCK LOG ARGS...: QEMU's monitor at SOCK moves to SOCK.real,
+# and qmp-proxy.py (ARGS) serves SOCK in its place, its stderr in LOG;
+# $proxy_pid is the proxy's.
+proxy_monitor() {
+    local sock=$1 log=$2 _
+    shift 2
+    mv "$sock" "$sock.real"
+    "$MP_PY" "$top_srcdir/tests/integration/qmp-proxy.py" "$sock" "$sock.real" "$@" 2>"$log" &
+    proxy_pid=$!
+    for _ in $(seq 100); do
+        [ -S "$sock" ] && break
+        sleep 0.05
+    done
+}
+# unproxy_monitor SOCK: the proxy goes, QEMU's monitor is at SOCK again.
+unproxy_monitor() {
+    kill "$proxy_pid"
+    wait "$proxy_pid" || true
+    mv "$1.real" "$1"
+}
 wait_migration_status() {
     local _
     for _ in $(seq $(($3 * 10))); do
@@ -320,14 +340,7 @@ prepared_for_postcopy pk
 # the reply to migrate-start-postcopy: Perform is caught past the switch,
 # waiting on its monitor, and killed there.
 sock="$MP_TMP/pk-src.qmp"
-mv "$sock" "$sock.real"
-"$MP_PY" "$top_srcdir/tests/integration/qmp-proxy.py" "$sock" "$sock.real" \
-    --silent-after migrate-start-postcopy 2>"$MP_TMP/pk-proxy.log" &
-proxy_pid=$!
-for _ in $(seq 100); do
-    [ -S "$sock" ] && break
-    sleep 0.05
-done
+proxy_monitor "$sock" "$MP_TMP/pk-proxy.log" --silent-after migrate-start-postcopy
 # Not through the function: $! must be the helper (ip netns exec execs it).
 "${SRC[@]}" "$H/migphase-perform" "${S[@]}" --progress json --in "$MP_TMP/pk-prepare.xml" \
     --out "$MP_TMP/pk-perform.xml" 2>"$MP_TMP/pk-perform.err" &
@@ -340,9 +353,7 @@ grep -q '"event":"postcopy"' "$MP_TMP/pk-perform.err" || mp_fail "Perform never 
 sleep 0.5
 kill -KILL "$perform_pid"
 wait "$perform_pid" || true
-kill "$proxy_pid"
-wait "$proxy_pid" || true
-mv "$sock.real" "$sock"
+unproxy_monitor "$sock"
 status_json
 [ "$(status_field source step) $(status_field source phase)" = "perform started" ] ||
     mp_fail "Perform was not caught past the switch: $(cat "$MP_TMP/status.json")"
@@ -411,32 +422,29 @@ prepared_for_postcopy stall
 src_pid=$(mp_pid "$MP_TMP/stall-src.pid")
 dst_pid=$(mp_dest_pid stall)
 sock="$MP_TMP/stall-dst.qmp"
-mv "$sock" "$sock.real"
 # Finish's first query-migrate finds the switch, its second (after cont) is
 # answered "completed".
-"$MP_PY" "$top_srcdir/tests/integration/qmp-proxy.py" "$sock" "$sock.real" \
-    --postcopy-completed-after 1 2>"$MP_TMP/stall-proxy.log" &
-proxy_pid=$!
-for _ in $(seq 100); do
-    [ -S "$sock" ] && break
-    sleep 0.05
-done
+proxy_monitor "$sock" "$MP_TMP/stall-proxy.log" --postcopy-completed-after 1
 perform stall 2>"$MP_TMP/stall-perform.err" ||
     mp_fail "Perform failed: $(grep -v '^{' "$MP_TMP/stall-perform.err")"
 slow_link 8mbit
 "${DST[@]}" "$H/migphase-finish" "${S[@]}" --in "$MP_TMP/stall-perform.xml" \
     --out "$MP_TMP/stall-finish.xml" || mp_fail "Finish failed"
 kill -STOP "$dst_pid"
-kill "$proxy_pid"
-wait "$proxy_pid" || true
-mv "$sock.real" "$sock"
+unproxy_monitor "$sock"
 status=$(migration_status "$MP_TMP/stall-src.qmp")
 [ "$status" = postcopy-active ] || mp_fail "the source's stream is $status, not postcopy-active"
-started=$(date +%s%N)
-rc=0
-"${SRC[@]}" "$H/migphase-confirm" "${S[@]}" --stall-timeout-ms 2000 \
-    --in "$MP_TMP/stall-finish.xml" 2>"$MP_TMP/stall-confirm.err" || rc=$?
-took_ms=$((($(date +%s%N) - started) / 1000000))
+# confirm_stalled ERR: Confirm with a 2 s stall timeout, its stderr in ERR,
+# its status in $rc, how long it took in $took_ms.
+confirm_stalled() {
+    local started
+    started=$(date +%s%N)
+    rc=0
+    "${SRC[@]}" "$H/migphase-confirm" "${S[@]}" --stall-timeout-ms 2000 \
+        --in "$MP_TMP/stall-finish.xml" 2>"$1" || rc=$?
+    took_ms=$((($(date +%s%N) - started) / 1000000))
+}
+confirm_stalled "$MP_TMP/stall-confirm.err"
 cat "$MP_TMP/stall-confirm.err"
 echo "Confirm gave up after $took_ms ms"
 mp_expect_status 3 "$rc" "migphase-confirm on a stalled postcopy"
@@ -474,23 +482,9 @@ esac
 # The same stall behind a silent monitor (QEMU sends the last pages holding
 # its big lock, so its main loop answers nothing): Confirm, run again as
 # migphase-status says, gives up after --stall-timeout-ms all the same.
-src_sock="$MP_TMP/stall-src.qmp"
-mv "$src_sock" "$src_sock.real"
-"$MP_PY" "$top_srcdir/tests/integration/qmp-proxy.py" "$src_sock" "$src_sock.real" \
-    --silent-after qmp_capabilities 2>"$MP_TMP/stall-src-proxy.log" &
-proxy_pid=$!
-for _ in $(seq 100); do
-    [ -S "$src_sock" ] && break
-    sleep 0.05
-done
-started=$(date +%s%N)
-rc=0
-"${SRC[@]}" "$H/migphase-confirm" "${S[@]}" --stall-timeout-ms 2000 \
-    --in "$MP_TMP/stall-finish.xml" 2>"$MP_TMP/stall-silent.err" || rc=$?
-took_ms=$((($(date +%s%N) - started) / 1000000))
-kill "$proxy_pid"
-wait "$proxy_pid" || true
-mv "$src_sock.real" "$src_sock"
+proxy_monitor "$MP_TMP/stall-src.qmp" "$MP_TMP/stall-src-proxy.log" --silent-after qmp_capabilities
+confirm_stalled "$MP_TMP/stall-silent.err"
+unproxy_monitor "$MP_TMP/stall-src.qmp"
 cat "$MP_TMP/stall-silent.err"
 echo "Confirm gave up on the silent monitor after $took_ms ms"
 mp_expect_status 3 "$rc" "migphase-confirm on a stalled postcopy behind a silent monitor"

@@ -160,6 +160,20 @@ Test(hooks, missing_directory_means_no_hooks)
     cr_assert_null(err);
 }
 
+/* Begin makes the hooks' cookie only when the step's directory is there:
+ * an empty or unreadable one is still "there" (mp_hooks_run says why). */
+Test(hooks, step_directory_absent_only_when_missing)
+{
+    cr_assert(mp_hooks_step_dir_absent("/nonexistent/migphase-hooks", MP_STEP_BEGIN));
+    cr_assert(mp_hooks_step_dir_absent(hooks_dir, MP_STEP_BEGIN));
+    make_dir("begin.d");
+    cr_assert_not(mp_hooks_step_dir_absent(hooks_dir, MP_STEP_BEGIN));
+    cr_assert(mp_hooks_step_dir_absent(hooks_dir, MP_STEP_PREPARE));
+    write_file("not-a-dir", "", 0644);
+    _cleanup_free_ char *file = at("not-a-dir");
+    cr_assert(mp_hooks_step_dir_absent(file, MP_STEP_BEGIN));
+}
+
 Test(hooks, run_parts_names_and_lexical_order)
 {
     write_hook("begin", "20-second", "echo 20 >> $LOG");
