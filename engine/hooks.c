@@ -442,10 +442,17 @@ past_point_of_no_return(enum mp_step step)
     return step == MP_STEP_FINISH || step == MP_STEP_CONFIRM;
 }
 
+/* The step's own directory of hooks, newly allocated. */
+static char *
+step_dir(const char *hooks_dir, enum mp_step step)
+{
+    return xasprintf("%s/%s.d", hooks_dir, mp_step_name(step));
+}
+
 bool
 mp_hooks_step_dir_absent(const char *hooks_dir, enum mp_step step)
 {
-    _cleanup_free_ char *dir = xasprintf("%s/%s.d", hooks_dir, mp_step_name(step));
+    _cleanup_free_ char *dir = step_dir(hooks_dir, step);
     struct stat st;
     return stat(dir, &st) < 0 && (errno == ENOENT || errno == ENOTDIR);
 }
@@ -455,7 +462,7 @@ mp_hooks_run(const struct mp_hook_run *run, struct mp_cookie *out, struct mp_err
 {
     bool reporting = past_point_of_no_return(run->step);
     bool undoing = !reporting && run->outcome != MP_OUTCOME_NONE;
-    _cleanup_free_ char *dir = xasprintf("%s/%s.d", run->hooks_dir, mp_step_name(run->step));
+    _cleanup_free_ char *dir = step_dir(run->hooks_dir, run->step);
     _cleanup_strv_ char **names = NULL;
     _cleanup_error_ struct mp_error *list_err = NULL;
     if (list_hooks(dir, &names, &list_err) < 0) {
