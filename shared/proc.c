@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -189,7 +191,12 @@ plan_argv(struct launch_plan *plan, char *const *launcher, char *const *argv)
     plan->argv = all;
 }
 
-static _noreturn_ void
+/* What runs in the launch's clones, which share the caller's memory (see
+ * launch_clones): system calls and nothing that allocates, and no ASan, whose
+ * stack poisoning would stay behind in the caller's shadow memory. */
+#define CLONE_CODE __attribute__((no_sanitize_address))
+
+static CLONE_CODE _noreturn_ void
 launch_failed(int report_fd, enum launch_stage stage)
 {
     struct launch_report report = { .stage = stage, .errnum = errno };
@@ -197,19 +204,58 @@ launch_failed(int report_fd, enum launch_stage stage)
     _exit(127);
 }
 
+/* Field 22 of a /proc/PID/stat line: the process's start time in clock
+ * ticks. The command name may hold spaces and parentheses: count from the
+ * last ')'. */
+static CLONE_CODE int
+stat_start_time(const char *stat, uint64_t *ticks)
+{
+    const char *p = strrchr(stat, ')');
+    if (!p)
+        return -EBADMSG;
+    int field = 2;
+    for (p++; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    uint64_t start = 0;
+    const char *digits = p;
+    for (; *p >= '0' && *p <= '9'; p++)
+        start = start * 10 + (uint64_t)(*p - '0');
+    if (field != 22 || p == digits)
+        return -EBADMSG;
+    *ticks = start;
+    return 0;
+}
+
+/* mp_proc_start_time of the calling process, read into the stack. */
+static CLONE_CODE int
+own_start_time(uint64_t *ticks)
+{
+    char buf[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = '\0';
+    return stat_start_time(buf, ticks);
+}
+
 /* The pid file, written before the process changes user: it stays root's,
  * in a directory only root writes. Renamed into place, so that a reader
  * never sees it half written. Not fsync()ed: it names a process, and a
  * crash of the host that could lose it ends that process too; a file left
  * empty by one reads as naming none. */
-static int
+static CLONE_CODE int
 write_own_pid(const struct launch_plan *plan)
 {
     /* With its start time: a reader can tell this process from a later one
      * that got the same pid. */
     char buf[64];
     uint64_t start = 0;
-    (void)mp_proc_start_time(getpid(), &start);
+    (void)own_start_time(&start);
     int len = snprintf(buf, sizeof(buf), "%ld %llu\n", (long)getpid(), (unsigned long long)start);
     int fd = open(plan->pidfile_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
@@ -235,7 +281,7 @@ write_own_pid(const struct launch_plan *plan)
  * MP_LAUNCH_FIRST_FD on, every other one closed at exec. The passed ones
  * first go above every number they will take, so that none is overwritten
  * before it moved. */
-static int
+static CLONE_CODE int
 setup_fds(const struct launch_plan *plan)
 {
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -273,7 +319,7 @@ setup_fds(const struct launch_plan *plan)
 }
 
 /* In the grandchild: never returns. Reports a failure on report_fd. */
-static _noreturn_ void
+static CLONE_CODE _noreturn_ void
 exec_launched(const struct launch_plan *plan, int report_fd)
 {
     /* The report end goes above the numbers the passed descriptors take. */
@@ -282,23 +328,34 @@ exec_launched(const struct launch_plan *plan, int report_fd)
         launch_failed(report_fd, STAGE_SETUP);
     if (setup_fds(plan) < 0)
         launch_failed(report, STAGE_SETUP);
+    /* The caller's handlers would run here on the caller's memory: every
+     * caught or ignored signal goes back to its default before any is let
+     * in (the caller blocked them all around the clone). */
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL) {
+            sa.sa_handler = SIG_DFL;
+            (void)sigaction(sig, &sa, NULL);
+        }
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
     if (chdir("/") < 0)
         launch_failed(report, STAGE_SETUP);
     umask(MP_LAUNCH_UMASK);
     if (plan->pidfile && write_own_pid(plan) < 0)
         launch_failed(report, STAGE_PIDFILE);
     if (plan->drop) {
-        if (setgroups((size_t)plan->n_groups, plan->groups) < 0)
+        /* The system calls themselves: glibc's wrappers change every thread
+         * of the process they believe they run in, the caller's. */
+        if (syscall(SYS_setgroups, (size_t)plan->n_groups, plan->groups) < 0)
             launch_failed(report, STAGE_GROUPS);
-        if (setresgid(plan->gid, plan->gid, plan->gid) < 0)
+        if (syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0)
             launch_failed(report, STAGE_GROUPS);
         /* Also clears every capability: from uid 0 to another, with the
          * saved uid too, the kernel keeps none. */
-        if (setresuid(plan->uid, plan->uid, plan->uid) < 0)
+        if (syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) < 0)
             launch_failed(report, STAGE_USER);
         uid_t r, e, s;
         if (getresuid(&r, &e, &s) < 0 || r != plan->uid || e != plan->uid || s != plan->uid) {
@@ -340,6 +397,71 @@ collect_launch(pid_t child, int report_fd, const char *program, pid_t *pid, stru
     return 0;
 }
 
+/* The two clones of the launch: the middle one makes a session and the
+ * grandchild, and goes, so that the grandchild is nobody's child here (init
+ * or a subreaper adopts it). */
+struct launch_job {
+    const struct launch_plan *plan;
+    int report_read, report_write;
+    char *grandchild_stack; /* its top */
+};
+
+static CLONE_CODE int
+launch_grandchild(void *arg)
+{
+    const struct launch_job *job = arg;
+    /* Its own pid goes first on the pipe, written by it: a failure report
+     * can only follow it. */
+    pid_t self = getpid();
+    (void)!write(job->report_write, &self, sizeof(self));
+    exec_launched(job->plan, job->report_write);
+}
+
+static CLONE_CODE int
+launch_middle(void *arg)
+{
+    const struct launch_job *job = arg;
+    close(job->report_read);
+    setsid();
+    pid_t grandchild =
+        clone(launch_grandchild, job->grandchild_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+    _exit(grandchild < 0 ? 126 : 0);
+}
+
+#define LAUNCH_STACK_SIZE (64 * 1024)
+
+/* Run the launch in clones that share this process's memory and stand it
+ * still until the grandchild's exec (CLONE_VM | CLONE_VFORK, as
+ * posix_spawn does), not in forks: a fork copies the page tables of a
+ * process that maps twenty libraries, and then both sides fault in a copy
+ * of each page they write. Each clone has a stack of its own above a guard
+ * page. Returns the middle clone's pid, gone when this returns. */
+static pid_t
+launch_clones(struct launch_job *job)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t one = page + LAUNCH_STACK_SIZE;
+    char *area = mmap(NULL, 2 * one, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (area == MAP_FAILED)
+        return -1;
+    pid_t middle = -1;
+    if (mprotect(area + page, LAUNCH_STACK_SIZE, PROT_READ | PROT_WRITE) == 0 &&
+        mprotect(area + one + page, LAUNCH_STACK_SIZE, PROT_READ | PROT_WRITE) == 0) {
+        job->grandchild_stack = area + 2 * one;
+        sigset_t all, saved;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, &saved);
+        middle = clone(launch_middle, area + one, CLONE_VM | CLONE_VFORK | SIGCHLD, job);
+        int e = errno;
+        sigprocmask(SIG_SETMASK, &saved, NULL);
+        errno = e;
+    }
+    int e = errno;
+    munmap(area, 2 * one);
+    errno = e;
+    return middle;
+}
+
 int
 mp_proc_launch(const struct mp_launch *spec, pid_t *pid, struct mp_error **err)
 {
@@ -368,27 +490,14 @@ mp_proc_launch(const struct mp_launch *spec, pid_t *pid, struct mp_error **err)
         launch_plan_clear(&plan);
         return mp_error_set_errno(err, errno, "cannot create a pipe");
     }
-    pid_t child = fork();
+    struct launch_job job = { .plan = &plan, .report_read = report[0], .report_write = report[1] };
+    pid_t child = launch_clones(&job);
     if (child < 0) {
+        int e = errno;
         close(report[0]);
         close(report[1]);
         launch_plan_clear(&plan);
-        return mp_error_set_errno(err, errno, "cannot fork");
-    }
-    if (child == 0) {
-        close(report[0]);
-        setsid();
-        pid_t grandchild = fork();
-        if (grandchild < 0)
-            _exit(126);
-        if (grandchild > 0)
-            _exit(0);
-        /* The grandchild's own pid goes first on the pipe, written by it:
-         * a failure report can only follow it (the middle child writing
-         * the pid raced with an exec failing at once). */
-        pid_t self = getpid();
-        (void)!write(report[1], &self, sizeof(self));
-        exec_launched(&plan, report[1]);
+        return mp_error_set_errno(err, e, "cannot fork");
     }
     close(report[1]);
     r = collect_launch(child, report[0], plan.argv[0], pid, err);
@@ -929,19 +1038,7 @@ mp_proc_start_time(pid_t pid, uint64_t *ticks)
     _cleanup_free_ char *buf = NULL;
     if (mp_read_file(path, 4096, &buf, NULL, NULL) < 0)
         return -ESRCH;
-    /* The command name may hold spaces and parentheses: count from the last ')'. */
-    const char *p = strrchr(buf, ')');
-    if (!p)
-        return -EBADMSG;
-    unsigned long long start = 0;
-    int field = 2;
-    for (p++; *p && field < 22; p++)
-        if (*p == ' ')
-            field++;
-    if (field != 22 || sscanf(p, "%llu", &start) != 1)
-        return -EBADMSG;
-    *ticks = start;
-    return 0;
+    return stat_start_time(buf, ticks);
 }
 
 char **

@@ -65,7 +65,8 @@ struct mp_launch {
     size_t n_pass_fds;
 };
 
-/* Start a process that is not our child and outlives us: double fork, new
+/* Start a process that is not our child and outlives us: a double fork (by
+ * clones that share our memory until the exec, see launch_clones), new
  * session, stdin from /dev/null, umask MP_LAUNCH_UMASK, no_new_privs, an
  * environment of its own (PATH=MP_LAUNCH_PATH, LC_ALL=C and the user's
  * HOME, USER and LOGNAME; nothing of ours), as spec says. Changing to the

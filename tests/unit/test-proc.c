@@ -140,7 +140,8 @@ static char *
 report_script(const struct launched *l)
 {
     return xasprintf("cat /proc/$$/status >%1$s/status; env >%1$s/env; umask >%1$s/umask; "
-                     "ls /proc/$$/fd >%1$s/fds; echo hello >&3; echo >%1$s/done",
+                     "ls /proc/$$/fd >%1$s/fds; read -r _ _ _ _ _ sid _ </proc/$$/stat; "
+                     "echo $sid >%1$s/sid; echo hello >&3; echo >%1$s/done",
                      l->dir);
 }
 
@@ -150,6 +151,20 @@ wait_done(const struct launched *l, pid_t pid)
     cr_assert_eq(mp_proc_wait_gone(pid, 10000, NULL), 0);
     _cleanup_free_ char *done = xasprintf("%s/done", l->dir);
     cr_assert_eq(access(done, F_OK), 0, "the launched shell did not finish");
+}
+
+/* Not our child, in a session of its own (the middle process's): it
+ * outlives us, out of reach of our terminal. */
+static void
+expect_detached(const struct launched *l)
+{
+    _cleanup_free_ char *status = launched_file(l, "status");
+    _cleanup_free_ char *ours = xasprintf("\nPPid:\t%ld\n", (long)getpid());
+    cr_assert(!strstr(status, ours), "the launched process is our child: %s", status);
+    _cleanup_free_ char *sid = launched_file(l, "sid");
+    char our_sid[32];
+    snprintf(our_sid, sizeof(our_sid), "%ld\n", (long)getsid(0));
+    cr_assert_str_neq(sid, our_sid, "the launched process is in our session");
 }
 
 static void
@@ -236,6 +251,7 @@ Test(proc, launch_as_a_user_with_a_clean_environment)
         snprintf(num, sizeof(num), "\n%d\n", fd);
         cr_assert(!strstr(fds, num), "descriptor %d leaked: %s", fd, fds);
     }
+    expect_detached(&l);
     launched_cleanup(&l);
 }
 
@@ -264,6 +280,7 @@ Test(proc, launch_through_a_launcher_changes_the_user_last)
     expect_nobody(&l, pid);
     _cleanup_free_ char *env = launched_file(&l, "env");
     cr_assert(strstr(env, "MP_TEST_LAUNCHER=yes\n"), "not started through the launcher: %s", env);
+    expect_detached(&l);
     launched_cleanup(&l);
 }
 
