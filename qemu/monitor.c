@@ -234,7 +234,8 @@ want_throttle(json_object *args, json_object *reported, const struct mp_params *
 }
 
 /* The tuning's parameters, QEMU's defaults when not asked for: an earlier
- * migration's channels or cache stay in the process otherwise. */
+ * migration's channels or cache stay in the process otherwise. The
+ * throttle is not among them: see qemu_monitor_throttle_args. */
 static void
 want_tuning(json_object *args, json_object *reported, const struct mp_params *params,
             enum qemu_stream_end end)
@@ -243,10 +244,21 @@ want_tuning(json_object *args, json_object *reported, const struct mp_params *pa
     want_int(args, reported, "multifd-channels", t->parallel ? (int64_t)t->parallel : 2);
     want_string(args, reported, "multifd-compression", mp_compress_name(t->compress));
     if (end == QEMU_INCOMING)
-        return; /* the delta cache and the throttle are the sender's */
+        return; /* the delta cache is the sender's */
     want_int(args, reported, "xbzrle-cache-size",
              t->xbzrle_bytes ? (int64_t)t->xbzrle_bytes : 64 << 20);
-    want_throttle(args, reported, params);
+}
+
+json_object *
+qemu_monitor_throttle_args(json_object *const *reported, const struct mp_params *params)
+{
+    json_object *args = json_object_new_object();
+    want_throttle(args, reported ? reported[1] : NULL, params);
+    if (json_object_object_length(args) == 0) {
+        json_object_put(args);
+        return NULL;
+    }
+    return args;
 }
 
 /* The sender's bounds: its bandwidth and the pause it may take. */

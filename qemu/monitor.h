@@ -45,11 +45,12 @@ enum qemu_stream_end { QEMU_OUTGOING, QEMU_INCOMING };
  * NULL: clear text): QEMU keeps them for the life of the process, including
  * values it received as a destination of an earlier migration. The incoming
  * end gets only what it reads (the capabilities both ends must share, the
- * channels, TLS), not the sender's bandwidth, pause, delta cache or
- * throttle: QEMU reads a command a byte per turn of its main loop, about
- * 10 us a byte beside a busy guest, and the destination's setup is on the
- * way to the stream. Its next Perform, should it send the VM on, sets
- * those. then (may be NULL) is one more command
+ * channels, TLS), not the sender's bandwidth, pause or delta cache: QEMU
+ * reads a command a byte per turn of its main loop, about 10 us a byte
+ * beside a busy guest, and the destination's setup is on the way to the
+ * stream. Its next Perform, should it send the VM on, sets those. Neither
+ * end gets the throttle here: see qemu_monitor_throttle_args. then (may be
+ * NULL) is one more command
  * sent in the same round trip, which QEMU runs even if a setting failed: only
  * for a command whose effect the caller undoes on failure anyway. Fails if a
  * setting failed; then's own outcome is left in *then (ret, result, error:
@@ -74,6 +75,14 @@ int qemu_monitor_setup_migration(struct qemu_qmp *qmp, enum qemu_stream_end end,
  * not. */
 int qemu_monitor_check_tuning(json_object *reported, const char *version, const struct mp_tuning *t,
                               struct mp_error **err);
+/* migrate-set-parameters arguments for the sender's auto-converge throttle
+ * where they differ from what reported says (as for
+ * qemu_monitor_setup_migration), or NULL. They go right after `migrate`,
+ * off the way to the stream (some 70 bytes, 0.7 ms): QEMU throttles only
+ * once two of its once-a-second looks found the guest outrunning the
+ * stream, seconds after the command that set them. */
+json_object *qemu_monitor_throttle_args(json_object *const *reported,
+                                        const struct mp_params *params);
 /* Whether the migration's auto-converge throttle starts held back at 1%
  * for Perform to release (--converge auto of a live migration without
  * --auto-converge). */

@@ -856,10 +856,24 @@ start_stream(struct mp_step_ctx *ctx, const struct source_vm *vm, struct mp_erro
         return mp_error_input(err, EINVAL, "Prepare's cookie names no destination URI");
     json_object *args = json_object_new_object();
     json_object_object_add(args, "uri", json_object_new_string(ctx->in->uri));
-    r = qemu_qmp_execute(qmp, "migrate", args, NULL, err);
-    if (r < 0)
-        return mp_error_prefix(err, "starting the stream to %s", ctx->in->uri);
-    return 0;
+    struct qemu_qmp_call calls[] = {
+        { .command = "migrate", .args = args },
+        { .command = "migrate-set-parameters",
+          .args = qemu_monitor_throttle_args(vm->reported, &ctx->in->params) },
+    };
+    size_t n = calls[1].args ? 2 : 1;
+    (void)qemu_qmp_execute_all(qmp, calls, n, NULL);
+    r = calls[0].result;
+    if (r < 0) {
+        *err = steal_ptr(&calls[0].error);
+        mp_error_prefix(err, "starting the stream to %s", ctx->in->uri);
+    } else if (n == 2 && calls[1].result < 0) {
+        /* QEMU's own throttle then, from 20%, should the guest outrun
+         * the stream: the migration goes on. */
+        mp_warn("could not set the guest's throttle: %s", calls[1].error->message);
+    }
+    qemu_qmp_calls_free(calls, n);
+    return r;
 }
 
 /* Send the stream (or follow the one an earlier run started) and roll it

@@ -2031,11 +2031,11 @@ Test(monitor, without_a_report_everything_is_set, .timeout = 10)
         SEND("{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no\"}, \"id\": $1}\n"
              "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no\"}, \"id\": $2}\n"),
         EXPECT_ARGS("migrate-set-capabilities", "{\"capabilities\": [" EVERY_CAPABILITY "]}"),
-        EXPECT_ARGS(
-            "migrate-set-parameters",
-            "{\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, " TUNING_DEFAULTS
-            ", \"tls-creds\": \"\", \"tls-hostname\": \"\", "
-            "\"tls-authz\": \"\"}"),
+        EXPECT_ARGS("migrate-set-parameters",
+                    "{\"max-bandwidth\": 9223372036854775807, \"downtime-limit\": 300, "
+                    "\"multifd-channels\": 2, \"multifd-compression\": \"none\", "
+                    "\"xbzrle-cache-size\": 67108864, \"tls-creds\": \"\", "
+                    "\"tls-hostname\": \"\", \"tls-authz\": \"\"}"),
         SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": \"no such cap\"}, \"id\": $3}\n"
              "{\"return\": {}, \"id\": $4}\n"),
         END(),
@@ -2064,8 +2064,7 @@ Test(monitor, tuning_is_set_on_and_its_parameters_said, .timeout = 10)
                         "auto-converge", "true") "," CAP("multifd", "true") "]}"),
         EXPECT_ARGS("migrate-set-parameters",
                     "{\"multifd-channels\": 4, \"multifd-compression\": \"zstd\", "
-                    "\"xbzrle-cache-size\": 16777216, \"cpu-throttle-initial\": 30, "
-                    "\"cpu-throttle-increment\": 5}"),
+                    "\"xbzrle-cache-size\": 16777216}"),
         SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
         END(),
     };
@@ -2119,10 +2118,7 @@ Test(monitor, converge_auto_holds_the_throttle_back, .timeout = 10)
             "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", " TUNING_DEFAULTS)),
         EXPECT_ARGS("migrate-set-capabilities",
                     "{\"capabilities\": [" CAP("auto-converge", "true") "]}"),
-        EXPECT_ARGS("migrate-set-parameters",
-                    "{\"cpu-throttle-initial\": 1, \"cpu-throttle-increment\": 1, "
-                    "\"max-cpu-throttle\": 1}"),
-        SEND("{\"return\": {}, \"id\": $3}\n{\"return\": {}, \"id\": $4}\n"),
+        SEND("{\"return\": {}, \"id\": $3}\n"),
         END(),
     };
     struct fake *f = fake_start(script);
@@ -2132,6 +2128,33 @@ Test(monitor, converge_auto_holds_the_throttle_back, .timeout = 10)
     _cleanup_error_ struct mp_error *err = NULL;
     cr_assert_eq(setup_migration(f, &params, NULL, &err), 0, "%s", err ? err->message : "");
     fake_finish(f);
+    /* The throttle, at 1%, goes right after `migrate`. */
+    _cleanup_json_ json_object *values = json_tokener_parse("{" TUNING_DEFAULTS "}");
+    json_object *const reported[2] = { NULL, values };
+    _cleanup_json_ json_object *args = qemu_monitor_throttle_args(reported, &params);
+    cr_assert_str_eq(json_object_to_json_string_ext(args, JSON_C_TO_STRING_SPACED),
+                     "{ \"cpu-throttle-initial\": 1, \"cpu-throttle-increment\": 1, "
+                     "\"max-cpu-throttle\": 1 }");
+}
+
+Test(monitor, the_throttle_is_said_where_it_differs)
+{
+    _cleanup_json_ json_object *values = json_tokener_parse("{" TUNING_DEFAULTS "}");
+    json_object *const reported[2] = { NULL, values };
+    struct mp_params params = { .live = true,
+                                .tuning = { .converge = MP_CONVERGE_NONE,
+                                            .auto_converge = true,
+                                            .throttle_initial = 30,
+                                            .throttle_step = 10 } };
+    _cleanup_json_ json_object *args = qemu_monitor_throttle_args(reported, &params);
+    cr_assert_str_eq(json_object_to_json_string_ext(args, JSON_C_TO_STRING_SPACED),
+                     "{ \"cpu-throttle-initial\": 30 }");
+    /* QEMU's own defaults asked for: nothing to send. */
+    params.tuning.throttle_initial = 20;
+    cr_assert_null(qemu_monitor_throttle_args(reported, &params));
+    /* Without a report, all of it. */
+    _cleanup_json_ json_object *all = qemu_monitor_throttle_args(NULL, &params);
+    cr_assert_eq(json_object_object_length(all), 3);
 }
 
 #define STATE_AND_NAME_QUERIES                                                                     \
