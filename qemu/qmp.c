@@ -783,6 +783,15 @@ qemu_qmp_messages(const struct qemu_qmp *qmp)
     return qmp->messages;
 }
 
+bool
+qemu_qmp_silent(struct qemu_qmp *qmp)
+{
+    if (qmp->broken || qmp->n_events || qmp->in_start < qmp->in_end || qmp->reader.pending)
+        return false;
+    struct pollfd input = { .fd = qmp->fd, .events = POLLIN };
+    return poll(&input, 1, 0) == 0;
+}
+
 static int
 qmp_greeting_version(struct json_object *greeting, char **version, struct mp_error **err)
 {

@@ -89,6 +89,11 @@ void qemu_qmp_forget(struct qemu_qmp *qmp, uint64_t id);
 /* How many messages (replies, late replies, events) QEMU has sent since the
  * greeting: a monitor whose count grows is slow, not gone. */
 uint64_t qemu_qmp_messages(const struct qemu_qmp *qmp);
+/* Whether QEMU said nothing since the last reply taken: no event queued,
+ * nothing half read, nothing waiting on the socket. QEMU sends an event on
+ * every change of the VM's run state (STOP, RESUME, SHUTDOWN, SUSPEND...),
+ * so answers taken before still hold, as far as this connection can tell. */
+bool qemu_qmp_silent(struct qemu_qmp *qmp);
 
 /* At most this many commands at once, and the calls of one batch. */
 #define QEMU_QMP_MAX_CALLS 8

@@ -254,6 +254,11 @@ struct source_vm {
      * the stream starts; or asked ahead of the cookie (reported_ahead). */
     json_object *reported[2];
     bool reported_ahead;
+    /* Perform: the VM's state asked ahead too (state_ahead), good while the
+     * monitor stays silent (query_source). */
+    char *status_ahead;
+    struct qemu_migration_info info_ahead;
+    bool state_ahead;
 };
 
 static void
@@ -263,6 +268,7 @@ source_vm_free(void *state)
     qemu_qmp_close(vm->qmp);
     for (size_t i = 0; i < ARRAY_SIZE(vm->reported); i++)
         json_object_put(vm->reported[i]);
+    free(vm->status_ahead);
     free(vm);
 }
 
@@ -938,12 +944,13 @@ keep_settings(struct source_vm *vm, struct qemu_qmp_call queries[2])
 /* Perform ahead of Prepare's cookie (the driver's perform_ahead), while
  * the destination VM starts: the VM's monitor opened and the migration's
  * capabilities and parameters asked, which only this connection could
- * change until the stream starts (QEMU takes one client per monitor). Its
- * state is asked again once the cookie comes: that one changes by itself.
- * QEMU reads a command a byte per turn of its main loop: the connection's
- * set-up and these 132 bytes (about 1.5 ms) are no longer on the way to
- * the stream. A monitor that fails here is dropped: the plan opens its own
- * and says what is wrong. */
+ * change until the stream starts (QEMU takes one client per monitor), and
+ * the VM's state, which changes by itself: the plan takes it only if QEMU
+ * said nothing since (every change of the run state comes with its event),
+ * and asks again otherwise. QEMU reads a command a byte per turn of its
+ * main loop: the connection's set-up and these 201 bytes (about 2 ms, and a
+ * round trip) are no longer on the way to the stream. A monitor that fails
+ * here is dropped: the plan opens its own and says what is wrong. */
 void
 qemu_perform_ahead(struct mp_step_ctx *ctx, int input_fd)
 {
@@ -956,10 +963,12 @@ qemu_perform_ahead(struct mp_step_ctx *ctx, int input_fd)
         return;
     }
     struct qemu_qmp_call queries[] = { QEMU_MONITOR_MIGRATION_QUERIES };
-    (void)qemu_qmp_execute_all(vm->qmp, queries, ARRAY_SIZE(queries), NULL);
+    vm->state_ahead = qemu_monitor_state_and(vm->qmp, &vm->status_ahead, &vm->info_ahead, queries,
+                                             ARRAY_SIZE(queries), NULL) == 0;
     keep_settings(vm, queries);
     vm->reported_ahead = true;
-    mp_debug("the VM's monitor is open and its migration settings asked, ahead of the cookie");
+    mp_debug("the VM's monitor is open, its state and migration settings asked, ahead of the "
+             "cookie");
     ctx->ahead = vm;
     ctx->free_ahead = source_vm_free;
 }
@@ -969,6 +978,12 @@ static int
 query_source(struct source_vm *vm, char **status, struct qemu_migration_info *info,
              struct mp_error **err)
 {
+    if (vm->state_ahead && qemu_qmp_silent(vm->qmp)) {
+        mp_debug("the VM's state as asked ahead: its monitor said nothing since");
+        *status = steal_ptr(&vm->status_ahead);
+        *info = vm->info_ahead;
+        return 0;
+    }
     if (vm->reported_ahead)
         return qemu_monitor_state(vm->qmp, status, info, err);
     struct qemu_qmp_call queries[] = { QEMU_MONITOR_MIGRATION_QUERIES };

@@ -1614,6 +1614,39 @@ Test(qmp, connect_wait_gives_up_when_the_process_dies, .timeout = 10)
     rmdir(dir);
 }
 
+/* Answers taken before hold while QEMU says nothing: an event, which every
+ * change of the run state sends, ends that. */
+Test(qmp, silent_until_qemu_says_something, .timeout = 10)
+{
+    static const struct fake_step script[] = {
+        HANDSHAKE,
+        EXPECT("query-status"),
+        SEND("{\"return\": {\"status\": \"running\"}, \"id\": $1}\r\n"),
+        SLEEP(300),
+        SEND("{\"event\": \"STOP\", \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n"),
+        EXPECT("query-name"),
+        SEND("{\"return\": {}, \"id\": $2}\r\n"),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    _cleanup_error_ struct mp_error *err = NULL;
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-status", NULL, NULL, &err), 0, "%s",
+                 err ? err->message : "");
+    cr_assert(qemu_qmp_silent(qmp), "silent right after the reply");
+    bool silent = true;
+    for (int i = 0; i < 200 && silent; i++) {
+        usleep(10000);
+        silent = qemu_qmp_silent(qmp);
+    }
+    cr_assert(!silent, "the STOP event went unnoticed");
+    /* Nor once the event is read and queued by the next command. */
+    cr_assert_eq(qemu_qmp_execute(qmp, "query-name", NULL, NULL, NULL), 0);
+    cr_assert_not(qemu_qmp_silent(qmp));
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
 /* ---- logging ---- */
 
 Test(qmp, commands_and_replies_are_logged_at_debug, .timeout = 10)
