@@ -301,8 +301,10 @@ mp_migrate slowsync --local --listen 127.0.0.1 --progress none --log-level debug
 unset LD_PRELOAD SLOW_FSYNC_COMM SLOW_FSYNC_AFTER_COOKIE_MS
 ASAN_OPTIONS=$asan_options
 [ "$rc" -eq 0 ] || mp_fail "migphase-migrate exited $rc: $(grep -v debug: "$MP_TMP/migrate.err")"
-grep -q "migphase-perform: debug: the VM's monitor is open and its migration settings asked, ahead of the cookie" \
+grep -q "migphase-perform: debug: the VM's monitor is open, its state and migration settings asked, ahead of the cookie" \
     "$MP_TMP/migrate.err" || mp_fail "Perform did not open the VM's monitor ahead of Prepare's cookie"
+grep -q "migphase-perform: debug: the VM's state as asked ahead: its monitor said nothing since" \
+    "$MP_TMP/migrate.err" || mp_fail "Perform's plan asked the VM's state again, the monitor silent"
 grep -q "migphase-confirm: debug: waiting for migphase-perform to conclude" "$MP_TMP/migrate.err" ||
     mp_fail "Confirm never met Perform's lock: the test did not test it"
 [ "$(mp_where_running slowsync)" = destination ] || mp_fail "guest runs: $(mp_where_running slowsync)"
