@@ -77,8 +77,8 @@ int qemu_monitor_check_tuning(json_object *reported, const char *version, const 
                               struct mp_error **err);
 /* migrate-set-parameters arguments for the sender's auto-converge throttle
  * where they differ from what reported says (as for
- * qemu_monitor_setup_migration), or NULL. They go right after `migrate`,
- * off the way to the stream (some 70 bytes, 0.7 ms): QEMU throttles only
+ * qemu_monitor_setup_migration), or NULL. They go once `migrate` is
+ * answered, off the way to the stream (some 70 bytes, 0.7 ms): QEMU throttles only
  * once two of its once-a-second looks found the guest outrunning the
  * stream, seconds after the command that set them. */
 json_object *qemu_monitor_throttle_args(json_object *const *reported,

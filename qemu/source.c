@@ -254,11 +254,10 @@ struct source_vm {
      * the stream starts; or asked ahead of the cookie (reported_ahead). */
     json_object *reported[2];
     bool reported_ahead;
-    /* Perform: the VM's state asked ahead too (state_ahead), good while the
-     * monitor stays silent (query_source). */
+    /* Perform: the VM's state asked ahead too (NULL: not asked), good while
+     * the monitor stays silent (query_source). */
     char *status_ahead;
     struct qemu_migration_info info_ahead;
-    bool state_ahead;
 };
 
 static void
@@ -862,24 +861,15 @@ start_stream(struct mp_step_ctx *ctx, const struct source_vm *vm, struct mp_erro
         return mp_error_input(err, EINVAL, "Prepare's cookie names no destination URI");
     json_object *args = json_object_new_object();
     json_object_object_add(args, "uri", json_object_new_string(ctx->in->uri));
-    struct qemu_qmp_call calls[] = {
-        { .command = "migrate", .args = args },
-        { .command = "migrate-set-parameters",
-          .args = qemu_monitor_throttle_args(vm->reported, &ctx->in->params) },
-    };
-    size_t n = calls[1].args ? 2 : 1;
-    (void)qemu_qmp_execute_all(qmp, calls, n, NULL);
-    r = calls[0].result;
-    if (r < 0) {
-        *err = steal_ptr(&calls[0].error);
-        mp_error_prefix(err, "starting the stream to %s", ctx->in->uri);
-    } else if (n == 2 && calls[1].result < 0) {
-        /* QEMU's own throttle then, from 20%, should the guest outrun
-         * the stream: the migration goes on. */
-        mp_warn("could not set the guest's throttle: %s", calls[1].error->message);
-    }
-    qemu_qmp_calls_free(calls, n);
-    return r;
+    r = qemu_qmp_execute(qmp, "migrate", args, NULL, err);
+    if (r < 0)
+        return mp_error_prefix(err, "starting the stream to %s", ctx->in->uri);
+    /* Refused, QEMU's own throttle (from 20%) holds should the guest
+     * outrun the stream: the migration goes on. */
+    json_object *throttle = qemu_monitor_throttle_args(vm->reported, &ctx->in->params);
+    if (throttle)
+        (void)set_parameters(qmp, throttle, "set the guest's throttle");
+    return 0;
 }
 
 /* Send the stream (or follow the one an earlier run started) and roll it
@@ -963,8 +953,8 @@ qemu_perform_ahead(struct mp_step_ctx *ctx, int input_fd)
         return;
     }
     struct qemu_qmp_call queries[] = { QEMU_MONITOR_MIGRATION_QUERIES };
-    vm->state_ahead = qemu_monitor_state_and(vm->qmp, &vm->status_ahead, &vm->info_ahead, queries,
-                                             ARRAY_SIZE(queries), NULL) == 0;
+    (void)qemu_monitor_state_and(vm->qmp, &vm->status_ahead, &vm->info_ahead, queries,
+                                 ARRAY_SIZE(queries), NULL);
     keep_settings(vm, queries);
     vm->reported_ahead = true;
     mp_debug("the VM's monitor is open, its state and migration settings asked, ahead of the "
@@ -978,7 +968,7 @@ static int
 query_source(struct source_vm *vm, char **status, struct qemu_migration_info *info,
              struct mp_error **err)
 {
-    if (vm->state_ahead && qemu_qmp_silent(vm->qmp)) {
+    if (vm->status_ahead && qemu_qmp_silent(vm->qmp)) {
         mp_debug("the VM's state as asked ahead: its monitor said nothing since");
         *status = steal_ptr(&vm->status_ahead);
         *info = vm->info_ahead;
