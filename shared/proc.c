@@ -4,10 +4,12 @@
 #include "proc.h"
 
 #include "log.h"
+#include "privs.h"
 
 #include <assert.h>
 #include <dirent.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
 #include <pwd.h>
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -752,6 +755,40 @@ mp_proc_spawn_in_place(char *const *argv, char *const *envp, bool capture_stderr
                        struct mp_error **err)
 {
     return spawn(argv, envp, capture_stderr, entry, data, child, err);
+}
+
+bool
+mp_proc_nice_restorable(int nice, bool cap_sys_nice, uint64_t rlimit_nice)
+{
+    /* RLIMIT_NICE allows down to 20 - limit (setrlimit(2)). */
+    return cap_sys_nice || rlimit_nice == (uint64_t)RLIM_INFINITY ||
+           rlimit_nice >= (uint64_t)(20 - nice);
+}
+
+void
+mp_proc_yield_cpu(struct mp_cpu_yield *y, int by)
+{
+    *y = (struct mp_cpu_yield){ 0 };
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    if (nice == -1 && errno != 0)
+        return;
+    struct rlimit lim = { 0 };
+    uint64_t rlimit_nice = getrlimit(RLIMIT_NICE, &lim) == 0 ? (uint64_t)lim.rlim_cur : 0;
+    bool cap = mp_privs_effective() & (UINT64_C(1) << CAP_SYS_NICE);
+    int lower = nice + by > 19 ? 19 : nice + by;
+    if (lower <= nice || !mp_proc_nice_restorable(nice, cap, rlimit_nice) ||
+        setpriority(PRIO_PROCESS, 0, lower) < 0)
+        return;
+    *y = (struct mp_cpu_yield){ .lowered = true, .nice = nice, .lowered_to = lower };
+}
+
+void
+mp_proc_give_back_cpu(const struct mp_cpu_yield *y, pid_t pid)
+{
+    if (y->lowered && setpriority(PRIO_PROCESS, (id_t)pid, y->nice) < 0)
+        mp_debug("cannot give process %d its priority %d back: %s", (int)pid, y->nice,
+                 strerror(errno));
 }
 
 /* A child given up on: killed, its output no longer read, so that reaping

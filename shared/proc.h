@@ -145,6 +145,24 @@ int mp_proc_feed(struct mp_child *child, const char *input, size_t input_len, ui
  * therefore done nothing worth a word. */
 void mp_proc_abandon(struct mp_child *child);
 
+/* A process's CPU priority, lowered while other work goes first, and
+ * given back. Lowered only where it can be given back: with CAP_SYS_NICE,
+ * or an RLIMIT_NICE that allows the priority it had. */
+struct mp_cpu_yield {
+    bool lowered;
+    int nice; /* the priority to give back */
+    int lowered_to;
+};
+/* Whether a process may raise its priority back to nice. */
+bool mp_proc_nice_restorable(int nice, bool cap_sys_nice, uint64_t rlimit_nice);
+/* Lower this process's priority by `by` nice steps (19 at most), if it
+ * can be given back; y says whether it was. Children started meanwhile
+ * inherit the lower priority. */
+void mp_proc_yield_cpu(struct mp_cpu_yield *y, int by);
+/* Give the priority y lowered back to process pid (0: this one), a child
+ * started meanwhile included. Changes nothing if y lowered nothing. */
+void mp_proc_give_back_cpu(const struct mp_cpu_yield *y, pid_t pid);
+
 /* How often a process we just started is looked at while it gets ready: each
  * look is a failed connect and a kill(pid, 0), 40 to 70 us of CPU here,
  * taken from a start that is itself CPU-bound (QEMU's takes 80 ms and more,

@@ -305,6 +305,10 @@ grep -q "migphase-perform: debug: the VM's monitor is open, its state and migrat
     "$MP_TMP/migrate.err" || mp_fail "Perform did not open the VM's monitor ahead of Prepare's cookie"
 grep -q "migphase-perform: debug: the VM's state as asked ahead: its monitor said nothing since" \
     "$MP_TMP/migrate.err" || mp_fail "Perform's plan asked the VM's state again, the monitor silent"
+grep -q "migphase-migrate: debug: beside Begin, at nice [0-9]* until its cookie" "$MP_TMP/migrate.err" ||
+    mp_fail "the schema's compile and Prepare's start ran beside Begin at its priority"
+grep -q "migphase-migrate: debug: Begin is done: Prepare back at nice" "$MP_TMP/migrate.err" ||
+    mp_fail "Prepare was not given its priority back with Begin's cookie"
 grep -q "migphase-confirm: debug: waiting for migphase-perform to conclude" "$MP_TMP/migrate.err" ||
     mp_fail "Confirm never met Perform's lock: the test did not test it"
 [ "$(mp_where_running slowsync)" = destination ] || mp_fail "guest runs: $(mp_where_running slowsync)"

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -16,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -513,4 +516,97 @@ Test(proc, feeding_a_gone_child_after_another_was_reaped_does_not_kill)
     cr_assert_eq(mp_proc_wait_gone(b.pid, 5000, NULL), 0);
     cr_expect_eq(mp_proc_feed(&b, "cookie", 6, 1000, &err), 0, "%s", err ? err->message : "");
     mp_proc_reap(&b, &status);
+}
+
+Test(proc, nice_restorable_with_the_capability_or_the_limit)
+{
+    cr_assert(mp_proc_nice_restorable(0, true, 0));
+    cr_assert(mp_proc_nice_restorable(-5, true, 0));
+    cr_assert(!mp_proc_nice_restorable(0, false, 0), "nice 0 back needs a limit of 20");
+    cr_assert(mp_proc_nice_restorable(0, false, 20));
+    cr_assert(mp_proc_nice_restorable(5, false, 15));
+    cr_assert(!mp_proc_nice_restorable(5, false, 14));
+    cr_assert(mp_proc_nice_restorable(0, false, (uint64_t)RLIM_INFINITY));
+}
+
+/* A child that waits until its input closes: something to set the
+ * priority of. */
+static pid_t
+start_waiting_child(int *input)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(fds[1]);
+        char c;
+        (void)!read(fds[0], &c, 1);
+        _exit(0);
+    }
+    close(fds[0]);
+    *input = fds[1];
+    return pid;
+}
+
+static int
+priority_of(pid_t pid)
+{
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, (id_t)pid);
+    cr_assert(nice != -1 || errno == 0, "getpriority: %s", strerror(errno));
+    return nice;
+}
+
+Test(proc, yield_lowers_and_gives_back_to_a_child_started_meanwhile)
+{
+    if (geteuid() != 0)
+        cr_skip_test("giving a priority back needs CAP_SYS_NICE here");
+    int nice = priority_of(0);
+    struct mp_cpu_yield y;
+    mp_proc_yield_cpu(&y, 10);
+    cr_assert(y.lowered);
+    cr_assert_eq(y.nice, nice);
+    cr_assert_eq(priority_of(0), nice + 10 > 19 ? 19 : nice + 10);
+    cr_assert_eq(y.lowered_to, priority_of(0));
+    int input;
+    pid_t child = start_waiting_child(&input);
+    cr_assert_eq(priority_of(child), y.lowered_to, "the child did not inherit the lower priority");
+    mp_proc_give_back_cpu(&y, 0);
+    cr_assert_eq(priority_of(0), nice);
+    cr_assert_eq(priority_of(child), y.lowered_to, "the child's priority changed with ours");
+    mp_proc_give_back_cpu(&y, child);
+    cr_assert_eq(priority_of(child), nice);
+    close(input);
+    cr_assert_eq(waitpid(child, NULL, 0), child);
+}
+
+Test(proc, yield_goes_no_lower_than_19)
+{
+    if (geteuid() != 0)
+        cr_skip_test("giving a priority back needs CAP_SYS_NICE here");
+    struct mp_cpu_yield y;
+    mp_proc_yield_cpu(&y, 50);
+    cr_assert(y.lowered);
+    cr_assert_eq(priority_of(0), 19);
+    mp_proc_give_back_cpu(&y, 0);
+    cr_assert_eq(priority_of(0), y.nice);
+}
+
+/* Without CAP_SYS_NICE and with RLIMIT_NICE at 0, a lower priority could
+ * never be given back: none is taken. */
+Test(proc, yield_takes_nothing_it_could_not_give_back)
+{
+    struct rlimit none = { 0, 0 };
+    cr_assert_eq(setrlimit(RLIMIT_NICE, &none), 0);
+    struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
+    struct __user_cap_data_struct caps[2];
+    cr_assert_eq(syscall(SYS_capget, &head, caps), 0);
+    caps[CAP_TO_INDEX(CAP_SYS_NICE)].effective &= ~CAP_TO_MASK(CAP_SYS_NICE);
+    cr_assert_eq(syscall(SYS_capset, &head, caps), 0);
+    int nice = priority_of(0);
+    struct mp_cpu_yield y;
+    mp_proc_yield_cpu(&y, 10);
+    cr_assert(!y.lowered);
+    cr_assert_eq(priority_of(0), nice);
 }
