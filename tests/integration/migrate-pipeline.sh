@@ -309,6 +309,10 @@ grep -q "migphase-migrate: debug: beside Begin, at nice [0-9]* until its cookie"
     mp_fail "the schema's compile and Prepare's start ran beside Begin at its priority"
 grep -q "migphase-migrate: debug: Begin is done: Prepare back at nice" "$MP_TMP/migrate.err" ||
     mp_fail "Prepare was not given its priority back with Begin's cookie"
+grep -q "migphase-migrate: debug: Perform started at nice [0-9]* until Prepare's cookie" \
+    "$MP_TMP/migrate.err" || mp_fail "Perform started early at the priority of Prepare's QEMU"
+grep -q "migphase-migrate: debug: Perform back at nice [0-9]* with Prepare's cookie" \
+    "$MP_TMP/migrate.err" || mp_fail "Perform was not given its priority back with its cookie"
 grep -q "migphase-confirm: debug: waiting for migphase-perform to conclude" "$MP_TMP/migrate.err" ||
     mp_fail "Confirm never met Perform's lock: the test did not test it"
 [ "$(mp_where_running slowsync)" = destination ] || mp_fail "guest runs: $(mp_where_running slowsync)"
