@@ -58,13 +58,14 @@ static const char usage[] =
 
 /* Cookies of a run are small; a bound keeps a broken helper from eating memory. */
 #define STEP_TIMEOUT_MS (24ULL * 3600 * 1000)
-/* How much lower than the step on the way to the stream what runs beside it
- * does, until that step's cookie (start_early_prepare, start_early_perform):
- * at 10 it has about a tenth of the core it shares with that step, and
- * still gets on on a loaded host. Here (12 runs alternated with and
- * without) Begin's lap went down by 1.9 ms at 10 and by 2.5 ms at 19;
- * Prepare's, beside Perform started early, by 3.8 ms (24 runs). */
-#define BESIDE_BEGIN_NICE 10
+/* How many nice steps lower a step started early runs until its cookie,
+ * beside the step on the way to the stream (start_early_prepare,
+ * start_early_perform): at 10 it has about a tenth of the core it shares
+ * with that step, and still gets on on a loaded host. Here (12 runs
+ * alternated with and without) Begin's lap went down by 1.9 ms at 10 and
+ * by 2.5 ms at 19; Prepare's, beside Perform started early, by 3.8 ms
+ * (24 runs). */
+#define EARLY_STEP_NICE 10
 
 /* One domain's run: its options, and whether it is a job of several. */
 struct migration {
@@ -554,7 +555,7 @@ complete_early(const struct migration *m, struct early_step *e, const char *step
  * (about 3 ms), for this process's reading of Begin's cookie and for the
  * steps forked from now on: done before Begin's fork, it delayed Begin by
  * that much for nothing Begin uses (it reads no cookie).
- * Both run BESIDE_BEGIN_NICE lower than Begin until its cookie: Begin is
+ * Both run EARLY_STEP_NICE lower than Begin until its cookie: Begin is
  * on the way to the stream and they are not yet, and where Begin and its
  * QEMU had a core or so to share with them (the benchmark's host: the
  * guest's vCPU keeps the other), they took Begin's CPU. This process
@@ -565,7 +566,7 @@ static void
 start_early_prepare(void *early)
 {
     struct early_step *e = early;
-    mp_proc_yield_cpu(&e->yielded, BESIDE_BEGIN_NICE);
+    mp_proc_yield_cpu(&e->yielded, EARLY_STEP_NICE);
     if (e->yielded.lowered)
         mp_debug("beside Begin, at nice %d until its cookie: the schema's compile and Prepare's "
                  "start",
@@ -726,7 +727,7 @@ start_early_steps(struct early_steps *early)
  * emulated exec, its options, keys, privileges and warm-up), its journal's
  * lock and the VM's monitor then overlap the destination QEMU's launch
  * instead of following it. Before its cookie it has changed nothing.
- * Until that cookie it runs BESIDE_BEGIN_NICE lower, as Prepare did beside
+ * Until that cookie it runs EARLY_STEP_NICE lower, as Prepare did beside
  * Begin: the QEMU Prepare starts is on the way to the stream, and its
  * start is CPU work too. */
 struct early_perform {
@@ -743,7 +744,7 @@ start_early_perform(const struct migration *m, const struct step_result *begin,
 {
     struct mp_error *err = NULL;
     p->argv = add_domain_of(perform_argv(m->o), begin);
-    mp_proc_yield_cpu(&p->yielded, BESIDE_BEGIN_NICE);
+    mp_proc_yield_cpu(&p->yielded, EARLY_STEP_NICE);
     p->running = spawn_notifying(p->argv, &p->child, &p->notify, &err) == 0;
     mp_proc_give_back_cpu(&p->yielded, 0);
     if (p->running && p->yielded.lowered)
