@@ -644,6 +644,11 @@ def report(args, results, starts):
                 print("goal: helpers' %s below libvirt's: %.1f ms vs %.1f ms, %s" %
                       (what, ms(hm), ms(lm), "met" if hm < lm else "NOT met"))
         print()
+    if starts:
+        report_starts(args, starts)
+
+
+def report_starts(args, starts):
     print("process start, spawn to reap, median of %d:" % args.start_runs)
     print("  %-22s %8s %8s %12s" % ("", "wall ms", "CPU ms", "page faults"))
     for k, (wall, cpu, faults) in starts.items():
@@ -679,7 +684,8 @@ def main():
     # run to run, and the pauses' medians could not be told apart in 9
     # runs; with 30 it stayed within 5-17 ms, and they could.
     ap.add_argument("--downtime-ms", type=int, default=30)
-    ap.add_argument("--start-runs", type=int, default=300)
+    ap.add_argument("--start-runs", type=int, default=300,
+                    help="spawns of each program whose start is timed, 0 for none")
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                     help="of %s" % ",".join(METHODS))
     ap.add_argument("--syscalls", action="store_true",
@@ -730,7 +736,7 @@ def main():
                 finally:
                     subprocess.run(["pkill", "-KILL", "-f", tmp])
                     shutil.rmtree(tmp, ignore_errors=True)
-        starts = start_times(build, root, args.start_runs)
+        starts = start_times(build, root, args.start_runs) if args.start_runs > 0 else None
         profile = syscall_profile(build, root, args) if args.syscalls else None
     finally:
         if libvirt:
