@@ -5,7 +5,7 @@ helpers and libvirt, side by side.
 
     bench/guest-pause.py BUILDDIR [--runs N] [--mem MIB] [--rate MIBPS]
                          [--bandwidth MIBPS] [--downtime-ms N] [--syscalls]
-                         [--methods bare,helpers,libvirt,tmpfs]
+                         [--start-runs N] [--methods bare,helpers,libvirt,tmpfs]
 
 Needs root, QEMU, certtool and, for the third method, libvirtd and virsh
 (Debian's libvirt-daemon, libvirt-daemon-driver-qemu, libvirt-clients).
