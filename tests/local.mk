@@ -110,6 +110,8 @@ tests_unit_test_trust_CFLAGS = $(TEST_CFLAGS) $(GNUTLS_CFLAGS)
 tests_unit_test_trust_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/data
+# How the tests remove the directories they make (header only).
+EXTRA_DIST += tests/remove-tree.h
 
 # Fuzz targets. The same LLVMFuzzerTestOneInput entry points are linked with
 # tests/fuzz/replay.c in the normal build, and replay the seed corpus.

@@ -4,11 +4,11 @@
 
 #include "test-pki.h"
 
+#include "tests/remove-tree.h"
 #include "util.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -189,16 +189,6 @@ pki_write_crl(const char *dir, gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer,
     gnutls_x509_crl_deinit(crl);
 }
 
-static int
-remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 void
 pki_setup(const char *prefix)
 {
@@ -216,7 +206,7 @@ void
 pki_teardown(void)
 {
     if (pki_root[0])
-        nftw(pki_root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+        mp_test_remove_tree(pki_root);
     pki_root[0] = '\0';
     gnutls_x509_crt_deinit(pki_ca);
     gnutls_x509_crt_deinit(pki_other_ca);

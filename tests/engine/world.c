@@ -9,27 +9,17 @@
 #include "options.h"
 #include "sign.h"
 #include "step.h"
+#include "tests/remove-tree.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int
-remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 /* tmpfs when there is one: every journal commit fsyncs, and the matrix
  * commits thousands of times. */
@@ -74,9 +64,9 @@ void
 world_teardown(struct world *w)
 {
     if (w->root) {
-        nftw(w->root, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        mp_test_remove_tree(w->root);
         _cleanup_free_ char *saved = xasprintf("%s.saved", w->root);
-        nftw(saved, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        mp_test_remove_tree(saved);
     }
     free(w->root);
     free(w->src_state);
@@ -442,7 +432,7 @@ void
 world_save(struct world *w)
 {
     _cleanup_free_ char *saved = xasprintf("%s.saved", w->root);
-    nftw(saved, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    mp_test_remove_tree(saved);
     copy_tree(w->root, saved);
 }
 
@@ -451,7 +441,7 @@ world_restore(struct world *w)
 {
     _cleanup_free_ char *saved = xasprintf("%s.saved", w->root);
     cr_assert_eq(access(saved, F_OK), 0, "world_restore without world_save");
-    nftw(w->root, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    mp_test_remove_tree(w->root);
     copy_tree(saved, w->root);
     fake_init_keep(w->hv);
 }
@@ -460,7 +450,7 @@ void
 world_forget(const struct world *w, enum mp_role role, const char *domain)
 {
     _cleanup_free_ char *dir = journal_dir(w, role, domain);
-    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    mp_test_remove_tree(dir);
 }
 
 size_t *

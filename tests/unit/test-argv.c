@@ -3,6 +3,7 @@
 
 #include "argv.h"
 #include "option-table.h"
+#include "tests/remove-tree.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -66,10 +67,8 @@ setup(void)
 static void
 teardown(void)
 {
-    char *cmd = NULL;
-    cr_assert_gt(asprintf(&cmd, "rm -rf '%s'", tmp), 0);
-    cr_assert_eq(system(cmd), 0);
-    free(cmd);
+    mp_test_remove_tree(tmp);
+    cr_assert_neq(access(tmp, F_OK), 0, "%s left behind", tmp);
 }
 
 TestSuite(argv, .init = setup, .fini = teardown);

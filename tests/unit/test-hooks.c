@@ -7,10 +7,10 @@
 #include "config.h"
 
 #include "hooks.h"
+#include "tests/remove-tree.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,16 +19,6 @@
 static char hooks_dir[64];
 static char *cookie_xml;
 static size_t cookie_len;
-
-static int
-remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 static struct mp_cookie *
 begin_cookie(void)
@@ -58,7 +48,7 @@ setup(void)
 static void
 teardown(void)
 {
-    nftw(hooks_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    mp_test_remove_tree(hooks_dir);
     free(cookie_xml);
 }
 

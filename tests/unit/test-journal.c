@@ -5,12 +5,12 @@
 #include "config.h"
 
 #include "journal.h"
+#include "tests/remove-tree.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,16 +22,6 @@
 
 static char state_dir[64];
 
-static int
-remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void
 setup(void)
 {
@@ -42,7 +32,7 @@ setup(void)
 static void
 teardown(void)
 {
-    nftw(state_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    mp_test_remove_tree(state_dir);
 }
 
 TestSuite(journal, .init = setup, .fini = teardown);

@@ -3,10 +3,10 @@
 
 #include "error.h"
 #include "proc.h"
+#include "tests/remove-tree.h"
 #include "util.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -122,15 +122,8 @@ launched_setup(struct launched *l)
 static void
 launched_cleanup(struct launched *l)
 {
-    DIR *d = opendir(l->dir);
-    if (d) {
-        for (struct dirent *e; (e = readdir(d));) {
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-                unlinkat(dirfd(d), e->d_name, 0);
-        }
-        closedir(d);
-    }
-    cr_expect_eq(rmdir(l->dir), 0, "%s left behind: %s", l->dir, strerror(errno));
+    mp_test_remove_tree(l->dir);
+    cr_expect_neq(access(l->dir, F_OK), 0, "%s left behind", l->dir);
 }
 
 static char *

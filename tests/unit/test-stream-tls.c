@@ -10,6 +10,7 @@
 #include "options.h"
 #include "sign.h"
 #include "stream-tls.h"
+#include "tests/remove-tree.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -70,14 +71,7 @@ setup(void)
 static void
 teardown(void)
 {
-    const char *names[] = { MP_PKI_CA_CERT, MP_PKI_CLIENT_CERT, MP_PKI_CLIENT_KEY,
-                            MP_PKI_SERVER_CERT, MP_PKI_SERVER_KEY };
-    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-        char *path = xasprintf("%s/%s", dir, names[i]);
-        unlink(path);
-        free(path);
-    }
-    rmdir(dir);
+    mp_test_remove_tree(dir);
     mp_error_free(err);
 }
 
