@@ -159,7 +159,12 @@ elif [ -e "$xendeb" ]; then
 fi
 
 step "lintian"
-lintian --fail-on error --display-info "$deb"/migphase_*.changes > "$deb/lintian.log" 2>&1 &&
+# Its temporary files (MLDBM caches it leaves behind) go to the work
+# directory, which is removed at exit, not to /tmp. Only lintian's: the
+# commands run in the debootstrap root must not inherit a TMPDIR that does
+# not exist there.
+mkdir -p "$work/lintian-tmp"
+TMPDIR=$work/lintian-tmp lintian --fail-on error --display-info "$deb"/migphase_*.changes > "$deb/lintian.log" 2>&1 &&
     lintian_ok=yes || lintian_ok=no
 cat "$deb/lintian.log"
 if [ "$lintian_ok" = yes ]; then pass "lintian: no error"; else fail "lintian reports errors"; fi
