@@ -380,6 +380,17 @@ qemu_monitor_event_time_us(struct qemu_qmp *qmp, const char *name, uint64_t wait
     return us;
 }
 
+const char *
+qemu_monitor_migration_event_status(json_object *event)
+{
+    json_object *data = NULL, *status = NULL;
+    if (!json_object_object_get_ex(event, "data", &data) ||
+        !json_object_object_get_ex(data, "status", &status) ||
+        !json_object_is_type(status, json_type_string))
+        return NULL;
+    return json_object_get_string(status);
+}
+
 static void
 copy_string(char *dst, size_t size, json_object *obj, const char *key)
 {

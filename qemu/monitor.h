@@ -111,6 +111,9 @@ int qemu_monitor_quit(struct qemu_qmp *qmp, pid_t pid, const struct mp_options *
  * timestamp (the VM host's clock), in microseconds; 0 when none is queued
  * or it has no usable timestamp. Waits at most wait_ms for it. */
 uint64_t qemu_monitor_event_time_us(struct qemu_qmp *qmp, const char *name, uint64_t wait_ms);
+/* The status a MIGRATION event announces (its data's "status"), NULL when
+ * it has none that is a string. */
+const char *qemu_monitor_migration_event_status(json_object *event);
 /* Map QEMU's run state and migration status onto ours. */
 enum mp_vm_state qemu_monitor_vm_state(const char *run_state, const char *migration_status);
 /* Whether a migration status means a stream is under way. */

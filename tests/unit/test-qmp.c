@@ -2349,3 +2349,29 @@ Test(patience, a_silent_monitor_times_out, .timeout = 10)
     cr_expect(strstr(err->message, "monitor said nothing for"), "%s", err->message);
     cr_expect(strstr(err->message, "no reply to query-migrate, no event"), "%s", err->message);
 }
+
+Test(monitor, a_migration_event_says_its_status_only_as_a_string)
+{
+    static const struct {
+        const char *event;
+        const char *status;
+    } cases[] = {
+        { "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"completed\"}}", "completed" },
+        { "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"postcopy-active\"}}",
+          "postcopy-active" },
+        { "{\"event\": \"MIGRATION\"}", NULL },
+        { "{\"event\": \"MIGRATION\", \"data\": \"completed\"}", NULL },
+        { "{\"event\": \"MIGRATION\", \"data\": {\"status\": 1}}", NULL },
+        { "{\"event\": \"MIGRATION\", \"data\": {\"status\": [\"completed\"]}}", NULL },
+        { "{\"event\": \"MIGRATION\", \"status\": \"completed\"}", NULL },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        _cleanup_json_ json_object *event = json_tokener_parse(cases[i].event);
+        cr_assert_not_null(event, "%s", cases[i].event);
+        const char *status = qemu_monitor_migration_event_status(event);
+        if (cases[i].status)
+            cr_expect_str_eq(status, cases[i].status, "%s", cases[i].event);
+        else
+            cr_expect_null(status, "%s", cases[i].event);
+    }
+}
