@@ -614,6 +614,18 @@ open_journal_ahead(const struct mp_options *o, enum mp_role role, int input_fd,
     }
 }
 
+/* Finish before Perform's cookie: the source's certificate chain checked
+ * from the cookie Prepare took from it (Begin's). */
+static void
+check_source_chain_ahead(struct mp_step_ctx *ctx)
+{
+    _cleanup_free_ char *begin_cookie = NULL;
+    size_t len = 0;
+    if (mp_journal_load_cookie(run_of(ctx)->journal, MP_STEP_PREPARE, false, &begin_cookie, &len,
+                               NULL) == 0)
+        mp_trust_check_chain_ahead(run_of(ctx)->trust, begin_cookie, len);
+}
+
 /* Perform or Finish --domain, before its cookie: the domain's journal
  * opened and locked, and the driver's perform_ahead or finish_ahead given
  * its record, so that what needs no cookie is done while the step before
@@ -640,6 +652,8 @@ get_ready(const struct mp_driver *driver, struct mp_step_ctx *ctx)
         ctx->step == MP_STEP_PERFORM ? driver->perform_ahead : driver->finish_ahead;
     if (!ahead || mp_journal_load(run->journal, &ctx->record, NULL) < 0)
         return;
+    if (ctx->step == MP_STEP_FINISH)
+        check_source_chain_ahead(ctx);
     ahead(ctx, input_fd);
     mp_journal_record_free(steal_ptr(&ctx->record));
 }

@@ -196,3 +196,10 @@ mp_trust_warm(const struct mp_trust *trust)
     if (mp_identity_verify(trust->identity, signed_xml, len, NULL, time(NULL), &info, NULL) == 0)
         mp_signature_info_clear(&info);
 }
+
+void
+mp_trust_check_chain_ahead(const struct mp_trust *trust, const char *signed_cookie, size_t len)
+{
+    if (trust->identity)
+        mp_identity_check_chain_ahead(trust->identity, signed_cookie, len, time(NULL));
+}

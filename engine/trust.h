@@ -72,3 +72,8 @@ int mp_trust_sign(const struct mp_trust *trust, const char *xml, size_t len, cha
  * and check in a process cost several times the next ones, and Perform's
  * signature and Finish's check fall within the guest's pause. */
 void mp_trust_warm(const struct mp_trust *trust);
+/* A cookie its writer signed before (Finish: Begin's, which Prepare kept in
+ * the journal): its signer's chain is checked now, so that the check of
+ * the next cookie it signs, on the guest's pause, is one signature. */
+void mp_trust_check_chain_ahead(const struct mp_trust *trust, const char *signed_cookie,
+                                size_t len);

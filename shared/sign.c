@@ -401,6 +401,20 @@ struct mp_identity {
     const struct sign_alg *alg; /* what the key signs with */
     const char *missing;        /* the file of key and cert that is not there */
     unsigned holders;           /* its callers, and the last load's (last_load) */
+    /* When every CA certificate and CRL of trust is in force: a chain's
+     * check, whose only dependence on time is theirs once the signer's own
+     * dates are checked apart, holds that long (signer_memo). */
+    time_t trust_from, trust_until;
+    struct signer_memo *memo;
+};
+
+/* The signer certificate whose chain up to this identity's CA checked last,
+ * byte for byte. Finish checks its source's chain ahead of Perform's cookie
+ * (mp_identity_check_chain_ahead), and that cookie's check, on the guest's
+ * pause, is then one ECDSA verification instead of two (0.2 ms here). */
+struct signer_memo {
+    unsigned char *der;
+    size_t len;
 };
 
 void
@@ -414,6 +428,9 @@ mp_identity_free(struct mp_identity *id)
         gnutls_x509_crt_deinit(id->cert);
     if (id->key)
         gnutls_privkey_deinit(id->key);
+    if (id->memo)
+        free(id->memo->der);
+    free(id->memo);
     gnutls_free(id->cert_der.data);
     free(id->pki_dir);
     free(id);
@@ -564,6 +581,23 @@ load_key_and_cert(struct mp_identity *id, const struct pki_file *key_file,
     return 0;
 }
 
+/* Narrow the time in which every CA certificate and CRL is in force to
+ * [from, until]; (time_t)-1 leaves a bound as it was (a CRL without a next
+ * update). first: the first CA, which sets the window. */
+static void
+narrow_trust_window(struct mp_identity *id, bool first, time_t from, time_t until)
+{
+    if (first) {
+        id->trust_from = from;
+        id->trust_until = until;
+        return;
+    }
+    if (from != (time_t)-1 && (id->trust_from == (time_t)-1 || from > id->trust_from))
+        id->trust_from = from;
+    if (until != (time_t)-1 && (id->trust_until == (time_t)-1 || until < id->trust_until))
+        id->trust_until = until;
+}
+
 static const char *
 crl_problem(unsigned status)
 {
@@ -596,6 +630,9 @@ load_crls(struct mp_identity *id, gnutls_x509_crt_t *cas, unsigned n_cas,
         if (r < 0 || status != 0)
             why = crl_problem(status);
     }
+    for (unsigned i = 0; i < n && !why; i++)
+        narrow_trust_window(id, false, gnutls_x509_crl_get_this_update(crls[i]),
+                            gnutls_x509_crl_get_next_update(crls[i]));
     if (!why) {
         /* The list owns the CRLs from here on. */
         gnutls_x509_trust_list_add_crls(id->trust, crls, n, 0, 0);
@@ -624,6 +661,9 @@ load_trust(struct mp_identity *id, const struct pki_file *ca, const struct pki_f
         gnutls_free(cas);
         return mp_error_set(err, ENOMEM, "GnuTLS: %s", gnutls_strerror(r));
     }
+    for (unsigned i = 0; i < n; i++)
+        narrow_trust_window(id, i == 0, gnutls_x509_crt_get_activation_time(cas[i]),
+                            gnutls_x509_crt_get_expiration_time(cas[i]));
     /* The list owns the CAs from here on; cas stays valid while it lives. */
     gnutls_x509_trust_list_add_cas(id->trust, cas, n, 0);
     r = crl->data ? load_crls(id, cas, n, crl, err) : 0;
@@ -700,6 +740,7 @@ mp_identity_load(const char *pki_dir, struct mp_identity **out, struct mp_error 
     } else if (r >= 0) {
         _cleanup_identity_ struct mp_identity *id = xzalloc(sizeof(*id));
         id->holders = 1;
+        id->memo = xzalloc(sizeof(*id->memo));
         id->pki_dir = xstrdup(pki_dir);
         r = parse_identity(id, files, err);
         if (r >= 0) {
@@ -904,6 +945,36 @@ check_chain(const struct mp_identity *id, gnutls_x509_crt_t crt, struct mp_error
                           (const char *)text.data);
 }
 
+/* Whether t's signer certificate is the one whose chain checked last, and
+ * that check still holds at now: it was made with the same CAs and CRLs
+ * (an identity's never change), and now is in the time they are all in
+ * force. A CA whose dates cannot be read never lets a check be reused. */
+static bool
+chain_checked_before(const struct mp_identity *id, const struct mp_signature_trailer *t, time_t now)
+{
+    const struct signer_memo *m = id->memo;
+    return m && m->der && id->trust_from != (time_t)-1 && id->trust_until != (time_t)-1 &&
+           now >= id->trust_from && now <= id->trust_until && m->len == t->cert_len &&
+           memcmp(m->der, t->cert, t->cert_len) == 0;
+}
+
+/* check_chain, once per signer certificate while its answer holds. */
+static int
+check_chain_once(const struct mp_identity *id, const struct mp_signature_trailer *t,
+                 gnutls_x509_crt_t crt, time_t now, struct mp_error **err)
+{
+    if (chain_checked_before(id, t, now))
+        return 0;
+    int r = check_chain(id, crt, err);
+    if (r < 0 || !id->memo)
+        return r;
+    free(id->memo->der);
+    id->memo->der = xmalloc(t->cert_len);
+    memcpy(id->memo->der, t->cert, t->cert_len);
+    id->memo->len = t->cert_len;
+    return 0;
+}
+
 static int
 check_signature(gnutls_x509_crt_t crt, const char *data, const struct mp_signature_trailer *t,
                 struct mp_error **err)
@@ -948,7 +1019,7 @@ mp_identity_verify(const struct mp_identity *id, const char *data, size_t len,
     if (r >= 0)
         r = check_validity(crt, now, err);
     if (r >= 0)
-        r = check_chain(id, crt, err);
+        r = check_chain_once(id, &t, crt, now, err);
     if (r < 0)
         return r;
 
@@ -973,4 +1044,17 @@ mp_identity_verify(const struct mp_identity *id, const char *data, size_t len,
     *info = found;
     found = (struct mp_signature_info){ 0 };
     return 0;
+}
+
+void
+mp_identity_check_chain_ahead(const struct mp_identity *id, const char *data, size_t len,
+                              time_t now)
+{
+    if (!id->trust)
+        return;
+    _cleanup_(mp_signature_trailer_clear) struct mp_signature_trailer t = { 0 };
+    _cleanup_crt_ gnutls_x509_crt_t crt = NULL;
+    if (mp_signature_parse(data, len, &t, NULL) == 0 && import_signer(&t, &crt, NULL) == 0 &&
+        check_validity(crt, now, NULL) == 0)
+        (void)check_chain_once(id, &t, crt, now, NULL);
 }

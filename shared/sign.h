@@ -93,6 +93,14 @@ int mp_identity_verify(const struct mp_identity *id, const char *data, size_t le
                        const char *expected_signer, time_t now, struct mp_signature_info *info,
                        struct mp_error **err);
 
+/* Check, ahead of the cookie that matters, the chain of the certificate that
+ * signed data: when that cookie is signed by the same certificate, its
+ * mp_identity_verify() checks only the signature (and the signer's dates),
+ * as long as the CAs and CRLs that answered stay in force. Any failure here
+ * is forgotten: the later check meets it again and says what is wrong. */
+void mp_identity_check_chain_ahead(const struct mp_identity *id, const char *data, size_t len,
+                                   time_t now);
+
 /* Whether host (without regard to case) is one of the signer's names. Fails
  * with -EPERM and "the cookie's signer X is not host Y" otherwise. */
 int mp_signature_check_signer(const struct mp_signature_info *info, const char *host,

@@ -489,6 +489,88 @@ Test(sign, revoked_fails)
     gnutls_x509_crt_deinit(a);
 }
 
+/* GnuTLS judges a chain by its own clock: moved past the CA's end, every
+ * chain GnuTLS is asked to check fails, and a check it was not asked for
+ * shows by passing. */
+static time_t gnutls_clock;
+
+static time_t
+moved_clock(time_t *t)
+{
+    if (t)
+        *t = gnutls_clock;
+    return gnutls_clock;
+}
+
+static int
+verify_with_gnutls_clock_at(const struct mp_identity *id, const char *data, size_t len,
+                            const char *expected, time_t now, struct mp_error **err)
+{
+    struct mp_signature_info info = { 0 };
+    gnutls_clock = pki_now + 31 * DAY;
+    gnutls_global_set_time_function(moved_clock);
+    int r = mp_identity_verify(id, data, len, expected, now, &info, err);
+    gnutls_global_set_time_function(time);
+    mp_signature_info_clear(&info);
+    return r;
+}
+
+Test(sign, a_chain_checked_ahead_holds_for_that_certificate_while_the_ca_is_in_force)
+{
+    /* hosta's certificate outlives the CA (30 days), to reach past it. */
+    struct pki_cert_spec s = pki_host_spec("hosta");
+    s.until = 60 * DAY;
+    gnutls_x509_privkey_t key = pki_new_ec_key();
+    gnutls_x509_crt_deinit(pki_make_host_with("hosta", key, &s, NULL, NULL));
+    gnutls_x509_privkey_deinit(key);
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
+    gnutls_x509_crt_deinit(pki_make_host("hostc"));
+    size_t len = 0, c_len = 0;
+    _cleanup_free_ char *data = signed_by("hosta", &len);
+    _cleanup_free_ char *c_data = signed_by("hostc", &c_len);
+    _cleanup_identity_ struct mp_identity *id = load_ok("hostb");
+
+    /* Not checked ahead: GnuTLS is asked, and refuses. */
+    _cleanup_error_ struct mp_error *fresh = NULL;
+    int r = verify_with_gnutls_clock_at(id, data, len, "hosta", pki_now, &fresh);
+    expect_refusal(r, fresh, "expired", "not checked ahead");
+
+    mp_identity_check_chain_ahead(id, data, len, pki_now);
+    _cleanup_error_ struct mp_error *err = NULL;
+    r = verify_with_gnutls_clock_at(id, data, len, "hosta", pki_now, &err);
+    cr_expect_eq(r, 0, "checked ahead: %s", err ? err->message : "");
+
+    /* Another certificate of the same CA is asked of GnuTLS. */
+    _cleanup_error_ struct mp_error *other = NULL;
+    r = verify_with_gnutls_clock_at(id, c_data, c_len, "hostc", pki_now, &other);
+    expect_refusal(r, other, "expired", "another signer");
+
+    /* Past the CA's end the check ahead no longer holds. */
+    _cleanup_error_ struct mp_error *late = NULL;
+    r = verify_with_gnutls_clock_at(id, data, len, "hosta", pki_now + 31 * DAY, &late);
+    expect_refusal(r, late, "expired", "past the CA's end");
+
+    /* Nor is it taken for a signature: a changed cookie still fails. */
+    data[strlen("<?xml")] ^= 1;
+    expect_verify_refused(id, data, len, "hosta", pki_now, "does not match its content",
+                          "changed after its chain was checked");
+}
+
+Test(sign, a_chain_refused_ahead_is_refused_again)
+{
+    gnutls_x509_privkey_t key = pki_new_ec_key();
+    struct pki_cert_spec s = pki_host_spec("hosta");
+    gnutls_x509_crt_deinit(pki_make_host_with("hosta", key, &s, pki_other_ca, pki_other_ca_key));
+    gnutls_x509_privkey_deinit(key);
+    gnutls_x509_crt_deinit(pki_make_host("hostb"));
+    size_t len = 0;
+    _cleanup_free_ char *data = signed_by("hosta", &len);
+    _cleanup_identity_ struct mp_identity *id = load_ok("hostb");
+    mp_identity_check_chain_ahead(id, data, len, pki_now);
+    expect_verify_refused(id, data, len, "hosta", pki_now, "not issued by this host's CA",
+                          "after the check ahead");
+}
+
 Test(sign, bad_crl_refused_at_load)
 {
     gnutls_x509_crt_t a = pki_make_host("hosta");
