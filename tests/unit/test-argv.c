@@ -64,14 +64,41 @@ setup(void)
     allowed_paths[1] = NULL;
 }
 
+/* Criterion shows a failed assertion in a suite's .fini, or even an abort
+ * there, as a warning and still counts the test as passed: what this
+ * cleanup must do is a test of its own (argv_cleanup below). */
 static void
 teardown(void)
 {
     mp_test_remove_tree(tmp);
-    cr_assert_neq(access(tmp, F_OK), 0, "%s left behind", tmp);
+    if (access(tmp, F_OK) == 0)
+        fprintf(stderr, "%s left behind\n", tmp);
 }
 
 TestSuite(argv, .init = setup, .fini = teardown);
+
+/* The tests below leave symbolic links in the test directory, to a
+ * directory outside it and to nothing: the cleanup removes them and the
+ * whole directory, and nothing they point to. */
+Test(argv_cleanup, removes_the_test_directory_and_follows_no_link)
+{
+    setup();
+    char target[] = "/tmp/migphase-test-argv-target-XXXXXX";
+    cr_assert_not_null(mkdtemp(target));
+    _cleanup_free_ char *kept = xasprintf("%s/kept", target);
+    write_file(kept, "outside the test directory\n", 0644);
+    _cleanup_free_ char *to_dir = tmp_path("allowed/dir");
+    _cleanup_free_ char *dangling = tmp_path("allowed/dangling");
+    cr_assert_eq(symlink(target, to_dir), 0);
+    cr_assert_eq(symlink("/tmp/migphase-test-argv-nothing/x", dangling), 0);
+
+    teardown();
+    bool removed = access(tmp, F_OK) != 0;
+    bool target_kept = access(kept, F_OK) == 0;
+    mp_test_remove_tree(target);
+    cr_expect(removed, "%s left behind", tmp);
+    cr_expect(target_kept, "%s, which a link pointed to, was removed", kept);
+}
 
 static char **
 destination(char **source, char **rewrites, struct mp_error **err)
