@@ -518,16 +518,17 @@ event_ends_incoming(json_object *event, bool *postcopy)
 static bool
 incoming_ended_already(struct qemu_qmp *qmp, bool *postcopy)
 {
-    bool ended = false;
+    bool ended = false, switched = false;
     json_object *event = NULL;
     while (qemu_qmp_wait_event(qmp, "MIGRATION", 0, &event, NULL) == 0) {
-        bool switched = false;
-        if (event_ends_incoming(event, &switched)) {
-            ended = true;
-            *postcopy = switched;
-        }
+        /* The last status counts, as query-migrate would answer: one that
+         * failed after postcopy-active is left for the query to explain. */
+        if (qemu_monitor_migration_event_status(event))
+            ended = event_ends_incoming(event, &switched);
         json_object_put(steal_ptr(&event));
     }
+    if (ended)
+        *postcopy = switched;
     return ended;
 }
 
