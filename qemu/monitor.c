@@ -391,6 +391,33 @@ qemu_monitor_migration_event_status(json_object *event)
     return json_object_get_string(status);
 }
 
+bool
+qemu_monitor_event_ends_incoming(json_object *event, bool *postcopy)
+{
+    const char *status = qemu_monitor_migration_event_status(event);
+    if (!status || (strcmp(status, "completed") != 0 && !qemu_migration_postcopy(status)))
+        return false;
+    *postcopy = qemu_migration_postcopy(status);
+    return true;
+}
+
+bool
+qemu_monitor_incoming_ended(struct qemu_qmp *qmp, bool *postcopy)
+{
+    bool ended = false, switched = false;
+    json_object *event = NULL;
+    while (qemu_qmp_wait_event(qmp, "MIGRATION", 0, &event, NULL) == 0) {
+        /* One that failed after postcopy-active is left for query-migrate,
+         * which says why. */
+        if (qemu_monitor_migration_event_status(event))
+            ended = qemu_monitor_event_ends_incoming(event, &switched);
+        json_object_put(steal_ptr(&event));
+    }
+    if (ended)
+        *postcopy = switched;
+    return ended;
+}
+
 static void
 copy_string(char *dst, size_t size, json_object *obj, const char *key)
 {
@@ -573,6 +600,12 @@ qemu_monitor_quit(struct qemu_qmp *qmp, pid_t pid, const struct mp_options *opts
         return 0;
     mp_info("QEMU (pid %ld) did not quit, terminating it", (long)pid);
     return mp_proc_terminate(pid, opts->exit_timeout_ms, err);
+}
+
+bool
+qemu_migration_postcopy(const char *status)
+{
+    return strncmp(status, "postcopy-", 9) == 0;
 }
 
 bool

@@ -114,7 +114,18 @@ uint64_t qemu_monitor_event_time_us(struct qemu_qmp *qmp, const char *name, uint
 /* The status a MIGRATION event announces (its data's "status"), NULL when
  * it has none that is a string. */
 const char *qemu_monitor_migration_event_status(json_object *event);
+/* Whether a MIGRATION event says the incoming stream ended: completed, or
+ * handed the VM over to postcopy (*postcopy set). QEMU sends it as its
+ * status changes, the same status query-migrate answers from then on. */
+bool qemu_monitor_event_ends_incoming(json_object *event, bool *postcopy);
+/* Whether the MIGRATION events QEMU already sent (queued, or waiting on the
+ * socket: nothing blocks) say the incoming stream ended; the last status
+ * decides, as query-migrate would answer. Takes them all. */
+bool qemu_monitor_incoming_ended(struct qemu_qmp *qmp, bool *postcopy);
 /* Map QEMU's run state and migration status onto ours. */
 enum mp_vm_state qemu_monitor_vm_state(const char *run_state, const char *migration_status);
 /* Whether a migration status means a stream is under way. */
 bool qemu_migration_active(const char *status);
+/* Whether a migration status is one of postcopy's (postcopy-active,
+ * -paused, -recover): past the switch, the destination has the newest pages. */
+bool qemu_migration_postcopy(const char *status);

@@ -678,12 +678,6 @@ check_bounds(struct mp_step_ctx *ctx, const struct steering *st,
     return 0;
 }
 
-static bool
-postcopy_status(const char *status)
-{
-    return strncmp(status, "postcopy-", 9) == 0;
-}
-
 /* Follow the stream until QEMU says it ended (or, under postcopy, handed
  * the VM over), drawing progress. Events wake us early; query-migrate is
  * the truth. */
@@ -713,7 +707,7 @@ follow_stream(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct qemu_migrati
             mp_progress_finish(ctx->progress, &sample);
             return 0;
         }
-        if (postcopy_status(info->status)) {
+        if (qemu_migration_postcopy(info->status)) {
             mp_progress_finish(ctx->progress, &sample);
             return postcopy_reached(ctx, info, err);
         }
@@ -1120,7 +1114,7 @@ await_postcopy_end(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_erro
         int r = query_postcopy(ctx, qmp, &info, err);
         if (r < 0)
             return r;
-        if (!postcopy_status(info.status))
+        if (!qemu_migration_postcopy(info.status))
             return 0;
         if (strcmp(info.status, "postcopy-active") != 0) {
             mp_error_set(err, EPIPE,
@@ -1159,7 +1153,7 @@ check_source_migrated(struct mp_step_ctx *ctx, struct qemu_qmp *qmp, struct mp_e
     int r = recorded_postcopy(ctx) ? await_postcopy_end(ctx, qmp, err) : 0;
     if (r == 0)
         r = qemu_monitor_state(qmp, &status, &info, err);
-    if (r == 0 && postcopy_status(info.status)) {
+    if (r == 0 && qemu_migration_postcopy(info.status)) {
         r = await_postcopy_end(ctx, qmp, err);
         free(steal_ptr(&status));
         if (r == 0)
@@ -1183,7 +1177,7 @@ check_not_postcopy(struct qemu_qmp *qmp, struct mp_error **err)
 {
     struct qemu_migration_info info;
     int r = qemu_monitor_query_migrate(qmp, &info, err);
-    if (r < 0 || !postcopy_status(info.status))
+    if (r < 0 || !qemu_migration_postcopy(info.status))
         return r;
     mp_error_set(err, EPERM,
                  "refusing to resume the source: QEMU says its stream is %s, so the destination "

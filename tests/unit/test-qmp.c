@@ -2375,3 +2375,63 @@ Test(monitor, a_migration_event_says_its_status_only_as_a_string)
             cr_expect_null(status, "%s", cases[i].event);
     }
 }
+
+#define MIGRATION_EV(status)                                                                       \
+    "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"" status "\"}, "                          \
+    "\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n"
+
+/* What qemu_monitor_incoming_ended() makes of the MIGRATION events sent
+ * before a RESUME: *ended and *postcopy, and whether a STOP sent among
+ * them is still queued for whoever wants it. */
+static void
+incoming_ended_after(const char *events, bool *ended, bool *postcopy)
+{
+    const struct fake_step script[] = {
+        HANDSHAKE,
+        SEND(events),
+        SEND(EV("RESUME")),
+        END(),
+    };
+    struct fake *f = fake_start(script);
+    struct qemu_qmp *qmp = connect_fake(f, 1000);
+    /* RESUME comes last: every event before it is read by then. */
+    json_object *resume = NULL;
+    cr_assert_eq(qemu_qmp_wait_event(qmp, "RESUME", 2000, &resume, NULL), 0);
+    json_object_put(resume);
+    *postcopy = false;
+    *ended = qemu_monitor_incoming_ended(qmp, postcopy);
+    cr_expect_eq(qemu_qmp_wait_event(qmp, "MIGRATION", 0, NULL, NULL), -ETIMEDOUT,
+                 "every MIGRATION event is taken");
+    if (strstr(events, "STOP"))
+        assert_next_event(qmp, "STOP");
+    qemu_qmp_close(qmp);
+    fake_finish(f);
+}
+
+Test(monitor, the_last_migration_event_says_whether_the_incoming_stream_ended, .timeout = 10)
+{
+    bool ended, postcopy;
+    incoming_ended_after(MIGRATION_EV("active") EV("STOP") MIGRATION_EV("completed"), &ended,
+                         &postcopy);
+    cr_expect(ended && !postcopy, "completed");
+
+    incoming_ended_after(MIGRATION_EV("active") MIGRATION_EV("postcopy-active"), &ended, &postcopy);
+    cr_expect(ended && postcopy, "postcopy-active");
+
+    incoming_ended_after(MIGRATION_EV("postcopy-active") MIGRATION_EV("completed"), &ended,
+                         &postcopy);
+    cr_expect(ended && !postcopy, "completed after postcopy");
+
+    incoming_ended_after(MIGRATION_EV("postcopy-active") MIGRATION_EV("failed"), &ended, &postcopy);
+    cr_expect(!ended, "failed after postcopy-active is for query-migrate to explain");
+
+    incoming_ended_after(MIGRATION_EV("setup") MIGRATION_EV("active"), &ended, &postcopy);
+    cr_expect(!ended, "still active");
+
+    incoming_ended_after(EV("STOP"), &ended, &postcopy);
+    cr_expect(!ended, "no MIGRATION event");
+
+    /* An event without a status says nothing, and changes nothing. */
+    incoming_ended_after(MIGRATION_EV("completed") EV("MIGRATION"), &ended, &postcopy);
+    cr_expect(ended, "completed, then an event without a status");
+}
