@@ -403,7 +403,9 @@ struct mp_identity {
     unsigned holders;           /* its callers, and the last load's (last_load) */
     /* When every CA certificate and CRL of trust is in force: a chain's
      * check, whose only dependence on time is theirs once the signer's own
-     * dates are checked apart, holds that long (signer_memo). */
+     * dates are checked apart, holds that long (signer_memo). Not dated
+     * when a CA's dates cannot be read: then no check is reused. */
+    bool trust_dated;
     time_t trust_from, trust_until;
     struct signer_memo *memo;
 };
@@ -583,18 +585,13 @@ load_key_and_cert(struct mp_identity *id, const struct pki_file *key_file,
 
 /* Narrow the time in which every CA certificate and CRL is in force to
  * [from, until]; (time_t)-1 leaves a bound as it was (a CRL without a next
- * update). first: the first CA, which sets the window. */
+ * update). */
 static void
-narrow_trust_window(struct mp_identity *id, bool first, time_t from, time_t until)
+narrow_trust_window(struct mp_identity *id, time_t from, time_t until)
 {
-    if (first) {
+    if (from != (time_t)-1 && from > id->trust_from)
         id->trust_from = from;
-        id->trust_until = until;
-        return;
-    }
-    if (from != (time_t)-1 && (id->trust_from == (time_t)-1 || from > id->trust_from))
-        id->trust_from = from;
-    if (until != (time_t)-1 && (id->trust_until == (time_t)-1 || until < id->trust_until))
+    if (until != (time_t)-1 && until < id->trust_until)
         id->trust_until = until;
 }
 
@@ -631,7 +628,7 @@ load_crls(struct mp_identity *id, gnutls_x509_crt_t *cas, unsigned n_cas,
             why = crl_problem(status);
     }
     for (unsigned i = 0; i < n && !why; i++)
-        narrow_trust_window(id, false, gnutls_x509_crl_get_this_update(crls[i]),
+        narrow_trust_window(id, gnutls_x509_crl_get_this_update(crls[i]),
                             gnutls_x509_crl_get_next_update(crls[i]));
     if (!why) {
         /* The list owns the CRLs from here on. */
@@ -661,9 +658,16 @@ load_trust(struct mp_identity *id, const struct pki_file *ca, const struct pki_f
         gnutls_free(cas);
         return mp_error_set(err, ENOMEM, "GnuTLS: %s", gnutls_strerror(r));
     }
-    for (unsigned i = 0; i < n; i++)
-        narrow_trust_window(id, i == 0, gnutls_x509_crt_get_activation_time(cas[i]),
-                            gnutls_x509_crt_get_expiration_time(cas[i]));
+    id->trust_from = gnutls_x509_crt_get_activation_time(cas[0]);
+    id->trust_until = gnutls_x509_crt_get_expiration_time(cas[0]);
+    id->trust_dated = true;
+    for (unsigned i = 0; i < n; i++) {
+        time_t from = gnutls_x509_crt_get_activation_time(cas[i]);
+        time_t until = gnutls_x509_crt_get_expiration_time(cas[i]);
+        if (from == (time_t)-1 || until == (time_t)-1)
+            id->trust_dated = false;
+        narrow_trust_window(id, from, until);
+    }
     /* The list owns the CAs from here on; cas stays valid while it lives. */
     gnutls_x509_trust_list_add_cas(id->trust, cas, n, 0);
     r = crl->data ? load_crls(id, cas, n, crl, err) : 0;
@@ -953,9 +957,8 @@ static bool
 chain_checked_before(const struct mp_identity *id, const struct mp_signature_trailer *t, time_t now)
 {
     const struct signer_memo *m = id->memo;
-    return m && m->der && id->trust_from != (time_t)-1 && id->trust_until != (time_t)-1 &&
-           now >= id->trust_from && now <= id->trust_until && m->len == t->cert_len &&
-           memcmp(m->der, t->cert, t->cert_len) == 0;
+    return m->der && id->trust_dated && now >= id->trust_from && now <= id->trust_until &&
+           m->len == t->cert_len && memcmp(m->der, t->cert, t->cert_len) == 0;
 }
 
 /* check_chain, once per signer certificate while its answer holds. */
@@ -966,7 +969,7 @@ check_chain_once(const struct mp_identity *id, const struct mp_signature_trailer
     if (chain_checked_before(id, t, now))
         return 0;
     int r = check_chain(id, crt, err);
-    if (r < 0 || !id->memo)
+    if (r < 0)
         return r;
     free(id->memo->der);
     id->memo->der = xmalloc(t->cert_len);
