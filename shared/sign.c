@@ -978,6 +978,23 @@ check_chain_once(const struct mp_identity *id, const struct mp_signature_trailer
     return 0;
 }
 
+/* data's signer, short of the signature itself: the trailer parsed (*t),
+ * the certificate imported (*crt, the caller's to free either way), its
+ * dates at now and its chain up to id's CA checked. */
+static int
+check_signer(const struct mp_identity *id, const char *data, size_t len, time_t now,
+             struct mp_signature_trailer *t, gnutls_x509_crt_t *crt, struct mp_error **err)
+{
+    int r = mp_signature_parse(data, len, t, err);
+    if (r >= 0)
+        r = import_signer(t, crt, err);
+    if (r >= 0)
+        r = check_validity(*crt, now, err);
+    if (r >= 0)
+        r = check_chain_once(id, t, *crt, now, err);
+    return r;
+}
+
 static int
 check_signature(gnutls_x509_crt_t crt, const char *data, const struct mp_signature_trailer *t,
                 struct mp_error **err)
@@ -1014,15 +1031,8 @@ mp_identity_verify(const struct mp_identity *id, const char *data, size_t len,
     if (!id->trust)
         return missing_file(id, MP_PKI_CA_CERT, "verify", err);
     _cleanup_(mp_signature_trailer_clear) struct mp_signature_trailer t = { 0 };
-    int r = mp_signature_parse(data, len, &t, err);
-    if (r < 0)
-        return r;
     _cleanup_crt_ gnutls_x509_crt_t crt = NULL;
-    r = import_signer(&t, &crt, err);
-    if (r >= 0)
-        r = check_validity(crt, now, err);
-    if (r >= 0)
-        r = check_chain_once(id, &t, crt, now, err);
+    int r = check_signer(id, data, len, now, &t, &crt, err);
     if (r < 0)
         return r;
 
@@ -1057,7 +1067,5 @@ mp_identity_check_chain_ahead(const struct mp_identity *id, const char *data, si
         return;
     _cleanup_(mp_signature_trailer_clear) struct mp_signature_trailer t = { 0 };
     _cleanup_crt_ gnutls_x509_crt_t crt = NULL;
-    if (mp_signature_parse(data, len, &t, NULL) == 0 && import_signer(&t, &crt, NULL) == 0 &&
-        check_validity(crt, now, NULL) == 0)
-        (void)check_chain_once(id, &t, crt, now, NULL);
+    (void)check_signer(id, data, len, now, &t, &crt, NULL);
 }
