@@ -658,22 +658,21 @@ def report_libvirt_goals(h, lv):
     swings by itself run to run by more than the helpers add. libvirt's
     downtime there runs from STOP to the stream's completion, its
     pre-switchover wait included: beyond it, libvirt is counted short."""
-    med = statistics.median
-    for key, what in (("pause", "pause"), ("outside", "time outside the stream")):
+    def compared(key):
         a = [r[key] for r in h if r[key] is not None]
         c = [r[key] for r in lv if r[key] is not None]
+        ha, lc = statistics.median(a), statistics.median(c)
         lo, hi = median_difference_interval(a, c)
-        print("goal: helpers' %s below libvirt's: %.1f ms vs %.1f ms, %s "
-              "(difference %+.1f, %+.1f .. %+.1f)" %
-              (what, ms(med(a)), ms(med(c)), "met" if med(a) < med(c) else "NOT met",
-               ms(med(a) - med(c)), lo, hi))
+        return (ha < lc, "%.1f ms vs %.1f ms" % (ms(ha), ms(lc)),
+                "(difference %+.1f, %+.1f .. %+.1f)" % (ms(ha - lc), lo, hi))
+
+    for key, what in (("pause", "pause"), ("outside", "time outside the stream")):
+        met, figures, difference = compared(key)
+        print("goal: helpers' %s below libvirt's: %s, %s %s" %
+              (what, figures, "met" if met else "NOT met", difference))
         if key == "pause":
-            a = [r["beyond"] for r in h if r["beyond"] is not None]
-            c = [r["beyond"] for r in lv if r["beyond"] is not None]
-            lo, hi = median_difference_interval(a, c)
-            print("      the same beyond QEMU's downtime: %.1f ms vs %.1f ms "
-                  "(difference %+.1f, %+.1f .. %+.1f)" %
-                  (ms(med(a)), ms(med(c)), ms(med(a) - med(c)), lo, hi))
+            _, figures, difference = compared("beyond")
+            print("      the same beyond QEMU's downtime: %s %s" % (figures, difference))
 
 
 def report_starts(args, starts):
